@@ -1,0 +1,205 @@
+// Package store keeps every transfer request a user made: its status, who
+// asked and when, and the idempotency keys that make client retries safe.
+//
+// Two implementations share one conformance suite (package store/storetest):
+// the embedded store on Pebble (package store/embedded) and ScyllaDB through
+// gocqlx (package store/scylla). The store records outcomes; it never decides
+// them — the ledger does — so concurrent writers of a final status always
+// write the same value and the writes are designed to converge.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is where a request stands: requesting → pending → success | failed.
+type Status uint8
+
+// Statuses, in the only order they may be reached.
+const (
+	StatusRequesting Status = 1
+	StatusPending    Status = 2
+	StatusSuccess    Status = 3
+	StatusFailed     Status = 4
+)
+
+// String returns the status as the API spells it.
+func (s Status) String() string {
+	switch s {
+	case StatusRequesting:
+		return "requesting"
+	case StatusPending:
+		return "pending"
+	case StatusSuccess:
+		return "success"
+	case StatusFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// ParseStatus is the inverse of String.
+func ParseStatus(s string) (Status, error) {
+	switch s {
+	case "requesting":
+		return StatusRequesting, nil
+	case "pending":
+		return StatusPending, nil
+	case "success":
+		return StatusSuccess, nil
+	case "failed":
+		return StatusFailed, nil
+	}
+	return 0, fmt.Errorf("unknown status %q", s)
+}
+
+// Valid reports whether s is one of the four statuses.
+func (s Status) Valid() bool { return s >= StatusRequesting && s <= StatusFailed }
+
+// Final reports whether s is terminal (success or failed).
+func (s Status) Final() bool { return s == StatusSuccess || s == StatusFailed }
+
+// CanAdvance reports whether a request in status from may move to status to.
+// Moving to the status it already has is allowed (a no-op); requesting may go
+// straight to failed (refused hold) or, on recovery, to any later status.
+func CanAdvance(from, to Status) bool {
+	if !from.Valid() || !to.Valid() {
+		return false
+	}
+	if from == to {
+		return true
+	}
+	if from.Final() {
+		return false
+	}
+	return to > from
+}
+
+// Request is one transfer request. Amount is in the asset's smallest unit.
+type Request struct {
+	ID              uint64 // request_id, unique, roughly time-ordered
+	UserID          uint64 // the debited user (the token's subject)
+	ToUserID        uint64 // the credited user (UserID for own-account moves)
+	FromAccountType string
+	ToAccountType   string
+	Asset           string
+	Amount          uint64
+	IdempotencyKey  string   // client key, "" when the client gave none
+	Fingerprint     string   // digest of the request body, to detect key reuse
+	PendingID       [16]byte // the ledger's pending transfer id (big-endian u128)
+	Status          Status
+	ErrorCode       string // for failed: e.g. INSUFFICIENT_BALANCE, ACCOUNT_FROZEN
+	ErrorMessage    string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Outcome is what accompanies a status change.
+type Outcome struct {
+	ErrorCode    string
+	ErrorMessage string
+}
+
+// HistoryQuery selects a user's requests (as sender or receiver), newest first.
+type HistoryQuery struct {
+	UserID uint64
+	Status Status    // 0: any
+	From   time.Time // inclusive; zero: unbounded
+	To     time.Time // exclusive; zero: unbounded
+	Limit  int       // 1..HistoryLimitMax
+	Cursor string    // opaque, from the previous page; "" for the first
+}
+
+// HistoryLimitMax is the largest page of history.
+const HistoryLimitMax = 100
+
+// HistoryPage is one page of history; NextCursor is "" on the last page.
+type HistoryPage struct {
+	Requests   []Request
+	NextCursor string
+}
+
+// OpenQuery selects non-final requests created before Before, oldest first,
+// for the scanner.
+type OpenQuery struct {
+	Before time.Time
+	Limit  int    // 1..OpenLimitMax
+	Cursor string // opaque; "" for the first page
+}
+
+// OpenLimitMax is the largest page of open requests.
+const OpenLimitMax = 1000
+
+// OpenPage is one page of open requests; NextCursor is "" on the last page.
+type OpenPage struct {
+	Requests   []Request
+	NextCursor string
+}
+
+// OpenCounts counts non-final requests.
+type OpenCounts struct {
+	Requesting int
+	Pending    int
+	Stuck      int // non-final and created before the stuckBefore given
+}
+
+// Action is an operator's intervention on a request (manual post or void,
+// re-send), kept with the request for audit.
+type Action struct {
+	RequestID uint64
+	Kind      string // "post", "void", "resend", ...
+	Operator  string
+	Reason    string
+	At        time.Time
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound          = errors.New("store: not found")
+	ErrIllegalTransition = errors.New("store: illegal status transition")
+	ErrInvalid           = errors.New("store: invalid argument")
+	ErrClosed            = errors.New("store: closed")
+)
+
+// TransitionError reports a refused status change; it matches
+// ErrIllegalTransition with errors.Is.
+type TransitionError struct {
+	RequestID uint64
+	From, To  Status
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("store: request %d cannot move from %s to %s", e.RequestID, e.From, e.To)
+}
+
+// Is makes errors.Is(err, ErrIllegalTransition) true.
+func (e *TransitionError) Is(target error) bool { return target == ErrIllegalTransition }
+
+// Store is what the gateway, settlement and the scanner need.
+type Store interface {
+	// Create records req in status requesting. When req.IdempotencyKey is set
+	// and (req.UserID, key) is already held by a live (unexpired) request,
+	// nothing is written and that request is returned with created == false;
+	// the caller compares Fingerprints to tell a retry from a conflict.
+	Create(ctx context.Context, req Request) (stored Request, created bool, err error)
+	// Advance moves request id to status to with outcome. Repeating the status
+	// it has is a no-op that returns it; an illegal move returns a
+	// *TransitionError; an unknown id returns ErrNotFound.
+	Advance(ctx context.Context, id uint64, to Status, outcome Outcome) (Request, error)
+	// Get returns request id, or ErrNotFound.
+	Get(ctx context.Context, id uint64) (Request, error)
+	// History returns a page of the requests where q.UserID is either side.
+	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
+	// ListOpen returns a page of requests still requesting or pending.
+	ListOpen(ctx context.Context, q OpenQuery) (OpenPage, error)
+	// CountOpen counts requests still requesting or pending.
+	CountOpen(ctx context.Context, stuckBefore time.Time) (OpenCounts, error)
+	// RecordAction appends an operator action to request a.RequestID.
+	RecordAction(ctx context.Context, a Action) error
+	// Actions returns the operator actions of request id, oldest first.
+	Actions(ctx context.Context, id uint64) ([]Action, error)
+	Close() error
+}
