@@ -1,0 +1,65 @@
+// Package transfers is the transfer service: a per-user actor serialises each
+// user's requests (idempotency check → requesting → ledger hold → pending →
+// confirmation record), and a pooled batcher turns many single ledger events
+// into few large ledger batches.
+//
+// The ingress calls it through the small interfaces it declares; this file
+// holds the values crossing that boundary and the errors callers branch on.
+package transfers
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Command is a validated transfer request, copied out of the HTTP request.
+// Amount is in the asset's smallest unit and already checked against the
+// configured limits; the account types, asset and route are known valid.
+type Command struct {
+	UserID          uint64 // the debited user: the token's subject, never the body's
+	ToUserID        uint64 // the credited user (UserID for own-account moves)
+	FromAccountType string
+	ToAccountType   string
+	Asset           string
+	Amount          uint64
+	IdempotencyKey  string // client_transfer_id or Idempotency-Key; "" for none
+	Fingerprint     string // digest of the canonical body, to detect key reuse
+	Received        time.Time
+}
+
+// Balance is one account of a user, in the asset's smallest unit.
+type Balance struct {
+	AccountType string
+	Asset       string
+	Available   uint64 // credits_posted - debits_posted - debits_pending
+	Held        uint64 // debits_pending: funds reserved by pending transfers
+	Incoming    uint64 // credits_pending: pending credits not yet posted
+	Frozen      bool
+}
+
+// Errors the ingress turns into HTTP statuses and codes.
+var (
+	ErrInsufficientBalance = errors.New("insufficient balance")
+	ErrAccountFrozen       = errors.New("account frozen")
+	ErrAccountNotFound     = errors.New("destination account not found")
+	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
+	ErrOverloaded          = errors.New("overloaded")
+	ErrUnavailable         = errors.New("backend unavailable")
+	ErrNotFound            = errors.New("not found")
+	ErrInvalid             = errors.New("invalid request")
+)
+
+// RetryableError is ErrOverloaded or ErrUnavailable with the time after which
+// the client may retry.
+type RetryableError struct {
+	Err        error
+	RetryAfter time.Duration
+}
+
+func (e *RetryableError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.Err, e.RetryAfter)
+}
+
+// Unwrap lets errors.Is see ErrOverloaded or ErrUnavailable.
+func (e *RetryableError) Unwrap() error { return e.Err }
