@@ -1,0 +1,200 @@
+// Package config loads the service's one configuration file: the deployment
+// guide's shape (database, tigerbeetle, kafka, rate_limiting, settlement,
+// monitoring) plus what the service adds (server, backends, auth, assets,
+// account types, routes).
+//
+// Unknown keys and invalid values fail loading with a message naming the key.
+// Any key can be overridden from the environment: IT_ followed by the key's
+// path in upper case with "_" between levels, e.g. IT_DATABASE_KEYSPACE=t2,
+// IT_RATE_LIMITING_MAX_REQUESTS_PER_MINUTE=600. List values are comma
+// separated (IT_KAFKA_BROKERS=a:9092,b:9092); lists of objects (assets,
+// account_types, routes) are taken as YAML flow text
+// (IT_ASSETS='[{name: USDT, ledger: 1, decimals: 8}]').
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Version is the service version, set at build time from the VERSION file
+// (-ldflags -X). /health reports it.
+var Version = "0.1.0-dev"
+
+// Config is the whole configuration. Field tags are the YAML keys.
+type Config struct {
+	Server       Server        `yaml:"server"`
+	Backends     Backends      `yaml:"backends"`
+	Database     Database      `yaml:"database"`
+	TigerBeetle  TigerBeetle   `yaml:"tigerbeetle"`
+	Kafka        Kafka         `yaml:"kafka"`
+	RateLimiting RateLimiting  `yaml:"rate_limiting"`
+	Settlement   Settlement    `yaml:"settlement"`
+	Monitoring   Monitoring    `yaml:"monitoring"`
+	Auth         Auth          `yaml:"auth"`
+	Actors       Actors        `yaml:"actors"`
+	Assets       []Asset       `yaml:"assets"`
+	AccountTypes []AccountType `yaml:"account_types"`
+	Routes       []Route       `yaml:"routes"`
+}
+
+// Server is where the service listens and keeps its data.
+type Server struct {
+	NodeID        int    `yaml:"node_id"`        // 0..1023, unique per gateway node (request ids)
+	BindAddress   string `yaml:"bind_address"`   // host of every listener
+	AdminPort     int    `yaml:"admin_port"`     // admin API
+	DataDir       string `yaml:"data_dir"`       // embedded backends' data
+	LogLevel      string `yaml:"log_level"`      // debug, info, warn, error
+	MaxBodyBytes  int    `yaml:"max_body_bytes"` // request body limit
+	ShutdownGrace int    `yaml:"shutdown_grace_ms"`
+}
+
+// Backends chooses each part's implementation.
+type Backends struct {
+	Ledger string `yaml:"ledger"` // embedded | tigerbeetle
+	Store  string `yaml:"store"`  // embedded | scylla
+	Stream string `yaml:"stream"` // embedded | kafka
+}
+
+// Database is the ScyllaDB store.
+type Database struct {
+	ContactPoints       []string `yaml:"contact_points"`
+	Keyspace            string   `yaml:"keyspace"`
+	Consistency         string   `yaml:"consistency"`
+	ReplicationFactor   int      `yaml:"replication_factor"`
+	TimeoutMS           int      `yaml:"timeout_ms"`
+	IdempotencyTTLHours int      `yaml:"idempotency_ttl_hours"`
+}
+
+// TigerBeetle is the ledger cluster.
+type TigerBeetle struct {
+	ClusterID   uint64   `yaml:"cluster_id"`
+	Addresses   []string `yaml:"addresses"`
+	Concurrency int      `yaml:"concurrency"` // ledger batcher pool width
+	TimeoutMS   int      `yaml:"timeout_ms"`  // deadline of one ledger call
+}
+
+// Kafka is the confirmation stream.
+type Kafka struct {
+	Brokers        []string `yaml:"brokers"`
+	Topic          string   `yaml:"topic"`
+	ConsumerGroup  string   `yaml:"consumer_group"`
+	Partitions     int      `yaml:"partitions"`      // embedded broker's topic
+	EmbeddedListen string   `yaml:"embedded_listen"` // embedded broker's address
+}
+
+// RateLimiting holds per-user limits. Amounts are in the asset's smallest unit.
+type RateLimiting struct {
+	MaxRequestsPerMinute int    `yaml:"max_requests_per_minute"`
+	MaxTransferAmount    uint64 `yaml:"max_transfer_amount"`
+	MinTransferAmount    uint64 `yaml:"min_transfer_amount"`
+}
+
+// Settlement tunes the scanner.
+type Settlement struct {
+	ScannerIntervalMS   int `yaml:"scanner_interval_ms"`
+	StuckThresholdMS    int `yaml:"stuck_threshold_ms"`
+	CriticalThresholdMS int `yaml:"critical_threshold_ms"`
+	GraceMS             int `yaml:"grace_ms"` // age before the scanner touches a request
+}
+
+// Monitoring places /health (with the user API) and /metrics.
+type Monitoring struct {
+	PrometheusPort  int `yaml:"prometheus_port"`
+	HealthCheckPort int `yaml:"health_check_port"`
+}
+
+// Auth holds the user JWT and admin credentials.
+type Auth struct {
+	JWTAlgorithm     string `yaml:"jwt_algorithm"`       // HS256 | EdDSA | RS256
+	JWTSecret        string `yaml:"jwt_secret"`          // HS256
+	JWTPublicKeyFile string `yaml:"jwt_public_key_file"` // EdDSA | RS256, PEM
+	JWTIssuer        string `yaml:"jwt_issuer"`
+	JWTAudience      string `yaml:"jwt_audience"`
+	AdminToken       string `yaml:"admin_token"`
+}
+
+// Actors bounds the actor system.
+type Actors struct {
+	UserMailboxMax   int `yaml:"user_mailbox_max"`   // queued requests per user actor
+	InFlightMax      int `yaml:"in_flight_max"`      // requests in the pipeline, all users
+	UserIdleMS       int `yaml:"user_idle_ms"`       // idle user actors stop after this
+	RequestTimeoutMS int `yaml:"request_timeout_ms"` // a request's whole budget
+	LedgerQueueMax   int `yaml:"ledger_queue_max"`   // events queued per batcher
+}
+
+// Asset is a configured asset.
+type Asset struct {
+	Name     string `yaml:"name"`
+	Ledger   uint32 `yaml:"ledger"`
+	Decimals int    `yaml:"decimals"`
+}
+
+// AccountType is a configured account type.
+type AccountType struct {
+	Name string `yaml:"name"`
+	Code uint16 `yaml:"code"`
+}
+
+// Route is an allowed transfer between account types.
+type Route struct {
+	From      string `yaml:"from"`
+	To        string `yaml:"to"`
+	CrossUser bool   `yaml:"cross_user"`
+}
+
+// Load reads path, applies defaults and environment overrides (environ, as
+// os.Environ returns it), and validates the result.
+func Load(path string, environ []string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config: %w", err)
+	}
+	return Parse(raw, environ)
+}
+
+// Parse is Load on bytes.
+func Parse(raw []byte, environ []string) (*Config, error) {
+	cfg := Defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
+		return nil, fmt.Errorf("cannot parse config: %w", err)
+	}
+	if err := applyEnv(cfg, environ); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Defaults returns the configuration of a single embedded node.
+func Defaults() *Config {
+	return &Config{
+		Server: Server{NodeID: 1, BindAddress: "127.0.0.1", AdminPort: 8081, DataDir: "./data",
+			LogLevel: "info", MaxBodyBytes: 16 << 10, ShutdownGrace: 10_000},
+		Backends:     Backends{Ledger: "embedded", Store: "embedded", Stream: "embedded"},
+		Database:     Database{Keyspace: "trading", Consistency: "QUORUM", ReplicationFactor: 3, TimeoutMS: 2_000, IdempotencyTTLHours: 24},
+		TigerBeetle:  TigerBeetle{Concurrency: 4, TimeoutMS: 2_000},
+		Kafka:        Kafka{Topic: "transfer_confirmations", ConsumerGroup: "settlement_service", Partitions: 8, EmbeddedListen: "127.0.0.1:9092"},
+		RateLimiting: RateLimiting{MaxRequestsPerMinute: 60, MaxTransferAmount: 1_000_000_000_000_000, MinTransferAmount: 1_000_000},
+		Settlement:   Settlement{ScannerIntervalMS: 5_000, StuckThresholdMS: 1_800_000, CriticalThresholdMS: 7_200_000, GraceMS: 2_000},
+		Monitoring:   Monitoring{PrometheusPort: 9090, HealthCheckPort: 8080},
+		Auth:         Auth{JWTAlgorithm: "HS256"},
+		Actors:       Actors{UserMailboxMax: 64, InFlightMax: 20_000, UserIdleMS: 60_000, RequestTimeoutMS: 5_000, LedgerQueueMax: 4 * 8190},
+		Assets:       []Asset{{"USDT", 1, 8}, {"BTC", 2, 8}, {"ETH", 3, 8}},
+		AccountTypes: []AccountType{{"funding", 1}, {"spot", 2}},
+		Routes:       []Route{{From: "funding", To: "spot"}, {From: "spot", To: "funding"}},
+	}
+}
+
+// Duration converts a millisecond setting.
+func Duration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "IT_"
+
+// applyEnv overrides cfg's fields from IT_* variables. A variable that names
+// no key is an error, like an unknown key in the file.
+func applyEnv(cfg *Config, environ []string) error {
+	fields := map[string]reflect.Value{}
+	collect(reflect.ValueOf(cfg).Elem(), EnvPrefix, fields)
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		field, known := fields[name]
+		if !known {
+			return fmt.Errorf("environment variable %s names no config key", name)
+		}
+		if err := setField(field, value); err != nil {
+			return fmt.Errorf("environment variable %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// collect maps IT_SECTION_KEY names to the settable fields of v.
+func collect(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + strings.ToUpper(tag)
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			collect(f, name+"_", out)
+			continue
+		}
+		out[name] = f
+	}
+}
+
+func setField(f reflect.Value, value string) error {
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", value)
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(value, 10, f.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", value)
+		}
+		f.SetInt(n)
+	case reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(value, 10, f.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("want an unsigned integer, got %q", value)
+		}
+		f.SetUint(n)
+	case reflect.Slice:
+		if f.Type().Elem().Kind() == reflect.String {
+			var items []string
+			for _, s := range strings.Split(value, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					items = append(items, s)
+				}
+			}
+			f.Set(reflect.ValueOf(items))
+			return nil
+		}
+		ptr := reflect.New(f.Type())
+		dec := yaml.NewDecoder(strings.NewReader(value))
+		dec.KnownFields(true)
+		if err := dec.Decode(ptr.Interface()); err != nil {
+			return fmt.Errorf("want a YAML list: %w", err)
+		}
+		f.Set(ptr.Elem())
+	default:
+		panic(fmt.Sprintf("BUG: config field of kind %s has no environment parser", f.Kind()))
+	}
+	return nil
+}
