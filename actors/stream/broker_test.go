@@ -1,0 +1,278 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func startBroker(t *testing.T, dir, addr string, partitions int32) *Broker {
+	t.Helper()
+	b, err := StartEmbedded(EmbeddedOptions{DataDir: dir, ListenAddr: addr, Topic: "confirmations", Partitions: partitions})
+	if err != nil {
+		t.Fatalf("StartEmbedded: %v", err)
+	}
+	return b
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now, so
+// a restarted broker can come back on the same address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func newTestProducer(t *testing.T, b *Broker, buffered int) *Producer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p, err := NewProducer(ctx, ProducerOptions{
+		Brokers: b.Addrs(), Topic: "confirmations", BufferedRecordsMax: buffered,
+		RecordDeliveryTimeout: 3 * time.Second, ProduceRequestTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("NewProducer: %v", err)
+	}
+	return p
+}
+
+// readAll consumes the topic from the beginning until want records arrived.
+func readAll(t *testing.T, addrs []string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("confirmations"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records before timeout", len(out), want)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}
+
+func TestPublishAndRead(t *testing.T) {
+	b := startBroker(t, t.TempDir(), "127.0.0.1:0", 4)
+	defer b.Close()
+	p := newTestProducer(t, b, 100)
+	req := sampleRequest()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Publish(ctx, req); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	async := req
+	async.ID++
+	done := make(chan error, 1)
+	p.PublishAsync(async, func(err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("PublishAsync: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("PublishAsync never called done")
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	recs := readAll(t, b.Addrs(), 2)
+	seen := map[uint64]bool{}
+	for _, r := range recs {
+		c, err := Decode(r.Value)
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		if string(r.Key) != "42" {
+			t.Errorf("record key %q, want 42", r.Key)
+		}
+		seen[c.RequestID] = true
+	}
+	if !seen[req.ID] || !seen[async.ID] {
+		t.Fatalf("read requests %v, want %d and %d", seen, req.ID, async.ID)
+	}
+	// Records of one user share a partition, so they stay in order.
+	if recs[0].Partition != recs[1].Partition {
+		t.Fatalf("same key went to partitions %d and %d", recs[0].Partition, recs[1].Partition)
+	}
+}
+
+func TestPublishRefusesInvalidRequest(t *testing.T) {
+	b := startBroker(t, "", "127.0.0.1:0", 1)
+	defer b.Close()
+	p := newTestProducer(t, b, 10)
+	defer p.Close(context.Background())
+	bad := sampleRequest()
+	bad.Asset = ""
+	if err := p.Publish(context.Background(), bad); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("Publish without asset = %v, want ErrInvalidRecord", err)
+	}
+	got := make(chan error, 1)
+	p.PublishAsync(bad, func(err error) { got <- err })
+	if err := <-got; !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("PublishAsync without asset = %v, want ErrInvalidRecord", err)
+	}
+}
+
+// With the broker gone, a full buffer makes PublishAsync report
+// ErrBufferFull at once and Publish give up when its context ends.
+func TestPublishBrokerDown(t *testing.T) {
+	b := startBroker(t, "", "127.0.0.1:0", 1)
+	p := newTestProducer(t, b, 1)
+	b.Close()
+	first := make(chan error, 1)
+	p.PublishAsync(sampleRequest(), func(err error) { first <- err })
+	second := make(chan error, 1)
+	start := time.Now()
+	next := sampleRequest()
+	next.ID++
+	p.PublishAsync(next, func(err error) { second <- err })
+	select {
+	case err := <-second:
+		if !errors.Is(err, ErrBufferFull) {
+			t.Fatalf("second PublishAsync = %v, want ErrBufferFull", err)
+		}
+		if waited := time.Since(start); waited > time.Second {
+			t.Fatalf("ErrBufferFull took %v, want immediate", waited)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("PublishAsync with a full buffer did not report at once")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := p.Publish(ctx, sampleRequest()); err == nil {
+		t.Fatal("Publish with the broker down succeeded")
+	}
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelClose()
+	if err := p.Close(closeCtx); err == nil {
+		t.Fatal("Close flushed records to a dead broker")
+	}
+	select {
+	case err := <-first:
+		if err == nil {
+			t.Fatal("first record reported delivered to a dead broker")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close left a promise uncalled")
+	}
+}
+
+func TestEmbeddedRestartKeepsRecordsAndTopic(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	b := startBroker(t, dir, addr, 3)
+	p := newTestProducer(t, b, 10)
+	if err := p.Publish(context.Background(), sampleRequest()); err != nil {
+		t.Fatal(err)
+	}
+	p.Close(context.Background())
+	b.Close()
+
+	// Restart on the same directory and address, asking for more partitions.
+	b = startBroker(t, dir, addr, 5)
+	defer b.Close()
+	if got := b.Addrs(); len(got) != 1 || got[0] != addr {
+		t.Fatalf("restarted broker listens on %v, want %s", got, addr)
+	}
+	n, err := b.PartitionCount(context.Background(), "confirmations")
+	if err != nil || n != 5 {
+		t.Fatalf("partitions after restart = %d, %v; want 5", n, err)
+	}
+	recs := readAll(t, b.Addrs(), 1)
+	if c, err := Decode(recs[0].Value); err != nil || c.RequestID != sampleRequest().ID {
+		t.Fatalf("record after restart = %+v, %v", c, err)
+	}
+}
+
+// An external Kafka client reads what the producer wrote.
+func TestKcatReadsTopic(t *testing.T) {
+	bin := ""
+	for _, name := range []string{"kcat", "kafkacat"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kcat (Debian package kafkacat) is required in CI")
+		}
+		t.Skip("kcat/kafkacat not installed (apt-get install kafkacat)")
+	}
+	b := startBroker(t, t.TempDir(), "127.0.0.1:0", 2)
+	defer b.Close()
+	p := newTestProducer(t, b, 10)
+	req := sampleRequest()
+	if err := p.Publish(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	p.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-b", b.Addrs()[0], "-t", "confirmations", "-C", "-e",
+		"-o", "beginning", "-f", "%k %s\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", bin, err, out)
+	}
+	want := "42 " + `{"v":1,"request_id":"` + strconv.FormatUint(req.ID, 10) + `"`
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("kcat output lacks %q:\n%s", want, out)
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	br, err := StartEmbedded(EmbeddedOptions{ListenAddr: "127.0.0.1:0", Topic: "confirmations", Partitions: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	p, err := NewProducer(context.Background(), ProducerOptions{Brokers: br.Addrs(), Topic: "confirmations"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	req := sampleRequest()
+	errs := make(chan error, 1)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		req.ID = uint64(i + 1)
+		req.UserID = uint64(i%64 + 1)
+		p.PublishAsync(req, func(err error) {
+			if err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		})
+	}
+	if err := p.client.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+}

@@ -1,0 +1,172 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exchange/internal-transfer/store"
+)
+
+// DefaultTopic is the confirmation topic when none is configured.
+const DefaultTopic = "transfer_confirmations"
+
+// Producer defaults, used for zero option fields.
+const (
+	DefaultBufferedRecordsMax    = 10_000
+	DefaultProduceRequestTimeout = 10 * time.Second
+	DefaultRecordDeliveryTimeout = 30 * time.Second
+	DefaultLinger                = 1 * time.Millisecond
+)
+
+// ErrBufferFull is reported by PublishAsync when the producer already holds
+// BufferedRecordsMax unacknowledged records: the caller is not made to wait,
+// the request stays pending and the scanner publishes it later.
+var ErrBufferFull = errors.New("stream: producer buffer full")
+
+// ErrClosed is returned by a closed producer.
+var ErrClosed = errors.New("stream: producer closed")
+
+// ProducerOptions configures NewProducer. Zero fields take the defaults above.
+type ProducerOptions struct {
+	Brokers               []string
+	Topic                 string        // default DefaultTopic
+	BufferedRecordsMax    int           // records waiting for an ack, at most
+	ProduceRequestTimeout time.Duration // one produce request's wait for the broker
+	RecordDeliveryTimeout time.Duration // a record's total time to be acknowledged
+	Linger                time.Duration // how long a partition batch waits to fill
+	ClientID              string        // default "internal-transfer-producer"
+}
+
+// Producer publishes confirmation records with an idempotent kgo producer
+// that waits for every in-sync replica (acks=all). Safe for concurrent use.
+type Producer struct {
+	client *kgo.Client
+	topic  string
+}
+
+// NewProducer connects to the brokers and checks, within ctx, that one of
+// them answers.
+func NewProducer(ctx context.Context, opts ProducerOptions) (*Producer, error) {
+	if len(opts.Brokers) == 0 {
+		return nil, errors.New("cannot create producer: no brokers")
+	}
+	opts = opts.withDefaults()
+	client, err := kgo.NewClient(
+		kgo.SeedBrokers(opts.Brokers...),
+		kgo.ClientID(opts.ClientID),
+		kgo.DefaultProduceTopic(opts.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.MaxBufferedRecords(opts.BufferedRecordsMax),
+		kgo.ProduceRequestTimeout(opts.ProduceRequestTimeout),
+		kgo.RecordDeliveryTimeout(opts.RecordDeliveryTimeout),
+		kgo.ProducerLinger(opts.Linger),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create producer: %w", err)
+	}
+	if err := client.Ping(ctx); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("cannot reach brokers %v: %w", opts.Brokers, err)
+	}
+	return &Producer{client: client, topic: opts.Topic}, nil
+}
+
+func (o ProducerOptions) withDefaults() ProducerOptions {
+	if o.Topic == "" {
+		o.Topic = DefaultTopic
+	}
+	if o.BufferedRecordsMax <= 0 {
+		o.BufferedRecordsMax = DefaultBufferedRecordsMax
+	}
+	if o.ProduceRequestTimeout <= 0 {
+		o.ProduceRequestTimeout = DefaultProduceRequestTimeout
+	}
+	if o.RecordDeliveryTimeout <= 0 {
+		o.RecordDeliveryTimeout = DefaultRecordDeliveryTimeout
+	}
+	if o.Linger <= 0 {
+		o.Linger = DefaultLinger
+	}
+	if o.ClientID == "" {
+		o.ClientID = "internal-transfer-producer"
+	}
+	return o
+}
+
+// Topic is the topic records are published to.
+func (p *Producer) Topic() string { return p.topic }
+
+func (p *Producer) record(req store.Request) (*kgo.Record, error) {
+	c := FromRequest(req)
+	value, err := Encode(c)
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Key: c.Key(), Value: value, Topic: p.topic}, nil
+}
+
+// Publish publishes req's confirmation and waits for the brokers' ack, or
+// for ctx to end (then the record may still be delivered: publishing twice
+// is harmless, settlement is idempotent).
+func (p *Producer) Publish(ctx context.Context, req store.Request) error {
+	r, err := p.record(req)
+	if err != nil {
+		return err
+	}
+	if err := p.client.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return fmt.Errorf("cannot publish confirmation of request %d: %w", req.ID, mapErr(err))
+	}
+	return nil
+}
+
+// PublishAsync publishes req's confirmation without waiting. done (may be
+// nil) is called exactly once with the outcome, from the producer's promise
+// goroutine, so it must be quick and must not block on the producer. When
+// the buffer is full done receives ErrBufferFull right away instead of the
+// caller being blocked. Delivery is bounded by RecordDeliveryTimeout.
+func (p *Producer) PublishAsync(req store.Request, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	r, err := p.record(req)
+	if err != nil {
+		done(err)
+		return
+	}
+	p.client.TryProduce(context.Background(), r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			done(fmt.Errorf("cannot publish confirmation of request %d: %w", req.ID, mapErr(err)))
+			return
+		}
+		done(nil)
+	})
+}
+
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		return fmt.Errorf("%w: %w", ErrBufferFull, err)
+	case errors.Is(err, kgo.ErrClientClosed):
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
+}
+
+// Close waits, within ctx, for buffered records to be acknowledged, then
+// closes the client. Records still unacknowledged when ctx ends are aborted
+// (their requests stay pending; the scanner re-publishes them).
+func (p *Producer) Close(ctx context.Context) error {
+	err := p.client.Flush(ctx)
+	if err != nil {
+		abortCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = p.client.AbortBufferedRecords(abortCtx)
+		cancel()
+		err = fmt.Errorf("cannot flush producer: %w", err)
+	}
+	p.client.Close()
+	return err
+}
