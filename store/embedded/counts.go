@@ -1,0 +1,106 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// openCounters counts non-final requests by status in memory, so CountOpen
+// (run on every metrics scrape) costs no scan for them. They change only
+// after a batch commits, under the request's stripe lock, and are rebuilt
+// from the open index at Open.
+type openCounters struct {
+	mu         sync.Mutex
+	requesting int
+	pending    int
+}
+
+// move records a request leaving status from (0: it is new) for status to.
+func (c *openCounters) move(from, to store.Status) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.add(from, -1)
+	c.add(to, 1)
+}
+
+func (c *openCounters) add(st store.Status, d int) {
+	switch st {
+	case store.StatusRequesting:
+		c.requesting += d
+	case store.StatusPending:
+		c.pending += d
+	}
+	if c.requesting < 0 || c.pending < 0 {
+		panic(fmt.Sprintf("BUG: open counters below zero: requesting %d pending %d", c.requesting, c.pending))
+	}
+}
+
+func (c *openCounters) get() (requesting, pending int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requesting, c.pending
+}
+
+// rebuildCounts counts the open index; Open calls it before serving.
+func (s *Store) rebuildCounts() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOpen}, UpperBound: []byte{prefixOpen + 1}})
+	if err != nil {
+		return fmt.Errorf("cannot count open requests: %w", err)
+	}
+	defer it.Close()
+	var c openCounters
+	for ok := it.First(); ok; ok = it.Next() {
+		v := it.Value()
+		if len(v) != statusValueLen || store.Status(v[0]).Final() || !store.Status(v[0]).Valid() {
+			return fmt.Errorf("cannot count open requests: entry %x: %w", it.Key(), errCorrupt)
+		}
+		c.add(store.Status(v[0]), 1)
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("cannot count open requests: %w", err)
+	}
+	s.counts.requesting, s.counts.pending = c.requesting, c.pending
+	return nil
+}
+
+// CountOpen counts non-final requests. Requesting and Pending come from the
+// in-memory counters; Stuck scans the open index up to stuckBefore, so it
+// costs in proportion to the number of stuck requests (normally a few).
+func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.OpenCounts, error) {
+	if err := ctx.Err(); err != nil {
+		return store.OpenCounts{}, fmt.Errorf("cannot count open requests: %w", err)
+	}
+	if !timeEncodable(stuckBefore) {
+		return store.OpenCounts{}, fmt.Errorf("cannot count open requests: stuck before %s out of range: %w", stuckBefore, store.ErrInvalid)
+	}
+	if err := s.enter(); err != nil {
+		return store.OpenCounts{}, err
+	}
+	defer s.life.RUnlock()
+	var out store.OpenCounts
+	out.Requesting, out.Pending = s.counts.get()
+	it, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{prefixOpen},
+		UpperBound: openKey(stuckBefore, 0),
+	})
+	if err != nil {
+		return store.OpenCounts{}, fmt.Errorf("cannot count stuck requests: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if out.Stuck++; out.Stuck%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return store.OpenCounts{}, fmt.Errorf("cannot count stuck requests: %w", err)
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return store.OpenCounts{}, fmt.Errorf("cannot count stuck requests: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,218 @@
+// Package embedded is the store of the one-process deployment: every
+// transfer request, its history and open-request indexes and the users'
+// idempotency keys, durable on disk in Pebble.
+//
+// Each write is one Pebble batch committed with Sync, so an acknowledged
+// Create or Advance survives a crash and an interrupted one leaves nothing
+// behind: the request and its index entries commit together. Many callers
+// committing at once share one WAL fsync (Pebble's commit pipeline groups the
+// syncs of concurrent batches; see BenchmarkAdvance). A request's
+// read-modify-write runs under a striped lock keyed by its id, and a Create
+// with an idempotency key also holds the stripe of (user, key), so two
+// Creates with one key cannot both create and two Advances cannot lose an
+// update.
+//
+// Expired idempotency keys count as absent at once, are overwritten by the
+// next Create that uses them, and are deleted by a background sweep that
+// walks them oldest first, a bounded number per tick.
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// Options configure Open; zero fields take the defaults below.
+type Options struct {
+	// Dir is the Pebble data directory; required. It is created if absent.
+	Dir string
+	// IdempotencyTTL is how long an idempotency key stays live (config
+	// idempotency_ttl); default 24 h.
+	IdempotencyTTL time.Duration
+	// Now is the clock for UpdatedAt, default CreatedAt and key expiry;
+	// default time.Now. Tests set it.
+	Now func() time.Time
+	// SweepInterval is the period of the expired-key sweep; default 1 min.
+	SweepInterval time.Duration
+	// SweepKeysMax bounds the keys one sweep tick deletes; default 10 000.
+	SweepKeysMax int
+	// CacheSizeBytes is Pebble's block cache; default 64 MiB.
+	CacheSizeBytes int64
+	// MemTableSizeBytes is Pebble's memtable size; default 64 MiB.
+	MemTableSizeBytes uint64
+}
+
+// Defaults of Options.
+const (
+	DefaultIdempotencyTTL    = 24 * time.Hour
+	DefaultSweepInterval     = time.Minute
+	DefaultSweepKeysMax      = 10_000
+	DefaultCacheSizeBytes    = 64 << 20
+	DefaultMemTableSizeBytes = 64 << 20
+)
+
+// lockStripes is the number of striped locks serialising per-request and
+// per-idempotency-key read-modify-writes; a power of two.
+const lockStripes = 1024
+
+// Store is the Pebble-backed store.Store. It is safe for concurrent use.
+type Store struct {
+	db   *pebble.DB
+	opts Options
+
+	// life is held shared by every operation and exclusively by Close, so
+	// Close waits for operations in flight and later ones see ErrClosed.
+	life   sync.RWMutex
+	closed bool
+
+	stripes [lockStripes]paddedMutex
+	counts  openCounters
+
+	sweepStop chan struct{}
+	sweepDone chan struct{}
+}
+
+// paddedMutex keeps neighbouring stripes off one cache line.
+type paddedMutex struct {
+	sync.Mutex
+	_ [56]byte
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in opts.Dir, rebuilds the open
+// counters from the open index and starts the idempotency-key sweep.
+func Open(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("cannot open embedded store: empty Dir: %w", store.ErrInvalid)
+	}
+	opts = withDefaults(opts)
+	db, err := pebble.Open(opts.Dir, &pebble.Options{
+		CacheSize:                   opts.CacheSizeBytes,
+		MemTableSize:                opts.MemTableSizeBytes,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		FormatMajorVersion:          pebble.FormatNewest,
+		Logger:                      quietLogger{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err)
+	}
+	s := &Store{db: db, opts: opts, sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+	if err := s.rebuildCounts(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.sweepLoop()
+	return s, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.IdempotencyTTL <= 0 {
+		o.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.SweepKeysMax <= 0 {
+		o.SweepKeysMax = DefaultSweepKeysMax
+	}
+	if o.CacheSizeBytes <= 0 {
+		o.CacheSizeBytes = DefaultCacheSizeBytes
+	}
+	if o.MemTableSizeBytes == 0 {
+		o.MemTableSizeBytes = DefaultMemTableSizeBytes
+	}
+	return o
+}
+
+// Close stops the sweep, waits for operations in flight and closes Pebble.
+// Later calls return ErrClosed.
+func (s *Store) Close() error {
+	s.life.Lock()
+	if s.closed {
+		s.life.Unlock()
+		return store.ErrClosed
+	}
+	s.closed = true
+	s.life.Unlock()
+	close(s.sweepStop)
+	<-s.sweepDone
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("cannot close embedded store: %w", err)
+	}
+	return nil
+}
+
+// enter admits an operation unless the store is closed; the caller must call
+// s.life.RUnlock when done.
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return store.ErrClosed
+	}
+	return nil
+}
+
+// lockIDs locks the stripes of the given hashes in ascending order (each
+// once), so callers holding several never deadlock; it returns the unlock.
+func (s *Store) lockHashes(hashes ...uint64) func() {
+	idx := make([]int, 0, len(hashes))
+	for _, h := range hashes {
+		i := int(h & (lockStripes - 1))
+		pos := 0
+		for pos < len(idx) && idx[pos] < i {
+			pos++
+		}
+		if pos < len(idx) && idx[pos] == i {
+			continue
+		}
+		idx = append(idx, 0)
+		copy(idx[pos+1:], idx[pos:])
+		idx[pos] = i
+	}
+	for _, i := range idx {
+		s.stripes[i].Lock()
+	}
+	return func() {
+		for j := len(idx) - 1; j >= 0; j-- {
+			s.stripes[idx[j]].Unlock()
+		}
+	}
+}
+
+// get reads key from r into a fresh slice; found is false when absent.
+func get(r pebble.Reader, key []byte) (value []byte, found bool, err error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	value = append([]byte(nil), v...)
+	if err := closer.Close(); err != nil {
+		return nil, false, err
+	}
+	return value, true, nil
+}
+
+// quietLogger drops Pebble's informational messages and keeps its errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{}) {}
+func (quietLogger) Errorf(format string, args ...interface{}) {
+	pebble.DefaultLogger.Errorf(format, args...)
+}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}

@@ -1,0 +1,161 @@
+package embedded
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"math"
+	"time"
+)
+
+// Key layout. Every key starts with a one-byte table prefix followed by
+// fixed-width big-endian fields, so Pebble's bytewise order is the order the
+// queries need:
+//
+//	'r' id                       → request (codec.go)
+//	'h' user ^created ^id        → status byte; history, newest first
+//	'o' created id               → status byte; open (non-final), oldest first
+//	'i' user key                 → id, keyWrittenAt; idempotency key
+//	'e' keyWrittenAt user key    → empty; idempotency keys by age, for the sweep
+//	'a' id seq                   → action (codec.go), oldest first
+const (
+	prefixRequest   byte = 'r'
+	prefixHistory   byte = 'h'
+	prefixOpen      byte = 'o'
+	prefixIdemKey   byte = 'i'
+	prefixIdemAge   byte = 'e'
+	prefixAction    byte = 'a'
+	requestKeyLen        = 1 + 8
+	historyKeyLen        = 1 + 8 + 8 + 8
+	openKeyLen           = 1 + 8 + 8
+	actionKeyLen         = 1 + 8 + 4
+	idemValueLen         = 8 + 8
+	timeCursorLen        = 8 + 8
+	idemKeyHeaderLen     = 1 + 8
+	idemAgeHeaderLen     = 1 + 8 + 8
+	actionSeqMax         = math.MaxUint32
+	statusValueLen       = 1
+	historyUserOffset    = 1
+	historyCursorOffset  = 1 + 8
+	openCursorOffset     = 1
+	idemAgeUserOffset    = 1 + 8
+	idemAgeKeyOffset     = 1 + 8 + 8
+	idemAgeWrittenOffset = 1
+)
+
+// encodeTime maps a time to a uint64 whose unsigned order is the time order
+// (nanoseconds since the epoch with the sign bit flipped).
+func encodeTime(t time.Time) uint64 { return uint64(t.UnixNano()) ^ (1 << 63) }
+
+// decodeTime is the inverse of encodeTime.
+func decodeTime(v uint64) time.Time { return time.Unix(0, int64(v^(1<<63))).UTC() }
+
+// timeEncodable reports whether t fits UnixNano (years 1678..2262).
+func timeEncodable(t time.Time) bool {
+	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
+}
+
+func requestKey(id uint64) []byte {
+	k := make([]byte, requestKeyLen)
+	k[0] = prefixRequest
+	binary.BigEndian.PutUint64(k[1:], id)
+	return k
+}
+
+func historyPrefix(user uint64) []byte {
+	k := make([]byte, 1+8, historyKeyLen+1)
+	k[0] = prefixHistory
+	binary.BigEndian.PutUint64(k[1:], user)
+	return k
+}
+
+// historyKey orders a user's entries newest first: created and id are
+// complemented so that a forward scan goes backwards in time.
+func historyKey(user uint64, created time.Time, id uint64) []byte {
+	k := make([]byte, historyKeyLen)
+	k[0] = prefixHistory
+	binary.BigEndian.PutUint64(k[1:], user)
+	binary.BigEndian.PutUint64(k[9:], ^encodeTime(created))
+	binary.BigEndian.PutUint64(k[17:], ^id)
+	return k
+}
+
+// openKey orders non-final requests oldest first.
+func openKey(created time.Time, id uint64) []byte {
+	k := make([]byte, openKeyLen)
+	k[0] = prefixOpen
+	binary.BigEndian.PutUint64(k[1:], encodeTime(created))
+	binary.BigEndian.PutUint64(k[9:], id)
+	return k
+}
+
+func idemKey(user uint64, key string) []byte {
+	k := make([]byte, idemKeyHeaderLen+len(key))
+	k[0] = prefixIdemKey
+	binary.BigEndian.PutUint64(k[1:], user)
+	copy(k[idemKeyHeaderLen:], key)
+	return k
+}
+
+func idemAgeKey(written time.Time, user uint64, key string) []byte {
+	k := make([]byte, idemAgeHeaderLen+len(key))
+	k[0] = prefixIdemAge
+	binary.BigEndian.PutUint64(k[1:], encodeTime(written))
+	binary.BigEndian.PutUint64(k[9:], user)
+	copy(k[idemAgeHeaderLen:], key)
+	return k
+}
+
+func encodeIdemValue(id uint64, written time.Time) []byte {
+	v := make([]byte, idemValueLen)
+	binary.BigEndian.PutUint64(v, id)
+	binary.BigEndian.PutUint64(v[8:], encodeTime(written))
+	return v
+}
+
+func decodeIdemValue(v []byte) (id uint64, written time.Time, ok bool) {
+	if len(v) != idemValueLen {
+		return 0, time.Time{}, false
+	}
+	return binary.BigEndian.Uint64(v), decodeTime(binary.BigEndian.Uint64(v[8:])), true
+}
+
+func actionKey(id uint64, seq uint32) []byte {
+	k := make([]byte, actionKeyLen)
+	k[0] = prefixAction
+	binary.BigEndian.PutUint64(k[1:], id)
+	binary.BigEndian.PutUint32(k[9:], seq)
+	return k
+}
+
+// prefixEnd returns the smallest key greater than every key starting with p,
+// or nil when there is none (p is all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// keySuccessor returns the smallest key greater than k.
+func keySuccessor(k []byte) []byte {
+	return append(append(make([]byte, 0, len(k)+1), k...), 0)
+}
+
+// stripeSeed hashes idempotency keys onto lock stripes.
+var stripeSeed = maphash.MakeSeed()
+
+func idStripe(id uint64) uint64 { return (id * 0x9e3779b97f4a7c15) >> 32 }
+
+func keyStripe(user uint64, key string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(stripeSeed)
+	var u [8]byte
+	binary.BigEndian.PutUint64(u[:], user)
+	_, _ = h.Write(u[:])
+	_, _ = h.WriteString(key)
+	return h.Sum64()
+}

@@ -1,0 +1,243 @@
+package embedded
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// ctxCheckEvery is how many index entries a scan reads between checks of
+// its context, bounding the work done after a caller gives up.
+const ctxCheckEvery = 1024
+
+// getRequest reads request id from r, or store.ErrNotFound.
+func (s *Store) getRequest(r pebble.Reader, id uint64) (store.Request, error) {
+	v, found, err := get(r, requestKey(id))
+	if err != nil {
+		return store.Request{}, err
+	}
+	if !found {
+		return store.Request{}, store.ErrNotFound
+	}
+	return decodeRequest(v)
+}
+
+// Get returns request id. See store.Store.
+func (s *Store) Get(ctx context.Context, id uint64) (store.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Request{}, fmt.Errorf("cannot get request %d: %w", id, err)
+	}
+	if err := s.enter(); err != nil {
+		return store.Request{}, err
+	}
+	defer s.life.RUnlock()
+	r, err := s.getRequest(s.db, id)
+	if err != nil {
+		return store.Request{}, fmt.Errorf("cannot get request %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// History returns a page of q.UserID's requests, newest first. The scan and
+// the request reads share one snapshot, so a page is consistent.
+func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.HistoryPage, error) {
+	if err := ctx.Err(); err != nil {
+		return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
+	}
+	lower, upper, err := historyBounds(q)
+	if err != nil {
+		return store.HistoryPage{}, err
+	}
+	if err := s.enter(); err != nil {
+		return store.HistoryPage{}, err
+	}
+	defer s.life.RUnlock()
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
+	}
+	defer it.Close()
+	var page store.HistoryPage
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		if n++; n%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
+			}
+		}
+		v := it.Value()
+		if q.Status != 0 && (len(v) != statusValueLen || store.Status(v[0]) != q.Status) {
+			continue
+		}
+		k := it.Key()
+		id := ^binary.BigEndian.Uint64(k[historyCursorOffset+8:])
+		r, err := s.getRequest(snap, id)
+		if err != nil {
+			return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: request %d: %w", q.UserID, id, err)
+		}
+		page.Requests = append(page.Requests, r)
+		if len(page.Requests) == q.Limit {
+			cursor := encodeCursor(k[historyCursorOffset:])
+			if it.Next() {
+				page.NextCursor = cursor
+			}
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
+	}
+	return page, nil
+}
+
+// historyBounds turns a query into the key range to scan: the user's prefix,
+// narrowed by [From, To) and started after the cursor.
+func historyBounds(q store.HistoryQuery) (lower, upper []byte, err error) {
+	if q.Limit < 1 || q.Limit > store.HistoryLimitMax {
+		return nil, nil, fmt.Errorf("cannot read history: limit %d outside 1..%d: %w", q.Limit, store.HistoryLimitMax, store.ErrInvalid)
+	}
+	if !q.Status.Valid() && q.Status != 0 {
+		return nil, nil, fmt.Errorf("cannot read history: status %s: %w", q.Status, store.ErrInvalid)
+	}
+	if !timeEncodable(q.From) && !q.From.IsZero() || !timeEncodable(q.To) && !q.To.IsZero() {
+		return nil, nil, fmt.Errorf("cannot read history: time range out of bounds: %w", store.ErrInvalid)
+	}
+	prefix := historyPrefix(q.UserID)
+	lower, upper = prefix, prefixEnd(prefix)
+	if !q.To.IsZero() {
+		// Entries created before To have a complemented time above ^To.
+		lower = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^encodeTime(q.To))
+		lower = binary.BigEndian.AppendUint64(lower, ^uint64(0))
+		lower = keySuccessor(lower)
+	}
+	if !q.From.IsZero() {
+		upper = prefixEnd(binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^encodeTime(q.From)))
+	}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, nil, err
+		}
+		after := keySuccessor(append(append([]byte(nil), prefix...), c...))
+		if string(after) > string(lower) {
+			lower = after
+		}
+	}
+	return lower, upper, nil
+}
+
+// ListOpen returns a page of non-final requests created before q.Before,
+// oldest first. See store.Store.
+func (s *Store) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage, error) {
+	if err := ctx.Err(); err != nil {
+		return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+	}
+	if q.Limit < 1 || q.Limit > store.OpenLimitMax {
+		return store.OpenPage{}, fmt.Errorf("cannot list open requests: limit %d outside 1..%d: %w", q.Limit, store.OpenLimitMax, store.ErrInvalid)
+	}
+	if !timeEncodable(q.Before) {
+		return store.OpenPage{}, fmt.Errorf("cannot list open requests: before %s out of range: %w", q.Before, store.ErrInvalid)
+	}
+	lower := []byte{prefixOpen}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return store.OpenPage{}, err
+		}
+		lower = keySuccessor(append(lower, c...))
+	}
+	upper := binary.BigEndian.AppendUint64([]byte{prefixOpen}, encodeTime(q.Before))
+	if err := s.enter(); err != nil {
+		return store.OpenPage{}, err
+	}
+	defer s.life.RUnlock()
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+	}
+	defer it.Close()
+	var page store.OpenPage
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		id := binary.BigEndian.Uint64(k[openCursorOffset+8:])
+		r, err := s.getRequest(snap, id)
+		if err != nil {
+			return store.OpenPage{}, fmt.Errorf("cannot list open requests: request %d: %w", id, err)
+		}
+		page.Requests = append(page.Requests, r)
+		if len(page.Requests) == q.Limit {
+			cursor := encodeCursor(k[openCursorOffset:])
+			if it.Next() {
+				page.NextCursor = cursor
+			}
+			break
+		}
+		if len(page.Requests)%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+	}
+	return page, nil
+}
+
+// encodeCursor makes the opaque cursor of a page: the (time, id) part of the
+// last key returned.
+func encodeCursor(k []byte) string {
+	return base64.RawURLEncoding.EncodeToString(k[:timeCursorLen])
+}
+
+func decodeCursor(c string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) != timeCursorLen {
+		return nil, fmt.Errorf("cannot decode cursor %q: %w", c, store.ErrInvalid)
+	}
+	return b, nil
+}
+
+// Actions returns the operator actions of request id, oldest first.
+func (s *Store) Actions(ctx context.Context, id uint64) ([]store.Action, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read actions of request %d: %w", id, err)
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	if _, found, err := get(snap, requestKey(id)); err != nil {
+		return nil, fmt.Errorf("cannot read actions of request %d: %w", id, err)
+	} else if !found {
+		return nil, fmt.Errorf("cannot read actions of request %d: %w", id, store.ErrNotFound)
+	}
+	lower := actionKey(id, 0)
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower[:1+8])})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read actions of request %d: %w", id, err)
+	}
+	defer it.Close()
+	var out []store.Action
+	for ok := it.First(); ok; ok = it.Next() {
+		a, err := decodeAction(id, it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("cannot read actions of request %d: %w", id, err)
+		}
+		out = append(out, a)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("cannot read actions of request %d: %w", id, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,217 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// Create records req in status requesting, with its history, open-index and
+// idempotency entries in one durable batch. See store.Store.
+func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+	}
+	if err := s.enter(); err != nil {
+		return store.Request{}, false, err
+	}
+	defer s.life.RUnlock()
+	now := s.opts.Now()
+	if req.CreatedAt.IsZero() {
+		req.CreatedAt = now
+	}
+	if err := validateNew(&req); err != nil {
+		return store.Request{}, false, err
+	}
+	req.Status = store.StatusRequesting
+	req.UpdatedAt = now
+	req.ErrorCode, req.ErrorMessage = "", ""
+	hashes := []uint64{idStripe(req.ID)}
+	if req.IdempotencyKey != "" {
+		hashes = append(hashes, keyStripe(req.UserID, req.IdempotencyKey))
+	}
+	unlock := s.lockHashes(hashes...)
+	defer unlock()
+
+	b := s.db.NewBatch()
+	defer b.Close()
+	if req.IdempotencyKey != "" {
+		existing, live, err := s.claimKey(b, &req, now)
+		if err != nil || live {
+			return existing, false, err
+		}
+	}
+	if _, found, err := get(s.db, requestKey(req.ID)); err != nil {
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+	} else if found {
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: id exists: %w", req.ID, store.ErrInvalid)
+	}
+	putRequest(b, &req)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+	}
+	s.counts.move(0, store.StatusRequesting)
+	return req, true, nil
+}
+
+// validateNew refuses what Create must never store.
+func validateNew(req *store.Request) error {
+	switch {
+	case req.ID == 0:
+		return fmt.Errorf("cannot create request: zero id: %w", store.ErrInvalid)
+	case req.UserID == 0:
+		return fmt.Errorf("cannot create request %d: zero user id: %w", req.ID, store.ErrInvalid)
+	case !timeEncodable(req.CreatedAt):
+		return fmt.Errorf("cannot create request %d: created at %s out of range: %w", req.ID, req.CreatedAt, store.ErrInvalid)
+	}
+	return nil
+}
+
+// claimKey looks up req's idempotency key. When a live key holds it, it
+// returns that request and live == true. Otherwise it adds the key (and its
+// age entry, replacing an expired one's) to b.
+func (s *Store) claimKey(b *pebble.Batch, req *store.Request, now time.Time) (store.Request, bool, error) {
+	ik := idemKey(req.UserID, req.IdempotencyKey)
+	v, found, err := get(s.db, ik)
+	if err != nil {
+		return store.Request{}, false, fmt.Errorf("cannot read idempotency key of request %d: %w", req.ID, err)
+	}
+	if found {
+		id, written, ok := decodeIdemValue(v)
+		if !ok {
+			return store.Request{}, false, fmt.Errorf("cannot read idempotency key of request %d: %w", req.ID, errCorrupt)
+		}
+		if now.Before(written.Add(s.opts.IdempotencyTTL)) {
+			existing, err := s.getRequest(s.db, id)
+			if err != nil {
+				return store.Request{}, false, fmt.Errorf("cannot read request %d holding the idempotency key: %w", id, err)
+			}
+			return existing, true, nil
+		}
+		mustBatch(b.Delete(idemAgeKey(written, req.UserID, req.IdempotencyKey), nil))
+	}
+	mustBatch(b.Set(ik, encodeIdemValue(req.ID, now), nil))
+	mustBatch(b.Set(idemAgeKey(now, req.UserID, req.IdempotencyKey), nil, nil))
+	return store.Request{}, false, nil
+}
+
+// putRequest adds r and its index entries, as of r.Status, to b.
+func putRequest(b *pebble.Batch, r *store.Request) {
+	mustBatch(b.Set(requestKey(r.ID), appendRequest(make([]byte, 0, 128), r), nil))
+	status := []byte{byte(r.Status)}
+	mustBatch(b.Set(historyKey(r.UserID, r.CreatedAt, r.ID), status, nil))
+	if r.ToUserID != 0 && r.ToUserID != r.UserID {
+		mustBatch(b.Set(historyKey(r.ToUserID, r.CreatedAt, r.ID), status, nil))
+	}
+	if r.Status.Final() {
+		mustBatch(b.Delete(openKey(r.CreatedAt, r.ID), nil))
+	} else {
+		mustBatch(b.Set(openKey(r.CreatedAt, r.ID), status, nil))
+	}
+}
+
+// Advance moves request id to status to. See store.Store.
+func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome store.Outcome) (store.Request, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Request{}, fmt.Errorf("cannot advance request %d: %w", id, err)
+	}
+	if !to.Valid() {
+		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, store.ErrInvalid)
+	}
+	if err := s.enter(); err != nil {
+		return store.Request{}, err
+	}
+	defer s.life.RUnlock()
+	unlock := s.lockHashes(idStripe(id))
+	defer unlock()
+
+	r, err := s.getRequest(s.db, id)
+	if err != nil {
+		return store.Request{}, fmt.Errorf("cannot advance request %d: %w", id, err)
+	}
+	if r.Status == to {
+		return r, nil
+	}
+	if !store.CanAdvance(r.Status, to) {
+		return store.Request{}, &store.TransitionError{RequestID: id, From: r.Status, To: to}
+	}
+	from := r.Status
+	r.Status = to
+	r.UpdatedAt = s.opts.Now()
+	if to == store.StatusFailed {
+		r.ErrorCode, r.ErrorMessage = outcome.ErrorCode, outcome.ErrorMessage
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	putRequest(b, &r)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
+	}
+	s.counts.move(from, to)
+	return r, nil
+}
+
+// RecordAction appends a to its request's actions. See store.Store.
+func (s *Store) RecordAction(ctx context.Context, a store.Action) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot record action on request %d: %w", a.RequestID, err)
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
+	if a.At.IsZero() {
+		a.At = s.opts.Now()
+	}
+	if !timeEncodable(a.At) {
+		return fmt.Errorf("cannot record action on request %d: time %s out of range: %w", a.RequestID, a.At, store.ErrInvalid)
+	}
+	unlock := s.lockHashes(idStripe(a.RequestID))
+	defer unlock()
+	if _, found, err := get(s.db, requestKey(a.RequestID)); err != nil {
+		return fmt.Errorf("cannot record action on request %d: %w", a.RequestID, err)
+	} else if !found {
+		return fmt.Errorf("cannot record action on request %d: %w", a.RequestID, store.ErrNotFound)
+	}
+	seq, err := s.nextActionSeq(a.RequestID)
+	if err != nil {
+		return fmt.Errorf("cannot record action on request %d: %w", a.RequestID, err)
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	mustBatch(b.Set(actionKey(a.RequestID, seq), appendAction(nil, &a), nil))
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("cannot record action on request %d: %w", a.RequestID, err)
+	}
+	return nil
+}
+
+// nextActionSeq returns the sequence number after the request's last action.
+func (s *Store) nextActionSeq(id uint64) (uint32, error) {
+	lower := actionKey(id, 0)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower[:1+8])})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	k := it.Key()
+	last := uint32(k[9])<<24 | uint32(k[10])<<16 | uint32(k[11])<<8 | uint32(k[12])
+	if last == actionSeqMax {
+		return 0, fmt.Errorf("too many actions: %w", store.ErrInvalid)
+	}
+	return last + 1, nil
+}
+
+// mustBatch panics on a failed batch mutation: building a batch in memory
+// fails only when the batch is misused (committed or closed), a bug.
+func mustBatch(err error) {
+	if err != nil {
+		panic("BUG: cannot add to batch: " + err.Error())
+	}
+}
