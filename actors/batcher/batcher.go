@@ -1,0 +1,180 @@
+// Package batcher turns many small ledger writes into few large ones.
+//
+// A pool of batcher actors sits in front of a ledger.Ledger. Callers (user
+// actors, settlement, the scanner) submit their events; each actor keeps one
+// ledger call in flight and, while it waits, gathers everything that arrives
+// into the next batch — so batches grow with load and there is no fixed
+// sleep. A caller's events stay together and in order in one ledger batch, so
+// its linked chains and its atomicity survive the merge, and each caller gets
+// back exactly its own per-event results.
+//
+// Batcher itself implements ledger.Ledger: creates go through the pool,
+// lookups go straight to the ledger.
+package batcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/exchange/internal-transfer/ledger"
+)
+
+// ErrOverloaded is returned when the pool's queue is full; nothing was
+// submitted and the caller may retry later.
+var ErrOverloaded = errors.New("batcher: ledger queue full")
+
+// Options sizes the pool.
+type Options struct {
+	Width       int           // actors in the pool (tigerbeetle.concurrency); each keeps one call in flight
+	QueueMax    int           // events queued across the pool before callers get ErrOverloaded
+	CallTimeout time.Duration // deadline of one ledger call
+}
+
+// Batcher is the pooled batcher; it implements ledger.Ledger.
+type Batcher struct {
+	system  *actor.ActorSystem
+	ledger  ledger.Ledger
+	opts    Options
+	pids    []*actor.PID
+	queued  []atomic.Int64 // events queued per actor
+	total   atomic.Int64   // events queued in the pool
+	next    atomic.Uint64
+	closed  atomic.Bool
+	batches *metrics.Histogram
+}
+
+var (
+	batchSize = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_ledger_batch_size",
+		metrics.ExponentialBuckets(1, 2, 14))
+	tbErrors     = metrics.GetOrCreateCounter("internal_transfer_tb_errors")
+	ledgerQueued = metrics.GetOrCreateGauge("internal_transfer_ledger_queue_depth", nil)
+)
+
+// New spawns the pool on system in front of l.
+func New(system *actor.ActorSystem, l ledger.Ledger, opts Options) *Batcher {
+	if opts.Width < 1 || opts.QueueMax < ledger.BatchEventsMax || opts.CallTimeout <= 0 {
+		panic(fmt.Sprintf("BUG: invalid batcher options %+v", opts))
+	}
+	b := &Batcher{system: system, ledger: l, opts: opts, queued: make([]atomic.Int64, opts.Width)}
+	for i := 0; i < opts.Width; i++ {
+		i := i
+		props := actor.PropsFromProducer(func() actor.Actor {
+			return &batchActor{ledger: l, timeout: opts.CallTimeout, onDone: func(n int) { b.release(i, n) }}
+		}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+		b.pids = append(b.pids, system.Root.Spawn(props))
+	}
+	return b
+}
+
+func (b *Batcher) release(i, n int) {
+	b.queued[i].Add(int64(-n))
+	ledgerQueued.Set(float64(b.total.Add(int64(-n))))
+}
+
+// pick returns the least-loaded actor, starting the search round-robin so
+// equal loads spread out.
+func (b *Batcher) pick() int {
+	start := int(b.next.Add(1))
+	best, bestLoad := 0, int64(-1)
+	for k := 0; k < len(b.pids); k++ {
+		i := (start + k) % len(b.pids)
+		load := b.queued[i].Load()
+		if bestLoad < 0 || load < bestLoad {
+			best, bestLoad = i, load
+		}
+	}
+	return best
+}
+
+// admit reserves room for n events or reports overload.
+func (b *Batcher) admit(n int) (int, error) {
+	if b.closed.Load() {
+		return 0, ledger.ErrClosed
+	}
+	if n > ledger.BatchEventsMax {
+		return 0, ledger.ErrBatchTooLarge
+	}
+	if b.total.Add(int64(n)) > int64(b.opts.QueueMax) {
+		b.total.Add(int64(-n))
+		return 0, ErrOverloaded
+	}
+	i := b.pick()
+	b.queued[i].Add(int64(n))
+	ledgerQueued.Set(float64(b.total.Load()))
+	return i, nil
+}
+
+// CreateTransfers submits transfers as one atomic, ordered part of a batch.
+func (b *Batcher) CreateTransfers(ctx context.Context, transfers []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	if len(transfers) == 0 {
+		return nil, nil
+	}
+	i, err := b.admit(len(transfers))
+	if err != nil {
+		return nil, err
+	}
+	msg := &submitTransfers{events: transfers, reply: make(chan transfersReply, 1)}
+	b.system.Root.Send(b.pids[i], msg)
+	select {
+	case r := <-msg.reply:
+		return r.results, r.err
+	case <-ctx.Done():
+		// The events may still be applied: the caller must retry with the same ids.
+		return nil, fmt.Errorf("cannot create transfers: %w (%v)", ledger.ErrOutcomeUnknown, ctx.Err())
+	}
+}
+
+// CreateAccounts submits accounts as one atomic, ordered part of a batch.
+func (b *Batcher) CreateAccounts(ctx context.Context, accounts []ledger.Account) ([]ledger.AccountEventResult, error) {
+	if len(accounts) == 0 {
+		return nil, nil
+	}
+	i, err := b.admit(len(accounts))
+	if err != nil {
+		return nil, err
+	}
+	msg := &submitAccounts{events: accounts, reply: make(chan accountsReply, 1)}
+	b.system.Root.Send(b.pids[i], msg)
+	select {
+	case r := <-msg.reply:
+		return r.results, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cannot create accounts: %w (%v)", ledger.ErrOutcomeUnknown, ctx.Err())
+	}
+}
+
+// LookupAccounts goes straight to the ledger.
+func (b *Batcher) LookupAccounts(ctx context.Context, ids []ledger.Uint128) ([]ledger.Account, error) {
+	return b.ledger.LookupAccounts(ctx, ids)
+}
+
+// LookupTransfers goes straight to the ledger.
+func (b *Batcher) LookupTransfers(ctx context.Context, ids []ledger.Uint128) ([]ledger.Transfer, error) {
+	return b.ledger.LookupTransfers(ctx, ids)
+}
+
+// GetAccountTransfers goes straight to the ledger.
+func (b *Batcher) GetAccountTransfers(ctx context.Context, f ledger.AccountFilter) ([]ledger.Transfer, error) {
+	return b.ledger.GetAccountTransfers(ctx, f)
+}
+
+// Close stops the pool after it has flushed what was queued. It does not
+// close the underlying ledger, which the caller owns.
+func (b *Batcher) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	for _, pid := range b.pids {
+		_ = b.system.Root.PoisonFuture(pid).Wait()
+	}
+	return nil
+}
+
+// QueueDepth is the number of events waiting in the pool.
+func (b *Batcher) QueueDepth() int64 { return b.total.Load() }

@@ -1,0 +1,126 @@
+package transfers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/exchange/internal-transfer/ledger"
+)
+
+// userAccounts lists user's ledger accounts, one per (account type, asset),
+// in a stable order. User accounts may never go below zero: TigerBeetle's
+// debits_must_not_exceed_credits makes the ledger refuse overdrafts.
+func userAccounts(c *Catalog, user uint64) []ledger.Account {
+	types, assets := c.AccountTypes(), c.Assets()
+	sort.Slice(types, func(i, j int) bool { return types[i].Code < types[j].Code })
+	sort.Slice(assets, func(i, j int) bool { return assets[i].Ledger < assets[j].Ledger })
+	out := make([]ledger.Account, 0, len(types)*len(assets))
+	for _, t := range types {
+		for _, a := range assets {
+			out = append(out, ledger.Account{
+				ID:         ledger.UserAccountID(user, t.Code, a.Ledger),
+				UserData64: user,
+				UserData32: uint32(t.Code),
+				Ledger:     a.Ledger,
+				Code:       ledger.CodeUserAccount,
+				Flags:      ledger.AccountDebitsMustNotExceedCredits | ledger.AccountHistory,
+			})
+		}
+	}
+	return out
+}
+
+// operatorAccounts lists the per-asset operator accounts deposits and
+// withdrawals move against; they carry no limit, so each asset sums to zero.
+func operatorAccounts(c *Catalog) []ledger.Account {
+	out := make([]ledger.Account, 0, len(c.assets))
+	for _, a := range c.Assets() {
+		out = append(out, ledger.Account{ID: ledger.OperatorAccountID(a.Ledger), Ledger: a.Ledger, Code: ledger.CodeOperatorAccount})
+	}
+	return out
+}
+
+// createAccounts creates accounts; "exists" counts as success, any other
+// refusal is an error (our account definitions never change).
+func createAccounts(ctx context.Context, l ledger.Ledger, accounts []ledger.Account) error {
+	results, err := l.CreateAccounts(ctx, accounts)
+	if err != nil {
+		return fmt.Errorf("cannot create accounts: %w", err)
+	}
+	for _, r := range results {
+		switch r.Result {
+		case ledger.AccountOK, ledger.AccountExists:
+		default:
+			return fmt.Errorf("cannot create account %s: %s", accounts[r.Index].ID, r.Result)
+		}
+	}
+	return nil
+}
+
+func ensureUserAccounts(ctx context.Context, l ledger.Ledger, c *Catalog, user uint64) error {
+	return createAccounts(ctx, l, userAccounts(c, user))
+}
+
+// EnsureOperatorAccounts creates the operator accounts of every asset.
+func EnsureOperatorAccounts(ctx context.Context, l ledger.Ledger, c *Catalog) error {
+	return createAccounts(ctx, l, operatorAccounts(c))
+}
+
+// balances reads user's accounts from the ledger. Accounts not created yet
+// read as zero.
+func balances(ctx context.Context, l ledger.Ledger, c *Catalog, user uint64, retryable func(error) error) ([]Balance, error) {
+	want := userAccounts(c, user)
+	ids := make([]ledger.Uint128, len(want))
+	for i, a := range want {
+		ids[i] = a.ID
+	}
+	found, err := l.LookupAccounts(ctx, ids)
+	if err != nil {
+		tbErrors.Inc()
+		return nil, retryable(ErrUnavailable)
+	}
+	byID := make(map[ledger.Uint128]ledger.Account, len(found))
+	for _, a := range found {
+		byID[a.ID] = a
+	}
+	typeName := map[uint16]string{}
+	for _, t := range c.AccountTypes() {
+		typeName[t.Code] = t.Name
+	}
+	assetName := map[uint32]string{}
+	for _, a := range c.Assets() {
+		assetName[a.Ledger] = a.Name
+	}
+	out := make([]Balance, 0, len(want))
+	for _, w := range want {
+		b := Balance{AccountType: typeName[uint16(w.UserData32)], Asset: assetName[w.Ledger]}
+		if a, ok := byID[w.ID]; ok {
+			b.Held, _ = a.DebitsPending.Uint64()
+			b.Incoming, _ = a.CreditsPending.Uint64()
+			avail, borrow := a.CreditsPosted.Sub(a.DebitsPosted)
+			avail, borrow2 := avail.Sub(a.DebitsPending)
+			if borrow || borrow2 {
+				panic(fmt.Sprintf("BUG: account %s is below zero despite debits_must_not_exceed_credits", a.ID))
+			}
+			b.Available, _ = avail.Uint64()
+			b.Frozen = a.Flags&ledger.AccountClosed != 0
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// randomKey names an admin operation the operator gave no key for.
+func randomKey() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("BUG: crypto/rand failed: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+var errOperation = errors.New("ledger refused the operation")

@@ -1,0 +1,226 @@
+package transfers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/exchange/internal-transfer/actors/supervision"
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// Messages of the supervisor and the user actors.
+type (
+	spawnUser struct{ user uint64 }
+	userIdle  struct {
+		user uint64
+		pid  *actor.PID
+	}
+	submit struct {
+		cmd      Command
+		deadline time.Time
+	}
+	submitResult struct {
+		req store.Request
+		err error
+	}
+)
+
+// supervisor owns the user actors: it spawns them on first use, restarts a
+// failing one (bounded, with backoff), and stops idle ones.
+type supervisor struct {
+	svc *Service
+}
+
+func supervisorProps(svc *Service) *actor.Props {
+	policy := supervision.Default(svc.log)
+	return actor.PropsFromProducer(func() actor.Actor { return &supervisor{svc: svc} },
+		actor.WithSupervisor(policy.Strategy()))
+}
+
+// Receive handles lifecycle first, then spawn and idle requests.
+func (s *supervisor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *spawnUser:
+		if ref, ok := s.svc.users.Load(msg.user); ok {
+			ctx.Respond(ref)
+			return
+		}
+		props := actor.PropsFromProducer(func() actor.Actor {
+			return &userActor{svc: s.svc, user: msg.user}
+		})
+		pid, err := ctx.SpawnNamed(props, "user-"+strconv.FormatUint(msg.user, 10))
+		if err != nil { // a stopping actor still holds the name: let the caller retry
+			ctx.Respond(err)
+			return
+		}
+		ref := &userRef{pid: pid}
+		s.svc.users.Store(msg.user, ref)
+		userActors.Inc()
+		ctx.Respond(ref)
+	case *userIdle:
+		// Forget the route first, then stop after what is queued: a request
+		// sent to the old pid afterwards dead-letters and is re-sent.
+		if ref, ok := s.svc.users.Load(msg.user); ok && ref.(*userRef).pid.Equal(msg.pid) && ref.(*userRef).depth.Load() == 0 {
+			s.svc.users.Delete(msg.user)
+			userActors.Dec()
+			ctx.Poison(msg.pid)
+		}
+	}
+}
+
+// userActor serialises one user's transfers.
+type userActor struct {
+	svc           *Service
+	user          uint64
+	accountsReady bool
+}
+
+// Receive handles lifecycle first, then submissions.
+func (u *userActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		// State is reloaded lazily: the ledger accounts are ensured on the
+		// first request, which also covers a restart after a failure.
+		u.accountsReady = false
+		ctx.SetReceiveTimeout(u.svc.opts.IdleTimeout)
+	case *actor.Restarting, *actor.Stopping, *actor.Stopped:
+	case *actor.ReceiveTimeout:
+		ctx.Send(ctx.Parent(), &userIdle{user: u.user, pid: ctx.Self()})
+	case *submit:
+		c, cancel := context.WithDeadline(context.Background(), msg.deadline)
+		req, err := u.transfer(c, msg.cmd)
+		cancel()
+		ctx.Respond(&submitResult{req: req, err: err})
+	}
+}
+
+// ensureAccounts creates the user's ledger accounts ("exists" is fine).
+func (u *userActor) ensureAccounts(ctx context.Context) error {
+	if u.accountsReady {
+		return nil
+	}
+	if err := ensureUserAccounts(ctx, u.svc.ledger, u.svc.catalog, u.user); err != nil {
+		return err
+	}
+	u.accountsReady = true
+	return nil
+}
+
+// transfer is one request: idempotency check → requesting → hold → pending
+// (or failed) → confirmation record.
+func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, error) {
+	s := u.svc
+	if err := u.ensureAccounts(ctx); err != nil {
+		tbErrors.Inc()
+		s.log.Warn("cannot ensure accounts", "user", u.user, "err", err)
+		return store.Request{}, s.retryable(ErrUnavailable)
+	}
+	req := store.Request{
+		ID: s.ids.Next(), UserID: cmd.UserID, ToUserID: cmd.ToUserID,
+		FromAccountType: cmd.FromAccountType, ToAccountType: cmd.ToAccountType,
+		Asset: cmd.Asset, Amount: cmd.Amount, IdempotencyKey: cmd.IdempotencyKey,
+		Fingerprint: cmd.Fingerprint, Status: store.StatusRequesting,
+		CreatedAt: cmd.Received, UpdatedAt: cmd.Received,
+	}
+	req.PendingID = PendingID(req).Bytes()
+	stored, created, err := s.store.Create(ctx, req)
+	if err != nil {
+		dbErrors.Inc()
+		s.log.Warn("cannot record request", "user", u.user, "err", err)
+		return store.Request{}, s.retryable(ErrUnavailable)
+	}
+	if !created {
+		if stored.Fingerprint != cmd.Fingerprint {
+			return stored, ErrIdempotencyConflict
+		}
+		if stored.Status != store.StatusRequesting {
+			return stored, errorOf(stored)
+		}
+		// An earlier attempt stopped half-way: finish it with its own ids.
+	}
+	return u.hold(ctx, stored)
+}
+
+// hold places the pending ledger transfer and records the outcome.
+func (u *userActor) hold(ctx context.Context, req store.Request) (store.Request, error) {
+	s := u.svc
+	t, err := s.catalog.HoldTransfer(req)
+	if err != nil {
+		panic(fmt.Sprintf("BUG: validated request %d has no ledger form: %v", req.ID, err))
+	}
+	results, err := s.ledger.CreateTransfers(ctx, []ledger.Transfer{t})
+	if err != nil {
+		// Outcome unknown or ledger unavailable: the request stays
+		// requesting and the scanner learns its fate from the ledger.
+		tbErrors.Inc()
+		s.log.Warn("cannot place hold", "request_id", req.ID, "err", err)
+		return req, s.retryable(ErrUnavailable)
+	}
+	status, outcome := store.StatusPending, store.Outcome{}
+	if len(results) > 0 {
+		status, outcome = store.StatusFailed, HoldOutcome(results[0].Result)
+		if outcome.ErrorCode == "" {
+			status = store.StatusPending // exists: an earlier attempt placed it
+		}
+	}
+	done, err := s.store.Advance(ctx, req.ID, status, outcome)
+	if err != nil {
+		dbErrors.Inc()
+		s.log.Warn("cannot record hold outcome", "request_id", req.ID, "err", err)
+		return req, s.retryable(ErrUnavailable)
+	}
+	if done.Status == store.StatusFailed {
+		failedTotal.Inc()
+	}
+	if done.Status == store.StatusPending && s.pub != nil {
+		s.pub.PublishAsync(done, func(err error) {
+			if err != nil {
+				s.log.Warn("cannot publish confirmation; the scanner will re-drive it", "request_id", done.ID, "err", err)
+			}
+		})
+	}
+	return done, errorOf(done)
+}
+
+// HoldOutcome maps the ledger's result for a hold to the request's outcome.
+// An empty ErrorCode means the hold exists (created now or before).
+func HoldOutcome(r ledger.CreateTransferResult) store.Outcome {
+	switch r {
+	case ledger.TransferOK, ledger.TransferExists:
+		return store.Outcome{}
+	case ledger.TransferExceedsCredits, ledger.TransferIDAlreadyFailed:
+		return store.Outcome{ErrorCode: "INSUFFICIENT_BALANCE", ErrorMessage: "insufficient available balance"}
+	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
+		return store.Outcome{ErrorCode: "ACCOUNT_FROZEN", ErrorMessage: "account is frozen"}
+	case ledger.TransferCreditAccountNotFound, ledger.TransferDebitAccountNotFound:
+		return store.Outcome{ErrorCode: "ACCOUNT_NOT_FOUND", ErrorMessage: "destination account does not exist"}
+	default:
+		// exists_with_different_*: the key's ledger transfer was made by a
+		// different request (a key reused after its store record expired).
+		return store.Outcome{ErrorCode: "IDEMPOTENCY_CONFLICT", ErrorMessage: "ledger refused the hold: " + r.String()}
+	}
+}
+
+// errorOf is the error a client sees for a stored request.
+func errorOf(req store.Request) error {
+	if req.Status != store.StatusFailed {
+		return nil
+	}
+	switch req.ErrorCode {
+	case "INSUFFICIENT_BALANCE":
+		return ErrInsufficientBalance
+	case "ACCOUNT_FROZEN":
+		return ErrAccountFrozen
+	case "ACCOUNT_NOT_FOUND":
+		return ErrAccountNotFound
+	case "IDEMPOTENCY_CONFLICT":
+		return ErrIdempotencyConflict
+	}
+	return nil // failed later in settlement: the request itself is the answer
+}

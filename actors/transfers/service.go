@@ -1,0 +1,189 @@
+package transfers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// Publisher sends a confirmation record for a pending request to settlement.
+// It must not block: on failure the request stays pending and the scanner
+// re-drives it.
+type Publisher interface {
+	PublishAsync(req store.Request, done func(error))
+}
+
+// Options bound the service.
+type Options struct {
+	NodeID         int
+	MailboxMax     int           // requests queued per user actor
+	InFlightMax    int           // requests in the pipeline across all users
+	IdleTimeout    time.Duration // a user actor with nothing to do stops after this
+	RequestTimeout time.Duration // one request's whole budget
+	RetryAfter     time.Duration // advertised to clients on overload
+	Logger         *slog.Logger
+}
+
+// Service is the transfer service: it routes each request to its user's
+// actor and serves reads.
+type Service struct {
+	system   *actor.ActorSystem
+	ledger   ledger.Ledger
+	store    store.Store
+	pub      Publisher
+	catalog  *Catalog
+	ids      *IDGenerator
+	opts     Options
+	log      *slog.Logger
+	users    sync.Map // uint64 → *userRef
+	inflight atomic.Int64
+	closed   atomic.Bool
+	parent   *actor.PID // supervisor of the user actors
+}
+
+// userRef is the route to one user's actor and its queue depth.
+type userRef struct {
+	pid   *actor.PID
+	depth atomic.Int64
+}
+
+var (
+	dbErrors     = metrics.GetOrCreateCounter("internal_transfer_db_errors")
+	tbErrors     = metrics.GetOrCreateCounter("internal_transfer_tb_errors")
+	failedTotal  = metrics.GetOrCreateCounter("internal_transfer_failed")
+	mailboxDepth = metrics.GetOrCreateGauge("internal_transfer_mailbox_depth", nil)
+	userActors   = metrics.GetOrCreateGauge("internal_transfer_user_actors", nil)
+)
+
+// NewService starts the user-actor supervisor on system. l should be the
+// batcher so that holds from many users share ledger batches.
+func NewService(system *actor.ActorSystem, l ledger.Ledger, s store.Store, pub Publisher, catalog *Catalog, opts Options) (*Service, error) {
+	ids, err := NewIDGenerator(opts.NodeID, nil)
+	if err != nil {
+		return nil, err
+	}
+	if opts.MailboxMax < 1 || opts.InFlightMax < 1 || opts.IdleTimeout <= 0 || opts.RequestTimeout <= 0 {
+		return nil, fmt.Errorf("invalid transfer service options %+v", opts)
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	svc := &Service{system: system, ledger: l, store: s, pub: pub, catalog: catalog, ids: ids, opts: opts, log: opts.Logger}
+	svc.parent = system.Root.Spawn(supervisorProps(svc))
+	return svc, nil
+}
+
+// actorFor is the one way to reach a user's actor: today a local actor
+// spawned on first use, later a cluster identity.
+func (s *Service) actorFor(user uint64) (*userRef, error) {
+	if ref, ok := s.users.Load(user); ok {
+		return ref.(*userRef), nil
+	}
+	res, err := s.system.Root.RequestFuture(s.parent, &spawnUser{user: user}, s.opts.RequestTimeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cannot spawn actor of user %d: %w", user, err)
+	}
+	return res.(*userRef), nil
+}
+
+// Submit runs cmd through the actor of cmd.UserID. The returned request is
+// pending, or failed together with the error that failed it.
+func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error) {
+	if s.closed.Load() {
+		return store.Request{}, s.retryable(ErrUnavailable)
+	}
+	if s.inflight.Add(1) > int64(s.opts.InFlightMax) {
+		s.inflight.Add(-1)
+		return store.Request{}, s.retryable(ErrOverloaded)
+	}
+	defer s.inflight.Add(-1)
+	for attempt := 0; attempt < 3; attempt++ {
+		ref, err := s.actorFor(cmd.UserID)
+		if err != nil {
+			return store.Request{}, s.retryable(ErrUnavailable)
+		}
+		if ref.depth.Add(1) > int64(s.opts.MailboxMax) {
+			ref.depth.Add(-1)
+			return store.Request{}, s.retryable(ErrOverloaded)
+		}
+		mailboxDepth.Inc()
+		timeout := s.opts.RequestTimeout
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+			timeout = time.Until(dl)
+		}
+		res, err := s.system.Root.RequestFuture(ref.pid, &submit{cmd: cmd, deadline: time.Now().Add(timeout)}, timeout).Result()
+		ref.depth.Add(-1)
+		mailboxDepth.Dec()
+		switch {
+		case errors.Is(err, actor.ErrDeadLetter):
+			// The actor stopped for idleness between lookup and send: the
+			// request never ran, so sending it to a fresh actor is safe.
+			s.users.CompareAndDelete(cmd.UserID, ref)
+			continue
+		case errors.Is(err, actor.ErrTimeout):
+			return store.Request{}, s.retryable(ErrUnavailable)
+		case err != nil:
+			return store.Request{}, fmt.Errorf("cannot submit transfer: %w", err)
+		}
+		r := res.(*submitResult)
+		return r.req, r.err
+	}
+	return store.Request{}, s.retryable(ErrUnavailable)
+}
+
+func (s *Service) retryable(err error) error {
+	return &RetryableError{Err: err, RetryAfter: s.opts.RetryAfter}
+}
+
+// Get returns request id.
+func (s *Service) Get(ctx context.Context, id uint64) (store.Request, error) {
+	req, err := s.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Request{}, ErrNotFound
+	}
+	if err != nil {
+		dbErrors.Inc()
+		return store.Request{}, s.retryable(ErrUnavailable)
+	}
+	return req, nil
+}
+
+// History returns a page of q.UserID's requests.
+func (s *Service) History(ctx context.Context, q store.HistoryQuery) (store.HistoryPage, error) {
+	page, err := s.store.History(ctx, q)
+	if errors.Is(err, store.ErrInvalid) {
+		return store.HistoryPage{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err != nil {
+		dbErrors.Inc()
+		return store.HistoryPage{}, s.retryable(ErrUnavailable)
+	}
+	return page, nil
+}
+
+// Balances returns every account of user, in catalog order.
+func (s *Service) Balances(ctx context.Context, user uint64) ([]Balance, error) {
+	return balances(ctx, s.ledger, s.catalog, user, s.retryable)
+}
+
+// Close stops accepting requests and stops every user actor after it has
+// finished what it was given.
+func (s *Service) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	_ = s.system.Root.PoisonFuture(s.parent).Wait()
+}
