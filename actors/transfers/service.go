@@ -96,7 +96,13 @@ func (s *Service) actorFor(user uint64) (*userRef, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot spawn actor of user %d: %w", user, err)
 	}
-	return res.(*userRef), nil
+	switch r := res.(type) {
+	case *userRef:
+		return r, nil
+	case error:
+		return nil, fmt.Errorf("cannot spawn actor of user %d: %w", user, r)
+	}
+	panic(fmt.Sprintf("BUG: supervisor answered %T", res))
 }
 
 // Submit runs cmd through the actor of cmd.UserID. The returned request is
@@ -112,8 +118,9 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 	defer s.inflight.Add(-1)
 	for attempt := 0; attempt < 3; attempt++ {
 		ref, err := s.actorFor(cmd.UserID)
-		if err != nil {
-			return store.Request{}, s.retryable(ErrUnavailable)
+		if err != nil { // e.g. the previous actor is still stopping
+			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+			continue
 		}
 		if ref.depth.Add(1) > int64(s.opts.MailboxMax) {
 			ref.depth.Add(-1)
