@@ -18,28 +18,28 @@ import (
 //	'e' keyWrittenAt user key    → empty; idempotency keys by age, for the sweep
 //	'a' id seq                   → action (codec.go), oldest first
 const (
-	prefixRequest   byte = 'r'
-	prefixHistory   byte = 'h'
-	prefixOpen      byte = 'o'
-	prefixIdemKey   byte = 'i'
-	prefixIdemAge   byte = 'e'
-	prefixAction    byte = 'a'
-	requestKeyLen        = 1 + 8
-	historyKeyLen        = 1 + 8 + 8 + 8
-	openKeyLen           = 1 + 8 + 8
-	actionKeyLen         = 1 + 8 + 4
-	idemValueLen         = 8 + 8
-	timeCursorLen        = 8 + 8
-	idemKeyHeaderLen     = 1 + 8
-	idemAgeHeaderLen     = 1 + 8 + 8
-	actionSeqMax         = math.MaxUint32
-	statusValueLen       = 1
-	historyUserOffset    = 1
-	historyCursorOffset  = 1 + 8
-	openCursorOffset     = 1
-	idemAgeUserOffset    = 1 + 8
-	idemAgeKeyOffset     = 1 + 8 + 8
-	idemAgeWrittenOffset = 1
+	prefixRequest byte = 'r'
+	prefixHistory byte = 'h'
+	prefixOpen    byte = 'o'
+	prefixIdemKey byte = 'i'
+	prefixIdemAge byte = 'e'
+	prefixAction  byte = 'a'
+)
+
+// Widths and offsets of the fixed-width keys and values above.
+const (
+	requestKeyLen       = 1 + 8
+	historyKeyLen       = 1 + 8 + 8 + 8
+	openKeyLen          = 1 + 8 + 8
+	actionKeyLen        = 1 + 8 + 4
+	idemValueLen        = 8 + 8
+	idemKeyHeaderLen    = 1 + 8
+	idemAgeHeaderLen    = 1 + 8 + 8
+	statusValueLen      = 1
+	timeCursorLen       = 8 + 8 // (time, id) part of history and open keys
+	historyCursorOffset = 1 + 8
+	openCursorOffset    = 1
+	actionSeqMax        = math.MaxUint32
 )
 
 // encodeTime maps a time to a uint64 whose unsigned order is the time order
