@@ -1,0 +1,67 @@
+package tigerbeetle
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// resolveAddresses returns addrs with host names replaced by IP addresses.
+//
+// The TigerBeetle client parses addresses itself and accepts only IP
+// literals ("10.0.0.1:3001", "[::1]:3001", "10.0.0.1", or a bare port), but
+// deployments name replicas ("tb1.prod.internal:3001"). Each name must stand
+// for one replica, so it becomes one address: its first IPv4 address, else
+// its first address. Names are resolved once, here; a replica that moves to
+// another IP needs a restart.
+func resolveAddresses(ctx context.Context, addrs []string) ([]string, error) {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		r, err := resolveAddress(ctx, strings.TrimSpace(a))
+		if err != nil {
+			return nil, fmt.Errorf("cannot resolve TigerBeetle address %q: %w", a, err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+func resolveAddress(ctx context.Context, a string) (string, error) {
+	if a == "" {
+		return "", fmt.Errorf("empty address")
+	}
+	if _, err := strconv.ParseUint(a, 10, 16); err == nil {
+		return a, nil // a bare port: the client means 127.0.0.1
+	}
+	if _, err := netip.ParseAddr(a); err == nil {
+		return a, nil // an IP without port (bare IPv6 included)
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		host, port = a, "" // a host name without port: the client's default port
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return a, nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return "", err
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("no IP address for %q", host)
+	}
+	ip := ips[0]
+	for _, cand := range ips {
+		if cand.Unmap().Is4() {
+			ip = cand.Unmap()
+			break
+		}
+	}
+	if port == "" {
+		return ip.String(), nil
+	}
+	return net.JoinHostPort(ip.String(), port), nil
+}
