@@ -1,0 +1,139 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/exchange/internal-transfer/store"
+)
+
+func (s suite) testCreate(t *testing.T) {
+	st := s.store(t)
+	t.Run("stores the request as requesting", func(t *testing.T) {
+		user := randID(t)
+		r := newRequest(t, user, randID(t), now())
+		r.Status = store.StatusSuccess // a caller's status is ignored
+		got := mustCreate(t, st, r)
+		r.Status = 0
+		wantRequest(t, got, r, store.StatusRequesting)
+		wantRequest(t, mustGet(t, st, r.ID), r, store.StatusRequesting)
+	})
+	t.Run("same key returns the original", func(t *testing.T) {
+		user := randID(t)
+		first := newRequest(t, user, user, now())
+		first.IdempotencyKey = randHex(t, 8)
+		mustCreate(t, st, first)
+		retry := first
+		retry.ID = randID(t)
+		got, created, err := st.Create(ctx(t), retry)
+		if err != nil || created {
+			t.Fatalf("retry: created %v, err %v; want existing", created, err)
+		}
+		wantRequest(t, got, first, store.StatusRequesting)
+		_, err = st.Get(ctx(t), retry.ID)
+		wantErr(t, "Get(retry id)", err, store.ErrNotFound)
+	})
+	t.Run("same key different body returns the original", func(t *testing.T) {
+		user := randID(t)
+		first := newRequest(t, user, user, now())
+		first.IdempotencyKey = randHex(t, 8)
+		mustCreate(t, st, first)
+		mustAdvance(t, st, first.ID, store.StatusPending)
+		conflict := newRequest(t, user, user, now())
+		conflict.IdempotencyKey = first.IdempotencyKey
+		got, created, err := st.Create(ctx(t), conflict)
+		if err != nil || created {
+			t.Fatalf("conflict: created %v, err %v; want existing", created, err)
+		}
+		if got.ID != first.ID || got.Fingerprint != first.Fingerprint || got.Status != store.StatusPending {
+			t.Errorf("conflict returned %d/%s/%s, want %d/%s/pending", got.ID, got.Fingerprint, got.Status, first.ID, first.Fingerprint)
+		}
+	})
+	t.Run("keys are scoped to the user", func(t *testing.T) {
+		key := randHex(t, 8)
+		a := newRequest(t, randID(t), 0, now())
+		a.ToUserID, a.IdempotencyKey = a.UserID, key
+		b := newRequest(t, randID(t), 0, now())
+		b.ToUserID, b.IdempotencyKey = b.UserID, key
+		mustCreate(t, st, a)
+		mustCreate(t, st, b)
+	})
+	t.Run("existing id is never overwritten", func(t *testing.T) {
+		user := randID(t)
+		orig := newRequest(t, user, user, now())
+		orig.IdempotencyKey = randHex(t, 8)
+		mustCreate(t, st, orig)
+		for _, key := range []string{"", randHex(t, 8)} {
+			dup := newRequest(t, user, user, now())
+			dup.ID, dup.IdempotencyKey = orig.ID, key
+			_, _, err := st.Create(ctx(t), dup)
+			wantErr(t, "Create(existing id, key "+key+")", err, store.ErrInvalid)
+		}
+		wantRequest(t, mustGet(t, st, orig.ID), orig, store.StatusRequesting)
+	})
+	t.Run("zero ids are refused", func(t *testing.T) {
+		r := newRequest(t, randID(t), randID(t), now())
+		r.ID = 0
+		_, _, err := st.Create(ctx(t), r)
+		wantErr(t, "Create(id 0)", err, store.ErrInvalid)
+		r = newRequest(t, 0, randID(t), now())
+		_, _, err = st.Create(ctx(t), r)
+		wantErr(t, "Create(user 0)", err, store.ErrInvalid)
+	})
+	t.Run("concurrent creates with one key create once", func(t *testing.T) {
+		testConcurrentKey(t, st)
+	})
+}
+
+// testConcurrentKey races creates of distinct ids under one key: exactly one
+// creates and every caller gets that request back.
+func testConcurrentKey(t *testing.T, st store.Store) {
+	const racers = 16
+	user, key := randID(t), randHex(t, 8)
+	type result struct {
+		got     store.Request
+		created bool
+		err     error
+		id      uint64
+	}
+	results := make([]result, racers)
+	var start, wg sync.WaitGroup
+	start.Add(1)
+	for i := range results {
+		r := newRequest(t, user, user, now())
+		r.IdempotencyKey = key
+		results[i].id = r.ID
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start.Wait()
+			results[i].got, results[i].created, results[i].err = st.Create(ctx(t), r)
+		}()
+	}
+	start.Done()
+	wg.Wait()
+	var winner uint64
+	for _, res := range results {
+		if res.err != nil {
+			t.Fatalf("Create: %v", res.err)
+		}
+		if res.created {
+			if winner != 0 {
+				t.Fatalf("two creates with one key: %d and %d", winner, res.got.ID)
+			}
+			winner = res.got.ID
+		}
+	}
+	if winner == 0 {
+		t.Fatal("no create won")
+	}
+	for _, res := range results {
+		if res.got.ID != winner {
+			t.Errorf("caller of %d got %d, want the winner %d", res.id, res.got.ID, winner)
+		}
+		if res.id != winner {
+			_, err := st.Get(ctx(t), res.id)
+			wantErr(t, "Get(loser)", err, store.ErrNotFound)
+		}
+	}
+}
