@@ -1,0 +1,136 @@
+package ingress
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+)
+
+func TestParseAmount(t *testing.T) {
+	cases := []struct {
+		in       string
+		decimals int
+		want     uint64
+		err      error
+	}{
+		{"10.00000000", 8, 1_000_000_000, nil},
+		{"10", 8, 1_000_000_000, nil},
+		{"0.00000001", 8, 1, nil},
+		{"1.5", 8, 150_000_000, nil},
+		{"007", 0, 7, nil},
+		{"123", 0, 123, nil},
+		{"18446744073709551615", 0, 18446744073709551615, nil},
+		{"184467440737.09551615", 8, 18446744073709551615, nil},
+		{"0.000000000000000001", 18, 1, nil},
+		{"18.446744073709551615", 18, 18446744073709551615, nil},
+
+		{"1.000000000", 8, 0, ErrInvalidPrecision},
+		{"0.000000001", 8, 0, ErrInvalidPrecision},
+		{"1.5", 0, 0, ErrInvalidPrecision},
+
+		{"", 8, 0, ErrInvalidAmount},
+		{"0", 8, 0, ErrInvalidAmount},
+		{"0.00000000", 8, 0, ErrInvalidAmount},
+		{"-1", 8, 0, ErrInvalidAmount},
+		{"+1", 8, 0, ErrInvalidAmount},
+		{"1e5", 8, 0, ErrInvalidAmount},
+		{"1E5", 8, 0, ErrInvalidAmount},
+		{"0x10", 8, 0, ErrInvalidAmount},
+		{" 1", 8, 0, ErrInvalidAmount},
+		{"1 ", 8, 0, ErrInvalidAmount},
+		{"1\n", 8, 0, ErrInvalidAmount},
+		{".5", 8, 0, ErrInvalidAmount},
+		{"5.", 8, 0, ErrInvalidAmount},
+		{".", 8, 0, ErrInvalidAmount},
+		{"1..5", 8, 0, ErrInvalidAmount},
+		{"1.2.3", 8, 0, ErrInvalidAmount},
+		{"1,5", 8, 0, ErrInvalidAmount},
+		{"1_000", 8, 0, ErrInvalidAmount},
+		{"NaN", 8, 0, ErrInvalidAmount},
+		{"Infinity", 8, 0, ErrInvalidAmount},
+		{"１", 8, 0, ErrInvalidAmount}, // fullwidth digit
+		{"1.000000000x", 8, 0, ErrInvalidAmount},
+		{"18446744073709551616", 0, 0, ErrInvalidAmount},
+		{"99999999999999999999999", 0, 0, ErrInvalidAmount},
+		{"184467440737.09551616", 8, 0, ErrInvalidAmount},
+		{"184467440738", 8, 0, ErrInvalidAmount},
+	}
+	for _, tc := range cases {
+		t.Run(strconv.Quote(tc.in)+"/"+strconv.Itoa(tc.decimals), func(t *testing.T) {
+			got, err := ParseAmount([]byte(tc.in), tc.decimals)
+			if !errors.Is(err, tc.err) || got != tc.want {
+				t.Fatalf("ParseAmount(%q, %d) = %d, %v; want %d, %v", tc.in, tc.decimals, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+func TestFormatAmount(t *testing.T) {
+	cases := []struct {
+		units    uint64
+		decimals int
+		want     string
+	}{
+		{1_000_000_000, 8, "10.00000000"},
+		{1, 8, "0.00000001"},
+		{0, 8, "0.00000000"},
+		{123, 0, "123"},
+		{18446744073709551615, 8, "184467440737.09551615"},
+		{18446744073709551615, 18, "18.446744073709551615"},
+	}
+	for _, tc := range cases {
+		if got := FormatAmount(tc.units, tc.decimals); got != tc.want {
+			t.Errorf("FormatAmount(%d, %d) = %q, want %q", tc.units, tc.decimals, got, tc.want)
+		}
+	}
+}
+
+// FuzzParseAmount: parsing never panics, every accepted amount is positive
+// and formats back to a string that parses to the same units, and what
+// strconv reads as a positive integer is accepted with the same value.
+func FuzzParseAmount(f *testing.F) {
+	for _, s := range []string{"10.00000000", "0", "1e5", "-1", "18446744073709551615", "1.5", ".5", "5.", "", "1..2"} {
+		f.Add(s, uint8(8))
+	}
+	f.Fuzz(func(t *testing.T, s string, d uint8) {
+		decimals := int(d % (maxDecimals + 1))
+		units, err := ParseAmount([]byte(s), decimals)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidAmount) && !errors.Is(err, ErrInvalidPrecision) {
+				t.Fatalf("ParseAmount(%q) error %v is neither sentinel", s, err)
+			}
+			if decimals == 0 {
+				if v, perr := strconv.ParseUint(s, 10, 64); perr == nil && v > 0 && s[0] != '+' {
+					t.Fatalf("ParseAmount(%q, 0) refused what strconv reads as %d", s, v)
+				}
+			}
+			return
+		}
+		if units == 0 {
+			t.Fatalf("ParseAmount(%q) accepted zero", s)
+		}
+		out := FormatAmount(units, decimals)
+		back, err := ParseAmount([]byte(out), decimals)
+		if err != nil || back != units {
+			t.Fatalf("round trip %q → %d → %q → %d, %v", s, units, out, back, err)
+		}
+	})
+}
+
+func BenchmarkParseAmount(b *testing.B) {
+	in := []byte("12345.67890123")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseAmount(in, 8); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendAmount(b *testing.B) {
+	buf := make([]byte, 0, 32)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendAmount(buf[:0], 1_234_567_890_123, 8)
+	}
+}

@@ -1,0 +1,171 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// User API paths.
+const (
+	pathTransfer       = "/api/v1/user/internal_transfer"
+	pathTransferPrefix = pathTransfer + "/"
+	pathHistory        = pathTransfer + "/history"
+	pathBalances       = "/api/v1/user/balances"
+	pathHealth         = "/health"
+	pathReady          = "/ready"
+)
+
+// UserHandler serves the user API, /health and /ready.
+func (s *Server) UserHandler() fasthttp.RequestHandler { return s.handleUser }
+
+func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch string(path) {
+	case pathTransfer:
+		if s.method(ctx, fasthttp.MethodPost) {
+			s.handleTransfer(ctx)
+		}
+	case pathHistory:
+		if s.method(ctx, fasthttp.MethodGet) {
+			s.authed(ctx, s.handleHistory)
+		}
+	case pathBalances:
+		if s.method(ctx, fasthttp.MethodGet) {
+			s.authed(ctx, s.handleBalances)
+		}
+	case pathHealth:
+		if s.method(ctx, fasthttp.MethodGet) {
+			s.handleHealth(ctx)
+		}
+	case pathReady:
+		if s.method(ctx, fasthttp.MethodGet) {
+			s.handleReady(ctx)
+		}
+	default:
+		if bytes.HasPrefix(path, []byte(pathTransferPrefix)) {
+			if s.method(ctx, fasthttp.MethodGet) {
+				s.authed(ctx, s.handleGetTransfer)
+			}
+			return
+		}
+		writeError(ctx, errNotFound)
+	}
+}
+
+// method answers 405 with an Allow header unless ctx's method is want.
+func (s *Server) method(ctx *fasthttp.RequestCtx, want string) bool {
+	if string(ctx.Method()) == want {
+		return true
+	}
+	ctx.Response.Header.Set("Allow", want)
+	writeError(ctx, &apiError{status: fasthttp.StatusMethodNotAllowed, code: codeMethodNotAllowed,
+		msg: "method not allowed; use " + want})
+	return false
+}
+
+// authed runs h for the authenticated, rate-limited user of ctx, writing
+// h's refusal if it returns one.
+func (s *Server) authed(ctx *fasthttp.RequestCtx, h func(ctx *fasthttp.RequestCtx, user uint64) *apiError) {
+	user, e := s.admit(ctx)
+	if e == nil {
+		e = h(ctx, user)
+	}
+	if e != nil {
+		writeError(ctx, e)
+	}
+}
+
+// admit authenticates ctx's bearer token and takes a token of the user's
+// rate limit.
+func (s *Server) admit(ctx *fasthttp.RequestCtx) (uint64, *apiError) {
+	token, ok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	if !ok {
+		return 0, errUnauthorized("missing bearer token")
+	}
+	user, err := s.verifier.Verify(token)
+	if err != nil {
+		return 0, fromAuthError(err)
+	}
+	if s.limiter != nil {
+		if ok, wait := s.limiter.allow(user, s.opts.Now().UnixNano()); !ok {
+			return 0, &apiError{status: fasthttp.StatusTooManyRequests, code: codeRateLimited,
+				msg: "too many requests", retryAfter: wait}
+		}
+	}
+	return user, nil
+}
+
+// bearer extracts the credential of an "Authorization: Bearer <x>" header;
+// the scheme is case-insensitive (RFC 9110 §11.1).
+func bearer(h []byte) ([]byte, bool) {
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
+		return nil, false
+	}
+	tok := bytes.TrimLeft(h[len(scheme):], " ")
+	return tok, len(tok) > 0
+}
+
+// handleHealth reports liveness and the version.
+func (s *Server) handleHealth(ctx *fasthttp.RequestCtx) {
+	b := append([]byte(nil), `{"status":"healthy","version":`...)
+	b = appendJSONString(b, s.opts.Version)
+	b = append(b, '}')
+	ctx.SetContentTypeBytes(contentTypeJSON)
+	ctx.SetBody(b)
+}
+
+// handleReady calls the readiness probe with ReadyTimeout: 200 when the
+// backends answer, 503 otherwise (the cause is logged, not shown).
+func (s *Server) handleReady(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentTypeBytes(contentTypeJSON)
+	if s.ready != nil {
+		rctx, cancel := context.WithTimeout(context.Background(), s.opts.ReadyTimeout)
+		err := s.ready(rctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("ingress: not ready", "err", err)
+			ctx.Response.Header.Set("Retry-After", "1")
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString(`{"status":"unavailable"}`)
+			return
+		}
+	}
+	ctx.SetBodyString(`{"status":"ready"}`)
+}
+
+// handleGetTransfer serves GET /api/v1/user/internal_transfer/{request_id}.
+// Another user's request is answered exactly like an unknown one (404), so
+// ids cannot be probed. A malformed id is 400.
+func (s *Server) handleGetTransfer(ctx *fasthttp.RequestCtx, user uint64) *apiError {
+	raw := ctx.Path()[len(pathTransferPrefix):]
+	id, ok := parseID(raw)
+	if !ok {
+		return errInvalid("request_id", "request_id must be a positive decimal integer")
+	}
+	sctx, cancel := s.serviceContext()
+	req, err := s.svc.Get(sctx, id)
+	cancel()
+	if err != nil {
+		return s.fromServiceError(err, nil)
+	}
+	if req.UserID != user && req.ToUserID != user {
+		return errNotFound
+	}
+	rb := beginOK()
+	rb.b = s.appendTransfer(rb.b, &req)
+	writeOK(ctx, rb)
+	return nil
+}
+
+// parseID parses a positive decimal uint64 without sign or leading zero.
+func parseID(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 || b[0] == '0' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b), 10, 64)
+	return v, err == nil && v > 0
+}
