@@ -1,0 +1,228 @@
+package settlement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exchange/internal-transfer/actors/stream"
+)
+
+// partition is the state of one assigned partition. It outlives the
+// partition actor's restarts: the unfinished records stay queued in offset
+// order, so a restarted actor resumes at the first record not yet settled
+// and nothing past it is committed.
+type partition struct {
+	topic string
+	id    int32
+
+	hwm    atomic.Int64 // high watermark seen in the last fetch
+	next   atomic.Int64 // offset after the last finished record, -1 before any
+	nudged atomic.Bool  // a nudgeMsg is in the actor's mailbox
+
+	mu     sync.Mutex
+	pid    *actor.PID
+	paused bool
+	queue  []*kgo.Record // fetched, not yet finished, in offset order
+
+	// Owned by the partition actor (one message at a time).
+	done        *kgo.Record // last finished record
+	uncommitted int         // finished records since the last commit
+	failures    int         // consecutive failed attempts at queue[0]
+	stepQueued  bool        // a stepMsg is in the mailbox or scheduled
+}
+
+func newPartition(topic string, id int32) *partition {
+	p := &partition{topic: topic, id: id}
+	p.next.Store(-1)
+	return p
+}
+
+func (p *partition) setPID(pid *actor.PID) {
+	p.mu.Lock()
+	p.pid = pid
+	p.mu.Unlock()
+}
+
+func (p *partition) currentPID() *actor.PID {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+// push appends fetched records and returns how many are now unfinished.
+func (p *partition) push(recs []*kgo.Record) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.queue = append(p.queue, recs...)
+	return len(p.queue)
+}
+
+// head returns the first unfinished record, or nil.
+func (p *partition) head() *kgo.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 {
+		return nil
+	}
+	return p.queue[0]
+}
+
+// pop drops the first record and returns how many are left.
+func (p *partition) pop() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	return len(p.queue)
+}
+
+func (p *partition) queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue)
+}
+
+// lag is how many records of the partition are behind the high watermark.
+func (p *partition) lag() int64 {
+	next := p.next.Load()
+	hwm := p.hwm.Load()
+	if next < 0 {
+		return int64(p.queued())
+	}
+	return max(hwm-next, 0)
+}
+
+// partitionActor settles one partition's records in order.
+type partitionActor struct {
+	p *partition
+	c *consumer
+}
+
+// Receive handles lifecycle messages first, then records and steps.
+func (a *partitionActor) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		a.started(ctx)
+	case *actor.Restarting:
+		restartsTotal.Inc()
+	case *actor.Stopping:
+		a.commit()
+	case *actor.Stopped:
+	case *nudgeMsg:
+		a.p.nudged.Store(false)
+		a.ensureStep(ctx)
+	case *stepMsg:
+		a.p.stepQueued = false
+		a.step(ctx)
+	}
+}
+
+// started resumes work: at once on first start, after a bounded backoff
+// when the actor was restarted by a failure.
+func (a *partitionActor) started(ctx actor.Context) {
+	if a.p.head() == nil {
+		return
+	}
+	if a.p.failures == 0 {
+		a.ensureStep(ctx)
+		return
+	}
+	a.p.stepQueued = true
+	self, system := ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(a.c.backoff(a.p.failures), func() { system.Root.Send(self, &stepMsg{}) })
+}
+
+func (a *partitionActor) ensureStep(ctx actor.Context) {
+	if a.p.stepQueued || a.p.head() == nil {
+		return
+	}
+	a.p.stepQueued = true
+	ctx.Send(ctx.Self(), &stepMsg{})
+}
+
+// step settles the first queued record. A failure panics so the supervisor
+// restarts the actor, which retries the same record after a backoff.
+func (a *partitionActor) step(ctx actor.Context) {
+	rec := a.p.head()
+	if rec == nil {
+		return
+	}
+	if err := a.c.handle(rec); err != nil {
+		a.p.failures++
+		a.c.log.Warn("settlement of record failed; restarting partition actor",
+			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
+			"attempt", a.p.failures, "err", err)
+		panic(&settleFailure{offset: rec.Offset, err: err})
+	}
+	a.p.failures = 0
+	left := a.p.pop()
+	a.p.done = rec
+	a.p.uncommitted++
+	a.p.next.Store(rec.Offset + 1)
+	a.c.finished(a.p, left)
+	if a.c.afterSettle != nil {
+		a.c.afterSettle(rec)
+	}
+	if left == 0 || a.p.uncommitted >= a.c.opts.CommitEvery {
+		a.commit()
+	}
+	a.ensureStep(ctx)
+}
+
+// commit commits the offset after the last finished record. A failed commit
+// is logged: the next commit or the next owner covers it (records after the
+// committed offset are settled again, harmlessly).
+func (a *partitionActor) commit() {
+	if a.p.done == nil || a.p.uncommitted == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.c.opts.CommitTimeout)
+	defer cancel()
+	if err := a.c.client.CommitRecords(ctx, a.p.done); err != nil {
+		streamErrors.Inc()
+		a.c.log.Warn("cannot commit offset", "topic", a.p.topic, "partition", a.p.id,
+			"offset", a.p.done.Offset+1, "err", err)
+		return
+	}
+	a.p.uncommitted = 0
+}
+
+// settleFailure is the panic value of a failed record.
+type settleFailure struct {
+	offset int64
+	err    error
+}
+
+func (f *settleFailure) String() string {
+	return fmt.Sprintf("cannot settle record at offset %d: %v", f.offset, f.err)
+}
+
+// handle settles one record. Records that can never be settled (undecodable,
+// or naming a request that does not exist and holds nothing) are logged,
+// counted and skipped: the scanner drives every stored request anyway.
+func (c *consumer) handle(rec *kgo.Record) error {
+	conf, err := stream.Decode(rec.Value)
+	if err != nil {
+		skippedRecords.Inc()
+		c.log.Error("skipping invalid confirmation record", "topic", rec.Topic,
+			"partition", rec.Partition, "offset", rec.Offset, "err", err)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.RecordTimeout)
+	defer cancel()
+	_, err = c.settler.SettleRecord(ctx, conf)
+	if errors.Is(err, ErrNoSuchRequest) {
+		skippedRecords.Inc()
+		c.log.Error("skipping confirmation of an unknown request", "request_id", conf.RequestID,
+			"partition", rec.Partition, "offset", rec.Offset)
+		return nil
+	}
+	return err
+}

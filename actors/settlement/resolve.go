@@ -1,0 +1,121 @@
+package settlement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// Drive moves one open request along using the ledger as the source of
+// truth, as the scanner does: a requesting request re-submits its identical
+// hold to learn its fate (and is published once pending); a pending request
+// looks up its hold, post and void. A hold that is neither posted nor voided
+// is re-published for settlement to post: nothing is ever voided because of
+// age alone.
+func (s *Settler) Drive(ctx context.Context, req store.Request) (store.Request, error) {
+	switch req.Status {
+	case store.StatusSuccess, store.StatusFailed:
+		return req, nil
+	case store.StatusRequesting:
+		got, err := s.resolveHold(ctx, req)
+		if err != nil || got.Status != store.StatusPending {
+			return got, err
+		}
+		return got, s.publish(ctx, got)
+	case store.StatusPending:
+		got, republish, err := s.resolvePending(ctx, req)
+		if err != nil || !republish {
+			return got, err
+		}
+		return got, s.publish(ctx, got)
+	}
+	panic(fmt.Sprintf("BUG: request %d has invalid status %d", req.ID, req.Status))
+}
+
+// resolveHold re-submits req's hold (the identical event the gateway sent,
+// so it cannot create a second one) and records what the answer means:
+// created or exists → pending; refused → failed with the reason.
+func (s *Settler) resolveHold(ctx context.Context, req store.Request) (store.Request, error) {
+	hold, err := s.catalog.HoldTransfer(req)
+	if err != nil {
+		return req, fmt.Errorf("cannot rebuild hold of request %d: %w", req.ID, err)
+	}
+	result, err := s.create(ctx, hold)
+	if err != nil {
+		return req, fmt.Errorf("cannot re-submit hold of request %d: %w", req.ID, err)
+	}
+	switch result {
+	case ledger.TransferOK, ledger.TransferExists:
+		return s.finish(ctx, req, store.StatusPending, store.Outcome{})
+	case ledger.TransferExceedsCredits, ledger.TransferIDAlreadyFailed:
+		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeInsufficientBalance, ErrorMessage: "insufficient balance"})
+	case ledger.TransferDebitAccountNotFound, ledger.TransferCreditAccountNotFound:
+		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeAccountNotFound, ErrorMessage: "account not found"})
+	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
+		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeAccountFrozen, ErrorMessage: "account frozen"})
+	default:
+		tbErrors.Inc()
+		return req, &ResultError{RequestID: req.ID, Op: "hold", Result: result}
+	}
+}
+
+// ledgerState is what the ledger knows of a request's hold.
+type ledgerState struct {
+	PendingFound, Posted, Voided bool
+}
+
+func (s *Settler) ledgerState(ctx context.Context, req store.Request) (ledgerState, error) {
+	pending := ledger.Uint128FromBytes(req.PendingID)
+	if pending.IsZero() {
+		return ledgerState{}, nil
+	}
+	found, err := s.lookup(ctx, pending, ledger.PostID(pending), ledger.VoidID(pending))
+	if err != nil {
+		return ledgerState{}, fmt.Errorf("cannot look up hold of request %d: %w", req.ID, err)
+	}
+	_, p := found[pending]
+	_, posted := found[ledger.PostID(pending)]
+	_, voided := found[ledger.VoidID(pending)]
+	return ledgerState{PendingFound: p, Posted: posted, Voided: voided}, nil
+}
+
+// resolvePending settles a pending request from the ledger's record alone.
+// republish reports a hold still open: only settlement posts it.
+func (s *Settler) resolvePending(ctx context.Context, req store.Request) (got store.Request, republish bool, err error) {
+	st, err := s.ledgerState(ctx, req)
+	if err != nil {
+		return req, false, err
+	}
+	switch {
+	case st.Posted:
+		got, err = s.finish(ctx, req, store.StatusSuccess, store.Outcome{})
+		return got, false, err
+	case st.Voided:
+		got, err = s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeVoided, ErrorMessage: "the hold was voided"})
+		return got, false, err
+	case !st.PendingFound:
+		// The store says pending but the ledger has no hold: only a lost
+		// ledger write can do that. Re-submitting the identical hold
+		// settles it either way.
+		s.log.Error("pending request has no hold in the ledger; re-submitting it", "request_id", req.ID)
+		got, err = s.resolveHold(ctx, req)
+		return got, err == nil && got.Status == store.StatusPending, err
+	}
+	return req, true, nil
+}
+
+func (s *Settler) publish(ctx context.Context, req store.Request) error {
+	if s.publisher == nil {
+		return errors.New("cannot publish: settler has no publisher")
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	if err := s.publisher.Publish(cctx, req); err != nil {
+		streamErrors.Inc()
+		return fmt.Errorf("cannot re-publish request %d: %w", req.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package settlement
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/exchange/internal-transfer/store"
+)
+
+// Scanner defaults, used for zero option fields.
+const (
+	DefaultScannerInterval   = 5 * time.Second
+	DefaultGrace             = 2 * time.Second
+	DefaultStuckThreshold    = 30 * time.Minute
+	DefaultCriticalThreshold = 2 * time.Hour
+	DefaultScanPerRunMax     = 5_000
+	DefaultScanPageSize      = 500
+)
+
+// ScannerOptions configures NewScanner.
+type ScannerOptions struct {
+	Interval          time.Duration // between runs (settlement.scanner_interval_ms)
+	Grace             time.Duration // a request younger than this is left to the gateway and settlement
+	StuckThreshold    time.Duration // older open requests count in internal_transfer_stuck_count
+	CriticalThreshold time.Duration // older open requests are logged at error level with their id
+	PerRunMax         int           // requests driven per run, at most
+	PageSize          int           // requests per store.ListOpen page, 1..store.OpenLimitMax
+	Logger            *slog.Logger
+}
+
+func (o ScannerOptions) withDefaults() ScannerOptions {
+	if o.Interval <= 0 {
+		o.Interval = DefaultScannerInterval
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.StuckThreshold <= 0 {
+		o.StuckThreshold = DefaultStuckThreshold
+	}
+	if o.CriticalThreshold < o.StuckThreshold {
+		o.CriticalThreshold = max(DefaultCriticalThreshold, o.StuckThreshold)
+	}
+	if o.PerRunMax <= 0 {
+		o.PerRunMax = DefaultScanPerRunMax
+	}
+	if o.PageSize <= 0 || o.PageSize > store.OpenLimitMax {
+		o.PageSize = DefaultScanPageSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Scanner periodically drives open requests older than the grace period to
+// a final state (Settler.Drive) and keeps the pending and stuck gauges.
+type Scanner struct {
+	settler *Settler
+	store   store.Store
+	opts    ScannerOptions
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	lastErr error
+}
+
+// RunStats is what one scanner run did.
+type RunStats struct {
+	Open, Stuck, Critical int // counted by the store (exact)
+	Driven                int // requests looked at
+	Final                 int // of those, now final
+	Errors                int // of those, left open by an error (retried next run)
+}
+
+// NewScanner returns a stopped scanner.
+func NewScanner(settler *Settler, st store.Store, opts ScannerOptions) *Scanner {
+	if settler == nil || st == nil {
+		panic("BUG: settlement.NewScanner needs a Settler and a Store")
+	}
+	return &Scanner{settler: settler, store: st, opts: opts.withDefaults()}
+}
+
+// Start runs the scanner every Interval until Stop.
+func (sc *Scanner) Start() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sc.cancel, sc.done = cancel, make(chan struct{})
+	go sc.loop(ctx, sc.done)
+}
+
+func (sc *Scanner) loop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	ticker := time.NewTicker(sc.opts.Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		_, err := sc.RunOnce(ctx)
+		sc.mu.Lock()
+		sc.lastErr = err
+		sc.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			sc.opts.Logger.Warn("scanner run failed", "err", err)
+		}
+	}
+}
+
+// Stop ends the loop, waiting within ctx for a run in progress.
+func (sc *Scanner) Stop(ctx context.Context) error {
+	sc.mu.Lock()
+	cancel, done := sc.cancel, sc.done
+	sc.cancel = nil
+	sc.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cannot stop scanner: %w", ctx.Err())
+	}
+}
+
+// Running reports whether the loop runs.
+func (sc *Scanner) Running() bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.cancel != nil
+}
+
+// RunOnce counts open requests and drives those past the grace period, at
+// most PerRunMax of them, oldest first.
+func (sc *Scanner) RunOnce(ctx context.Context) (RunStats, error) {
+	started := time.Now()
+	scannerRuns.Inc()
+	defer scannerDuration.UpdateDuration(started)
+	var stats RunStats
+	counts, err := sc.count(ctx, started)
+	if err != nil {
+		return stats, err
+	}
+	stats.Open, stats.Stuck = counts.Requesting+counts.Pending, counts.Stuck
+	pendingGauge.Set(float64(stats.Open))
+	stuckGauge.Set(float64(stats.Stuck))
+
+	q := store.OpenQuery{Before: started.Add(-sc.opts.Grace), Limit: sc.opts.PageSize}
+	critical := started.Add(-sc.opts.CriticalThreshold)
+	for stats.Driven < sc.opts.PerRunMax {
+		q.Limit = min(sc.opts.PageSize, sc.opts.PerRunMax-stats.Driven)
+		page, err := sc.list(ctx, q)
+		if err != nil {
+			return stats, err
+		}
+		for _, req := range page.Requests {
+			sc.driveOne(ctx, req, critical, &stats)
+		}
+		if page.NextCursor == "" || len(page.Requests) == 0 || ctx.Err() != nil {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	return stats, ctx.Err()
+}
+
+func (sc *Scanner) driveOne(ctx context.Context, req store.Request, critical time.Time, stats *RunStats) {
+	stats.Driven++
+	scannerDriven.Inc()
+	if req.CreatedAt.Before(critical) {
+		stats.Critical++
+		sc.opts.Logger.Error("transfer request stuck past the critical threshold",
+			"request_id", req.ID, "status", req.Status.String(), "created_at", req.CreatedAt,
+			"age", time.Since(req.CreatedAt).Round(time.Second).String())
+	}
+	got, err := sc.settler.Drive(ctx, req)
+	if err != nil {
+		stats.Errors++
+		sc.opts.Logger.Warn("scanner could not drive request", "request_id", req.ID, "err", err)
+		return
+	}
+	if got.Status.Final() {
+		stats.Final++
+	}
+}
+
+func (sc *Scanner) count(ctx context.Context, now time.Time) (store.OpenCounts, error) {
+	cctx, cancel := context.WithTimeout(ctx, sc.settler.callTimeout)
+	defer cancel()
+	counts, err := sc.store.CountOpen(cctx, now.Add(-sc.opts.StuckThreshold))
+	if err != nil {
+		dbErrors.Inc()
+		return counts, fmt.Errorf("cannot count open requests: %w", err)
+	}
+	return counts, nil
+}
+
+func (sc *Scanner) list(ctx context.Context, q store.OpenQuery) (store.OpenPage, error) {
+	cctx, cancel := context.WithTimeout(ctx, sc.settler.callTimeout)
+	defer cancel()
+	page, err := sc.store.ListOpen(cctx, q)
+	if err != nil {
+		dbErrors.Inc()
+		return page, fmt.Errorf("cannot list open requests: %w", err)
+	}
+	return page, nil
+}
