@@ -216,7 +216,10 @@ func TestCloseCompletesWaitingCall(t *testing.T) {
 func TestRefusedWithoutServer(t *testing.T) {
 	l := openDead(t, Options{Concurrency: 1})
 	ctx := context.Background()
-	tooMany := ledger.BatchEventsMax + 1
+	tooMany := ledger.BatchEventsMax // one more than TigerBeetle 0.16.78 takes
+	if err := checkBatch("create transfers", BatchEventsMax); err != nil {
+		t.Errorf("a batch of BatchEventsMax refused: %v", err)
+	}
 	for _, tc := range []struct {
 		name string
 		call func() error

@@ -16,8 +16,9 @@
 //     128-byte layout, asserted at compile time field by field, so batches and
 //     results are reinterpreted, never converted.
 //   - Checks the cluster would answer without a per-event result: batches over
-//     ledger.BatchEventsMax (ledger.ErrBatchTooLarge) and invalid account
-//     filters (ledger.ErrInvalidFilter).
+//     BatchEventsMax, 8189 — one less than ledger.BatchEventsMax — refused
+//     with ledger.ErrBatchTooLarge, and invalid account filters
+//     (ledger.ErrInvalidFilter).
 //   - Host names. The client accepts only IP addresses; New resolves names.
 //   - Eviction. A client whose session the cluster evicted answers nothing
 //     more; calls fail with ErrEvicted and the client is replaced.

@@ -103,11 +103,21 @@ func (l *Ledger) GetAccountTransfers(ctx context.Context, filter ledger.AccountF
 	return fromTBTransfers(res), nil
 }
 
-// checkBatch refuses a batch TigerBeetle would refuse as a whole. Empty
-// batches are sent: the cluster answers them like any other.
+// BatchEventsMax is the largest batch TigerBeetle 0.16.78 takes in one
+// request: a 1 MiB message holds 8190 events of 128 bytes after its header,
+// but since the client started coalescing requests ("multi-batch") one event's
+// worth of space carries the batch trailer. tigerbeetle-go's own tests use
+// 8189. ledger.BatchEventsMax (8190) is one more: a batch of that size is
+// refused here with ledger.ErrBatchTooLarge, as the client would refuse it.
+const BatchEventsMax = 8189
+
+// checkBatch refuses a batch TigerBeetle would refuse as a whole, before it
+// takes a slot. Empty batches are sent: the cluster answers them like any
+// other.
 func checkBatch(what string, n int) error {
-	if n > ledger.BatchEventsMax {
-		return fmt.Errorf("cannot %s: %d events: %w", what, n, ledger.ErrBatchTooLarge)
+	if n > BatchEventsMax {
+		return fmt.Errorf("cannot %s: %d events, TigerBeetle takes at most %d: %w",
+			what, n, BatchEventsMax, ledger.ErrBatchTooLarge)
 	}
 	return nil
 }
