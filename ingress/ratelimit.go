@@ -57,7 +57,7 @@ func newRateLimiter(perMinute, usersMax int) *rateLimiter {
 // allow takes one token of user's bucket at now (Unix ns). When the bucket
 // is empty it returns false and how long until the next token.
 func (l *rateLimiter) allow(user uint64, now int64) (bool, time.Duration) {
-	s := &l.shards[(user*0x9E3779B97F4A7C15)>>58] // Fibonacci hash: sequential ids spread
+	s := &l.shards[shardOf(user)]
 	s.mu.Lock()
 	if now >= s.nextSweep || len(s.buckets) >= l.perShard {
 		l.sweep(s, now)
@@ -83,6 +83,9 @@ func (l *rateLimiter) allow(user uint64, now int64) (bool, time.Duration) {
 	s.mu.Unlock()
 	return true, 0
 }
+
+// shardOf spreads sequential user ids over the shards (Fibonacci hashing).
+func shardOf(user uint64) uint64 { return (user * 0x9E3779B97F4A7C15) >> 58 }
 
 // sweep drops the buckets of s that have refilled by now; if s is still
 // full it drops arbitrary buckets down to seven eighths. s.mu is held.

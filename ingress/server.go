@@ -193,7 +193,16 @@ func (s *Server) newHTTPServer(name string, h fasthttp.RequestHandler) *fasthttp
 		Concurrency:                  s.opts.Concurrency,
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
+		Logger:                       debugLogger{s.log},
 	}
+}
+
+// debugLogger sends fasthttp's connection-level messages (client resets,
+// oversized bodies, timeouts) to debug: clients can produce them at will.
+type debugLogger struct{ log *slog.Logger }
+
+func (l debugLogger) Printf(format string, args ...any) {
+	l.log.Debug("ingress: fasthttp: " + fmt.Sprintf(format, args...))
 }
 
 // handleReadError answers requests fasthttp could not read.
