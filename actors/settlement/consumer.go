@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -105,6 +106,7 @@ type consumer struct {
 
 	pollCancel context.CancelFunc
 	pollDone   chan struct{}
+	settled    atomic.Int64 // records finished, for tests and debugging
 
 	// afterSettle, when set (tests only), runs after a record's outcome is
 	// in the store and before its offset may be committed.
@@ -328,6 +330,13 @@ func (c *consumer) lag() int64 {
 		sum += p.lag()
 	}
 	return sum
+}
+
+// assignedCount returns how many partitions are assigned.
+func (c *consumer) assignedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.parts)
 }
 
 // running reports whether the poll loop runs.

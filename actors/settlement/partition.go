@@ -166,6 +166,7 @@ func (a *partitionActor) step(ctx actor.Context) {
 	a.p.done = rec
 	a.p.uncommitted++
 	a.p.next.Store(rec.Offset + 1)
+	a.c.settled.Add(1)
 	a.c.finished(a.p, left)
 	if a.c.afterSettle != nil {
 		a.c.afterSettle(rec)

@@ -1,0 +1,211 @@
+package settlement
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/store"
+)
+
+func TestHappyPath(t *testing.T) {
+	e := newEnv(t, "", 4)
+	e.fund(1, 1_000)
+	svc := e.startService(e.options(time.Hour))
+	if h := svc.Health(); h["status"] != "healthy" || h["scanner"] != "running" {
+		t.Fatalf("Health = %v, want healthy with the scanner running", h)
+	}
+	before := successTotal.Get()
+	req := e.transfer(1, 1, 100)
+	got := e.waitFinal(time.Second, req.ID)[req.ID]
+	if got.Status != store.StatusSuccess {
+		t.Fatalf("status %s (%s), want success", got.Status, got.ErrorCode)
+	}
+	dp, dpend, _, _ := e.balances(e.accountID(1, "funding"))
+	_, _, cp, cpend := e.balances(e.accountID(1, "spot"))
+	if dp != 100 || dpend != 0 || cp != 100 || cpend != 0 {
+		t.Fatalf("funding debits posted %d pending %d, spot credits posted %d pending %d; want 100 0 100 0", dp, dpend, cp, cpend)
+	}
+	// The counter moves just after the store write the test saw.
+	for deadline := time.Now().Add(time.Second); successTotal.Get() <= before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("internal_transfer_success did not count the settlement")
+		}
+	}
+	e.checkAgrees(svc.Settler(), map[uint64]store.Request{req.ID: got})
+}
+
+// freeze closes account id as the admin freeze does: a pending closing
+// transfer that debits it.
+func (e *env) freeze(id ledger.Uint128) {
+	e.createOK(ledger.Transfer{ID: ledger.OperationID("freeze", fmt.Sprint(nextRequestID.Add(1))),
+		DebitAccountID: id, CreditAccountID: ledger.OperatorAccountID(assetLedger),
+		Ledger: assetLedger, Code: ledger.CodeFreeze, Flags: ledger.TransferPending | ledger.TransferClosingDebit})
+}
+
+func TestDestinationFrozen(t *testing.T) {
+	e := newEnv(t, "", 2)
+	e.fund(1, 1_000)
+	e.fund(2, 0)
+	req := e.create(e.request(1, 2, 300, 0))
+	e.hold(req)
+	req = e.markPending(req)
+	e.freeze(e.accountID(2, "funding"))
+	svc := e.startService(e.options(time.Hour))
+	e.publish(req)
+	got := e.waitFinal(5*time.Second, req.ID)[req.ID]
+	if got.Status != store.StatusFailed || got.ErrorCode != CodeAccountFrozen {
+		t.Fatalf("request ended %s %q, want failed %s", got.Status, got.ErrorCode, CodeAccountFrozen)
+	}
+	dp, dpend, _, _ := e.balances(e.accountID(1, "funding"))
+	_, _, cp, cpend := e.balances(e.accountID(2, "funding"))
+	if dp != 0 || dpend != 0 || cp != 0 || cpend != 0 {
+		t.Fatalf("hold not released: debits posted %d pending %d, credits posted %d pending %d", dp, dpend, cp, cpend)
+	}
+	e.checkAgrees(svc.Settler(), map[uint64]store.Request{req.ID: got})
+}
+
+func TestReplayedRecord(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	svc := e.startService(e.options(time.Hour))
+	req := e.transfer(1, 1, 100)
+	first := e.waitFinal(5*time.Second, req.ID)[req.ID]
+	for range 3 {
+		e.publish(first) // replays, as a redelivery or a resend would
+	}
+	// One partition keeps order: once a later request is final, the
+	// replays before it were settled too.
+	marker := e.transfer(1, 1, 1)
+	e.waitFinal(5*time.Second, marker.ID)
+	again := e.get(req.ID)
+	if again.Status != first.Status || again.UpdatedAt != first.UpdatedAt {
+		t.Fatalf("replay changed the request: %+v, was %+v", again, first)
+	}
+	posts, _ := e.postsAndVoids(map[uint64]store.Request{req.ID: req})
+	if n := posts[ledger.Uint128FromBytes(req.PendingID)]; n != 1 {
+		t.Fatalf("%d post transfers for the request, want 1", n)
+	}
+	if dp, _, _, _ := e.balances(e.accountID(1, "funding")); dp != 101 {
+		t.Fatalf("debits posted %d, want 101", dp)
+	}
+	e.checkAgrees(svc.Settler(), map[uint64]store.Request{req.ID: again})
+}
+
+// Two members settle while records flow; one leaves mid-stream. Every
+// request ends final exactly once, with one post each.
+func TestRebalance(t *testing.T) {
+	e := newEnv(t, "", 6)
+	const users, perUser = 12, 15
+	for u := uint64(1); u <= users; u++ {
+		e.fund(u, 10_000)
+	}
+	opts := e.options(time.Hour)
+	opts.Consumer.PartitionQueueMax = 8 // exercise pausing too
+	a := NewService(opts)
+	b := e.startService(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for a.consumer.assignedCount() == 0 || b.consumer.assignedCount() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the two members never shared the partitions")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var mu sync.Mutex
+	var ids []uint64
+	var wg sync.WaitGroup
+	stopped := make(chan struct{})
+	for u := uint64(1); u <= users; u++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perUser; i++ {
+				r := e.transfer(u, u, uint64(10+i))
+				mu.Lock()
+				ids = append(ids, r.ID)
+				n := len(ids)
+				mu.Unlock()
+				if n == users*perUser/2 {
+					go func() {
+						defer close(stopped)
+						if a.consumer.settled.Load() == 0 {
+							t.Errorf("member a settled nothing before it stopped")
+						}
+						if err := a.Stop(ctx); err != nil {
+							t.Errorf("stop member a: %v", err)
+						}
+					}()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-stopped
+	final := e.waitFinal(waitMax, ids...)
+	if b.consumer.settled.Load() == 0 {
+		t.Errorf("member b settled nothing")
+	}
+	for id, r := range final {
+		if r.Status != store.StatusSuccess {
+			t.Errorf("request %d ended %s %s", id, r.Status, r.ErrorCode)
+		}
+	}
+	e.checkAgrees(b.Settler(), final)
+	var want uint64
+	for i := 0; i < perUser; i++ {
+		want += uint64(10 + i)
+	}
+	for u := uint64(1); u <= users; u++ {
+		if dp, dpend, _, _ := e.balances(e.accountID(u, "funding")); dp != want || dpend != 0 {
+			t.Errorf("user %d: debits posted %d pending %d, want %d 0", u, dp, dpend, want)
+		}
+	}
+	if h := a.Health(); h["status"] != "unhealthy" {
+		t.Errorf("stopped member reports %v", h)
+	}
+}
+
+// With the broker down, publishing fails and requests stay pending; once it
+// is back on the same directory and port, the scanner re-publishes them and
+// settlement completes them.
+func TestKafkaUnavailable(t *testing.T) {
+	e := newEnv(t, "", 2)
+	e.fund(1, 1_000)
+	svc := e.startService(e.options(200 * time.Millisecond))
+	settled := e.transfer(1, 1, 10)
+	e.waitFinal(5*time.Second, settled.ID)
+
+	e.broker.Close()
+	var reqs []store.Request
+	for i := range 3 {
+		req := e.create(e.request(1, 1, uint64(20+i), 0))
+		e.hold(req)
+		req = e.markPending(req)
+		done := make(chan error, 1)
+		e.producer.PublishAsync(req, func(err error) { done <- err })
+		reqs = append(reqs, req)
+		_ = done // delivery fails after RecordDeliveryTimeout or succeeds after restart; either is fine
+	}
+	time.Sleep(time.Second)
+	for _, r := range reqs {
+		if got := e.get(r.ID); got.Status != store.StatusPending {
+			t.Fatalf("request %d is %s with Kafka down, want pending", r.ID, got.Status)
+		}
+	}
+	e.startBroker(2)
+	ids := []uint64{reqs[0].ID, reqs[1].ID, reqs[2].ID}
+	final := e.waitFinal(waitMax, ids...)
+	for id, r := range final {
+		if r.Status != store.StatusSuccess {
+			t.Errorf("request %d ended %s", id, r.Status)
+		}
+	}
+	e.checkAgrees(svc.Settler(), final)
+}
