@@ -1,0 +1,247 @@
+// Package embedded is the in-process ledger engine: TigerBeetle 0.16's rules
+// for create_accounts and create_transfers (results, order of checks, linked
+// chains, two-phase transfers with expiry, balancing and closing transfers,
+// id_already_failed) kept durably on a Pebble store.
+//
+// One applier goroutine owns all writes. Callers enqueue whole batches on a
+// bounded queue; the applier takes every batch waiting (group commit), applies
+// them in order against an in-memory overlay, writes the group as one Pebble
+// batch synced once, and only then publishes the new state and answers the
+// callers. A crash therefore loses only unacknowledged groups, never part of
+// one. Accounts live in memory (they are few); transfers live in Pebble,
+// found by point reads with bloom filters and Pebble's block cache.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/exchange/internal-transfer/ledger"
+)
+
+// Defaults for Options.
+const (
+	DefaultCacheBytes     = 256 << 20 // Pebble reserves memtables out of it: keep it well above MemTableBytes
+	DefaultMemTableBytes  = 64 << 20
+	DefaultQueueBatchMax  = 256
+	DefaultGroupEventsMax = 4 * ledger.BatchEventsMax
+)
+
+// Options configure Open. Only Dir is required.
+type Options struct {
+	// Dir is the Pebble directory; it is created if missing.
+	Dir string
+	// Clock returns the cluster time in nanoseconds since the Unix epoch;
+	// nil means the wall clock. Timestamps stay strictly increasing even if
+	// it goes back.
+	Clock func() uint64
+	// CacheBytes is Pebble's block cache size (DefaultCacheBytes if zero).
+	CacheBytes int64
+	// MemTableBytes is Pebble's memtable size (DefaultMemTableBytes if zero).
+	MemTableBytes uint64
+	// QueueBatchMax bounds the batches waiting for the applier
+	// (DefaultQueueBatchMax if zero); callers beyond it wait, bounded by their ctx.
+	QueueBatchMax int
+	// GroupEventsMax bounds the events applied in one synced group
+	// (DefaultGroupEventsMax if zero; never below ledger.BatchEventsMax).
+	GroupEventsMax int
+}
+
+// Ledger is the embedded engine. It implements ledger.Ledger and is safe for
+// concurrent use.
+type Ledger struct {
+	db    *pebble.DB
+	cache interface{ Unref() }
+	clock func() uint64
+	opts  Options
+
+	queue   chan *request
+	closing chan struct{}
+	stopped chan struct{}
+	closed  atomic.Bool
+	once    sync.Once
+
+	// broken is set when a Pebble commit failed; the state on disk is then
+	// unknown to this process and every later call fails.
+	broken atomic.Pointer[error]
+
+	readMu   sync.RWMutex // held by readers of Pebble; Close takes it to close Pebble
+	mu       sync.RWMutex // guards map insertions/deletions and committed account values
+	accounts map[ledger.Uint128]*accountState
+
+	// Applier-only state.
+	lastTimestamp uint64
+	nextExpiry    uint64 // earliest expires_at that may be due; 0 = none
+	gen           uint64
+	group         group
+}
+
+var _ ledger.Ledger = (*Ledger)(nil)
+
+// Open opens (or creates) the ledger in opts.Dir and recovers its state.
+func Open(opts Options) (*Ledger, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("cannot open embedded ledger: Options.Dir is empty")
+	}
+	if opts.Clock == nil {
+		opts.Clock = func() uint64 { return uint64(time.Now().UnixNano()) }
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = DefaultCacheBytes
+	}
+	if opts.MemTableBytes == 0 {
+		opts.MemTableBytes = DefaultMemTableBytes
+	}
+	if opts.QueueBatchMax <= 0 {
+		opts.QueueBatchMax = DefaultQueueBatchMax
+	}
+	if opts.GroupEventsMax <= 0 {
+		opts.GroupEventsMax = DefaultGroupEventsMax
+	}
+	opts.GroupEventsMax = max(opts.GroupEventsMax, ledger.BatchEventsMax)
+
+	cache := pebble.NewCache(opts.CacheBytes)
+	popts := &pebble.Options{
+		Cache:                 cache,
+		MemTableSize:          opts.MemTableBytes,
+		L0CompactionThreshold: 4,
+		L0StopWritesThreshold: 24,
+		Logger:                quietLogger{},
+	}
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(opts.Dir, popts)
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("cannot open pebble in %s: %w", opts.Dir, err)
+	}
+	l := &Ledger{
+		db:       db,
+		cache:    cache,
+		clock:    opts.Clock,
+		opts:     opts,
+		queue:    make(chan *request, opts.QueueBatchMax),
+		closing:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+		accounts: make(map[ledger.Uint128]*accountState),
+	}
+	if err := l.recover(); err != nil {
+		_ = db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	l.group.init()
+	l.group.batch = db.NewBatch(pebble.WithMaxRetainedSizeBytes(256 << 20))
+	go l.run()
+	return l, nil
+}
+
+// Close stops the applier after the batches already queued, then closes
+// Pebble. Calls after Close return ledger.ErrClosed.
+func (l *Ledger) Close() error {
+	var err error
+	l.once.Do(func() {
+		l.closed.Store(true)
+		close(l.closing)
+		<-l.stopped
+		l.readMu.Lock()
+		defer l.readMu.Unlock()
+		_ = l.group.batch.Close()
+		err = l.db.Close()
+		l.cache.Unref()
+	})
+	return err
+}
+
+// CreateAccounts applies accounts as one atomic batch and returns the results
+// of the events that did not succeed.
+func (l *Ledger) CreateAccounts(ctx context.Context, accounts []ledger.Account) ([]ledger.AccountEventResult, error) {
+	if len(accounts) > ledger.BatchEventsMax {
+		return nil, ledger.ErrBatchTooLarge
+	}
+	r := getRequest()
+	r.accounts = append(r.accounts[:0], accounts...)
+	if err := l.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	var out []ledger.AccountEventResult
+	if len(r.accountResults) > 0 {
+		out = append([]ledger.AccountEventResult(nil), r.accountResults...)
+	}
+	putRequest(r)
+	return out, nil
+}
+
+// CreateTransfers applies transfers as one atomic batch and returns the
+// results of the events that did not succeed.
+func (l *Ledger) CreateTransfers(ctx context.Context, transfers []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	if len(transfers) > ledger.BatchEventsMax {
+		return nil, ledger.ErrBatchTooLarge
+	}
+	r := getRequest()
+	r.isTransfers = true
+	r.transfers = append(r.transfers[:0], transfers...)
+	if err := l.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	var out []ledger.TransferEventResult
+	if len(r.transferResults) > 0 {
+		out = append([]ledger.TransferEventResult(nil), r.transferResults...)
+	}
+	putRequest(r)
+	return out, nil
+}
+
+// submit enqueues r and waits for the applier's answer. Before r is queued
+// nothing can have been applied, so ctx expiry is a plain error; after, the
+// outcome is unknown. The applier owns r from the moment it is queued: a
+// caller that gives up leaves it to the garbage collector.
+func (l *Ledger) submit(ctx context.Context, r *request) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	select {
+	case l.queue <- r:
+	case <-l.closing:
+		return ledger.ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("cannot queue ledger batch: %w", ctx.Err())
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ledger.ErrOutcomeUnknown
+	}
+}
+
+func (l *Ledger) usable() error {
+	if l.closed.Load() {
+		return ledger.ErrClosed
+	}
+	if p := l.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// quietLogger drops Pebble's informational logs, logs its errors and keeps
+// its fatal errors fatal (Pebble's default logger exits the process).
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{}) {}
+func (quietLogger) Errorf(format string, args ...interface{}) {
+	log.Printf("embedded ledger: pebble: "+format, args...)
+}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf("embedded ledger: pebble fatal: "+format, args...))
+}
