@@ -20,6 +20,7 @@
 # HAProxy. The swap of the install directory is two renames: a crash leaves
 # either the old or the new release in place, never a mix.
 set -euo pipefail
+shopt -s inherit_errexit
 
 prefix=/opt/services/internal-transfer
 backup_dir=/opt/services/backups
@@ -77,15 +78,18 @@ swap_in() {
 	log "installed v$(cat "$prefix/VERSION") at $prefix"
 }
 
-# unpack extracts tarball $1 (one top-level directory) next to $prefix and
-# prints that directory.
+# unpack extracts tarball $1 (one top-level directory) into a staging
+# directory next to $prefix and sets $new to that top-level directory. The
+# staging directory is removed on exit, whatever happens.
+stage=""
+trap '[ -z "$stage" ] || rm -rf "$stage"' EXIT
 unpack() {
-	local tarball=$1 stage top
+	local tarball=$1 tops
 	stage=$(mktemp -d "$parent/.$base.stage.XXXXXX")
-	tar -C "$stage" -xzf "$tarball"
-	top=$(find "$stage" -mindepth 1 -maxdepth 1 -type d)
-	[ "$(echo "$top" | wc -l)" -eq 1 ] && [ -n "$top" ] || die "$tarball must hold exactly one top-level directory"
-	echo "$top"
+	tar -C "$stage" -xzf "$tarball" || die "cannot unpack $tarball"
+	mapfile -t tops < <(find "$stage" -mindepth 1 -maxdepth 1)
+	[ "${#tops[@]}" -eq 1 ] && [ -d "${tops[0]}" ] || die "$tarball must hold exactly one top-level directory"
+	new=${tops[0]}
 }
 
 systemd_setup() {
@@ -117,10 +121,9 @@ install)
 	if [ -f "$arg.sha256" ]; then
 		(cd "$(dirname "$arg")" && sha256sum --quiet -c "$(basename "$arg").sha256") || die "checksum mismatch for $arg"
 	fi
-	new=$(unpack "$arg")
+	unpack "$arg"
 	backup
 	swap_in "$new"
-	rmdir "$(dirname "$new")"
 	systemd_setup
 	;;
 rollback)
@@ -129,10 +132,9 @@ rollback)
 	file=$(ls -1t "$backup_dir"/$pattern 2>/dev/null | head -n 1 || true)
 	[ -n "$file" ] || die "no backup matching $backup_dir/$pattern"
 	log "rolling back to $file"
-	new=$(unpack "$file")
+	unpack "$file"
 	backup
 	swap_in "$new"
-	rmdir "$(dirname "$new")"
 	systemd_setup
 	;;
 esac

@@ -38,10 +38,13 @@ mkdir -p "$dest/bin"
 for b in "${binaries[@]}"; do
 	install -m 0755 "$root/bin/$b" "$dest/bin/$b"
 done
-# Operator files only: no Go sources or tests from deploy/, no dev data.
-cp -R "$root/config" "$root/schema" "$dest/"
-mkdir -p "$dest/deploy"
-tar -C "$root/deploy" -cf - --exclude='*.go' --exclude='./testdata' . | tar -xf - -C "$dest/deploy"
+# Operator files only: config, schema and deploy hold Go packages too (the
+# config loader, the schema checker, this package's tests); ship neither
+# Go sources nor test data.
+for d in config schema deploy; do
+	mkdir -p "$dest/$d"
+	tar -C "$root/$d" -cf - --exclude='*.go' --exclude='testdata' . | tar -xf - -C "$dest/$d"
+done
 if [ -d "$root/docs" ]; then cp -R "$root/docs" "$dest/"; fi
 cp "$root/VERSION" "$dest/VERSION"
 
