@@ -38,15 +38,14 @@ type Options struct {
 
 // Batcher is the pooled batcher; it implements ledger.Ledger.
 type Batcher struct {
-	system  *actor.ActorSystem
-	ledger  ledger.Ledger
-	opts    Options
-	pids    []*actor.PID
-	queued  []atomic.Int64 // events queued per actor
-	total   atomic.Int64   // events queued in the pool
-	next    atomic.Uint64
-	closed  atomic.Bool
-	batches *metrics.Histogram
+	system *actor.ActorSystem
+	ledger ledger.Ledger
+	opts   Options
+	pids   []*actor.PID
+	queued []atomic.Int64 // events queued per actor
+	total  atomic.Int64   // events queued in the pool
+	next   atomic.Uint64
+	closed atomic.Bool
 }
 
 var (

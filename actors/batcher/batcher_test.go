@@ -1,0 +1,212 @@
+package batcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/ledger/embedded"
+)
+
+// gatedLedger wraps the real embedded ledger, counting create calls and
+// optionally holding them until the gate opens.
+type gatedLedger struct {
+	ledger.Ledger
+	calls atomic.Int64
+	gate  chan struct{} // nil: never wait
+}
+
+func (g *gatedLedger) CreateTransfers(ctx context.Context, t []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	g.calls.Add(1)
+	if g.gate != nil {
+		<-g.gate
+	}
+	return g.Ledger.CreateTransfers(ctx, t)
+}
+
+func randomID(t testing.TB) ledger.Uint128 {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return ledger.Uint128{Lo: binary.LittleEndian.Uint64(b[:8]) | 1, Hi: binary.LittleEndian.Uint64(b[8:]) >> 1}
+}
+
+func setup(t *testing.T, opts Options, gate chan struct{}) (*Batcher, *gatedLedger, ledger.Uint128, ledger.Uint128) {
+	t.Helper()
+	l, err := embedded.Open(embedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedLedger{Ledger: l, gate: gate}
+	system := actor.NewActorSystem()
+	b := New(system, g, opts)
+	t.Cleanup(func() {
+		if gate != nil {
+			select {
+			case <-gate:
+			default:
+				close(gate)
+			}
+		}
+		_ = b.Close()
+		_ = l.Close()
+		system.Shutdown()
+	})
+	debit, credit := randomID(t), randomID(t)
+	res, err := l.CreateAccounts(context.Background(), []ledger.Account{
+		{ID: debit, Ledger: 1, Code: 1},
+		{ID: credit, Ledger: 1, Code: 1},
+	})
+	if err != nil || len(res) != 0 {
+		t.Fatalf("create accounts: %v %v", res, err)
+	}
+	return b, g, debit, credit
+}
+
+func TestConcurrentCallersGetTheirOwnResults(t *testing.T) {
+	b, g, debit, credit := setup(t, Options{Width: 2, QueueMax: 1 << 16, CallTimeout: 5 * time.Second}, nil)
+	const callers = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			// Event 0 is valid; event 1 has a zero id; event 2 (odd callers) is
+			// on a different ledger: each caller must see exactly its own failures.
+			events := []ledger.Transfer{
+				{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1},
+				{DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1},
+			}
+			if c%2 == 1 {
+				events = append(events, ledger.Transfer{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 2, Code: 1})
+			}
+			res, err := b.CreateTransfers(context.Background(), events)
+			if err != nil {
+				errs <- err
+				return
+			}
+			want := []ledger.TransferEventResult{{Index: 1, Result: ledger.TransferIDMustNotBeZero}}
+			if c%2 == 1 {
+				want = append(want, ledger.TransferEventResult{Index: 2, Result: ledger.TransferTransferMustHaveTheSameLedgerAsAccounts})
+			}
+			if len(res) != len(want) {
+				errs <- errors.New("wrong number of results")
+				return
+			}
+			for i := range want {
+				if res[i] != want[i] {
+					errs <- errors.New("result mismatch: " + res[i].Result.String())
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	accts, err := b.LookupAccounts(context.Background(), []ledger.Uint128{debit})
+	if err != nil || len(accts) != 1 {
+		t.Fatalf("lookup: %v", err)
+	}
+	if got := accts[0].DebitsPosted; got != ledger.U128(callers) {
+		t.Fatalf("debits posted %v, want %d: every caller's valid event applied once", got, callers)
+	}
+	if n := g.calls.Load(); n >= callers {
+		t.Fatalf("%d ledger calls for %d callers: nothing was batched", n, callers)
+	}
+	t.Logf("%d callers in %d ledger calls", callers, g.calls.Load())
+}
+
+func TestLinkedChainStaysAtomicWhenMerged(t *testing.T) {
+	gate := make(chan struct{})
+	b, _, debit, credit := setup(t, Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second}, gate)
+	// Occupy the actor so the next submissions are merged into one batch.
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.CreateTransfers(context.Background(), []ledger.Transfer{{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1}})
+		first <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	good := make(chan []ledger.TransferEventResult, 1)
+	go func() {
+		res, _ := b.CreateTransfers(context.Background(), []ledger.Transfer{{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(5), Ledger: 1, Code: 1}})
+		good <- res
+	}()
+	chain := make(chan []ledger.TransferEventResult, 1)
+	go func() {
+		res, _ := b.CreateTransfers(context.Background(), []ledger.Transfer{
+			{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(7), Ledger: 1, Code: 1, Flags: ledger.TransferLinked},
+			{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(7), Ledger: 9, Code: 1},
+		})
+		chain <- res
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if res := <-good; len(res) != 0 {
+		t.Fatalf("independent caller failed: %v", res)
+	}
+	res := <-chain
+	if len(res) != 2 || res[0].Result != ledger.TransferLinkedEventFailed || res[0].Index != 0 || res[1].Index != 1 {
+		t.Fatalf("chain results %v, want linked_event_failed at 0 and the failure at 1", res)
+	}
+	accts, _ := b.LookupAccounts(context.Background(), []ledger.Uint128{debit})
+	if accts[0].DebitsPosted != ledger.U128(6) {
+		t.Fatalf("debits posted %v, want 6 (1 + 5, none of the failed chain)", accts[0].DebitsPosted)
+	}
+}
+
+func TestOverloadAndDeadline(t *testing.T) {
+	gate := make(chan struct{})
+	b, _, debit, credit := setup(t, Options{Width: 1, QueueMax: ledger.BatchEventsMax, CallTimeout: 5 * time.Second}, gate)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	big := make([]ledger.Transfer, ledger.BatchEventsMax)
+	for i := range big {
+		big[i] = ledger.Transfer{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1}
+	}
+	start := time.Now()
+	_, err := b.CreateTransfers(ctx, big)
+	if !errors.Is(err, ledger.ErrOutcomeUnknown) {
+		t.Fatalf("held call: got %v, want ErrOutcomeUnknown", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatalf("deadline not honoured: %v", time.Since(start))
+	}
+	// The queue is full (the held batch still counts): the next caller is refused at once.
+	_, err = b.CreateTransfers(context.Background(), big[:1])
+	if !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("full queue: got %v, want ErrOverloaded", err)
+	}
+	if _, err := b.CreateTransfers(context.Background(), make([]ledger.Transfer, ledger.BatchEventsMax+1)); !errors.Is(err, ledger.ErrBatchTooLarge) {
+		t.Fatalf("oversized: got %v", err)
+	}
+	close(gate)
+	// Once the held call returns, its events are applied (the outcome was
+	// unknown, not failed) and the queue has room again.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.QueueDepth() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := b.CreateTransfers(context.Background(), big[:1]); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	accts, _ := b.LookupAccounts(context.Background(), []ledger.Uint128{debit})
+	if accts[0].DebitsPosted != ledger.U128(ledger.BatchEventsMax) {
+		t.Fatalf("debits posted %v, want %d (held batch applied; replayed first event exists)", accts[0].DebitsPosted, ledger.BatchEventsMax)
+	}
+}

@@ -1,0 +1,179 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/exchange/internal-transfer/actors/batcher"
+	"github.com/exchange/internal-transfer/actors/stream"
+	"github.com/exchange/internal-transfer/actors/transfers"
+	"github.com/exchange/internal-transfer/config"
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// Role says which service a process is.
+type Role int
+
+// Roles.
+const (
+	Gateway    Role = iota // user and admin APIs; settlement too when backends are in-process
+	Settlement             // settlement consumer and scanner only
+)
+
+// Node is one running service process.
+type Node struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	catalog *transfers.Catalog
+
+	ledger   ledger.Ledger
+	store    store.Store
+	stream   *Stream
+	system   *actor.ActorSystem
+	batcher  *batcher.Batcher
+	producer *stream.Producer
+	service  *transfers.Service
+	admin    *transfers.Admin
+	settle   settlementPart
+	servers  []*server
+	cancel   context.CancelFunc
+	failed   chan error
+	stops    []func() error // in start order; Stop runs them in reverse
+}
+
+// Start builds and starts every part of role. On error, whatever started is
+// stopped again.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role) (n *Node, err error) {
+	catalog, err := cfg.Catalog()
+	if err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	n = &Node{cfg: cfg, log: log, catalog: catalog, cancel: cancel, failed: make(chan error, 4)}
+	n.stops = append(n.stops, func() error { cancel(); return nil })
+	defer func() {
+		if err != nil {
+			_ = n.Stop()
+		}
+	}()
+	if err := n.openBackends(ctx); err != nil {
+		return nil, err
+	}
+	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return log.With("lib", "protoactor")
+	}))
+	n.stops = append(n.stops, func() error { n.system.Shutdown(); return nil })
+	n.batcher = batcher.New(n.system, n.ledger, batcher.Options{
+		Width:       cfg.TigerBeetle.Concurrency,
+		QueueMax:    cfg.Actors.LedgerQueueMax,
+		CallTimeout: config.Duration(cfg.TigerBeetle.TimeoutMS),
+	})
+	n.stops = append(n.stops, n.batcher.Close)
+	if err := n.startProducer(ctx); err != nil {
+		return nil, err
+	}
+	if err := transfers.EnsureOperatorAccounts(ctx, n.batcher, catalog); err != nil {
+		return nil, fmt.Errorf("cannot create operator accounts: %w", err)
+	}
+	go transfers.TrackSuccessRate(bg)
+	if role == Settlement || InProcess(cfg) {
+		if err := n.startSettlement(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if role == Gateway {
+		if err := n.startGateway(); err != nil {
+			return nil, err
+		}
+	} else if err := n.startSettlementHealth(); err != nil {
+		return nil, err
+	}
+	if err := n.startMetrics(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) openBackends(ctx context.Context) error {
+	l, err := OpenLedger(n.cfg)
+	if err != nil {
+		return err
+	}
+	n.ledger = l
+	n.stops = append(n.stops, l.Close)
+	s, err := OpenStore(ctx, n.cfg)
+	if err != nil {
+		return err
+	}
+	n.store = s
+	n.stops = append(n.stops, s.Close)
+	st, err := OpenStream(n.cfg)
+	if err != nil {
+		return err
+	}
+	n.stream = st
+	n.stops = append(n.stops, func() error { st.Close(); return nil })
+	return nil
+}
+
+func (n *Node) startProducer(ctx context.Context) error {
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	p, err := stream.NewProducer(c, stream.ProducerOptions{Brokers: n.stream.Brokers, Topic: n.cfg.Kafka.Topic})
+	if err != nil {
+		return fmt.Errorf("cannot start Kafka producer: %w", err)
+	}
+	n.producer = p
+	n.stops = append(n.stops, func() error {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return p.Close(c)
+	})
+	return nil
+}
+
+// Failed reports a component that stopped on its own.
+func (n *Node) Failed() <-chan error { return n.failed }
+
+// APIAddr is the user API's address.
+func (n *Node) APIAddr() string { return n.addr("api") }
+
+// AdminAddr is the admin API's address.
+func (n *Node) AdminAddr() string { return n.addr("admin") }
+
+// MetricsAddr is the /metrics address.
+func (n *Node) MetricsAddr() string { return n.addr("metrics") }
+
+func (n *Node) addr(name string) string {
+	for _, s := range n.servers {
+		if s.name == name {
+			return s.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+func (n *Node) listen(port int) (net.Listener, error) {
+	return net.Listen("tcp", net.JoinHostPort(n.cfg.Server.BindAddress, strconv.Itoa(port)))
+}
+
+// Stop stops everything that started, in reverse order: listeners first
+// (draining in-flight requests), then actors, settlement, producer, backends.
+func (n *Node) Stop() error {
+	var errs []error
+	for i := len(n.stops) - 1; i >= 0; i-- {
+		if err := n.stops[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.stops = nil
+	return errors.Join(errs...)
+}
