@@ -82,7 +82,7 @@ func TestReplayedRecord(t *testing.T) {
 	marker := e.transfer(1, 1, 1)
 	e.waitFinal(5*time.Second, marker.ID)
 	again := e.get(req.ID)
-	if again.Status != first.Status || again.UpdatedAt != first.UpdatedAt {
+	if again.Status != first.Status || !again.UpdatedAt.Equal(first.UpdatedAt) {
 		t.Fatalf("replay changed the request: %+v, was %+v", again, first)
 	}
 	posts, _ := e.postsAndVoids(map[uint64]store.Request{req.ID: req})

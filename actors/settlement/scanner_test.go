@@ -1,0 +1,143 @@
+package settlement
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/actors/transfers"
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// The scanner drives each kind of stuck request from the ledger's record;
+// a consumer runs beside it to post what it re-publishes.
+func TestScanner(t *testing.T) {
+	e := newEnv(t, "", 2)
+	e.fund(1, 1_000)
+	e.fund(2, 0) // no funds
+	svc := e.startService(e.options(time.Hour))
+	sc := svc.Scanner()
+	const old = 5 * time.Second // past the grace period
+
+	tests := []struct {
+		name     string
+		setup    func() store.Request
+		want     store.Status
+		wantCode string
+	}{
+		{"requesting with hold present", func() store.Request {
+			req := e.create(e.request(1, 1, 10, old))
+			e.hold(req) // the gateway crashed before writing pending
+			return req
+		}, store.StatusSuccess, ""},
+		{"requesting with hold absent and funds present", func() store.Request {
+			return e.create(e.request(1, 1, 20, old))
+		}, store.StatusSuccess, ""},
+		{"requesting with hold absent and funds missing", func() store.Request {
+			return e.create(e.request(2, 2, 10, old))
+		}, store.StatusFailed, CodeInsufficientBalance},
+		{"requesting towards a missing account", func() store.Request {
+			return e.create(e.request(1, 999, 10, old))
+		}, store.StatusFailed, CodeAccountNotFound},
+		{"requesting from a frozen account", func() store.Request {
+			e.fund(3, 100)
+			e.freeze(e.accountID(3, "funding"))
+			return e.create(e.request(3, 3, 10, old))
+		}, store.StatusFailed, CodeAccountFrozen},
+		{"pending never published", func() store.Request {
+			req := e.create(e.request(1, 1, 30, old))
+			e.hold(req)
+			return e.markPending(req)
+		}, store.StatusSuccess, ""},
+		{"pending already posted (crash before the store update)", func() store.Request {
+			req := e.create(e.request(1, 1, 40, old))
+			e.hold(req)
+			req = e.markPending(req)
+			e.createOK(ledgerPost(e, req))
+			return req
+		}, store.StatusSuccess, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := tt.setup()
+			stats, err := sc.RunOnce(context.Background())
+			if err != nil {
+				t.Fatalf("RunOnce: %v", err)
+			}
+			if stats.Driven == 0 || stats.Open == 0 {
+				t.Fatalf("scanner saw nothing: %+v", stats)
+			}
+			got := e.waitFinal(5*time.Second, req.ID)[req.ID]
+			if got.Status != tt.want || got.ErrorCode != tt.wantCode {
+				t.Fatalf("ended %s %q, want %s %q", got.Status, got.ErrorCode, tt.want, tt.wantCode)
+			}
+			e.checkAgrees(svc.Settler(), map[uint64]store.Request{req.ID: got})
+		})
+	}
+}
+
+func ledgerPost(e *env, req store.Request) ledger.Transfer {
+	a, _ := e.catalog.Asset(req.Asset)
+	return transfers.PostTransfer(req, a.Ledger)
+}
+
+// The scanner leaves young requests to the gateway, never voids an open
+// hold because of its age, and keeps the pending and stuck gauges exact.
+func TestScannerGraceAndGauges(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	settler := NewSettler(e.settlerOptions()) // no consumer: holds stay open
+	sc := NewScanner(settler, e.store, ScannerOptions{Grace: 30 * time.Second, StuckThreshold: time.Minute,
+		CriticalThreshold: 2 * time.Minute, Logger: e.log})
+
+	young := e.create(e.request(1, 1, 10, 0))
+	stuck := e.create(e.request(1, 1, 20, 3*time.Minute))
+	e.hold(stuck)
+	stuck = e.markPending(stuck)
+
+	stats, err := sc.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Open != 2 || stats.Stuck != 1 || stats.Driven != 1 || stats.Critical != 1 {
+		t.Fatalf("stats %+v, want 2 open, 1 stuck, 1 driven (the old one), 1 critical", stats)
+	}
+	if pendingGauge.Get() != 2 || stuckGauge.Get() != 1 {
+		t.Fatalf("gauges pending %v stuck %v, want 2 and 1", pendingGauge.Get(), stuckGauge.Get())
+	}
+	if got := e.get(young.ID); got.Status != store.StatusRequesting {
+		t.Fatalf("young request touched: %s", got.Status)
+	}
+	if got := e.get(stuck.ID); got.Status != store.StatusPending {
+		t.Fatalf("old open hold became %s; the scanner must not void on age", got.Status)
+	}
+	if _, dpend, _, _ := e.balances(e.accountID(1, "funding")); dpend != 20 {
+		t.Fatalf("debits pending %d, want the hold of 20 kept", dpend)
+	}
+	report, err := sc.StuckReport(context.Background())
+	if err != nil || len(report) != 1 || report[0].ID != stuck.ID {
+		t.Fatalf("StuckReport = %v, %v; want the stuck request only", report, err)
+	}
+}
+
+func TestScannerBoundedRun(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	settler := NewSettler(e.settlerOptions())
+	sc := NewScanner(settler, e.store, ScannerOptions{Grace: time.Millisecond, PerRunMax: 3, PageSize: 2, Logger: e.log})
+	for i := range 5 {
+		e.create(e.request(2, 2, uint64(1+i), time.Second)) // no accounts: each fails
+	}
+	stats, err := sc.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Driven != 3 || stats.Final != 3 {
+		t.Fatalf("first run %+v, want 3 driven and final (PerRunMax)", stats)
+	}
+	stats, err = sc.RunOnce(context.Background())
+	if err != nil || stats.Driven != 2 || stats.Open != 2 {
+		t.Fatalf("second run %+v, %v; want the last 2", stats, err)
+	}
+}

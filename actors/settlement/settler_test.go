@@ -1,0 +1,202 @@
+package settlement
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/actors/stream"
+	"github.com/exchange/internal-transfer/actors/transfers"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// pendingRequest runs the gateway up to pending, without publishing.
+func (e *env) pendingRequest(user, to, amount uint64) store.Request {
+	e.t.Helper()
+	req := e.create(e.request(user, to, amount, 0))
+	e.hold(req)
+	return e.markPending(req)
+}
+
+func TestSettleOutcomes(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	e.fund(2, 0)
+	s := NewSettler(e.settlerOptions())
+	ctx := context.Background()
+
+	t.Run("route disabled since the hold", func(t *testing.T) {
+		req := e.pendingRequest(1, 2, 10)
+		// A catalog without the cross-user route, as after a config change.
+		narrow, err := transfers.NewCatalog(
+			[]transfers.Asset{{Name: testAsset, Ledger: assetLedger, Decimals: 8}},
+			[]transfers.AccountType{{Name: "funding", Code: 1}, {Name: "spot", Code: 2}},
+			[]transfers.Route{{From: "funding", To: "spot"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := e.settlerOptions()
+		opts.Catalog = narrow
+		got, err := NewSettler(opts).SettleRequest(ctx, req.ID)
+		if err != nil || got.Status != store.StatusFailed || got.ErrorCode != CodePermissionDenied {
+			t.Fatalf("got %s %q, %v; want failed %s", got.Status, got.ErrorCode, err, CodePermissionDenied)
+		}
+		e.checkAgrees(s, map[uint64]store.Request{req.ID: got})
+	})
+	t.Run("hold voided by someone else", func(t *testing.T) {
+		req := e.pendingRequest(1, 1, 10)
+		e.createOK(transfers.VoidTransfer(req, assetLedger))
+		got, err := s.SettleRequest(ctx, req.ID)
+		if err != nil || got.Status != store.StatusFailed || got.ErrorCode != CodeVoided {
+			t.Fatalf("got %s %q, %v; want failed %s", got.Status, got.ErrorCode, err, CodeVoided)
+		}
+	})
+	t.Run("final request is only confirmed", func(t *testing.T) {
+		req := e.pendingRequest(1, 1, 10)
+		first, err := s.SettleRequest(ctx, req.ID)
+		if err != nil || first.Status != store.StatusSuccess {
+			t.Fatalf("first settle: %s, %v", first.Status, err)
+		}
+		again, err := s.SettleRecord(ctx, stream.FromRequest(req))
+		if err != nil || again.Status != store.StatusSuccess || !again.UpdatedAt.Equal(first.UpdatedAt) {
+			t.Fatalf("replay: %+v, %v", again, err)
+		}
+	})
+	t.Run("record of an unknown request with nothing held", func(t *testing.T) {
+		ghost := e.request(1, 1, 10, 0) // never stored, never held
+		_, err := s.SettleRecord(ctx, stream.FromRequest(ghost))
+		if !errors.Is(err, ErrNoSuchRequest) {
+			t.Fatalf("got %v, want ErrNoSuchRequest", err)
+		}
+	})
+	t.Run("outcome unknown is retried with the same ids", func(t *testing.T) {
+		fl := &faultLedger{Ledger: e.ledger}
+		opts := e.settlerOptions()
+		opts.Ledger = fl
+		fs := NewSettler(opts)
+		req := e.pendingRequest(1, 1, 10)
+		fl.setFailures(1, true) // the post is applied, the answer lost
+		if _, err := fs.SettleRequest(ctx, req.ID); err == nil {
+			t.Fatal("lost answer reported as success")
+		}
+		if got := e.get(req.ID); got.Status != store.StatusPending {
+			t.Fatalf("store moved to %s without the ledger's answer", got.Status)
+		}
+		got, err := fs.SettleRequest(ctx, req.ID)
+		if err != nil || got.Status != store.StatusSuccess {
+			t.Fatalf("retry: %s, %v", got.Status, err)
+		}
+		e.checkAgrees(s, map[uint64]store.Request{req.ID: got})
+	})
+}
+
+func TestOperatorTools(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	s := NewSettler(e.settlerOptions())
+	ctx := context.Background()
+
+	t.Run("reason and operator required", func(t *testing.T) {
+		req := e.pendingRequest(1, 1, 10)
+		if _, err := s.ManualPost(ctx, req.ID, "alice", ""); !errors.Is(err, ErrReasonRequired) {
+			t.Fatalf("ManualPost without reason = %v", err)
+		}
+		if _, err := s.ManualVoid(ctx, req.ID, "", "because"); !errors.Is(err, ErrReasonRequired) {
+			t.Fatalf("ManualVoid without operator = %v", err)
+		}
+		if got := e.get(req.ID); got.Status != store.StatusPending {
+			t.Fatalf("refused action changed the request to %s", got.Status)
+		}
+	})
+	t.Run("manual post", func(t *testing.T) {
+		req := e.pendingRequest(1, 1, 10)
+		rec, err := s.Reconcile(ctx, req.ID)
+		if err != nil || !rec.PendingFound || rec.Posted || !rec.Agrees {
+			t.Fatalf("Reconcile before = %+v, %v", rec, err)
+		}
+		got, err := s.ManualPost(ctx, req.ID, "alice", "customer ticket 42")
+		if err != nil || got.Status != store.StatusSuccess {
+			t.Fatalf("ManualPost = %s, %v", got.Status, err)
+		}
+		actions, err := e.store.Actions(ctx, req.ID)
+		if err != nil || len(actions) != 1 || actions[0].Kind != "post" || actions[0].Operator != "alice" || actions[0].Reason != "customer ticket 42" {
+			t.Fatalf("Actions = %+v, %v", actions, err)
+		}
+		// Settlement racing behind the operator changes nothing.
+		again, err := s.SettleRequest(ctx, req.ID)
+		if err != nil || again.Status != store.StatusSuccess {
+			t.Fatalf("settle after manual post = %s, %v", again.Status, err)
+		}
+		if _, err := s.ManualVoid(ctx, req.ID, "bob", "oops"); !errors.Is(err, ErrFinal) {
+			t.Fatalf("ManualVoid of a final request = %v, want ErrFinal", err)
+		}
+		e.checkAgrees(s, map[uint64]store.Request{req.ID: got})
+	})
+	t.Run("manual void releases the funds", func(t *testing.T) {
+		_, beforePending, _, _ := e.balances(e.accountID(1, "funding"))
+		req := e.pendingRequest(1, 1, 10)
+		got, err := s.ManualVoid(ctx, req.ID, "alice", "fraud review")
+		if err != nil || got.Status != store.StatusFailed || got.ErrorCode != CodeVoided {
+			t.Fatalf("ManualVoid = %s %q, %v", got.Status, got.ErrorCode, err)
+		}
+		if _, p, _, _ := e.balances(e.accountID(1, "funding")); p != beforePending {
+			t.Fatalf("debits pending %d, want %d after the void", p, beforePending)
+		}
+		e.checkAgrees(s, map[uint64]store.Request{req.ID: got})
+	})
+	t.Run("void loses to a post the store has not seen", func(t *testing.T) {
+		req := e.pendingRequest(1, 1, 10)
+		e.createOK(transfers.PostTransfer(req, assetLedger))
+		rec, err := s.Reconcile(ctx, req.ID)
+		if err != nil || !rec.Posted || rec.Agrees {
+			t.Fatalf("Reconcile = %+v, %v; want posted, store behind", rec, err)
+		}
+		got, err := s.ManualVoid(ctx, req.ID, "alice", "late")
+		if !errors.Is(err, ErrLedgerDisagrees) || got.Status != store.StatusSuccess {
+			t.Fatalf("ManualVoid = %s, %v; want success and ErrLedgerDisagrees", got.Status, err)
+		}
+	})
+	t.Run("resend", func(t *testing.T) {
+		req := e.pendingRequest(1, 1, 10)
+		if err := s.Resend(ctx, req.ID); err != nil {
+			t.Fatalf("Resend: %v", err)
+		}
+		svc := e.startService(e.options(time.Hour))
+		got := e.waitFinal(10*time.Second, req.ID)[req.ID]
+		if got.Status != store.StatusSuccess {
+			t.Fatalf("resent request ended %s", got.Status)
+		}
+		if err := s.Resend(ctx, req.ID); !errors.Is(err, ErrFinal) {
+			t.Fatalf("Resend of a final request = %v, want ErrFinal", err)
+		}
+		e.checkAgrees(svc.Settler(), map[uint64]store.Request{req.ID: got})
+	})
+}
+
+// A record whose settlement fails restarts its partition actor, which
+// retries the same record after a backoff; records behind it wait, and
+// nothing is committed past it.
+func TestPartitionRetriesFailedRecord(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	fl := &faultLedger{Ledger: e.ledger}
+	opts := e.options(time.Hour)
+	opts.Settler.Ledger = fl
+	svc := e.startService(opts)
+	restartsBefore := restartsTotal.Get()
+	fl.setFailures(4, false)
+	first := e.transfer(1, 1, 10)
+	second := e.transfer(1, 1, 20)
+	final := e.waitFinal(10*time.Second, first.ID, second.ID)
+	if fl.remaining() != 0 {
+		t.Fatalf("%d injected failures left unused", fl.remaining())
+	}
+	if restartsTotal.Get()-restartsBefore < 4 {
+		t.Fatalf("partition actor restarted %d times, want ≥ 4", restartsTotal.Get()-restartsBefore)
+	}
+	if final[first.ID].UpdatedAt.After(final[second.ID].UpdatedAt) {
+		t.Fatal("the record behind the failing one was settled first")
+	}
+	e.checkAgrees(svc.Settler(), final)
+}
