@@ -151,6 +151,8 @@ func newHarness(t *testing.T, mutate func(*Options)) *harness {
 	h.client = serveInMemory(t, srv.ServeUser)
 	h.admCl = serveInMemory(t, srv.ServeAdmin)
 	t.Cleanup(func() {
+		h.client.CloseIdleConnections()
+		h.admCl.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/valyala/fasthttp"
@@ -19,7 +20,7 @@ const idempotencyKeyMaxLen = 64
 func (s *Server) handleTransfer(ctx *fasthttp.RequestCtx) {
 	start := s.opts.Now()
 	transferRequests.Inc()
-	if e := s.transfer(ctx); e != nil {
+	if e := s.transfer(ctx, start); e != nil {
 		countRejected(e.code)
 		writeError(ctx, e)
 	}
@@ -27,8 +28,8 @@ func (s *Server) handleTransfer(ctx *fasthttp.RequestCtx) {
 	observeTransfer(end.Sub(start), end)
 }
 
-func (s *Server) transfer(ctx *fasthttp.RequestCtx) *apiError {
-	user, e := s.admit(ctx)
+func (s *Server) transfer(ctx *fasthttp.RequestCtx, now time.Time) *apiError {
+	user, e := s.admitAt(ctx, now)
 	if e != nil {
 		return e
 	}
@@ -36,7 +37,7 @@ func (s *Server) transfer(ctx *fasthttp.RequestCtx) *apiError {
 	if len(body) > s.opts.BodyLimitBytes { // when the caller's fasthttp.Server allows more
 		return errBodyTooLarge(s.opts.BodyLimitBytes)
 	}
-	cmd, e := s.decodeTransfer(user, body, ctx.Request.Header.Peek("Idempotency-Key"))
+	cmd, e := s.decodeTransfer(user, body, ctx.Request.Header.Peek("Idempotency-Key"), now)
 	if e != nil {
 		return e
 	}
@@ -80,10 +81,10 @@ func decodeTransferBody(data []byte) (transferBody, *fieldError) {
 		switch string(key) {
 		case "from_account":
 			hasFrom = true
-			t.fromType, t.fromAsset, t.fromUser, err = r.account("from_account")
+			t.fromType, t.fromAsset, t.fromUser, err = r.account(&fromPaths)
 		case "to_account":
 			hasTo = true
-			t.toType, t.toAsset, t.toUser, err = r.account("to_account")
+			t.toType, t.toAsset, t.toUser, err = r.account(&toPaths)
 		case "amount":
 			hasAmount = true
 			if r.peek() != '"' {
@@ -117,33 +118,42 @@ func decodeTransferBody(data []byte) (transferBody, *fieldError) {
 	return t, nil
 }
 
-// account reads {"account_type","asset","user_id"?} at path.
-func (r *jsonReader) account(path string) (accountType, asset []byte, user uint64, err error) {
+// accountPaths names an account object's fields in errors (constants, so
+// the happy path builds no strings).
+type accountPaths struct{ self, accountType, asset, userID string }
+
+var (
+	fromPaths = accountPaths{"from_account", "from_account.account_type", "from_account.asset", "from_account.user_id"}
+	toPaths   = accountPaths{"to_account", "to_account.account_type", "to_account.asset", "to_account.user_id"}
+)
+
+// account reads {"account_type","asset","user_id"?}.
+func (r *jsonReader) account(p *accountPaths) (accountType, asset []byte, user uint64, err error) {
 	var hasType, hasAsset bool
-	err = r.object(path, func(key []byte) error {
+	err = r.object(p.self, func(key []byte) error {
 		var err error
 		switch string(key) {
 		case "account_type":
 			hasType = true
-			accountType, err = r.stringValue(path + ".account_type")
+			accountType, err = r.stringValue(p.accountType)
 		case "asset":
 			hasAsset = true
-			asset, err = r.stringValue(path + ".asset")
+			asset, err = r.stringValue(p.asset)
 		case "user_id":
 			if !r.null() {
-				user, err = r.userID(path + ".user_id")
+				user, err = r.userID(p.userID)
 			}
 		default:
-			err = badField(join(path, key), "unknown field")
+			err = badField(join(p.self, key), "unknown field")
 		}
 		return err
 	})
 	switch {
 	case err != nil:
 	case !hasType:
-		err = badField(path+".account_type", "required")
+		err = badField(p.accountType, "required")
 	case !hasAsset:
-		err = badField(path+".asset", "required")
+		err = badField(p.asset, "required")
 	}
 	return accountType, asset, user, err
 }
@@ -155,7 +165,7 @@ func (r *jsonReader) account(path string) (accountType, asset []byte, user uint6
 // (INVALID_ACCOUNT_TYPE); assets (INVALID_ASSET, ASSET_MISMATCH); amount
 // (INVALID_AMOUNT, INVALID_PRECISION, AMOUNT_TOO_SMALL, AMOUNT_TOO_LARGE);
 // SAME_ACCOUNT; route (403); idempotency key (INVALID_REQUEST).
-func (s *Server) decodeTransfer(user uint64, body, headerKey []byte) (transfers.Command, *apiError) {
+func (s *Server) decodeTransfer(user uint64, body, headerKey []byte, now time.Time) (transfers.Command, *apiError) {
 	t, ferr := decodeTransferBody(body)
 	if ferr != nil {
 		return transfers.Command{}, fromFieldError(ferr)
@@ -215,7 +225,7 @@ func (s *Server) decodeTransfer(user uint64, body, headerKey []byte) (transfers.
 		Amount:          amount,
 		IdempotencyKey:  key,
 		Fingerprint:     fingerprint(toUser, fromType.Code, toType.Code, asset.Ledger, amount),
-		Received:        s.opts.Now(),
+		Received:        now,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -81,16 +82,21 @@ func (s *Server) authed(ctx *fasthttp.RequestCtx, h func(ctx *fasthttp.RequestCt
 // admit authenticates ctx's bearer token and takes a token of the user's
 // rate limit.
 func (s *Server) admit(ctx *fasthttp.RequestCtx) (uint64, *apiError) {
+	return s.admitAt(ctx, s.opts.Now())
+}
+
+// admitAt is admit with the current time given.
+func (s *Server) admitAt(ctx *fasthttp.RequestCtx, now time.Time) (uint64, *apiError) {
 	token, ok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if !ok {
 		return 0, errUnauthorized("missing bearer token")
 	}
-	user, err := s.verifier.Verify(token)
+	user, err := s.verifier.VerifyAt(token, now)
 	if err != nil {
 		return 0, fromAuthError(err)
 	}
 	if s.limiter != nil {
-		if ok, wait := s.limiter.allow(user, s.opts.Now().UnixNano()); !ok {
+		if ok, wait := s.limiter.allow(user, now.UnixNano()); !ok {
 			return 0, &apiError{status: fasthttp.StatusTooManyRequests, code: codeRateLimited,
 				msg: "too many requests", retryAfter: wait}
 		}

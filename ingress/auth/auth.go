@@ -162,7 +162,13 @@ func parsePublicKey(data []byte) (alg string, key any, err error) {
 // Verify checks token (the text after "Bearer ") and returns its user id.
 // token is not retained unless it verifies, and then only as a copy.
 func (v *Verifier) Verify(token []byte) (uint64, error) {
-	now := v.now()
+	return v.VerifyAt(token, v.now())
+}
+
+// VerifyAt is Verify for a caller that already read the clock: now decides
+// cached tokens' validity (fresh tokens are judged by Config.Now, which
+// should be the same clock).
+func (v *Verifier) VerifyAt(token []byte, now time.Time) (uint64, error) {
 	if v.cache != nil {
 		if user, ok := v.cache.get(token, now, v.leeway); ok {
 			return user, nil
