@@ -1,0 +1,215 @@
+package scylla
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/exchange/internal-transfer/store"
+	"github.com/gocql/gocql"
+)
+
+// ListOpen returns a page of requests still requesting or pending, created
+// before q.Before (zero: now), oldest first; see store.Store.
+//
+// It walks the minutes listed in open_transfer_buckets from the cursor's
+// minute (or the oldest) up to Before's, reading each minute partition of
+// open_transfer_requests oldest first. The walk visits only minutes the
+// index lists, which Create adds and the walk itself prunes (see
+// pruneMinute), so it stays a few dozen partitions long.
+func (s *Store) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.OpenPage{}, err
+	}
+	if q.Limit < 1 || q.Limit > store.OpenLimitMax {
+		return store.OpenPage{}, fmt.Errorf("cannot list open requests: limit %d outside 1..%d: %w", q.Limit, store.OpenLimitMax, store.ErrInvalid)
+	}
+	c, resume, err := decodeCursor(q.Cursor, cursorOpen)
+	if err != nil {
+		return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+	}
+	before := q.Before
+	if before.IsZero() {
+		before = s.set.Now()
+	}
+	upper := key{ceilMillis(before), math.MinInt64} // created_at < Before
+	first, last := int64(math.MinInt64), floorDiv(upper.ms-1, minuteMillis)
+	if resume {
+		first = c.bucket
+	}
+	want := q.Limit + 1
+	var rows []requestRow
+	for first <= last && len(rows) < want {
+		minutes, err := s.listMinutes(ctx, first, last)
+		if err != nil {
+			return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+		}
+		for _, m := range minutes {
+			if len(rows) >= want {
+				break
+			}
+			lower, whole := key{m*minuteMillis - 1, math.MaxInt64}, true // created_at >= the minute's start
+			if resume && m == c.bucket {
+				lower, whole = key{c.createdMs, c.requestID}, false
+			}
+			got, err := s.openRows(ctx, m, lower, upper, want-len(rows))
+			if err != nil {
+				return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+			}
+			rows = append(rows, got...)
+			if len(got) == 0 && whole && (m+1)*minuteMillis <= upper.ms {
+				if err := s.pruneMinute(ctx, m); err != nil {
+					return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+				}
+			}
+		}
+		if len(minutes) < bucketsChunk {
+			break
+		}
+		first = minutes[len(minutes)-1] + 1
+	}
+	return openPage(rows, q.Limit)
+}
+
+func openPage(rows []requestRow, limit int) (store.OpenPage, error) {
+	var p store.OpenPage
+	if len(rows) > limit {
+		rows = rows[:limit]
+		k := rowKey(&rows[limit-1])
+		p.NextCursor = cursor{kind: cursorOpen, bucket: floorDiv(k.ms, minuteMillis), createdMs: k.ms, requestID: k.id}.encode()
+	}
+	p.Requests = make([]store.Request, 0, len(rows))
+	for i := range rows {
+		r, err := rows[i].request()
+		if err != nil {
+			return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+		}
+		p.Requests = append(p.Requests, r)
+	}
+	return p, nil
+}
+
+// listMinutes returns up to bucketsChunk minutes of open_transfer_buckets
+// in first..last, oldest first.
+func (s *Store) listMinutes(ctx context.Context, first, last int64) ([]int64, error) {
+	var minutes []int64
+	err := s.query(ctx, stmtBucketList, map[string]any{
+		"shard": bucketShard, "first": first, "last": last, "limit": bucketsChunk,
+	}).SelectRelease(&minutes)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list open minutes: %w", err)
+	}
+	return minutes, nil
+}
+
+// openRows reads up to limit open rows of minute strictly between the keys.
+func (s *Store) openRows(ctx context.Context, minute int64, lower, upper key, limit int) ([]requestRow, error) {
+	var rows []requestRow
+	err := s.query(ctx, stmtOpenPage, map[string]any{
+		"minute_bucket": minute, "limit": limit,
+		"lower[0]": lower.ms, "lower[1]": lower.id, "upper[0]": upper.ms, "upper[1]": upper.id,
+	}).SelectRelease(&rows)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read open minute %d: %w", minute, err)
+	}
+	return rows, nil
+}
+
+// pruneMinute removes an empty minute from open_transfer_buckets once it is
+// sealed. Protocol, safe against a Create writing into that minute at the
+// same time: delete the index row, then look at the minute again and put
+// the row back if a request appeared. A Create writes its open row and the
+// index row in one batch, so either this second look sees the open row, or
+// the Create's batch runs after the delete and, carrying a later write
+// timestamp, restores the index row itself (clocks of the nodes being
+// synchronised well within OpenSealAfter, as ScyllaDB's last-write-wins
+// already requires). Creates into a sealed minute are rare anyway: created_at
+// is the request's arrival time, and sealing waits OpenSealAfter past it.
+func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
+	end := time.UnixMilli((minute + 1) * minuteMillis)
+	if s.set.Now().Before(end.Add(s.set.OpenSealAfter)) {
+		return nil // not sealed: a create may still be on its way
+	}
+	idx := map[string]any{"shard": bucketShard, "minute_bucket": minute}
+	if err := s.query(ctx, stmtBucketDelete, idx).ExecRelease(); err != nil {
+		return fmt.Errorf("cannot prune open minute %d: %w", minute, err)
+	}
+	var id int64
+	err := s.query(ctx, stmtOpenAny, map[string]any{"minute_bucket": minute}).GetRelease(&id)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return nil
+	}
+	if err == nil {
+		err = s.query(ctx, stmtBucketInsert, idx).ExecRelease()
+	}
+	if err != nil {
+		return fmt.Errorf("cannot prune open minute %d: %w", minute, err)
+	}
+	return nil
+}
+
+// CountOpen counts requests still requesting or pending; see store.Store.
+// It reads every open row (status and created_at only), which the index
+// keeps to the minutes holding open requests; past countRowsMax rows it
+// gives up with an error rather than read without bound.
+func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.OpenCounts, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.OpenCounts{}, err
+	}
+	var counts store.OpenCounts
+	seen := 0
+	for first := int64(math.MinInt64); ; {
+		minutes, err := s.listMinutes(ctx, first, math.MaxInt64)
+		if err != nil {
+			return store.OpenCounts{}, fmt.Errorf("cannot count open requests: %w", err)
+		}
+		for _, m := range minutes {
+			n, err := s.countMinute(ctx, m, stuckBefore, &counts)
+			if err != nil {
+				return store.OpenCounts{}, fmt.Errorf("cannot count open requests: %w", err)
+			}
+			if seen += n; seen > countRowsMax {
+				return store.OpenCounts{}, fmt.Errorf("cannot count open requests: more than %d", countRowsMax)
+			}
+		}
+		if len(minutes) < bucketsChunk {
+			return counts, nil
+		}
+		first = minutes[len(minutes)-1] + 1
+	}
+}
+
+// countMinute adds the open rows of minute to counts and returns how many
+// it read, pruning the minute when it is empty.
+func (s *Store) countMinute(ctx context.Context, minute int64, stuckBefore time.Time, counts *store.OpenCounts) (int, error) {
+	iter := s.query(ctx, stmtOpenCount, map[string]any{"minute_bucket": minute}).PageSize(countPageRows).Iter()
+	var (
+		status string
+		at     time.Time
+		n      int
+	)
+	for n <= countRowsMax && iter.Scan(&status, &at) {
+		n++
+		switch status {
+		case store.StatusRequesting.String():
+			counts.Requesting++
+		case store.StatusPending.String():
+			counts.Pending++
+		default:
+			_ = iter.Close()
+			return n, fmt.Errorf("open row of minute %d in status %q", minute, status)
+		}
+		if at.Before(stuckBefore) {
+			counts.Stuck++
+		}
+	}
+	if err := iter.Close(); err != nil {
+		return n, fmt.Errorf("cannot read open minute %d: %w", minute, err)
+	}
+	if n == 0 {
+		return 0, s.pruneMinute(ctx, minute)
+	}
+	return n, nil
+}

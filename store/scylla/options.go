@@ -1,0 +1,125 @@
+package scylla
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// Options configure Open. Zero fields take the defaults noted.
+type Options struct {
+	Hosts             []string      // database.contact_points, host:port
+	Keyspace          string        // database.keyspace; default "trading"
+	Consistency       string        // database.consistency; default QUORUM
+	SerialConsistency string        // consistency of the idempotency-key LWT; default SERIAL
+	Username          string        // PasswordAuthenticator user; "" for none
+	Password          string        // PasswordAuthenticator password
+	IdempotencyTTL    time.Duration // life of a key; default 24 h, whole seconds (rounded up)
+	Timeout           time.Duration // per request; default 5 s
+	ConnectTimeout    time.Duration // initial connection; default 10 s
+	NumConns          int           // connections per host (per shard on Scylla); default 2
+
+	// OpenSealAfter is how long after a minute ends the scanner may drop it
+	// from open_transfer_buckets once it finds it empty; default 2 min. It
+	// must exceed the time a Create takes from choosing created_at to
+	// finishing its write, plus clock skew between nodes.
+	OpenSealAfter time.Duration
+	// HistoryScanRowsMax bounds the rows one History call reads when its
+	// status filter skips rows; default 10 000 (see History).
+	HistoryScanRowsMax int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Defaults.
+const (
+	DefaultKeyspace           = "trading"
+	DefaultConsistency        = "QUORUM"
+	DefaultSerialConsistency  = "SERIAL"
+	DefaultIdempotencyTTL     = 24 * time.Hour
+	DefaultTimeout            = 5 * time.Second
+	DefaultConnectTimeout     = 10 * time.Second
+	DefaultNumConns           = 2
+	DefaultOpenSealAfter      = 2 * time.Minute
+	DefaultHistoryScanRowsMax = 10_000
+)
+
+// ParseConsistency parses a consistency level name as gocql spells it (ANY,
+// ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM, SERIAL,
+// LOCAL_SERIAL, LOCAL_ONE), in any case; anything else is an error.
+func ParseConsistency(s string) (gocql.Consistency, error) {
+	var c gocql.Consistency
+	if err := c.UnmarshalText([]byte(strings.ToUpper(strings.TrimSpace(s)))); err != nil {
+		return 0, fmt.Errorf("cannot parse consistency %q: %w", s, err)
+	}
+	return c, nil
+}
+
+// settings are Options resolved: defaults applied and names parsed.
+type settings struct {
+	Options
+	consistency gocql.Consistency
+	serial      gocql.Consistency
+	ttlSeconds  int
+}
+
+// resolve applies defaults and checks o.
+func (o Options) resolve() (settings, error) {
+	if len(o.Hosts) == 0 {
+		return settings{}, fmt.Errorf("cannot configure scylla store: no hosts")
+	}
+	if o.Keyspace == "" {
+		o.Keyspace = DefaultKeyspace
+	}
+	if o.Consistency == "" {
+		o.Consistency = DefaultConsistency
+	}
+	if o.SerialConsistency == "" {
+		o.SerialConsistency = DefaultSerialConsistency
+	}
+	s := settings{}
+	var err error
+	if s.consistency, err = ParseConsistency(o.Consistency); err != nil {
+		return settings{}, err
+	}
+	switch s.consistency {
+	case gocql.Any, gocql.Serial, gocql.LocalSerial:
+		// ANY cannot read; SERIAL levels cannot write outside an LWT.
+		return settings{}, fmt.Errorf("cannot use consistency %s for the store's reads and writes", s.consistency)
+	}
+	if s.serial, err = ParseConsistency(o.SerialConsistency); err != nil {
+		return settings{}, err
+	}
+	if !s.serial.IsSerial() {
+		return settings{}, fmt.Errorf("cannot use %s as serial consistency: want SERIAL or LOCAL_SERIAL", s.serial)
+	}
+	defaults := []struct {
+		d   *time.Duration
+		def time.Duration
+	}{
+		{&o.IdempotencyTTL, DefaultIdempotencyTTL}, {&o.Timeout, DefaultTimeout},
+		{&o.ConnectTimeout, DefaultConnectTimeout}, {&o.OpenSealAfter, DefaultOpenSealAfter},
+	}
+	for _, d := range defaults {
+		if *d.d < 0 {
+			return settings{}, fmt.Errorf("cannot configure scylla store: negative duration %v", *d.d)
+		}
+		if *d.d == 0 {
+			*d.d = d.def
+		}
+	}
+	if o.NumConns <= 0 {
+		o.NumConns = DefaultNumConns
+	}
+	if o.HistoryScanRowsMax <= 0 {
+		o.HistoryScanRowsMax = DefaultHistoryScanRowsMax
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s.ttlSeconds = int((o.IdempotencyTTL + time.Second - 1) / time.Second)
+	s.Options = o
+	return s, nil
+}

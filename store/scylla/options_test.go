@@ -1,0 +1,61 @@
+package scylla
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+func TestParseConsistency(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want gocql.Consistency
+	}{
+		{"ANY", gocql.Any}, {"ONE", gocql.One}, {"TWO", gocql.Two}, {"THREE", gocql.Three},
+		{"QUORUM", gocql.Quorum}, {"ALL", gocql.All}, {"LOCAL_QUORUM", gocql.LocalQuorum},
+		{"EACH_QUORUM", gocql.EachQuorum}, {"SERIAL", gocql.Serial},
+		{"LOCAL_SERIAL", gocql.LocalSerial}, {"LOCAL_ONE", gocql.LocalOne},
+		{"quorum", gocql.Quorum}, {" local_quorum ", gocql.LocalQuorum},
+	} {
+		got, err := ParseConsistency(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseConsistency(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "QUORUMS", "LOCAL-QUORUM", "4", "strong"} {
+		if got, err := ParseConsistency(bad); err == nil {
+			t.Errorf("ParseConsistency(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func TestOptionsResolve(t *testing.T) {
+	s, err := Options{Hosts: []string{"h:9042"}, IdempotencyTTL: 1500 * time.Millisecond}.resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Keyspace != "trading" || s.consistency != gocql.Quorum || s.serial != gocql.Serial ||
+		s.Timeout != DefaultTimeout || s.ttlSeconds != 2 || s.OpenSealAfter != DefaultOpenSealAfter || s.Now == nil {
+		t.Errorf("resolved defaults wrong: %+v", s)
+	}
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"no hosts", Options{}, "no hosts"},
+		{"unknown consistency", Options{Hosts: []string{"h"}, Consistency: "MOST"}, "MOST"},
+		{"write-only consistency", Options{Hosts: []string{"h"}, Consistency: "ANY"}, "ANY"},
+		{"serial as regular", Options{Hosts: []string{"h"}, Consistency: "LOCAL_SERIAL"}, "LOCAL_SERIAL"},
+		{"regular as serial", Options{Hosts: []string{"h"}, SerialConsistency: "QUORUM"}, "serial"},
+		{"negative timeout", Options{Hosts: []string{"h"}, Timeout: -time.Second}, "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.o.resolve(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("resolve error = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,185 @@
+package scylla
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/exchange/internal-transfer/store"
+	"github.com/gocql/gocql"
+	"github.com/scylladb/gocqlx/v2"
+)
+
+// Store is store.Store on ScyllaDB. It is safe for concurrent use.
+type Store struct {
+	sess   gocqlx.Session
+	set    settings
+	closed atomic.Bool
+	// indexedMinute is the last minute bucket this process wrote to
+	// open_transfer_buckets (math.MinInt64: none), so Create writes the index
+	// row once per minute instead of once per request (see needIndex).
+	indexedMinute atomic.Int64
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the cluster in opts.Hosts and returns a store on
+// opts.Keyspace, whose schema ApplySchema must have created.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	set, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	sess, err := connect(ctx, set, set.Keyspace)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{sess: sess, set: set}
+	s.indexedMinute.Store(math.MinInt64)
+	return s, nil
+}
+
+// Connect opens a session without a keyspace, for ApplySchema and other
+// operator commands. The caller closes it.
+func Connect(ctx context.Context, opts Options) (gocqlx.Session, error) {
+	set, err := opts.resolve()
+	if err != nil {
+		return gocqlx.Session{}, err
+	}
+	return connect(ctx, set, "")
+}
+
+func connect(ctx context.Context, set settings, keyspace string) (gocqlx.Session, error) {
+	cluster := gocql.NewCluster(set.Hosts...)
+	cluster.Keyspace = keyspace
+	cluster.Consistency = set.consistency
+	cluster.SerialConsistency = set.serial
+	cluster.Timeout = set.Timeout
+	cluster.WriteTimeout = set.Timeout
+	cluster.ConnectTimeout = set.ConnectTimeout
+	cluster.NumConns = set.NumConns
+	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	// Retries apply only to statements marked idempotent: every write but the
+	// idempotency-key claim, whose retry is resolved by reading the key.
+	cluster.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 20 * time.Millisecond, Max: 500 * time.Millisecond}
+	if set.Username != "" {
+		cluster.Authenticator = gocql.PasswordAuthenticator{Username: set.Username, Password: set.Password}
+	}
+	type result struct {
+		sess *gocql.Session
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sess, err := cluster.CreateSession()
+		done <- result{sess, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return gocqlx.Session{}, fmt.Errorf("cannot connect to scylla %v: %w", set.Hosts, r.err)
+		}
+		return gocqlx.NewSession(r.sess), nil
+	case <-ctx.Done():
+		go func() { // CreateSession is bounded by ConnectTimeout
+			if r := <-done; r.sess != nil {
+				r.sess.Close()
+			}
+		}()
+		return gocqlx.Session{}, fmt.Errorf("cannot connect to scylla %v: %w", set.Hosts, ctx.Err())
+	}
+}
+
+// Close closes the session; later calls return store.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return store.ErrClosed
+	}
+	s.sess.Close()
+	return nil
+}
+
+// enter refuses calls on a closed store or with a finished context.
+func (s *Store) enter(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// query binds st with values, on ctx. Every statement but the key claim is
+// idempotent: rows are keyed by what they describe and status cells carry
+// their own write timestamps.
+func (s *Store) query(ctx context.Context, st stmt, values map[string]any) *gocqlx.Queryx {
+	return s.sess.ContextQuery(ctx, st.cql, st.names).Bind(st.args(values)...).Idempotent(st.cql != stmtKeyClaim.cql)
+}
+
+// batch collects statements for one logged batch: all its writes are
+// eventually applied or none is, so the request, history and open tables
+// cannot be left disagreeing by a crash between writes.
+type batch struct{ b *gocql.Batch }
+
+func (s *Store) newBatch(ctx context.Context) batch {
+	return batch{s.sess.Session.BatchWithContext(ctx, gocql.LoggedBatch)}
+}
+
+func (b batch) add(st stmt, values map[string]any) {
+	b.b.Entries = append(b.b.Entries, gocql.BatchEntry{Stmt: st.cql, Args: st.args(values), Idempotent: true})
+}
+
+func (b batch) exec() error { return b.b.Exec() }
+
+// Get returns request id, or store.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id uint64) (store.Request, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.Request{}, err
+	}
+	r, err := s.get(ctx, id)
+	if err != nil {
+		return store.Request{}, fmt.Errorf("cannot get request %d: %w", id, err)
+	}
+	return r, nil
+}
+
+func (s *Store) get(ctx context.Context, id uint64) (store.Request, error) {
+	var row requestRow
+	err := s.query(ctx, stmtRequestGet, map[string]any{"request_id": int64(id)}).GetRelease(&row)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return store.Request{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Request{}, err
+	}
+	return row.request()
+}
+
+// owners are the users whose history lists r: the sender, and the receiver
+// when it is another user.
+func owners(r *store.Request) []uint64 {
+	if r.ToUserID != 0 && r.ToUserID != r.UserID {
+		return []uint64{r.UserID, r.ToUserID}
+	}
+	return []uint64{r.UserID}
+}
+
+// addRequestRows adds to b the rows of r, at r's status: the request, its
+// history rows, and its open row (written while open, deleted once final),
+// all at writeTimestamp(r.CreatedAt, r.Status).
+func addRequestRows(b batch, r *store.Request) {
+	row := toRow(r)
+	ts := writeTimestamp(r.CreatedAt, r.Status)
+	b.add(stmtRequestInsert, row.values(map[string]any{"ts": ts}))
+	day := dayBucket(r.CreatedAt)
+	for _, owner := range owners(r) {
+		b.add(stmtHistoryInsert, row.values(map[string]any{"ts": ts, "owner_id": int64(owner), "day_bucket": day}))
+	}
+	minute := minuteBucket(r.CreatedAt)
+	if r.Status.Final() {
+		b.add(stmtOpenDelete, map[string]any{"ts": ts, "minute_bucket": minute, "created_at": r.CreatedAt, "request_id": row.RequestID})
+	} else {
+		b.add(stmtOpenInsert, row.values(map[string]any{"ts": ts, "minute_bucket": minute}))
+	}
+}

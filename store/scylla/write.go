@@ -1,0 +1,199 @@
+package scylla
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/exchange/internal-transfer/store"
+	"github.com/gocql/gocql"
+)
+
+// Create records req in status requesting; see store.Store.
+//
+// Order of writes: when req has an idempotency key, the key is claimed first
+// with INSERT ... IF NOT EXISTS USING TTL (a lightweight transaction on the
+// key only), so across all nodes exactly one request holds a live key. Only
+// the holder writes the request's rows, in one logged batch. The key row
+// carries a copy of the request, so a create that lost the race returns the
+// holder, and if the holder's writer died between claim and batch, the loser
+// writes the holder's rows from that copy: same values, same write
+// timestamps, so the repair is idempotent and cannot undo a later status.
+func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, bool, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.Request{}, false, err
+	}
+	now := toMillis(s.set.Now())
+	if req.CreatedAt.IsZero() {
+		req.CreatedAt = now
+	}
+	req.CreatedAt = toMillis(req.CreatedAt)
+	req.UpdatedAt = now
+	req.Status = store.StatusRequesting
+	req.ErrorCode, req.ErrorMessage = "", ""
+	switch {
+	case req.ID == 0:
+		return store.Request{}, false, fmt.Errorf("cannot create request: zero id: %w", store.ErrInvalid)
+	case req.UserID == 0:
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: zero user id: %w", req.ID, store.ErrInvalid)
+	}
+	existing, err := s.get(ctx, req.ID)
+	switch {
+	case err == nil:
+		if req.IdempotencyKey != "" && existing.IdempotencyKey == req.IdempotencyKey && existing.UserID == req.UserID {
+			return existing, false, nil // a retry of this very create
+		}
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: id exists: %w", req.ID, store.ErrInvalid)
+	case !errors.Is(err, store.ErrNotFound):
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+	}
+	if req.IdempotencyKey != "" {
+		holder, ours, err := s.claimKey(ctx, &req)
+		if err != nil {
+			return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+		}
+		if !ours {
+			return holder, false, nil
+		}
+	}
+	if err := s.writeNew(ctx, &req); err != nil {
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+	}
+	return req, true, nil
+}
+
+// claimAttemptsMax bounds the claim–read loop of claimKey, which repeats
+// only when a key expires between a refused claim and the read of it.
+const claimAttemptsMax = 3
+
+// claimKey claims req's idempotency key. ours is true when req holds it
+// (claimed now, or by an earlier attempt of the same create, in which case
+// *req becomes that attempt's copy so both write identical rows); otherwise
+// holder is the request that holds it, with its rows restored if missing.
+func (s *Store) claimKey(ctx context.Context, req *store.Request) (holder store.Request, ours bool, err error) {
+	row := toRow(req)
+	key := map[string]any{"user_id": row.UserID, "idempotency_key": row.IdempotencyKey}
+	for attempt := 0; attempt < claimAttemptsMax; attempt++ {
+		applied, err := s.query(ctx, stmtKeyClaim, row.values(map[string]any{"ttl": s.set.ttlSeconds})).
+			SerialConsistency(s.set.serial).ExecCASRelease()
+		if err != nil {
+			return store.Request{}, false, fmt.Errorf("cannot claim idempotency key: %w", err)
+		}
+		if applied {
+			return store.Request{}, true, nil
+		}
+		var held requestRow
+		err = s.query(ctx, stmtKeyGet, key).Consistency(s.set.serial).GetRelease(&held)
+		if errors.Is(err, gocql.ErrNotFound) {
+			continue // expired since the claim was refused: claim again
+		}
+		if err != nil {
+			return store.Request{}, false, fmt.Errorf("cannot read idempotency key: %w", err)
+		}
+		if holder, err = held.request(); err != nil {
+			return store.Request{}, false, err
+		}
+		if holder.ID == req.ID {
+			*req = holder
+			return store.Request{}, true, nil
+		}
+		return s.holderOf(ctx, holder)
+	}
+	return store.Request{}, false, fmt.Errorf("cannot claim idempotency key: it expired %d times in a row", claimAttemptsMax)
+}
+
+// holderOf returns the recorded state of the request copied in a key row,
+// writing its rows from the copy if its creator never did.
+func (s *Store) holderOf(ctx context.Context, copied store.Request) (store.Request, bool, error) {
+	cur, err := s.get(ctx, copied.ID)
+	if err == nil {
+		return cur, false, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return store.Request{}, false, fmt.Errorf("cannot read request %d holding the key: %w", copied.ID, err)
+	}
+	if err := s.writeNew(ctx, &copied); err != nil {
+		return store.Request{}, false, fmt.Errorf("cannot restore request %d holding the key: %w", copied.ID, err)
+	}
+	return copied, false, nil
+}
+
+// writeNew writes the rows of r, a request in status requesting, and
+// registers its minute in open_transfer_buckets, in one logged batch.
+func (s *Store) writeNew(ctx context.Context, r *store.Request) error {
+	b := s.newBatch(ctx)
+	addRequestRows(b, r)
+	day := dayBucket(r.CreatedAt)
+	for _, owner := range owners(r) {
+		b.add(stmtDaysInsert, map[string]any{"owner_id": int64(owner), "day_bucket": day})
+	}
+	minute := minuteBucket(r.CreatedAt)
+	index := s.needIndex(minute)
+	if index {
+		b.add(stmtBucketInsert, map[string]any{"shard": bucketShard, "minute_bucket": minute})
+	}
+	if err := b.exec(); err != nil {
+		return err
+	}
+	if index && s.indexCacheValid(minute) {
+		s.indexedMinute.Store(minute)
+	}
+	return nil
+}
+
+// bucketShard is the one partition of open_transfer_buckets.
+const bucketShard = 0
+
+// needIndex reports whether a create in minute must write the minute's row
+// of open_transfer_buckets. The scanner removes a minute's row only once the
+// minute is sealed (OpenSealAfter past its end) and empty, so while this
+// process registered the minute and it is less than half the seal time past
+// its end, the row is certainly still there.
+func (s *Store) needIndex(minute int64) bool {
+	return s.indexedMinute.Load() != minute || !s.indexCacheValid(minute)
+}
+
+func (s *Store) indexCacheValid(minute int64) bool {
+	end := time.UnixMilli((minute + 1) * minuteMillis)
+	return s.set.Now().Before(end.Add(s.set.OpenSealAfter / 2))
+}
+
+// Advance moves request id to status to; see store.Store.
+//
+// It reads the request first, to refuse an illegal move with a
+// *store.TransitionError and to return a repeat without writing. The write
+// itself needs no lightweight transaction: all of it carries
+// writeTimestamp(created_at, to), so concurrent finalisers (settlement and
+// the scanner write the same final status, as the ledger decided) converge,
+// and a slower writer of an earlier status loses to a later one whatever the
+// arrival order — its open row included, which the final status deletes.
+func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome store.Outcome) (store.Request, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.Request{}, err
+	}
+	if !to.Valid() {
+		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, store.ErrInvalid)
+	}
+	r, err := s.get(ctx, id)
+	if err != nil {
+		return store.Request{}, fmt.Errorf("cannot advance request %d: %w", id, err)
+	}
+	if r.Status == to {
+		return r, nil
+	}
+	if !store.CanAdvance(r.Status, to) {
+		return store.Request{}, &store.TransitionError{RequestID: id, From: r.Status, To: to}
+	}
+	r.Status = to
+	r.UpdatedAt = toMillis(s.set.Now())
+	if to == store.StatusFailed {
+		r.ErrorCode, r.ErrorMessage = outcome.ErrorCode, outcome.ErrorMessage
+	}
+	b := s.newBatch(ctx)
+	addRequestRows(b, &r)
+	if err := b.exec(); err != nil {
+		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
+	}
+	return r, nil
+}
