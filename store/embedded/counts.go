@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
@@ -46,7 +47,8 @@ func (c *openCounters) get() (requesting, pending int) {
 	return c.requesting, c.pending
 }
 
-// rebuildCounts counts the open index; Open calls it before serving.
+// rebuildCounts counts the open index by the status of each request; Open
+// calls it before serving.
 func (s *Store) rebuildCounts() error {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOpen}, UpperBound: []byte{prefixOpen + 1}})
 	if err != nil {
@@ -55,11 +57,19 @@ func (s *Store) rebuildCounts() error {
 	defer it.Close()
 	var c openCounters
 	for ok := it.First(); ok; ok = it.Next() {
-		v := it.Value()
-		if len(v) != statusValueLen || store.Status(v[0]).Final() || !store.Status(v[0]).Valid() {
-			return fmt.Errorf("cannot count open requests: entry %x: %w", it.Key(), errCorrupt)
+		k := it.Key()
+		if len(k) != openKeyLen {
+			return fmt.Errorf("cannot count open requests: entry %x: %w", k, errCorrupt)
 		}
-		c.add(store.Status(v[0]), 1)
+		id := binary.BigEndian.Uint64(k[openCursorOffset+8:])
+		r, err := s.getRequest(s.db, id)
+		if err != nil {
+			return fmt.Errorf("cannot count open requests: request %d: %w", id, err)
+		}
+		if r.Status.Final() {
+			return fmt.Errorf("cannot count open requests: request %d is %s but indexed open: %w", id, r.Status, errCorrupt)
+		}
+		c.add(r.Status, 1)
 	}
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("cannot count open requests: %w", err)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/exchange/internal-transfer/store"
 )
 
@@ -92,14 +93,18 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("cannot open embedded store: empty Dir: %w", store.ErrInvalid)
 	}
 	opts = withDefaults(opts)
-	db, err := pebble.Open(opts.Dir, &pebble.Options{
+	po := &pebble.Options{
 		CacheSize:                   opts.CacheSizeBytes,
 		MemTableSize:                opts.MemTableSizeBytes,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      quietLogger{},
-	})
+	}
+	// Bloom filters (inherited by every level) let the point reads that miss
+	// (a new request id, a new idempotency key) skip most tables.
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := pebble.Open(opts.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err)
 	}

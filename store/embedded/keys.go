@@ -12,8 +12,8 @@ import (
 // queries need:
 //
 //	'r' id                       → request (codec.go)
-//	'h' user ^created ^id        → status byte; history, newest first
-//	'o' created id               → status byte; open (non-final), oldest first
+//	'h' user ^created ^id        → empty; history, newest first
+//	'o' created id               → empty; open (non-final), oldest first
 //	'i' user key                 → id, keyWrittenAt; idempotency key
 //	'e' keyWrittenAt user key    → empty; idempotency keys by age, for the sweep
 //	'a' id seq                   → action (codec.go), oldest first
@@ -35,7 +35,6 @@ const (
 	idemValueLen        = 8 + 8
 	idemKeyHeaderLen    = 1 + 8
 	idemAgeHeaderLen    = 1 + 8 + 8
-	statusValueLen      = 1
 	timeCursorLen       = 8 + 8 // (time, id) part of history and open keys
 	historyCursorOffset = 1 + 8
 	openCursorOffset    = 1

@@ -71,15 +71,14 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 				return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
 			}
 		}
-		v := it.Value()
-		if q.Status != 0 && (len(v) != statusValueLen || store.Status(v[0]) != q.Status) {
-			continue
-		}
 		k := it.Key()
 		id := ^binary.BigEndian.Uint64(k[historyCursorOffset+8:])
 		r, err := s.getRequest(snap, id)
 		if err != nil {
 			return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: request %d: %w", q.UserID, id, err)
+		}
+		if q.Status != 0 && r.Status != q.Status {
+			continue
 		}
 		page.Requests = append(page.Requests, r)
 		if len(page.Requests) == q.Limit {

@@ -49,7 +49,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	} else if found {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: id exists: %w", req.ID, store.ErrInvalid)
 	}
-	putRequest(b, &req)
+	putNew(b, &req)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
@@ -98,18 +98,25 @@ func (s *Store) claimKey(b *pebble.Batch, req *store.Request, now time.Time) (st
 	return store.Request{}, false, nil
 }
 
-// putRequest adds r and its index entries, as of r.Status, to b.
-func putRequest(b *pebble.Batch, r *store.Request) {
+// putNew adds a new request r and its index entries to b. Index entries
+// carry no value: readers take the status from the request itself, so an
+// Advance rewrites only the request (and drops its open entry when final).
+func putNew(b *pebble.Batch, r *store.Request) {
 	mustBatch(b.Set(requestKey(r.ID), appendRequest(make([]byte, 0, 128), r), nil))
-	status := []byte{byte(r.Status)}
-	mustBatch(b.Set(historyKey(r.UserID, r.CreatedAt, r.ID), status, nil))
+	mustBatch(b.Set(historyKey(r.UserID, r.CreatedAt, r.ID), nil, nil))
 	if r.ToUserID != 0 && r.ToUserID != r.UserID {
-		mustBatch(b.Set(historyKey(r.ToUserID, r.CreatedAt, r.ID), status, nil))
+		mustBatch(b.Set(historyKey(r.ToUserID, r.CreatedAt, r.ID), nil, nil))
 	}
+	if !r.Status.Final() {
+		mustBatch(b.Set(openKey(r.CreatedAt, r.ID), nil, nil))
+	}
+}
+
+// putAdvanced adds the new state of an existing request r to b.
+func putAdvanced(b *pebble.Batch, r *store.Request) {
+	mustBatch(b.Set(requestKey(r.ID), appendRequest(make([]byte, 0, 128), r), nil))
 	if r.Status.Final() {
 		mustBatch(b.Delete(openKey(r.CreatedAt, r.ID), nil))
-	} else {
-		mustBatch(b.Set(openKey(r.CreatedAt, r.ID), status, nil))
 	}
 }
 
@@ -146,7 +153,7 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	putRequest(b, &r)
+	putAdvanced(b, &r)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
 	}
