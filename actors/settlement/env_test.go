@@ -67,6 +67,13 @@ func testLogger() *slog.Logger {
 // newEnv opens everything in dir (a fresh temp dir when "").
 func newEnv(t testing.TB, dir string, partitions int32) *env {
 	t.Helper()
+	return openEnv(t, dir, partitions, true)
+}
+
+// openEnv opens the ledger and store in dir, a producer, and the broker
+// unless another process runs it (on the address kept in dir).
+func openEnv(t testing.TB, dir string, partitions int32, withBroker bool) *env {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -81,7 +88,9 @@ func newEnv(t testing.TB, dir string, partitions int32) *env {
 		e.addr = string(addr)
 	}
 	e.openBackends()
-	e.startBroker(partitions)
+	if withBroker {
+		e.startBroker(partitions)
+	}
 	e.producer = e.newProducer()
 	t.Cleanup(e.close)
 	return e
