@@ -93,11 +93,19 @@ func MetricNames(expr string) []string {
 	return out
 }
 
-// trimHistogramSuffix maps a series name to its metric name.
+// trimHistogramSuffix maps a series name to its metric name: the _bucket,
+// _sum or _count series of a catalogued histogram to the histogram, any
+// other name (internal_transfer_pending_count is a gauge) to itself.
 func trimHistogramSuffix(series string) string {
 	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-		if base, ok := strings.CutSuffix(series, suffix); ok {
-			return base
+		base, ok := strings.CutSuffix(series, suffix)
+		if !ok {
+			continue
+		}
+		for _, m := range Metrics {
+			if m.Name == base && m.Kind == KindHistogram {
+				return base
+			}
 		}
 	}
 	return series
