@@ -17,9 +17,9 @@ func rowKey(row *requestRow) key { return key{row.CreatedAt.UnixMilli(), row.Req
 
 // Page sizes of the bucket walks.
 const (
-	daysChunk         = 32   // days read from transfer_history_days per query
-	historyPageRows   = 500  // rows fetched per round trip when a filter skips rows
-	bucketsChunk      = 256  // minutes read from open_transfer_buckets per query
+	daysChunk         = 32  // days read from transfer_history_days per query
+	historyPageRows   = 500 // rows fetched per round trip when a filter skips rows
+	bucketsChunk      = 256 // minutes read from open_transfer_buckets per query
 	countRowsMax      = 1_000_000
 	countPageRows     = 5000
 	actionsPerRequest = 1000

@@ -1,0 +1,74 @@
+package scylla
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testReplication is the replication of the throwaway test keyspaces.
+const testReplication = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+
+// clusterHosts returns SCYLLA_HOSTS (comma-separated host:port), skipping tb
+// when it is not set.
+func clusterHosts(tb testing.TB) []string {
+	tb.Helper()
+	env := os.Getenv("SCYLLA_HOSTS")
+	if env == "" {
+		tb.Skip("SCYLLA_HOSTS not set: skipping ScyllaDB conformance")
+	}
+	var hosts []string
+	for _, h := range strings.Split(env, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// freshKeyspace creates a keyspace with a random name on the cluster,
+// applies the schema to it, and drops it when tb ends.
+func freshKeyspace(tb testing.TB, hosts []string) string {
+	tb.Helper()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		tb.Fatal(err)
+	}
+	keyspace := "it_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sess, err := Connect(ctx, Options{Hosts: hosts})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		defer sess.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := sess.ContextQuery(ctx, "DROP KEYSPACE IF EXISTS "+keyspace, nil).ExecRelease(); err != nil {
+			tb.Errorf("cannot drop test keyspace %s: %v", keyspace, err)
+		}
+	})
+	if err := ApplySchema(ctx, sess, keyspace, testReplication); err != nil {
+		tb.Fatal(err)
+	}
+	return keyspace
+}
+
+// openTest opens a store on keyspace, closed when tb ends.
+func openTest(tb testing.TB, hosts []string, keyspace string, opts Options) *Store {
+	tb.Helper()
+	opts.Hosts, opts.Keyspace = hosts, keyspace
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
