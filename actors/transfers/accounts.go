@@ -44,8 +44,9 @@ func operatorAccounts(c *Catalog) []ledger.Account {
 	return out
 }
 
-// createAccounts creates accounts; "exists" counts as success, any other
-// refusal is an error (our account definitions never change).
+// createAccounts creates accounts; "exists" counts as success, and so does
+// exists_with_different_flags when the only difference is the closed flag a
+// freeze sets. Any other refusal is an error: our definitions never change.
 func createAccounts(ctx context.Context, l ledger.Ledger, accounts []ledger.Account) error {
 	results, err := l.CreateAccounts(ctx, accounts)
 	if err != nil {
@@ -54,6 +55,15 @@ func createAccounts(ctx context.Context, l ledger.Ledger, accounts []ledger.Acco
 	for _, r := range results {
 		switch r.Result {
 		case ledger.AccountOK, ledger.AccountExists:
+		case ledger.AccountExistsWithDifferentFlags:
+			want := accounts[r.Index]
+			found, err := l.LookupAccounts(ctx, []ledger.Uint128{want.ID})
+			if err != nil {
+				return fmt.Errorf("cannot look up account %s: %w", want.ID, err)
+			}
+			if len(found) != 1 || found[0].Flags&^ledger.AccountClosed != want.Flags {
+				return fmt.Errorf("cannot create account %s: %s", want.ID, r.Result)
+			}
 		default:
 			return fmt.Errorf("cannot create account %s: %s", accounts[r.Index].ID, r.Result)
 		}

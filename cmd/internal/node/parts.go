@@ -69,10 +69,12 @@ func (n *Node) startGateway() error {
 	}
 	// The user API answers /health on monitoring.health_check_port, as the
 	// deployment guide's health check expects.
-	if err := n.serve("api", cfg.Monitoring.HealthCheckPort, api.UserHandler()); err != nil {
+	// api.Shutdown drains both listeners; it runs as the admin listener's stop,
+	// which comes first (stops run in reverse order).
+	if err := n.serveWith("api", cfg.Monitoring.HealthCheckPort, api.ServeUser, func(context.Context) error { return nil }); err != nil {
 		return err
 	}
-	return n.serve("admin", cfg.Server.AdminPort, api.AdminHandler())
+	return n.serveWith("admin", cfg.Server.AdminPort, api.ServeAdmin, api.Shutdown)
 }
 
 // ready reaches every backend: a ledger lookup and a store read.

@@ -11,49 +11,54 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// server is one fasthttp listener.
+// server is one listener.
 type server struct {
 	name string
 	ln   net.Listener
-	srv  *fasthttp.Server
-	done chan error
 }
 
-// serve starts handler on port and registers its graceful stop.
+// serve starts handler on port with a plain fasthttp server and registers
+// its graceful stop.
 func (n *Node) serve(name string, port int, handler fasthttp.RequestHandler) error {
+	srv := &fasthttp.Server{
+		Handler:               handler,
+		Name:                  "internal-transfer-" + name,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+	}
+	return n.serveWith(name, port, srv.Serve, srv.ShutdownWithContext)
+}
+
+// serveWith listens on port, runs serveFn on the listener, and registers
+// shutdown (stop accepting, let in-flight requests finish, bounded by
+// server.shutdown_grace_ms) as the listener's stop.
+func (n *Node) serveWith(name string, port int, serveFn func(net.Listener) error, shutdown func(context.Context) error) error {
 	ln, err := n.listen(port)
 	if err != nil {
 		return fmt.Errorf("cannot listen for %s on port %d: %w", name, port, err)
 	}
-	s := &server{name: name, ln: ln, done: make(chan error, 1), srv: &fasthttp.Server{
-		Handler:               handler,
-		Name:                  "internal-transfer",
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
-		IdleTimeout:           60 * time.Second,
-		MaxRequestBodySize:    n.cfg.Server.MaxBodyBytes,
-		Concurrency:           64 * 1024,
-		NoDefaultServerHeader: true,
-		NoDefaultDate:         true,
-		ReduceMemoryUsage:     false,
-		CloseOnShutdown:       true,
-	}}
+	stopped := make(chan struct{})
 	go func() {
-		err := s.srv.Serve(ln)
-		s.done <- err
-		if err != nil && !errors.Is(err, net.ErrClosed) {
+		defer close(stopped)
+		if err := serveFn(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			select {
 			case n.failed <- fmt.Errorf("%s listener: %w", name, err):
 			default:
 			}
 		}
 	}()
-	n.servers = append(n.servers, s)
+	n.servers = append(n.servers, &server{name: name, ln: ln})
 	n.stops = append(n.stops, func() error {
 		grace := time.Duration(n.cfg.Server.ShutdownGrace) * time.Millisecond
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
-		if err := s.srv.ShutdownWithContext(ctx); err != nil {
+		err := shutdown(ctx)
+		ln.Close()
+		<-stopped
+		if err != nil {
 			return fmt.Errorf("cannot drain %s listener: %w", name, err)
 		}
 		return nil
