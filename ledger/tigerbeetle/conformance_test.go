@@ -1,5 +1,3 @@
-//go:build ledgertest
-
 package tigerbeetle
 
 import (
