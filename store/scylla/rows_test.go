@@ -225,7 +225,7 @@ func TestOpenIndexCache(t *testing.T) {
 	if !s.needIndex(99) {
 		t.Error("another minute needs no index row")
 	}
-	clock = time.UnixMilli(101*minuteMillis).Add(time.Minute) // half the seal time past its end
+	clock = time.UnixMilli(101 * minuteMillis).Add(time.Minute) // half the seal time past its end
 	if !s.needIndex(100) {
 		t.Error("a minute half sealed still trusts the cache")
 	}

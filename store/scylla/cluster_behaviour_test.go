@@ -1,0 +1,163 @@
+package scylla
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/store"
+)
+
+// These tests exercise what the conformance suite cannot see from outside:
+// delayed writers, the open-minute index and key-holder repair. They need a
+// cluster (SCYLLA_HOSTS) like the suite.
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func randomID(t testing.TB) uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return binary.BigEndian.Uint64(b[:])>>1 | 1
+}
+
+func testRequest(t testing.TB, created time.Time) store.Request {
+	user := randomID(t)
+	return store.Request{ID: randomID(t), UserID: user, ToUserID: randomID(t), FromAccountType: "funding",
+		ToAccountType: "spot", Asset: "USDT", Amount: 100, Fingerprint: "fp", CreatedAt: toMillis(created)}
+}
+
+func TestClusterBehaviour(t *testing.T) {
+	hosts := clusterHosts(t)
+	keyspace := freshKeyspace(t, hosts)
+	s := openTest(t, hosts, keyspace, Options{})
+	t.Run("delayed write of an earlier status cannot regress", func(t *testing.T) {
+		ctx := testCtx(t)
+		r, _, err := s.Create(ctx, testRequest(t, time.Now().Add(-time.Hour)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, err := s.Advance(ctx, r.ID, store.StatusPending, store.Outcome{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Advance(ctx, r.ID, store.StatusSuccess, store.Outcome{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, late := range []store.Request{pending, r} { // a slow pending writer, a replayed create
+			b := s.newBatch(ctx)
+			addRequestRows(b, &late)
+			if err := b.exec(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := s.Get(ctx, r.ID); err != nil || got.Status != store.StatusSuccess {
+			t.Fatalf("after late writes: %s, %v; want success", got.Status, err)
+		}
+		page, err := s.ListOpen(ctx, store.OpenQuery{Before: time.Now(), Limit: store.OpenLimitMax})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Requests {
+			if o.ID == r.ID {
+				t.Fatalf("final request %d listed open after a late write", r.ID)
+			}
+		}
+		h, err := s.History(ctx, store.HistoryQuery{UserID: r.ToUserID, Limit: 10})
+		if err != nil || len(h.Requests) != 1 || h.Requests[0].Status != store.StatusSuccess {
+			t.Fatalf("receiver history = %+v, %v; want the request in success", h.Requests, err)
+		}
+	})
+	t.Run("empty sealed minutes leave the index and come back", func(t *testing.T) {
+		testMinuteIndex(t, s)
+	})
+	t.Run("a key whose holder was never written is restored", func(t *testing.T) {
+		ctx := testCtx(t)
+		holder := testRequest(t, time.Now())
+		holder.IdempotencyKey, holder.Status, holder.UpdatedAt = "k-"+t.Name(), store.StatusRequesting, holder.CreatedAt
+		row := toRow(&holder) // claim the key as a creator that died before its batch
+		if applied, err := s.query(ctx, stmtKeyClaim, row.values(map[string]any{"ttl": 3600})).ExecCASRelease(); err != nil || !applied {
+			t.Fatalf("claim: %v, %v", applied, err)
+		}
+		retry := testRequest(t, time.Now())
+		retry.UserID, retry.IdempotencyKey = holder.UserID, holder.IdempotencyKey
+		got, created, err := s.Create(ctx, retry)
+		if err != nil || created || got.ID != holder.ID {
+			t.Fatalf("Create = %d, %v, %v; want holder %d", got.ID, created, err, holder.ID)
+		}
+		if _, err := s.Get(ctx, holder.ID); err != nil {
+			t.Fatalf("holder not restored: %v", err)
+		}
+		if _, err := s.Get(ctx, retry.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("loser written: %v", err)
+		}
+	})
+	t.Run("applying the schema twice is harmless", func(t *testing.T) {
+		sess, err := Connect(testCtx(t), Options{Hosts: hosts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		if err := ApplySchema(testCtx(t), sess, keyspace, testReplication); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// testMinuteIndex finalises a request in a long-sealed minute, checks that a
+// scan drops the minute from open_transfer_buckets, then creates into that
+// minute again and checks the minute is listed and its request found.
+func testMinuteIndex(t *testing.T, s *Store) {
+	ctx := testCtx(t)
+	created := time.Now().Add(-48 * time.Hour).Truncate(time.Minute)
+	minute := minuteBucket(toMillis(created))
+	indexed := func() bool {
+		minutes, err := s.listMinutes(ctx, minute, minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(minutes) == 1
+	}
+	r, _, err := s.Create(ctx, testRequest(t, created))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !indexed() {
+		t.Fatal("minute of a new request not indexed")
+	}
+	if _, err := s.Advance(ctx, r.ID, store.StatusFailed, store.Outcome{ErrorCode: "X"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CountOpen(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if indexed() {
+		t.Fatal("empty sealed minute still indexed after a count")
+	}
+	again, _, err := s.Create(ctx, testRequest(t, created.Add(time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !indexed() {
+		t.Fatal("minute not indexed again by a create into it")
+	}
+	page, err := s.ListOpen(ctx, store.OpenQuery{Before: created.Add(time.Second), Limit: store.OpenLimitMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range page.Requests {
+		found = found || o.ID == again.ID
+	}
+	if !found {
+		t.Fatalf("request %d in a re-indexed minute not listed", again.ID)
+	}
+}
