@@ -51,15 +51,15 @@ type group struct {
 	status    map[ledger.Uint128]statusChange
 	undo      []undoEntry
 
-	inChain         bool
-	chainTransfers  int // len(transfers) when the chain began
-	chainUndo       int // len(undo) when the chain began
-	known           map[ledger.Uint128]known // disk state of prefetched ids
-	prefetchKeys    [][keyIDSize]byte
-	rows            []indexRow
-	rowOf           map[ledger.Uint128]int
-	key             [keyExpirySize]byte
-	batch           *pebble.Batch
+	inChain        bool
+	chainTransfers int                      // len(transfers) when the chain began
+	chainUndo      int                      // len(undo) when the chain began
+	known          map[ledger.Uint128]known // disk state of prefetched ids
+	prefetchKeys   [][keyIDSize]byte
+	rows           []indexRow
+	rowOf          map[ledger.Uint128]int
+	key            [keyExpirySize]byte
+	batch          *pebble.Batch
 	// err is the first storage read error of the group; the group is then
 	// discarded and every batch in it fails without being applied.
 	err error
