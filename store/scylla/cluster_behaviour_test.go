@@ -100,6 +100,11 @@ func TestClusterBehaviour(t *testing.T) {
 			t.Fatalf("loser written: %v", err)
 		}
 	})
+	t.Run("ping", func(t *testing.T) {
+		if err := s.Ping(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("applying the schema twice is harmless", func(t *testing.T) {
 		sess, err := Connect(testCtx(t), Options{Hosts: hosts})
 		if err != nil {

@@ -1,10 +1,13 @@
 package scylla
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/exchange/internal-transfer/store"
 	"github.com/gocql/gocql"
 )
 
@@ -57,5 +60,26 @@ func TestOptionsResolve(t *testing.T) {
 				t.Fatalf("resolve error = %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestClosedStoreRefusesCalls checks every method refuses with
+// store.ErrClosed once the store is closed, before touching the session.
+func TestClosedStoreRefusesCalls(t *testing.T) {
+	s := &Store{}
+	s.closed.Store(true)
+	ctx := context.Background()
+	_, _, errCreate := s.Create(ctx, store.Request{ID: 1, UserID: 1})
+	_, errAdvance := s.Advance(ctx, 1, store.StatusPending, store.Outcome{})
+	_, errGet := s.Get(ctx, 1)
+	_, errHistory := s.History(ctx, store.HistoryQuery{UserID: 1, Limit: 1})
+	_, errOpen := s.ListOpen(ctx, store.OpenQuery{Limit: 1})
+	_, errCount := s.CountOpen(ctx, time.Now())
+	errRecord := s.RecordAction(ctx, store.Action{RequestID: 1})
+	_, errActions := s.Actions(ctx, 1)
+	for i, err := range []error{errCreate, errAdvance, errGet, errHistory, errOpen, errCount, errRecord, errActions, s.Ping(ctx), s.Close()} {
+		if !errors.Is(err, store.ErrClosed) {
+			t.Errorf("call %d on a closed store: err = %v, want store.ErrClosed", i, err)
+		}
 	}
 }

@@ -132,6 +132,22 @@ func (b batch) add(st stmt, values map[string]any) {
 
 func (b batch) exec() error { return b.b.Exec() }
 
+// Ping reads the coordinator's system.local row: a readiness check that
+// the cluster answers. (It is not in Statements: it reads a system table,
+// not the service's schema.)
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	var version string
+	err := s.sess.ContextQuery(ctx, "SELECT release_version FROM system.local", nil).
+		Consistency(gocql.One).Idempotent(true).GetRelease(&version)
+	if err != nil {
+		return fmt.Errorf("cannot reach scylla: %w", err)
+	}
+	return nil
+}
+
 // Get returns request id, or store.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id uint64) (store.Request, error) {
 	if err := s.enter(ctx); err != nil {
