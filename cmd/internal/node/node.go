@@ -149,6 +149,9 @@ func (n *Node) APIAddr() string { return n.addr("api") }
 // AdminAddr is the admin API's address.
 func (n *Node) AdminAddr() string { return n.addr("admin") }
 
+// HealthAddr is the settlement service's /health address.
+func (n *Node) HealthAddr() string { return n.addr("health") }
+
 // MetricsAddr is the /metrics address.
 func (n *Node) MetricsAddr() string { return n.addr("metrics") }
 
