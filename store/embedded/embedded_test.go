@@ -1,0 +1,183 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/store"
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeClock is a settable Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func openTest(t *testing.T, opts Options) *Store {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func testRequest(id uint64, key string, created time.Time) store.Request {
+	return store.Request{ID: id, UserID: 7, ToUserID: 8, Asset: "ETH", Amount: 5, IdempotencyKey: key, CreatedAt: created}
+}
+
+func TestSweepDeletesExpiredKeysOnly(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s := openTest(t, Options{IdempotencyTTL: time.Hour, Now: clock.now, SweepInterval: time.Hour})
+	ctx := context.Background()
+	for i := range uint64(10) {
+		if _, _, err := s.Create(ctx, testRequest(i+1, "old"+string(rune('a'+i)), time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.add(30 * time.Minute)
+	if _, _, err := s.Create(ctx, testRequest(100, "young", time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(31 * time.Minute) // the ten are expired, "young" is not
+	// Reclaim one expired key before the sweep: its new holder must survive.
+	if got, created, err := s.Create(ctx, testRequest(200, "olda", time.Time{})); err != nil || !created || got.ID != 200 {
+		t.Fatalf("reclaim expired key: %d %v %v", got.ID, created, err)
+	}
+	n, err := s.sweepExpired(4)
+	if err != nil || n != 4 {
+		t.Fatalf("bounded sweep removed %d, err %v; want 4", n, err)
+	}
+	n, err = s.sweepExpired(100)
+	if err != nil || n != 5 {
+		t.Fatalf("second sweep removed %d, err %v; want the 5 left (9 expired entries in all)", n, err)
+	}
+	for key, holder := range map[string]uint64{"olda": 200, "young": 100, "oldb": 0, "oldj": 0} {
+		v, found, err := get(s.db, idemKey(7, key))
+		id, _, _ := decodeIdemValue(v)
+		if err != nil || found != (holder != 0) || id != holder {
+			t.Errorf("key %s: found %v holder %d err %v; want holder %d", key, found, id, err, holder)
+		}
+	}
+	if got := countPrefix(t, s, prefixIdemAge); got != 2 {
+		t.Errorf("%d age entries left, want 2 (young, olda reclaimed)", got)
+	}
+}
+
+func countPrefix(t *testing.T, s *Store, p byte) int {
+	n := 0
+	forEach(t, s.db, p, func(_, _ []byte) { n++ })
+	return n
+}
+
+func TestReopenRebuildsCounts(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Hour)
+	for i := range uint64(9) {
+		if _, _, err := s.Create(ctx, testRequest(i+1, "", base.Add(time.Duration(i)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+		if to := store.Status(1 + i%4); to != store.StatusRequesting {
+			if _, err := s.Advance(ctx, i+1, to, store.Outcome{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stuckBefore := base.Add(4*time.Minute + time.Second)
+	before, err := s.CountOpen(ctx, stuckBefore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// i%4: 0,4,8 requesting; 1,5 pending; stuck (i <= 4, open): 0, 1, 4.
+	want := store.OpenCounts{Requesting: 3, Pending: 2, Stuck: 3}
+	if before != want {
+		t.Errorf("counts %+v, want %+v", before, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, Options{Dir: dir})
+	after, err := s.CountOpen(ctx, stuckBefore)
+	if err != nil || after != want {
+		t.Errorf("after reopen: counts %+v, err %v; want %+v", after, err, want)
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := context.Background()
+	checks := map[string]error{
+		"Close": s.Close(),
+	}
+	_, _, checks["Create"] = s.Create(ctx, testRequest(1, "", time.Now()))
+	_, checks["Advance"] = s.Advance(ctx, 1, store.StatusPending, store.Outcome{})
+	_, checks["Get"] = s.Get(ctx, 1)
+	_, checks["History"] = s.History(ctx, store.HistoryQuery{UserID: 7, Limit: 1})
+	_, checks["ListOpen"] = s.ListOpen(ctx, store.OpenQuery{Before: time.Now(), Limit: 1})
+	_, checks["CountOpen"] = s.CountOpen(ctx, time.Now())
+	checks["RecordAction"] = s.RecordAction(ctx, store.Action{RequestID: 1})
+	_, checks["Actions"] = s.Actions(ctx, 1)
+	for op, err := range checks {
+		if !errors.Is(err, store.ErrClosed) {
+			t.Errorf("%s after Close: err = %v, want ErrClosed", op, err)
+		}
+	}
+}
+
+func TestCreateDefaultsAndCancellation(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 5, 6, 7, 8, 9, 10, time.UTC)}
+	s := openTest(t, Options{Now: clock.now})
+	got, _, err := s.Create(context.Background(), testRequest(1, "", time.Time{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CreatedAt.Equal(clock.now()) || !got.UpdatedAt.Equal(clock.now()) {
+		t.Errorf("CreatedAt %s UpdatedAt %s, want the clock's %s", got.CreatedAt, got.UpdatedAt, clock.now())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := s.Create(ctx, testRequest(2, "", time.Time{})); !errors.Is(err, context.Canceled) {
+		t.Errorf("Create with cancelled ctx: %v", err)
+	}
+	if _, err := s.Get(context.Background(), 2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("request of a cancelled Create: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Advance(ctx, 1, store.StatusPending, store.Outcome{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Advance with cancelled ctx: %v", err)
+	}
+	r, _ := s.Get(context.Background(), 1)
+	if diff := cmp.Diff(got, r); diff != "" {
+		t.Errorf("cancelled Advance changed the request:\n%s", diff)
+	}
+}
