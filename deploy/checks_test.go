@@ -194,3 +194,46 @@ func TestParseDashboardRejects(t *testing.T) {
 		}
 	})
 }
+
+func TestRenderLocalPrometheus(t *testing.T) {
+	t.Run("valid, checked by promtool", func(t *testing.T) {
+		cfg, err := RenderLocalPrometheus(LocalPrometheus{
+			GatewayTargets:    []string{"127.0.0.1:9090", "127.0.0.1:9190"},
+			SettlementTargets: []string{"127.0.0.1:9290"},
+			ScrapeInterval:    2 * time.Second,
+			RulesFile:         filepath.Join("prometheus", "alerts", "internal_transfer.yml"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"job_name: " + JobGateway, "job_name: " + JobSettlement,
+			`"127.0.0.1:9190"`, "scrape_interval: 2s", "internal_transfer.yml"} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("rendered config lacks %q:\n%s", want, cfg)
+			}
+		}
+		promtool := needTool(t, "promtool", "prometheus")
+		path := filepath.Join(t.TempDir(), "prometheus.yml")
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := runTool(t, ".", promtool, "check", "config", path); err != nil {
+			t.Fatalf("promtool check config: %v\n%s\n%s", err, out, cfg)
+		}
+	})
+	bad := map[string]LocalPrometheus{
+		"no targets":           {},
+		"target without port":  {GatewayTargets: []string{"127.0.0.1"}},
+		"target with a quote":  {GatewayTargets: []string{`127.0.0.1:9090"`}},
+		"sub-second interval":  {GatewayTargets: []string{"127.0.0.1:9090"}, ScrapeInterval: 500 * time.Millisecond},
+		"fractional interval":  {GatewayTargets: []string{"127.0.0.1:9090"}, ScrapeInterval: 1500 * time.Millisecond},
+		"rules path with line": {GatewayTargets: []string{"127.0.0.1:9090"}, RulesFile: "a\nb"},
+	}
+	for name, l := range bad {
+		t.Run(name, func(t *testing.T) {
+			if cfg, err := RenderLocalPrometheus(l); !errors.Is(err, ErrInvalidPrometheus) {
+				t.Fatalf("err = %v, want ErrInvalidPrometheus; config:\n%s", err, cfg)
+			}
+		})
+	}
+}

@@ -220,3 +220,20 @@ func countValues(resultType string, result json.RawMessage) (series, values int,
 	}
 	return series, values, nil
 }
+
+// CheckDashboard evaluates every query of the shipped dashboard against the
+// Prometheus at promURL (now) and returns those that would show no data:
+// empty, NaN only, or refused. An empty result means every panel has data.
+func CheckDashboard(ctx context.Context, client *http.Client, promURL string) ([]QueryResult, error) {
+	queries, err := DashboardQueries()
+	if err != nil {
+		return nil, err
+	}
+	var missing []QueryResult
+	for _, r := range EvaluateQueries(ctx, client, promURL, time.Time{}, queries) {
+		if r.NoData() {
+			missing = append(missing, r)
+		}
+	}
+	return missing, nil
+}

@@ -6,10 +6,12 @@
 // grafana/, docker/, package.sh and install.sh. This package embeds the ones
 // other tests need (the local HAProxy template and the dashboard) and
 // exports what a system test uses to put them in front of a running
-// service: RenderLocalHAProxy for a loopback HAProxy, DashboardQueries and
-// EvaluateQueries to prove every dashboard panel gets data from a
-// Prometheus that scrapes the service, and Metrics, the metric catalogue the
-// rules and the dashboard may name.
+// service: RenderLocalHAProxy for a loopback HAProxy with the production
+// routing; RenderLocalPrometheus for a Prometheus scraping local nodes under
+// the production job names with the shipped alert rules; CheckDashboard
+// (over DashboardQueries and EvaluateQueries) to prove every dashboard panel
+// gets data from it; and Metrics, the metric catalogue the rules and the
+// dashboard may name.
 //
 // deploy_test.go runs the operators' own tools on the files (promtool,
 // haproxy -c, systemd-analyze verify, bash -n). A test whose tool is missing

@@ -19,9 +19,11 @@ var localHAProxy = template.Must(template.New("haproxy-local.cfg").
 	Option("missingkey=error").
 	Parse(localHAProxyTemplate))
 
-// ErrInvalidHAProxy is returned by RenderLocalHAProxy for an unusable
-// LocalHAProxy; the error's text says which field.
-var ErrInvalidHAProxy = errors.New("invalid local HAProxy settings")
+// Errors of the Render* helpers; the error's text says which field.
+var (
+	ErrInvalidHAProxy    = errors.New("invalid local HAProxy settings")
+	ErrInvalidPrometheus = errors.New("invalid local Prometheus settings")
+)
 
 // LocalHAProxy is a loopback HAProxy in front of gateway nodes running on
 // this machine: the same routing (consistent hash of the Authorization
@@ -69,26 +71,26 @@ func RenderLocalHAProxy(l LocalHAProxy) (string, error) {
 }
 
 func (l LocalHAProxy) validate() error {
-	if err := validAddr("UserListen", l.UserListen); err != nil {
+	if err := validAddr(ErrInvalidHAProxy, "UserListen", l.UserListen); err != nil {
 		return err
 	}
 	if len(l.Gateways) == 0 || len(l.Gateways) > localGatewaysMax {
 		return fmt.Errorf("%w: Gateways needs 1..%d addresses, got %d", ErrInvalidHAProxy, localGatewaysMax, len(l.Gateways))
 	}
 	for _, g := range l.Gateways {
-		if err := validAddr("Gateways", g); err != nil {
+		if err := validAddr(ErrInvalidHAProxy, "Gateways", g); err != nil {
 			return err
 		}
 	}
 	if l.AdminListen != "" {
-		if err := validAddr("AdminListen", l.AdminListen); err != nil {
+		if err := validAddr(ErrInvalidHAProxy, "AdminListen", l.AdminListen); err != nil {
 			return err
 		}
 		if len(l.AdminGateways) == 0 || len(l.AdminGateways) > localGatewaysMax {
 			return fmt.Errorf("%w: AdminGateways needs 1..%d addresses with AdminListen", ErrInvalidHAProxy, localGatewaysMax)
 		}
 		for _, g := range l.AdminGateways {
-			if err := validAddr("AdminGateways", g); err != nil {
+			if err := validAddr(ErrInvalidHAProxy, "AdminGateways", g); err != nil {
 				return err
 			}
 		}
@@ -96,7 +98,7 @@ func (l LocalHAProxy) validate() error {
 		return fmt.Errorf("%w: AdminGateways given without AdminListen", ErrInvalidHAProxy)
 	}
 	if l.StatsListen != "" {
-		if err := validAddr("StatsListen", l.StatsListen); err != nil {
+		if err := validAddr(ErrInvalidHAProxy, "StatsListen", l.StatsListen); err != nil {
 			return err
 		}
 	}
@@ -113,13 +115,13 @@ func (l LocalHAProxy) validate() error {
 
 // validAddr accepts host:port with a numeric port and nothing that could
 // break out of its line in the configuration.
-func validAddr(field, addr string) error {
+func validAddr(sentinel error, field, addr string) error {
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" || strings.ContainsAny(addr, " \t\r\n#") {
-		return fmt.Errorf("%w: %s %q is not host:port", ErrInvalidHAProxy, field, addr)
+	if err != nil || host == "" || strings.ContainsAny(addr, " \t\r\n#\"") {
+		return fmt.Errorf("%w: %s %q is not host:port", sentinel, field, addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%w: %s %q has no port 1..65535", ErrInvalidHAProxy, field, addr)
+		return fmt.Errorf("%w: %s %q has no port 1..65535", sentinel, field, addr)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ systemd_setup() {
 	[ "$use_systemd" -eq 1 ] || return 0
 	install -D -m 0644 "$prefix/deploy/systemd/internal-transfer.sysusers" /usr/lib/sysusers.d/internal-transfer.conf
 	if command -v systemd-sysusers >/dev/null; then
-		systemd-sysusers internal-transfer.conf
+		systemd-sysusers /usr/lib/sysusers.d/internal-transfer.conf
 	elif ! id internal-transfer >/dev/null 2>&1; then
 		useradd --system --home-dir /var/lib/internal-transfer --shell /usr/sbin/nologin internal-transfer
 	fi

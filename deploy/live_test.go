@@ -229,15 +229,14 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 	prometheus := needTool(t, "prometheus", "prometheus")
 	target := exporter(t)
 	dir := t.TempDir()
-	config := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: %s
-    static_configs: [{targets: ["%s"]}]
-  - job_name: %s
-    static_configs: [{targets: ["%s"]}]
-`, JobGateway, target, JobSettlement, target)
+	config, err := RenderLocalPrometheus(LocalPrometheus{
+		GatewayTargets:    []string{target},
+		SettlementTargets: []string{target},
+		RulesFile:         filepath.Join("prometheus", "alerts", "internal_transfer.yml"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -254,29 +253,37 @@ scrape_configs:
 		return resp.StatusCode == http.StatusOK
 	})
 
-	queries, err := DashboardQueries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var results []QueryResult
-	noData := func() []QueryResult {
-		var missing []QueryResult
-		for _, r := range results {
-			if r.NoData() {
-				missing = append(missing, r)
+	t.Run("alert rules loaded", func(t *testing.T) {
+		resp, err := liveClient.Get(promURL + "/api/v1/rules?type=alert")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, alert := range []string{"HighFailureRate", "StuckTransfers", "HighLatency", "TigerBeetleDown", "DatabaseDown", "SettlementLag"} {
+			if !strings.Contains(string(body), `"name":"`+alert+`"`) {
+				t.Errorf("Prometheus did not load alert %s: %s", alert, body)
 			}
 		}
-		return missing
-	}
+		if strings.Contains(string(body), `"health":"err"`) {
+			t.Errorf("an alert rule fails to evaluate: %s", body)
+		}
+	})
+
+	// Rates need two scrapes in their window: poll until every panel has data.
+	var missing []QueryResult
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		results = EvaluateQueries(context.Background(), liveClient, promURL, time.Time{}, queries)
-		if len(noData()) == 0 || time.Now().After(deadline) {
+		missing, err = CheckDashboard(context.Background(), liveClient, promURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	for _, r := range noData() {
+	for _, r := range missing {
 		t.Errorf("no data: %s (series %d, err %v)", r.Query, r.Series, r.Err)
 	}
 

@@ -1,0 +1,62 @@
+package deploy
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// LocalPrometheus is a Prometheus on this machine scraping services running
+// here under the production job names, optionally loading the shipped alert
+// rules, for system tests.
+type LocalPrometheus struct {
+	GatewayTargets    []string      // host:port of each gateway's /metrics
+	SettlementTargets []string      // host:port of each settlement node's /metrics
+	ScrapeInterval    time.Duration // 0 means 1 * time.Second
+	RulesFile         string        // optional: path of alerts/internal_transfer.yml to load
+}
+
+// RenderLocalPrometheus returns the prometheus.yml for l, ready for
+// `prometheus --config.file=FILE --storage.tsdb.path=DIR --web.listen-address=ADDR`.
+func RenderLocalPrometheus(l LocalPrometheus) (string, error) {
+	if len(l.GatewayTargets)+len(l.SettlementTargets) == 0 {
+		return "", fmt.Errorf("%w: no targets to scrape", ErrInvalidPrometheus)
+	}
+	for _, target := range append(append([]string(nil), l.GatewayTargets...), l.SettlementTargets...) {
+		if err := validAddr(ErrInvalidPrometheus, "target", target); err != nil {
+			return "", err
+		}
+	}
+	interval := l.ScrapeInterval
+	switch {
+	case interval == 0:
+		interval = time.Second
+	case interval < time.Second || interval%time.Second != 0:
+		return "", fmt.Errorf("%w: scrape interval %v must be whole seconds", ErrInvalidPrometheus, interval)
+	}
+	var b strings.Builder
+	secs := int64(interval / time.Second)
+	fmt.Fprintf(&b, "global:\n  scrape_interval: %ds\n  scrape_timeout: %ds\n  evaluation_interval: %ds\n", secs, secs, secs)
+	if l.RulesFile != "" {
+		abs, err := filepath.Abs(l.RulesFile)
+		if err != nil || strings.ContainsAny(abs, "\"\n") {
+			return "", fmt.Errorf("%w: rules file %q", ErrInvalidPrometheus, l.RulesFile)
+		}
+		fmt.Fprintf(&b, "rule_files:\n  - %q\n", abs)
+	}
+	b.WriteString("scrape_configs:\n")
+	for _, job := range []struct {
+		name    string
+		targets []string
+	}{{JobGateway, l.GatewayTargets}, {JobSettlement, l.SettlementTargets}} {
+		if len(job.targets) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "  - job_name: %s\n    static_configs:\n      - targets:\n", job.name)
+		for _, target := range job.targets {
+			fmt.Fprintf(&b, "          - %q\n", target)
+		}
+	}
+	return b.String(), nil
+}
