@@ -229,19 +229,15 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 	prometheus := needTool(t, "prometheus", "prometheus")
 	target := exporter(t)
 	dir := t.TempDir()
-	config, err := RenderLocalPrometheus(LocalPrometheus{
+	configPath, err := WriteLocalPrometheus(dir, LocalPrometheus{
 		GatewayTargets:    []string{target},
 		SettlementTargets: []string{target},
-		RulesFile:         filepath.Join("prometheus", "alerts", "internal_transfer.yml"),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	listen := freeAddr(t)
-	startProcess(t, prometheus, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+	startProcess(t, prometheus, "--config.file="+configPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+listen, "--log.level=warn")
 	promURL := "http://" + listen
 	waitFor(t, 20*time.Second, "Prometheus to be ready", func() bool {

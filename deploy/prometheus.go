@@ -1,11 +1,19 @@
 package deploy
 
 import (
+	_ "embed"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 )
+
+// AlertRulesYAML is deploy/prometheus/alerts/internal_transfer.yml, the
+// alert rules operators load.
+//
+//go:embed prometheus/alerts/internal_transfer.yml
+var AlertRulesYAML []byte
 
 // LocalPrometheus is a Prometheus on this machine scraping services running
 // here under the production job names, optionally loading the shipped alert
@@ -59,4 +67,24 @@ func RenderLocalPrometheus(l LocalPrometheus) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// WriteLocalPrometheus writes the shipped alert rules and the configuration
+// for l, loading them, into dir (which must exist) and returns the
+// configuration's path. l.RulesFile is ignored: the rules are dir's copy.
+func WriteLocalPrometheus(dir string, l LocalPrometheus) (string, error) {
+	rules := filepath.Join(dir, "internal_transfer.yml")
+	l.RulesFile = rules
+	cfg, err := RenderLocalPrometheus(l)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(rules, AlertRulesYAML, 0o644); err != nil {
+		return "", fmt.Errorf("cannot write alert rules: %w", err)
+	}
+	path := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return "", fmt.Errorf("cannot write prometheus.yml: %w", err)
+	}
+	return path, nil
 }
