@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"testing"
@@ -133,4 +134,21 @@ func BenchmarkAppendAmount(b *testing.B) {
 	for b.Loop() {
 		buf = AppendAmount(buf[:0], 1_234_567_890_123, 8)
 	}
+}
+
+// FuzzDecodeTransferBody: the strict reader never panics, and what it
+// accepts encoding/json reads as a JSON object too.
+func FuzzDecodeTransferBody(f *testing.F) {
+	f.Add([]byte(`{"from_account":{"account_type":"funding","asset":"USDT"},"to_account":{"account_type":"spot","asset":"USDT","user_id":5},"amount":"1","client_transfer_id":"k"}`))
+	f.Add([]byte(`{"from_account":{"account_type":"f\u00fcnding","asset":"\ud83d\ude00"},"to_account":{},"amount":"1"}`))
+	f.Add([]byte(`{"amount":"1","amount":"2"}`))
+	f.Add([]byte(`{"a":`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := decodeTransferBody(data); err == nil {
+			var v map[string]any
+			if jerr := json.Unmarshal(data, &v); jerr != nil {
+				t.Fatalf("accepted %q, which encoding/json refuses: %v", data, jerr)
+			}
+		}
+	})
 }

@@ -211,6 +211,11 @@ func (s *Server) handleReadError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, errBodyTooLarge(s.opts.BodyLimitBytes))
 		return
 	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		writeError(ctx, &apiError{status: fasthttp.StatusRequestTimeout, code: codeInvalidRequest, msg: "request not received in time"})
+		return
+	}
 	writeError(ctx, &apiError{status: fasthttp.StatusBadRequest, code: codeInvalidRequest, msg: "cannot read the HTTP request"})
 }
 

@@ -56,6 +56,25 @@ func (s *Server) handleUser(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// HealthHandler serves only /health and /ready, for a monitoring listener
+// (monitoring.health_check_port) apart from the user API.
+func (s *Server) HealthHandler() fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case pathHealth:
+			if s.method(ctx, fasthttp.MethodGet) {
+				s.handleHealth(ctx)
+			}
+		case pathReady:
+			if s.method(ctx, fasthttp.MethodGet) {
+				s.handleReady(ctx)
+			}
+		default:
+			writeError(ctx, errNotFound)
+		}
+	}
+}
+
 // method answers 405 with an Allow header unless ctx's method is want.
 func (s *Server) method(ctx *fasthttp.RequestCtx, want string) bool {
 	if string(ctx.Method()) == want {

@@ -14,6 +14,7 @@ import (
 	"github.com/exchange/internal-transfer/ingress/auth"
 	"github.com/exchange/internal-transfer/store"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/valyala/fasthttp"
 )
 
 // Every way a token can be bad is 401 UNAUTHORIZED and reaches no service.
@@ -297,6 +298,13 @@ func TestHealthAndReady(t *testing.T) {
 	}
 	client := serveInMemory(t, srv.ServeUser)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	monSrv := &fasthttp.Server{Handler: srv.HealthHandler()}
+	monitor := serveInMemory(t, monSrv.Serve)
+	t.Cleanup(func() { monSrv.Shutdown() })
+	if r := h.do(monitor, "GET", pathHealth, ""); r.status != 200 {
+		t.Fatalf("health on the monitoring handler: %d %s", r.status, r.body)
+	}
+	h.do(monitor, "GET", pathBalances, "").wantError(t, 404, codeNotFound, "")
 	var health struct{ Status, Version string }
 	r := h.do(client, "GET", pathHealth, "")
 	if err := jsonStrict(r.body, &health); err != nil || r.status != 200 || health.Status != "healthy" || health.Version != "1.2.3" {
@@ -376,4 +384,34 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		t.Fatalf("valid options: %v", err)
 	}
 	_ = auth.HS256SecretMinBytes
+}
+
+// Concurrent users through the limiter: exactly the burst passes per user
+// while the clock stands still (run with -race).
+func TestRateLimiterConcurrent(t *testing.T) {
+	l := newRateLimiter(50, 1000)
+	now := testStart.UnixNano()
+	var wg sync.WaitGroup
+	passed := make([]int, 8)
+	for g := range passed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				if ok, _ := l.allow(uint64(g%4)+1, now); ok {
+					passed[g]++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	perUser := map[int]int{}
+	for g, n := range passed {
+		perUser[g%4] += n
+	}
+	for u, n := range perUser {
+		if n != 50 {
+			t.Fatalf("user %d passed %d requests, want the burst of 50", u+1, n)
+		}
+	}
 }
