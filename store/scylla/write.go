@@ -77,12 +77,15 @@ func (s *Store) claimKey(ctx context.Context, req *store.Request) (holder store.
 	for attempt := 0; attempt < claimAttemptsMax; attempt++ {
 		applied, err := s.query(ctx, stmtKeyClaim, row.values(map[string]any{"ttl": s.set.ttlSeconds})).
 			SerialConsistency(s.set.serial).ExecCASRelease()
-		if err != nil {
+		if err != nil && !outcomeUnknown(err) {
 			return store.Request{}, false, fmt.Errorf("cannot claim idempotency key: %w", err)
 		}
-		if applied {
+		if err == nil && applied {
 			return store.Request{}, true, nil
 		}
+		// Refused, or timed out with the outcome unknown (Paxos contention
+		// among racing creates): a serial read, which completes any round in
+		// flight, says who holds the key — possibly this very attempt.
 		var held requestRow
 		err = s.query(ctx, stmtKeyGet, key).Consistency(s.set.serial).GetRelease(&held)
 		if errors.Is(err, gocql.ErrNotFound) {
@@ -101,6 +104,14 @@ func (s *Store) claimKey(ctx context.Context, req *store.Request) (holder store.
 		return s.holderOf(ctx, holder)
 	}
 	return store.Request{}, false, fmt.Errorf("cannot claim idempotency key: it expired %d times in a row", claimAttemptsMax)
+}
+
+// outcomeUnknown reports whether err leaves a lightweight transaction's
+// outcome unknown (it may or may not have been applied).
+func outcomeUnknown(err error) bool {
+	var wt *gocql.RequestErrWriteTimeout
+	var cas *gocql.RequestErrCASWriteUnknown
+	return errors.As(err, &wt) || errors.As(err, &cas) || errors.Is(err, gocql.ErrTimeoutNoResponse)
 }
 
 // holderOf returns the recorded state of the request copied in a key row,
