@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/exchange/internal-transfer/actors/transfers"
+	"github.com/exchange/internal-transfer/ledger"
 )
 
 // Validate checks every value; the error names the offending key.
@@ -58,7 +59,7 @@ func (c *Config) Validate() error {
 		{c.Actors.InFlightMax >= 1, "actors.in_flight_max", "must be >= 1"},
 		{c.Actors.UserIdleMS >= 100, "actors.user_idle_ms", "must be >= 100"},
 		{c.Actors.RequestTimeoutMS >= 10, "actors.request_timeout_ms", "must be >= 10"},
-		{c.Actors.LedgerQueueMax >= 8190, "actors.ledger_queue_max", "must be >= 8190"},
+		{c.Actors.LedgerQueueMax >= ledger.BatchEventsMax, "actors.ledger_queue_max", fmt.Sprintf("must be >= %d (one full ledger batch)", ledger.BatchEventsMax)},
 		{len(c.Assets) > 0, "assets", "must list at least one asset"},
 		{len(c.AccountTypes) > 0, "account_types", "must list at least one account type"},
 	}
