@@ -28,6 +28,7 @@ type DashboardQuery struct {
 	Expr  string
 }
 
+// String names the panel and target, for test failures and logs.
 func (q DashboardQuery) String() string {
 	return fmt.Sprintf("panel %q target %s: %s", q.Panel, q.RefID, q.Expr)
 }
