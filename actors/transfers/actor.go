@@ -135,6 +135,7 @@ func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, e
 		s.log.Warn("cannot record request", "user", u.user, "err", err)
 		return store.Request{}, s.retryable(ErrUnavailable)
 	}
+	crashPoint("after-requesting")
 	if !created {
 		if stored.Fingerprint != cmd.Fingerprint {
 			return stored, ErrIdempotencyConflict
@@ -162,6 +163,7 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (store.Request,
 		s.log.Warn("cannot place hold", "request_id", req.ID, "err", err)
 		return req, s.retryable(ErrUnavailable)
 	}
+	crashPoint("after-hold")
 	status, outcome := store.StatusPending, store.Outcome{}
 	if len(results) > 0 {
 		status, outcome = store.StatusFailed, HoldOutcome(results[0].Result)
@@ -178,6 +180,7 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (store.Request,
 	if done.Status == store.StatusFailed {
 		failedTotal.Inc()
 	}
+	crashPoint("after-pending")
 	if done.Status == store.StatusPending && s.pub != nil {
 		s.pub.PublishAsync(done, func(err error) {
 			if err != nil {

@@ -20,10 +20,17 @@ import (
 // svc is one running embedded service under test, reached over real HTTP on
 // loopback.
 type svc struct {
-	t    testing.TB
-	cfg  *config.Config
-	node *node.Node
-	http *http.Client
+	t         testing.TB
+	cfg       *config.Config
+	node      *node.Node // nil when the service is a child process
+	apiBase   string     // http://host:port of the user API
+	adminBase string     // http://host:port of the admin API
+	http      *http.Client
+}
+
+func newSvc(t testing.TB, cfg *config.Config, n *node.Node) *svc {
+	return &svc{t: t, cfg: cfg, node: n, apiBase: "http://" + n.APIAddr(), adminBase: "http://" + n.AdminAddr(),
+		http: &http.Client{Timeout: 10 * time.Second}}
 }
 
 // testConfig is the dev config on free ports with data in dir.
@@ -65,7 +72,7 @@ func start(t testing.TB, cfg *config.Config) *svc {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	s := &svc{t: t, cfg: cfg, node: n, http: &http.Client{Timeout: 10 * time.Second}}
+	s := newSvc(t, cfg, n)
 	t.Cleanup(s.stop)
 	return s
 }
@@ -170,8 +177,8 @@ func (s *svc) token(user uint64) string {
 	return tok
 }
 
-func (s *svc) api(path string) string   { return "http://" + s.node.APIAddr() + path }
-func (s *svc) admin(path string) string { return "http://" + s.node.AdminAddr() + path }
+func (s *svc) api(path string) string   { return s.apiBase + path }
+func (s *svc) admin(path string) string { return s.adminBase + path }
 
 func (s *svc) deposit(user uint64, account, asset, amount string) {
 	s.t.Helper()

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "cannot start the shared service:", err)
 		os.Exit(1)
 	}
-	shared = &svc{cfg: cfg, node: n, http: &http.Client{Timeout: 10 * time.Second}}
+	shared = newSvc(nil, cfg, n)
 	code := m.Run()
 	if err := n.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stop:", err)
