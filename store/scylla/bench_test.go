@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exchange/internal-transfer/store"
+	"github.com/gocql/gocql"
 )
 
 // writersBench is the number of concurrent writers of the write benchmarks.
@@ -93,6 +94,22 @@ func BenchmarkHistoryFirstPage(b *testing.B) {
 		page, err := s.History(ctx, store.HistoryQuery{UserID: user, Limit: 50})
 		if err != nil || len(page.Requests) != 50 {
 			b.Fatalf("History: %d requests, %v", len(page.Requests), err)
+		}
+	}
+}
+
+// BenchmarkAdvanceBatchBuild measures the client-side cost of one status
+// change — the row conversion and the batch's bound values — without a
+// cluster, so it runs everywhere.
+func BenchmarkAdvanceBatchBuild(b *testing.B) {
+	r := store.Request{ID: 1, UserID: 2, ToUserID: 3, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: 100, Status: store.StatusSuccess, CreatedAt: toMillis(time.Now()), UpdatedAt: toMillis(time.Now())}
+	b.ReportAllocs()
+	for b.Loop() {
+		bt := batch{&gocql.Batch{}}
+		addRequestRows(bt, &r)
+		if len(bt.b.Entries) != 4 {
+			b.Fatalf("%d entries", len(bt.b.Entries))
 		}
 	}
 }

@@ -91,6 +91,7 @@ func (row *requestRow) request() (store.Request, error) {
 }
 
 // values maps every request column to the value to bind, plus extra names.
+// The cold paths bind by name with it; the write batches use appendArgs.
 func (row *requestRow) values(extra map[string]any) map[string]any {
 	m := map[string]any{
 		"request_id": row.RequestID, "user_id": row.UserID, "to_user_id": row.ToUserID,
@@ -104,6 +105,13 @@ func (row *requestRow) values(extra map[string]any) map[string]any {
 		m[k] = v
 	}
 	return m
+}
+
+// appendArgs appends the request columns' values in requestColumns order.
+func (row *requestRow) appendArgs(dst []any) []any {
+	return append(dst, row.RequestID, row.UserID, row.ToUserID, row.FromAccountType,
+		row.ToAccountType, row.Asset, row.Amount, row.IdempotencyKey, row.Fingerprint,
+		row.PendingID, row.Status, row.ErrorCode, row.ErrorMessage, row.CreatedAt, row.UpdatedAt)
 }
 
 // toMillis drops what a CQL timestamp cannot hold, exactly as the driver

@@ -77,6 +77,36 @@ var (
 		qb.Eq("request_id")).LimitNamed("limit"))
 )
 
+// The write batches bind the request inserts positionally (rowArgs): their
+// bind names must be the prefix columns, requestColumns, then "ts".
+func init() {
+	for _, c := range []struct {
+		st     stmt
+		prefix []string
+	}{
+		{stmtRequestInsert, nil},
+		{stmtHistoryInsert, []string{"owner_id", "day_bucket"}},
+		{stmtOpenInsert, []string{"minute_bucket"}},
+	} {
+		want := append(append(append([]string{}, c.prefix...), requestColumns...), "ts")
+		if fmt.Sprint(want) != fmt.Sprint(c.st.names) {
+			panic(fmt.Sprintf("BUG: %s binds %v, rowArgs gives %v", c.st.cql, c.st.names, want))
+		}
+	}
+	if want := "[ts minute_bucket created_at request_id]"; fmt.Sprint(stmtOpenDelete.names) != want {
+		panic(fmt.Sprintf("BUG: %s binds %v, addRequestRows gives %s", stmtOpenDelete.cql, stmtOpenDelete.names, want))
+	}
+}
+
+// rowArgs returns prefix, the request columns' values (cols, from
+// appendArgs, boxed once for all of a batch's statements) and ts: the bind
+// values of a request insert.
+func rowArgs(cols []any, ts any, prefix ...any) []any {
+	out := make([]any, 0, len(prefix)+len(cols)+1)
+	out = append(append(out, prefix...), cols...)
+	return append(out, ts)
+}
+
 // Statements returns the CQL text of every statement the store issues, by a
 // name for test reports. The schema test checks each against schema/*.cql.
 func Statements() map[string]string {

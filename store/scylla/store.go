@@ -126,8 +126,10 @@ func (s *Store) newBatch(ctx context.Context) batch {
 	return batch{s.sess.Session.BatchWithContext(ctx, gocql.LoggedBatch)}
 }
 
-func (b batch) add(st stmt, values map[string]any) {
-	b.b.Entries = append(b.b.Entries, gocql.BatchEntry{Stmt: st.cql, Args: st.args(values), Idempotent: true})
+func (b batch) add(st stmt, values map[string]any) { b.addArgs(st, st.args(values)) }
+
+func (b batch) addArgs(st stmt, args []any) {
+	b.b.Entries = append(b.b.Entries, gocql.BatchEntry{Stmt: st.cql, Args: args, Idempotent: true})
 }
 
 func (b batch) exec() error { return b.b.Exec() }
@@ -186,16 +188,17 @@ func owners(r *store.Request) []uint64 {
 // all at writeTimestamp(r.CreatedAt, r.Status).
 func addRequestRows(b batch, r *store.Request) {
 	row := toRow(r)
-	ts := writeTimestamp(r.CreatedAt, r.Status)
-	b.add(stmtRequestInsert, row.values(map[string]any{"ts": ts}))
-	day := dayBucket(r.CreatedAt)
+	cols := row.appendArgs(make([]any, 0, len(requestColumns)))
+	var ts any = writeTimestamp(r.CreatedAt, r.Status)
+	b.addArgs(stmtRequestInsert, rowArgs(cols, ts))
+	var day any = dayBucket(r.CreatedAt)
 	for _, owner := range owners(r) {
-		b.add(stmtHistoryInsert, row.values(map[string]any{"ts": ts, "owner_id": int64(owner), "day_bucket": day}))
+		b.addArgs(stmtHistoryInsert, rowArgs(cols, ts, int64(owner), day))
 	}
 	minute := minuteBucket(r.CreatedAt)
 	if r.Status.Final() {
-		b.add(stmtOpenDelete, map[string]any{"ts": ts, "minute_bucket": minute, "created_at": r.CreatedAt, "request_id": row.RequestID})
+		b.addArgs(stmtOpenDelete, []any{ts, minute, row.CreatedAt, row.RequestID})
 	} else {
-		b.add(stmtOpenInsert, row.values(map[string]any{"ts": ts, "minute_bucket": minute}))
+		b.addArgs(stmtOpenInsert, rowArgs(cols, ts, minute))
 	}
 }
