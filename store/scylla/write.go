@@ -64,7 +64,8 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 }
 
 // claimAttemptsMax bounds the claim–read loop of claimKey, which repeats
-// only when a key expires between a refused claim and the read of it.
+// only when the read finds no key: it expired after refusing the claim, or
+// a timed-out claim was never applied.
 const claimAttemptsMax = 3
 
 // claimKey claims req's idempotency key. ours is true when req holds it
@@ -103,7 +104,7 @@ func (s *Store) claimKey(ctx context.Context, req *store.Request) (holder store.
 		}
 		return s.holderOf(ctx, holder)
 	}
-	return store.Request{}, false, fmt.Errorf("cannot claim idempotency key: it expired %d times in a row", claimAttemptsMax)
+	return store.Request{}, false, fmt.Errorf("cannot claim idempotency key: not held after %d attempts", claimAttemptsMax)
 }
 
 // outcomeUnknown reports whether err leaves a lightweight transaction's
