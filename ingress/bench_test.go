@@ -71,3 +71,48 @@ func BenchmarkDecodeTransferBody(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTransferPOSTLoopback sends transfer POSTs over loopback TCP with
+// a real fasthttp client (pipelined keep-alive connections) to an instant
+// service: the ingress ceiling in requests per second on this machine,
+// client included.
+func BenchmarkTransferPOSTLoopback(b *testing.B) {
+	srv, err := New(Options{
+		Catalog: testCatalog(b), MinAmount: 1, MaxAmount: 1 << 62,
+		MaxRequestsPerMinute: 1 << 30, JWTSecret: testSecret,
+	}, &instantService{}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.ServeUser(ln)
+	defer srv.Shutdown(context.Background())
+	tok, err := auth.SignHS256(testSecret, 1000, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &fasthttp.Client{MaxConnsPerHost: 64}
+	url := "http://" + ln.Addr().String() + pathTransfer
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(url)
+		req.Header.SetMethod("POST")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.SetBodyString(okBody)
+		for pb.Next() {
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Errorf("POST: %v %d", err, resp.StatusCode())
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
