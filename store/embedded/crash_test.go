@@ -189,8 +189,15 @@ func verifyWhole(t *testing.T, s *Store) {
 		if err != nil {
 			t.Fatalf("request %x: %v", k, err)
 		}
-		want[string(historyKey(r.UserID, r.CreatedAt, r.ID))] = true
-		want[string(historyKey(r.ToUserID, r.CreatedAt, r.ID))] = true
+		for _, user := range []uint64{r.UserID, r.ToUserID} {
+			hk := historyKey(user, r.CreatedAt, r.ID)
+			want[string(hk)] = true
+			copyOf, found, err := get(s.db, hk)
+			if c, derr := decodeRequest(copyOf); err != nil || !found || derr != nil ||
+				c.ID != r.ID || r.Status.Final() && string(copyOf) != string(v) {
+				t.Fatalf("request %d (%s): history copy for user %d found %v, stale or damaged", r.ID, r.Status, user, found)
+			}
+		}
 		if !r.Status.Final() {
 			want[string(openKey(r.CreatedAt, r.ID))] = true
 		}

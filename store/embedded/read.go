@@ -72,10 +72,9 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 			}
 		}
 		k := it.Key()
-		id := ^binary.BigEndian.Uint64(k[historyCursorOffset+8:])
-		r, err := s.getRequest(snap, id)
+		r, err := s.historyEntry(snap, k, it.Value())
 		if err != nil {
-			return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: request %d: %w", q.UserID, id, err)
+			return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
 		}
 		if q.Status != 0 && r.Status != q.Status {
 			continue
@@ -93,6 +92,22 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 		return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
 	}
 	return page, nil
+}
+
+// historyEntry returns the request of a history entry: its copy when final
+// (a final request never changes), else the request as it stands in snap.
+func (s *Store) historyEntry(snap pebble.Reader, k, v []byte) (store.Request, error) {
+	r, err := decodeRequest(v)
+	if err != nil {
+		return store.Request{}, fmt.Errorf("history entry %x: %w", k, err)
+	}
+	if r.Status.Final() {
+		return r, nil
+	}
+	if r, err = s.getRequest(snap, r.ID); err != nil {
+		return store.Request{}, fmt.Errorf("history entry %x: request: %w", k, err)
+	}
+	return r, nil
 }
 
 // historyBounds turns a query into the key range to scan: the user's prefix,

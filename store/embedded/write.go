@@ -98,15 +98,14 @@ func (s *Store) claimKey(b *pebble.Batch, req *store.Request, now time.Time) (st
 	return store.Request{}, false, nil
 }
 
-// putNew adds a new request r and its index entries to b. Index entries
-// carry no value: readers take the status from the request itself, so an
-// Advance rewrites only the request (and drops its open entry when final).
+// putNew adds a new request r and its index entries to b. History entries
+// carry a copy of the request so a page is one scan; the copy is rewritten
+// when the request becomes final and never again, so only a non-final copy
+// (a recent request) sends History back to the request itself.
 func putNew(b *pebble.Batch, r *store.Request) {
-	mustBatch(b.Set(requestKey(r.ID), appendRequest(make([]byte, 0, 128), r), nil))
-	mustBatch(b.Set(historyKey(r.UserID, r.CreatedAt, r.ID), nil, nil))
-	if r.ToUserID != 0 && r.ToUserID != r.UserID {
-		mustBatch(b.Set(historyKey(r.ToUserID, r.CreatedAt, r.ID), nil, nil))
-	}
+	v := appendRequest(make([]byte, 0, 128), r)
+	mustBatch(b.Set(requestKey(r.ID), v, nil))
+	putHistory(b, r, v)
 	if !r.Status.Final() {
 		mustBatch(b.Set(openKey(r.CreatedAt, r.ID), nil, nil))
 	}
@@ -114,9 +113,20 @@ func putNew(b *pebble.Batch, r *store.Request) {
 
 // putAdvanced adds the new state of an existing request r to b.
 func putAdvanced(b *pebble.Batch, r *store.Request) {
-	mustBatch(b.Set(requestKey(r.ID), appendRequest(make([]byte, 0, 128), r), nil))
+	v := appendRequest(make([]byte, 0, 128), r)
+	mustBatch(b.Set(requestKey(r.ID), v, nil))
 	if r.Status.Final() {
+		putHistory(b, r, v)
 		mustBatch(b.Delete(openKey(r.CreatedAt, r.ID), nil))
+	}
+}
+
+// putHistory sets the history entries of both sides (one for a self-transfer)
+// to the encoded request v.
+func putHistory(b *pebble.Batch, r *store.Request, v []byte) {
+	mustBatch(b.Set(historyKey(r.UserID, r.CreatedAt, r.ID), v, nil))
+	if r.ToUserID != 0 && r.ToUserID != r.UserID {
+		mustBatch(b.Set(historyKey(r.ToUserID, r.CreatedAt, r.ID), v, nil))
 	}
 }
 
