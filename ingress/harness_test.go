@@ -128,6 +128,13 @@ type harness struct {
 
 func newHarness(t *testing.T, mutate func(*Options)) *harness {
 	t.Helper()
+	return newHarnessWith(t, mutate, nil)
+}
+
+// newHarnessWith is newHarness with svc in front of the recording service
+// (nil: the recording service alone).
+func newHarnessWith(t *testing.T, mutate func(*Options), svc func(*fakeService) TransferService) *harness {
+	t.Helper()
 	h := &harness{t: t, clock: &testClock{}, svc: &fakeService{}, admin: &fakeAdmin{}}
 	h.clock.ns.Store(testStart.UnixNano())
 	opts := Options{
@@ -143,7 +150,11 @@ func newHarness(t *testing.T, mutate func(*Options)) *harness {
 	if mutate != nil {
 		mutate(&opts)
 	}
-	srv, err := New(opts, h.svc, h.admin, nil)
+	var front TransferService = h.svc
+	if svc != nil {
+		front = svc(h.svc)
+	}
+	srv, err := New(opts, front, h.admin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/store"
 	"github.com/google/go-cmp/cmp"
+	"github.com/valyala/fasthttp"
 )
 
 const okBody = `{"from_account":{"account_type":"funding","asset":"USDT"},"to_account":{"account_type":"spot","asset":"USDT"},"amount":"10.5"}`
@@ -291,10 +292,8 @@ func TestTransferServiceErrors(t *testing.T) {
 }
 
 func TestTransferServiceTimeout(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.RequestTimeout = 50 * time.Millisecond })
-	h.svc.submit = nil
-	slow := &slowService{fakeService: h.svc}
-	h.srv.svc = slow
+	h := newHarnessWith(t, func(o *Options) { o.RequestTimeout = 50 * time.Millisecond },
+		func(f *fakeService) TransferService { return &slowService{fakeService: f} })
 	start := time.Now()
 	h.post(1000, okBody).wantError(t, 503, codeUnavailable, "")
 	if d := time.Since(start); d > 2*time.Second {
@@ -318,8 +317,22 @@ func TestTransferBodyTooLarge(t *testing.T) {
 		t.Fatalf("service called %d times", n)
 	}
 	// The handler enforces the limit too when mounted on a server allowing more.
-	h.srv.opts.BodyLimitBytes = 100
-	h.post(1000, okBody).wantError(t, 413, codePayloadTooLarge, "")
+	small, err := New(Options{Catalog: testCatalog(t), JWTSecret: testSecret, BodyLimitBytes: 100, Now: h.clock.Now}, h.svc, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("POST")
+	ctx.Request.SetRequestURI(pathTransfer)
+	ctx.Request.Header.Set("Authorization", "Bearer "+h.token(1000))
+	ctx.Request.SetBodyString(okBody)
+	small.UserHandler()(&ctx)
+	if ctx.Response.StatusCode() != 413 || !strings.Contains(string(ctx.Response.Body()), codePayloadTooLarge) {
+		t.Fatalf("handler-level limit: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if n := h.svc.calls.Load(); n != 0 {
+		t.Fatalf("service called %d times", n)
+	}
 }
 
 // withField adds a top-level field to a JSON object body.
