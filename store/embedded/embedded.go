@@ -73,6 +73,7 @@ type Store struct {
 
 	stripes [lockStripes]paddedMutex
 	counts  openCounters
+	cache   openCache
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
@@ -109,6 +110,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err)
 	}
 	s := &Store{db: db, opts: opts, sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+	s.cache.max = openCacheMax
 	if err := s.rebuildCounts(); err != nil {
 		_ = db.Close()
 		return nil, err

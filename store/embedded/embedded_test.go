@@ -181,3 +181,35 @@ func TestCreateDefaultsAndCancellation(t *testing.T) {
 		t.Errorf("cancelled Advance changed the request:\n%s", diff)
 	}
 }
+
+// TestOpenCacheBounded checks the open-request cache stops growing at its
+// bound, forgets final requests, and that Advance reads Pebble when a request
+// is not cached.
+func TestOpenCacheBounded(t *testing.T) {
+	s := openTest(t, Options{})
+	s.cache.max = 2
+	ctx := context.Background()
+	for id := uint64(1); id <= 4; id++ {
+		if _, _, err := s.Create(ctx, testRequest(id, "", time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.cache.size.Load(); n != 2 {
+		t.Fatalf("cache holds %d, want its bound 2", n)
+	}
+	for id := uint64(1); id <= 4; id++ {
+		_, cached := s.cache.get(id)
+		if cached != (id <= 2) {
+			t.Errorf("request %d cached %v", id, cached)
+		}
+		for _, to := range []store.Status{store.StatusPending, store.StatusSuccess} {
+			got, err := s.Advance(ctx, id, to, store.Outcome{})
+			if err != nil || got.Status != to || got.Amount != 5 {
+				t.Fatalf("Advance(%d, %s) = %s amount %d, %v", id, to, got.Status, got.Amount, err)
+			}
+		}
+	}
+	if n := s.cache.size.Load(); n != 0 {
+		t.Errorf("cache holds %d after every request is final, want 0", n)
+	}
+}

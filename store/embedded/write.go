@@ -54,6 +54,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
 	s.counts.move(0, store.StatusRequesting)
+	s.cache.put(req)
 	return req, true, nil
 }
 
@@ -145,9 +146,12 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	unlock := s.lockHashes(idStripe(id))
 	defer unlock()
 
-	r, err := s.getRequest(s.db, id)
-	if err != nil {
-		return store.Request{}, fmt.Errorf("cannot advance request %d: %w", id, err)
+	r, cached := s.cache.get(id)
+	if !cached {
+		var err error
+		if r, err = s.getRequest(s.db, id); err != nil {
+			return store.Request{}, fmt.Errorf("cannot advance request %d: %w", id, err)
+		}
 	}
 	if r.Status == to {
 		return r, nil
@@ -168,6 +172,7 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
 	}
 	s.counts.move(from, to)
+	s.cache.put(r)
 	return r, nil
 }
 
