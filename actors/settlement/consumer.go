@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exchange/internal-transfer/actors/stream"
+	"github.com/exchange/internal-transfer/ledger"
 )
 
 // DefaultGroup is the consumer group when none is configured.
@@ -23,6 +24,7 @@ const (
 	DefaultPollRecordsMax    = 1_000
 	DefaultPartitionQueueMax = 2_000
 	DefaultCommitEvery       = 500
+	DefaultStepRecordsMax    = 256
 	DefaultCommitTimeout     = 5 * time.Second
 	DefaultRecordTimeout     = 30 * time.Second
 	DefaultRetryBackoffMin   = 100 * time.Millisecond
@@ -45,6 +47,7 @@ type ConsumerOptions struct {
 	PollRecordsMax    int    // records per poll, across partitions
 	PartitionQueueMax int    // unfinished records per partition before its fetching pauses
 	CommitEvery       int    // finished records between commits while a partition is busy
+	StepRecordsMax    int    // records of a partition settled in one batch (≤ ledger.BatchEventsMax)
 	CommitTimeout     time.Duration
 	RecordTimeout     time.Duration // one record's whole settlement
 	RetryBackoffMin   time.Duration // first wait before retrying a failed record
@@ -78,6 +81,8 @@ func (o ConsumerOptions) withDefaults() ConsumerOptions {
 	def(&o.PollRecordsMax, DefaultPollRecordsMax)
 	def(&o.PartitionQueueMax, DefaultPartitionQueueMax)
 	def(&o.CommitEvery, DefaultCommitEvery)
+	def(&o.StepRecordsMax, DefaultStepRecordsMax)
+	o.StepRecordsMax = min(o.StepRecordsMax, ledger.BatchEventsMax)
 	def(&o.RestartsMax, DefaultRestartsMax)
 	defd(&o.CommitTimeout, DefaultCommitTimeout)
 	defd(&o.RecordTimeout, DefaultRecordTimeout)

@@ -64,6 +64,13 @@ func (p *partition) push(recs []*kgo.Record) int {
 	return len(p.queue)
 }
 
+// peek returns the first n unfinished records at most.
+func (p *partition) peek(n int) []*kgo.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*kgo.Record(nil), p.queue[:min(n, len(p.queue))]...)
+}
+
 // head returns the first unfinished record, or nil.
 func (p *partition) head() *kgo.Record {
 	p.mu.Lock()
@@ -127,6 +134,9 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 // started resumes work: at once on first start, after a bounded backoff
 // when the actor was restarted by a failure.
 func (a *partitionActor) started(ctx actor.Context) {
+	// Messages of an earlier incarnation may be lost: start clean.
+	a.p.stepQueued = false
+	a.p.nudged.Store(false)
 	if a.p.head() == nil {
 		return
 	}
@@ -147,20 +157,35 @@ func (a *partitionActor) ensureStep(ctx actor.Context) {
 	ctx.Send(ctx.Self(), &stepMsg{})
 }
 
-// step settles the first queued record. A failure panics so the supervisor
-// restarts the actor, which retries the same record after a backoff.
+// step settles the first queued records, up to StepRecordsMax of them in
+// one batch, and finishes them in offset order up to the first failure. A
+// failure panics so the supervisor restarts the actor, which retries from
+// that record after a backoff; nothing past it is committed.
 func (a *partitionActor) step(ctx actor.Context) {
-	rec := a.p.head()
-	if rec == nil {
+	recs := a.p.peek(a.c.opts.StepRecordsMax)
+	if len(recs) == 0 {
 		return
 	}
-	if err := a.c.handle(rec); err != nil {
-		a.p.failures++
-		a.c.log.Warn("settlement of record failed; restarting partition actor",
-			"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
-			"attempt", a.p.failures, "err", err)
-		panic(&settleFailure{offset: rec.Offset, err: err})
+	errs := a.c.handle(recs)
+	for i, rec := range recs {
+		if errs[i] != nil {
+			a.p.failures++
+			a.c.log.Warn("settlement of record failed; restarting partition actor",
+				"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
+				"attempt", a.p.failures, "err", errs[i])
+			a.commit()
+			panic(&settleFailure{offset: rec.Offset, err: errs[i]})
+		}
+		a.finishOne(rec)
 	}
+	if a.p.queued() == 0 || a.p.uncommitted >= a.c.opts.CommitEvery {
+		a.commit()
+	}
+	a.ensureStep(ctx)
+}
+
+// finishOne drops rec, whose outcome the store now holds, from the queue.
+func (a *partitionActor) finishOne(rec *kgo.Record) {
 	a.p.failures = 0
 	left := a.p.pop()
 	a.p.done = rec
@@ -171,10 +196,6 @@ func (a *partitionActor) step(ctx actor.Context) {
 	if a.c.afterSettle != nil {
 		a.c.afterSettle(rec)
 	}
-	if left == 0 || a.p.uncommitted >= a.c.opts.CommitEvery {
-		a.commit()
-	}
-	a.ensureStep(ctx)
 }
 
 // commit commits the offset after the last finished record. A failed commit
@@ -205,25 +226,38 @@ func (f *settleFailure) String() string {
 	return fmt.Sprintf("cannot settle record at offset %d: %v", f.offset, f.err)
 }
 
-// handle settles one record. Records that can never be settled (undecodable,
-// or naming a request that does not exist and holds nothing) are logged,
-// counted and skipped: the scanner drives every stored request anyway.
-func (c *consumer) handle(rec *kgo.Record) error {
-	conf, err := stream.Decode(rec.Value)
-	if err != nil {
-		skippedRecords.Inc()
-		c.log.Error("skipping invalid confirmation record", "topic", rec.Topic,
-			"partition", rec.Partition, "offset", rec.Offset, "err", err)
-		return nil
+// handle settles a batch of records and returns each one's error. Records
+// that can never be settled (undecodable, or naming a request that does not
+// exist and holds nothing) are logged, counted and skipped: the scanner
+// drives every stored request anyway.
+func (c *consumer) handle(recs []*kgo.Record) []error {
+	errs := make([]error, len(recs))
+	confs := make([]stream.Confirmation, 0, len(recs))
+	at := make([]int, 0, len(recs)) // index in recs of confs[i]
+	for i, rec := range recs {
+		conf, err := stream.Decode(rec.Value)
+		if err != nil {
+			skippedRecords.Inc()
+			c.log.Error("skipping invalid confirmation record", "topic", rec.Topic,
+				"partition", rec.Partition, "offset", rec.Offset, "err", err)
+			continue
+		}
+		confs, at = append(confs, conf), append(at, i)
+	}
+	if len(confs) == 0 {
+		return errs
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.RecordTimeout)
 	defer cancel()
-	_, err = c.settler.SettleRecord(ctx, conf)
-	if errors.Is(err, ErrNoSuchRequest) {
-		skippedRecords.Inc()
-		c.log.Error("skipping confirmation of an unknown request", "request_id", conf.RequestID,
-			"partition", rec.Partition, "offset", rec.Offset)
-		return nil
+	for i, err := range c.settler.SettleBatch(ctx, confs) {
+		rec := recs[at[i]]
+		if errors.Is(err, ErrNoSuchRequest) {
+			skippedRecords.Inc()
+			c.log.Error("skipping confirmation of an unknown request", "request_id", confs[i].RequestID,
+				"partition", rec.Partition, "offset", rec.Offset)
+			err = nil
+		}
+		errs[at[i]] = err
 	}
-	return err
+	return errs
 }

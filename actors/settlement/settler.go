@@ -169,13 +169,18 @@ func (s *Settler) settlePending(ctx context.Context, req store.Request) (store.R
 		return req, fmt.Errorf("cannot post hold of request %d: %w", req.ID, err)
 	}
 	s.hookLedger(req)
+	return s.posted(ctx, req, asset.Ledger, result)
+}
+
+// posted records what the ledger answered to req's post.
+func (s *Settler) posted(ctx context.Context, req store.Request, assetLedger uint32, result ledger.CreateTransferResult) (store.Request, error) {
 	switch result {
 	case ledger.TransferOK, ledger.TransferExists, ledger.TransferPendingTransferAlreadyPosted:
 		return s.finish(ctx, req, store.StatusSuccess, store.Outcome{})
 	case ledger.TransferPendingTransferAlreadyVoided:
 		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeVoided, ErrorMessage: "the hold was voided"})
 	case ledger.TransferCreditAccountAlreadyClosed, ledger.TransferDebitAccountAlreadyClosed:
-		return s.void(ctx, req, asset.Ledger, store.Outcome{ErrorCode: CodeAccountFrozen, ErrorMessage: "account frozen"})
+		return s.void(ctx, req, assetLedger, store.Outcome{ErrorCode: CodeAccountFrozen, ErrorMessage: "account frozen"})
 	default:
 		tbErrors.Inc()
 		return req, &ResultError{RequestID: req.ID, Op: "post", Result: result}
