@@ -117,7 +117,7 @@ func TestAlertRules(t *testing.T) {
 				}
 			}
 		}
-		for _, want := range []string{"HighFailureRate", "StuckTransfers", "HighLatency", "TigerBeetleDown", "DatabaseDown", "SettlementLag"} {
+		for _, want := range []string{"HighFailureRate", "StuckTransfers", "HighLatency", "TigerBeetleDown", "DatabaseDown", "KafkaDown", "SettlementLag"} {
 			if !slices.Contains(names, want) {
 				t.Errorf("alert %s missing; have %v", want, names)
 			}
