@@ -25,6 +25,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/exchange/internal-transfer/store"
 )
 
@@ -46,6 +47,8 @@ type Options struct {
 	CacheSizeBytes int64
 	// MemTableSizeBytes is Pebble's memtable size; default 64 MiB.
 	MemTableSizeBytes uint64
+
+	fs vfs.FS // nil: the OS file system; tests count syncs through it
 }
 
 // Defaults of Options.
@@ -101,6 +104,7 @@ func Open(opts Options) (*Store, error) {
 		L0CompactionThreshold:       4,
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      quietLogger{},
+		FS:                          opts.fs,
 	}
 	// Bloom filters (inherited by every level) let the point reads that miss
 	// (a new request id, a new idempotency key) skip most tables.
