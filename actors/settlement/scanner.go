@@ -135,6 +135,13 @@ func (sc *Scanner) Stop(ctx context.Context) error {
 	}
 }
 
+// LastError is the error of the last periodic run, nil if it succeeded.
+func (sc *Scanner) LastError() error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.lastErr
+}
+
 // Running reports whether the loop runs.
 func (sc *Scanner) Running() bool {
 	sc.mu.Lock()

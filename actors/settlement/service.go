@@ -79,7 +79,9 @@ func (s *Service) Stop(ctx context.Context) error {
 }
 
 // Health reports {"status":"healthy","consumer":"running","scanner":"running"}
-// when both run, "unhealthy" with the part that stopped otherwise.
+// when both run, "unhealthy" with the part that stopped otherwise. A failed
+// last scanner run adds "scanner_error" without making the service
+// unhealthy: the next run retries.
 func (s *Service) Health() map[string]string {
 	h := map[string]string{"status": "healthy", "consumer": "running", "scanner": "running"}
 	if !s.consumer.running() {
@@ -87,6 +89,9 @@ func (s *Service) Health() map[string]string {
 	}
 	if !s.scanner.Running() {
 		h["scanner"], h["status"] = "stopped", "unhealthy"
+	}
+	if err := s.scanner.LastError(); err != nil {
+		h["scanner_error"] = err.Error()
 	}
 	return h
 }

@@ -36,6 +36,12 @@ func TestHappyPath(t *testing.T) {
 		}
 	}
 	e.checkAgrees(svc.Settler(), map[uint64]store.Request{req.ID: got})
+	// The partition has settled everything up to its high watermark.
+	for deadline := time.Now().Add(time.Second); svc.consumer.lag() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag %d after everything settled, want 0", svc.consumer.lag())
+		}
+	}
 }
 
 // freeze closes account id as the admin freeze does: a pending closing

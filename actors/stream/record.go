@@ -24,14 +24,15 @@
 //	}
 //
 // Numbers travel as strings so no JSON reader rounds them through a float.
-// Decode refuses unknown versions, unknown fields and missing or malformed
-// required fields. Settlement treats the store as the truth for a request's
+// Decode refuses unknown versions and missing or malformed required fields.
+// It ignores fields it does not know, so a field can be added within
+// version 1 and rolled out before its readers; any change that alters the
+// meaning of an existing field needs version 2. Settlement treats the store as the truth for a request's
 // fields; the record carries them so operators and other consumers can read
 // the stream on its own.
 package stream
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -153,9 +154,7 @@ func Decode(value []byte) (Confirmation, error) {
 		return Confirmation{}, fmt.Errorf("cannot decode confirmation: %w: unknown version %d", ErrInvalidRecord, *probe.V)
 	}
 	var c Confirmation
-	dec := json.NewDecoder(bytes.NewReader(value))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := json.Unmarshal(value, &c); err != nil {
 		return Confirmation{}, fmt.Errorf("cannot decode confirmation: %w: %v", ErrInvalidRecord, err)
 	}
 	if err := c.Validate(); err != nil {

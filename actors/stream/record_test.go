@@ -68,7 +68,6 @@ func TestDecodeRejects(t *testing.T) {
 		{"not json", "{"},
 		{"no version", replace(`"v":1,`, "")},
 		{"unknown version", replace(`"v":1`, `"v":2`)},
-		{"unknown field", replace(`"v":1`, `"v":1,"extra":true`)},
 		{"missing request id", replace(`"request_id":"7263012345678901",`, "")},
 		{"zero amount", replace(`"amount":"1000000000"`, `"amount":"0"`)},
 		{"amount as number", replace(`"amount":"1000000000"`, `"amount":1000000000`)},
@@ -87,6 +86,19 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("Decode(%s) = %v, want ErrInvalidRecord", tt.value, err)
 			}
 		})
+	}
+}
+
+// Fields added within version 1 do not stop older readers.
+func TestDecodeIgnoresNewFields(t *testing.T) {
+	good, err := Encode(FromRequest(sampleRequest()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extended := strings.Replace(string(good), `"v":1`, `"v":1,"memo":"added later"`, 1)
+	got, err := Decode([]byte(extended))
+	if err != nil || got.RequestID != sampleRequest().ID {
+		t.Fatalf("Decode with an added field = %+v, %v", got, err)
 	}
 }
 
