@@ -17,6 +17,7 @@
 //	itctl post|void REQUEST_ID --operator NAME --reason TEXT
 //	itctl resend   REQUEST_ID                           re-publish to settlement
 //	itctl schema   [--dry-run]                          apply schema/*.cql to database.contact_points
+//	itctl verify   --users-file F | --users A-B [--grace D]  invariants in the ledger and store (embedded: service stopped)
 //
 // Every command takes --config (default config/dev.yaml; IT_* overrides
 // apply) and prints the service's JSON answer. It exits 1 when the service
@@ -61,6 +62,7 @@ var commands = map[string]func(args []string) error{
 	"void":      func(a []string) error { return cmdResolve("void", a) },
 	"resend":    cmdResend,
 	"schema":    cmdSchema,
+	"verify":    cmdVerify,
 }
 
 func usage() {

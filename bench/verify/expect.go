@@ -1,0 +1,147 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"strconv"
+
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// Expectations is what a load generator knows for certain after a run: the
+// users it created, each one's exact final balances implied by the deposits
+// and the definitive answers it got, and every request id it saw with the
+// final status it must reach.
+type Expectations struct {
+	Users    []uint64          `json:"users"`
+	Balances []ExpectedBalance `json:"balances"`
+	Requests []ExpectedRequest `json:"requests"`
+	// Inexact are users with a transfer whose outcome the generator never
+	// learnt (no definitive answer before its deadline): their balances are
+	// not checked exactly, the other invariants still are.
+	Inexact []uint64 `json:"inexact_users"`
+}
+
+// ExpectedBalance is one account's posted balance (credits_posted −
+// debits_posted) in the asset's smallest unit; nothing may stay pending.
+// Accounts of a listed user that are not listed must be zero.
+type ExpectedBalance struct {
+	User        uint64 `json:"user"`
+	AccountType string `json:"account_type"`
+	Asset       string `json:"asset"`
+	Balance     string `json:"balance"`
+}
+
+// ExpectedRequest is a request id the generator saw and its final status.
+type ExpectedRequest struct {
+	RequestID string `json:"request_id"`
+	User      uint64 `json:"user"`
+	Status    string `json:"status"`
+}
+
+// ErrNoUsers: an expectations file that names no user.
+var ErrNoUsers = errors.New("expectations name no users")
+
+// ReadExpectations reads a generator's expectations file.
+func ReadExpectations(path string) (*Expectations, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read expectations: %w", err)
+	}
+	var e Expectations
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("cannot decode expectations %s: %w", path, err)
+	}
+	if len(e.Users) == 0 {
+		return nil, fmt.Errorf("cannot use expectations %s: %w", path, ErrNoUsers)
+	}
+	return &e, nil
+}
+
+// Write writes e as JSON to path.
+func (e *Expectations) Write(path string) error {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("cannot encode expectations: %w", err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		return fmt.Errorf("cannot write expectations: %w", err)
+	}
+	return nil
+}
+
+// checkExpectations: exact balances of every exact user, exact final status
+// of every seen request.
+func (c *checker) checkExpectations(ctx context.Context) error {
+	e := c.opts.Expect
+	inexact := map[uint64]bool{}
+	for _, u := range e.Inexact {
+		inexact[u] = true
+	}
+	c.rep.InexactUsers = len(inexact)
+	want := map[ledger.Uint128]*big.Int{}
+	for _, b := range e.Balances {
+		id, err := c.opts.Catalog.AccountID(b.User, b.AccountType, b.Asset)
+		if err != nil {
+			return fmt.Errorf("cannot use expectations: %w", err)
+		}
+		v, ok := new(big.Int).SetString(b.Balance, 10)
+		if !ok {
+			return fmt.Errorf("cannot use expectations: balance %q of user %d is not an integer", b.Balance, b.User)
+		}
+		want[id] = v
+	}
+	for _, u := range e.Users {
+		if inexact[u] {
+			continue
+		}
+		for _, asset := range c.opts.Catalog.Assets() {
+			for _, t := range c.opts.Catalog.AccountTypes() {
+				id := ledger.UserAccountID(u, t.Code, asset.Ledger)
+				w := want[id]
+				if w == nil {
+					w = new(big.Int)
+				}
+				posted, pending := c.balanceOf(id)
+				if posted.Cmp(w) != 0 || pending.Sign() != 0 {
+					c.rep.add(Violation{Check: "expected-balance", User: u,
+						Detail: fmt.Sprintf("%s %s: balance %s pending %s, want %s pending 0", t.Name, asset.Name, posted, pending, w)})
+				}
+			}
+		}
+	}
+	return c.checkExpectedRequests(ctx)
+}
+
+func (c *checker) checkExpectedRequests(ctx context.Context) error {
+	c.rep.ExpectedRequests = len(c.opts.Expect.Requests)
+	for _, x := range c.opts.Expect.Requests {
+		id, err := strconv.ParseUint(x.RequestID, 10, 64)
+		if err != nil {
+			return fmt.Errorf("cannot use expectations: request id %q: %w", x.RequestID, err)
+		}
+		r, ok := c.requests[id]
+		if !ok {
+			cctx, cancel := c.call(ctx)
+			r, err = c.opts.Store.Get(cctx, id)
+			cancel()
+			if errors.Is(err, store.ErrNotFound) {
+				c.rep.add(Violation{Check: "expected-request", User: x.User, RequestID: id, Detail: "request the client was given is not in the store"})
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("cannot read request %d: %w", id, err)
+			}
+		}
+		if r.Status.String() != x.Status {
+			c.rep.add(Violation{Check: "expected-status", User: x.User, RequestID: id,
+				Detail: fmt.Sprintf("status %s (%s), want %s", r.Status, r.ErrorCode, x.Status)})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/exchange/internal-transfer/actors/transfers"
+	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/store"
+)
+
+// historyPagesMax bounds the history walk of one user (100 requests a page).
+const historyPagesMax = 100_000
+
+// loadRequests walks every listed user's history (all statuses) into
+// c.requests; a cross-user request appears in both users' histories once.
+func (c *checker) loadRequests(ctx context.Context) error {
+	for _, u := range c.sortedUsers() {
+		cursor := ""
+		for page := 0; ; page++ {
+			if page == historyPagesMax {
+				return fmt.Errorf("cannot walk the history of user %d: more than %d pages", u, historyPagesMax)
+			}
+			cctx, cancel := c.call(ctx)
+			p, err := c.opts.Store.History(cctx, store.HistoryQuery{UserID: u, Limit: store.HistoryLimitMax, Cursor: cursor})
+			cancel()
+			if err != nil {
+				return fmt.Errorf("cannot read the history of user %d: %w", u, err)
+			}
+			for _, r := range p.Requests {
+				c.requests[r.ID] = r
+			}
+			if p.NextCursor == "" {
+				break
+			}
+			cursor = p.NextCursor
+		}
+	}
+	c.rep.Requests = len(c.requests)
+	return nil
+}
+
+// lookupTransfers reads the transfers of ids in batches, keyed by id.
+func (c *checker) lookupTransfers(ctx context.Context, ids []ledger.Uint128) (map[ledger.Uint128]ledger.Transfer, error) {
+	out := make(map[ledger.Uint128]ledger.Transfer, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), ledger.BatchEventsMax)
+		cctx, cancel := c.call(ctx)
+		found, err := c.opts.Ledger.LookupTransfers(cctx, ids[:n])
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cannot look up transfers: %w", err)
+		}
+		for _, t := range found {
+			out[t.ID] = t
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// checkRequests: unique keys and pending ids, then every old-enough request
+// against its hold, post and void.
+func (c *checker) checkRequests(ctx context.Context) error {
+	if err := c.loadRequests(ctx); err != nil {
+		return err
+	}
+	keys := map[string]uint64{}
+	var ids []ledger.Uint128
+	cutoff := c.opts.Now().Add(-c.opts.Grace)
+	var judged []store.Request
+	for _, r := range sortedRequests(c.requests) {
+		pending := ledger.Uint128FromBytes(r.PendingID)
+		if want := transfers.PendingID(r); pending != want {
+			c.rep.add(Violation{Check: "pending-id", User: r.UserID, RequestID: r.ID,
+				Detail: fmt.Sprintf("stored pending id %s, deterministic id %s", pending, want)})
+		}
+		if other, dup := c.holds[pending]; dup {
+			c.rep.add(Violation{Check: "shared-pending-id", User: r.UserID, RequestID: r.ID,
+				Detail: fmt.Sprintf("pending id %s also belongs to request %d", pending, other)})
+		}
+		c.holds[pending] = r.ID
+		if r.IdempotencyKey != "" {
+			k := fmt.Sprintf("%d/%s", r.UserID, r.IdempotencyKey)
+			if other, dup := keys[k]; dup {
+				c.rep.add(Violation{Check: "shared-key", User: r.UserID, RequestID: r.ID,
+					Detail: fmt.Sprintf("idempotency key %q also names request %d", r.IdempotencyKey, other)})
+			}
+			keys[k] = r.ID
+		}
+		if !r.CreatedAt.Before(cutoff) {
+			c.rep.RequestsYoung++
+			continue
+		}
+		judged = append(judged, r)
+		ids = append(ids, pending, ledger.PostID(pending), ledger.VoidID(pending))
+	}
+	found, err := c.lookupTransfers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, r := range judged {
+		c.checkRequest(r, found)
+	}
+	return nil
+}
+
+// checkRequest judges one request against the ledger.
+func (c *checker) checkRequest(r store.Request, found map[ledger.Uint128]ledger.Transfer) {
+	pending := ledger.Uint128FromBytes(r.PendingID)
+	hold, hasHold := found[pending]
+	post, hasPost := found[ledger.PostID(pending)]
+	void, hasVoid := found[ledger.VoidID(pending)]
+	bad := func(check, format string, args ...any) {
+		c.rep.add(Violation{Check: check, User: r.UserID, RequestID: r.ID, Detail: fmt.Sprintf(format, args...)})
+	}
+	if hasHold {
+		c.checkHold(r, hold, bad)
+	}
+	if hasPost && post.PendingID != pending {
+		bad("post-mismatch", "post %s names pending %s, want %s", post.ID, post.PendingID, pending)
+	}
+	if hasVoid && void.PendingID != pending {
+		bad("void-mismatch", "void %s names pending %s, want %s", void.ID, void.PendingID, pending)
+	}
+	switch r.Status {
+	case store.StatusSuccess:
+		if !hasHold || !hasPost || hasVoid {
+			bad("success-mismatch", "status success but hold=%t post=%t void=%t (want true, true, false)", hasHold, hasPost, hasVoid)
+		}
+	case store.StatusFailed:
+		if hasPost || (hasHold && !hasVoid) {
+			bad("failed-mismatch", "status failed (%s) but hold=%t post=%t void=%t (want no post, and a void or no hold)", r.ErrorCode, hasHold, hasPost, hasVoid)
+		}
+	default:
+		bad("not-final", "status %s, created %s, hold=%t post=%t void=%t", r.Status, r.CreatedAt.UTC().Format("15:04:05.000"), hasHold, hasPost, hasVoid)
+	}
+}
+
+// checkHold: the hold moves the request's amount between the request's
+// accounts on the asset's ledger, as a pending internal transfer.
+func (c *checker) checkHold(r store.Request, hold ledger.Transfer, bad func(check, format string, args ...any)) {
+	want, err := c.opts.Catalog.HoldTransfer(r)
+	if err != nil {
+		bad("hold-mismatch", "request names accounts the catalog does not know: %v", err)
+		return
+	}
+	if hold.DebitAccountID != want.DebitAccountID || hold.CreditAccountID != want.CreditAccountID ||
+		hold.Amount != want.Amount || hold.Ledger != want.Ledger || hold.Code != want.Code ||
+		hold.Flags&ledger.TransferPending == 0 {
+		bad("hold-mismatch", "hold %s: debit %s credit %s amount %s ledger %d code %d flags %#x; want debit %s credit %s amount %s ledger %d code %d, pending",
+			hold.ID, hold.DebitAccountID, hold.CreditAccountID, hold.Amount, hold.Ledger, hold.Code, hold.Flags,
+			want.DebitAccountID, want.CreditAccountID, want.Amount, want.Ledger, want.Code)
+	}
+}
+
+// sortedRequests returns the requests in id order, for stable output.
+func sortedRequests(m map[uint64]store.Request) []store.Request {
+	out := make([]store.Request, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	sortByID(out)
+	return out
+}
