@@ -208,6 +208,9 @@ func testPartitionRetries(t *testing.T, restartsMax int) {
 	if n := restartsTotal.Get() - restartsBefore; n < 2 && restartsMax > 1 {
 		t.Fatalf("partition actor restarted %d times in 500 ms of failures, want ≥ 2", n)
 	}
+	if lag := svc.consumer.lag(); lag != 2 || lags.total() < 2 {
+		t.Fatalf("lag %d (gauge %d) while two records wait, want 2", lag, lags.total())
+	}
 	fl.setFailures(0, false) // the ledger is back
 	final := e.waitFinal(10*time.Second, first.ID, second.ID)
 	for id, r := range final {
