@@ -8,7 +8,6 @@ import (
 	"github.com/exchange/internal-transfer/ledger"
 )
 
-
 // lookupAccounts reads the accounts of ids in batches of BatchEventsMax.
 func (c *checker) lookupAccounts(ctx context.Context, ids []ledger.Uint128) ([]ledger.Account, error) {
 	var out []ledger.Account

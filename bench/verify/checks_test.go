@@ -29,10 +29,10 @@ func TestConsistentStatePasses(t *testing.T) {
 // requires the check that guards against it to fire.
 func TestBrokenStatesFire(t *testing.T) {
 	cases := []struct {
-		name  string
-		users []uint64 // nil: the expectations' users
+		name   string
+		users  []uint64 // nil: the expectations' users
 		break_ func(w *world) *Expectations
-		want  []string // checks that must fire (others may fire too)
+		want   []string // checks that must fire (others may fire too)
 	}{
 		{name: "stray transfer between users", want: []string{"stray-transfer", "expected-balance"},
 			break_: func(w *world) *Expectations {
