@@ -150,7 +150,8 @@ func BenchmarkTransfer(b *testing.B) {
 }
 
 // bulkLoad writes requests (as they are, in any status) and their indexes
-// in large unsynced batches, then syncs once: a fast way to build datasets.
+// in large unsynced batches, then flushes: a fast way to build datasets. It
+// runs alone (no concurrent operation holds the stripes it fills).
 func bulkLoad(tb testing.TB, s *Store, reqs []store.Request) {
 	tb.Helper()
 	const batchRequests = 10_000
@@ -167,6 +168,8 @@ func bulkLoad(tb testing.TB, s *Store, reqs []store.Request) {
 			if !r.Status.Final() {
 				s.counts.move(0, r.Status)
 			}
+			// As if just created: recent open requests are cached.
+			s.cache.put(*r)
 		}
 		if err := b.Commit(pebble.NoSync); err != nil {
 			tb.Fatalf("bulk load: %v", err)

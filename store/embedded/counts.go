@@ -85,9 +85,6 @@ func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.Ope
 	if err := ctx.Err(); err != nil {
 		return store.OpenCounts{}, fmt.Errorf("cannot count open requests: %w", err)
 	}
-	if !timeEncodable(stuckBefore) {
-		return store.OpenCounts{}, fmt.Errorf("cannot count open requests: stuck before %s out of range: %w", stuckBefore, store.ErrInvalid)
-	}
 	if err := s.enter(); err != nil {
 		return store.OpenCounts{}, err
 	}
@@ -96,7 +93,7 @@ func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.Ope
 	out.Requesting, out.Pending = s.counts.get()
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{prefixOpen},
-		UpperBound: openKey(stuckBefore, 0),
+		UpperBound: binary.BigEndian.AppendUint64([]byte{prefixOpen}, encodeTimeClamped(stuckBefore)),
 	})
 	if err != nil {
 		return store.OpenCounts{}, fmt.Errorf("cannot count stuck requests: %w", err)

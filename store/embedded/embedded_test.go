@@ -213,3 +213,53 @@ func TestOpenCacheBounded(t *testing.T) {
 		t.Errorf("cache holds %d after every request is final, want 0", n)
 	}
 }
+
+// TestQueryTimesOutsideRange checks bounds beyond what a key can encode
+// (the zero time, year 3000) select by their meaning instead of failing.
+func TestQueryTimesOutsideRange(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, testRequest(1, "", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	far := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	var zero time.Time
+	open := func(before time.Time) int {
+		page, err := s.ListOpen(ctx, store.OpenQuery{Before: before, Limit: 10})
+		if err != nil {
+			t.Fatalf("ListOpen(%s): %v", before, err)
+		}
+		return len(page.Requests)
+	}
+	stuck := func(before time.Time) int {
+		c, err := s.CountOpen(ctx, before)
+		if err != nil {
+			t.Fatalf("CountOpen(%s): %v", before, err)
+		}
+		return c.Stuck
+	}
+	history := func(from, to time.Time) int {
+		page, err := s.History(ctx, store.HistoryQuery{UserID: 7, From: from, To: to, Limit: 10})
+		if err != nil {
+			t.Fatalf("History(%s, %s): %v", from, to, err)
+		}
+		return len(page.Requests)
+	}
+	checks := []struct {
+		name      string
+		got, want int
+	}{
+		{"ListOpen before zero", open(zero), 0},
+		{"ListOpen before year 3000", open(far), 1},
+		{"CountOpen stuck before zero", stuck(zero), 0},
+		{"CountOpen stuck before year 3000", stuck(far), 1},
+		{"History from year 3000", history(far, zero), 0},
+		{"History to year 3000", history(zero, far), 1},
+		{"History to year 1", history(zero, time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC)), 0},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: %d requests, want %d", c.name, c.got, c.want)
+		}
+	}
+}

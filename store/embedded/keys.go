@@ -48,6 +48,19 @@ func encodeTime(t time.Time) uint64 { return uint64(t.UnixNano()) ^ (1 << 63) }
 // decodeTime is the inverse of encodeTime.
 func decodeTime(v uint64) time.Time { return time.Unix(0, int64(v^(1<<63))).UTC() }
 
+// encodeTimeClamped is encodeTime for query bounds: a time before the
+// encodable range maps to the smallest value and one after it to the
+// largest, so "created before year 1" selects nothing instead of failing.
+func encodeTimeClamped(t time.Time) uint64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return 0
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxUint64
+	}
+	return encodeTime(t)
+}
+
 // timeEncodable reports whether t fits UnixNano (years 1678..2262).
 func timeEncodable(t time.Time) bool {
 	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))

@@ -119,19 +119,16 @@ func historyBounds(q store.HistoryQuery) (lower, upper []byte, err error) {
 	if !q.Status.Valid() && q.Status != 0 {
 		return nil, nil, fmt.Errorf("cannot read history: status %s: %w", q.Status, store.ErrInvalid)
 	}
-	if !timeEncodable(q.From) && !q.From.IsZero() || !timeEncodable(q.To) && !q.To.IsZero() {
-		return nil, nil, fmt.Errorf("cannot read history: time range out of bounds: %w", store.ErrInvalid)
-	}
 	prefix := historyPrefix(q.UserID)
 	lower, upper = prefix, prefixEnd(prefix)
 	if !q.To.IsZero() {
 		// Entries created before To have a complemented time above ^To.
-		lower = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^encodeTime(q.To))
+		lower = binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^encodeTimeClamped(q.To))
 		lower = binary.BigEndian.AppendUint64(lower, ^uint64(0))
 		lower = keySuccessor(lower)
 	}
 	if !q.From.IsZero() {
-		upper = prefixEnd(binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^encodeTime(q.From)))
+		upper = prefixEnd(binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), ^encodeTimeClamped(q.From)))
 	}
 	if q.Cursor != "" {
 		c, err := decodeCursor(q.Cursor)
@@ -155,9 +152,6 @@ func (s *Store) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage
 	if q.Limit < 1 || q.Limit > store.OpenLimitMax {
 		return store.OpenPage{}, fmt.Errorf("cannot list open requests: limit %d outside 1..%d: %w", q.Limit, store.OpenLimitMax, store.ErrInvalid)
 	}
-	if !timeEncodable(q.Before) {
-		return store.OpenPage{}, fmt.Errorf("cannot list open requests: before %s out of range: %w", q.Before, store.ErrInvalid)
-	}
 	lower := []byte{prefixOpen}
 	if q.Cursor != "" {
 		c, err := decodeCursor(q.Cursor)
@@ -166,7 +160,7 @@ func (s *Store) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage
 		}
 		lower = keySuccessor(append(lower, c...))
 	}
-	upper := binary.BigEndian.AppendUint64([]byte{prefixOpen}, encodeTime(q.Before))
+	upper := binary.BigEndian.AppendUint64([]byte{prefixOpen}, encodeTimeClamped(q.Before))
 	if err := s.enter(); err != nil {
 		return store.OpenPage{}, err
 	}
