@@ -283,4 +283,3 @@ func (fz *fuzzer) check() {
 		}
 	}
 }
-
