@@ -39,8 +39,10 @@ func (s *Server) AdminHandler() fasthttp.RequestHandler {
 func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 	route, ok := adminRoutes[string(ctx.Path())]
 	if !ok {
-		writeError(ctx, errNotFound)
-		return
+		if route, _, ok = s.operatorRoute(ctx.Path()); !ok {
+			writeError(ctx, errNotFound)
+			return
+		}
 	}
 	if !s.method(ctx, route.method) {
 		return

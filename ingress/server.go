@@ -86,6 +86,8 @@ type Options struct {
 
 	AdminToken string // bearer token of the admin API (≥ AdminTokenMinBytes); required with an AdminService
 
+	Operator OperatorService // operator tools on the admin API; nil: those routes are 404
+
 	Version string // reported by /health
 
 	RequestTimeout time.Duration // bound on each service call; 0: DefaultRequestTimeout

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -336,3 +337,44 @@ func TestHealthReadyMetrics(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+func TestOperatorTools(t *testing.T) {
+	s := service(t)
+	user := newUser()
+	s.deposit(user, "funding", "USDT", "10")
+	_, tr := s.post(user, transferBody("funding", "spot", "USDT", "2", 0, ""))
+	if s.waitStatus(user, tr.RequestID, 2*time.Second).Status != "success" {
+		t.Fatal("transfer did not settle")
+	}
+	tok := s.cfg.Auth.AdminToken
+	e := s.call("GET", s.admin("/admin/v1/reconcile/"+tr.RequestID), tok, nil)
+	var rec struct {
+		Agrees bool `json:"agrees"`
+		Ledger struct {
+			PendingFound bool `json:"pending_found"`
+			Posted       bool `json:"posted"`
+			Voided       bool `json:"voided"`
+		} `json:"ledger"`
+	}
+	if e.Status != 200 || jsonUnmarshal(e.Data, &rec) != nil || !rec.Agrees || !rec.Ledger.PendingFound || !rec.Ledger.Posted || rec.Ledger.Voided {
+		t.Fatalf("reconcile of a settled request: %d %s %s", e.Status, e.code(), e.Data)
+	}
+	if e := s.call("GET", s.admin("/admin/v1/transfers/"+tr.RequestID), tok, nil); e.Status != 200 {
+		t.Fatalf("admin view: %d %s", e.Status, e.code())
+	}
+	if e := s.call("POST", s.admin("/admin/v1/transfers/"+tr.RequestID+"/void"), tok, map[string]any{"operator": "ops", "reason": "test"}); e.Status != 400 {
+		t.Fatalf("void of a settled request: %d %s, want 400", e.Status, e.code())
+	}
+	if e := s.call("POST", s.admin("/admin/v1/transfers/"+tr.RequestID+"/void"), tok, map[string]any{"operator": "ops"}); e.Status != 400 {
+		t.Fatalf("void without a reason: %d, want 400", e.Status)
+	}
+	if e := s.call("GET", s.admin("/admin/v1/reconcile/424242424242"), tok, nil); e.Status != 404 {
+		t.Fatalf("reconcile of an unknown request: %d, want 404", e.Status)
+	}
+	if e := s.call("GET", s.admin("/admin/v1/stuck"), tok, nil); e.Status != 200 {
+		t.Fatalf("stuck report: %d %s", e.Status, e.code())
+	}
+	s.wantBalance(user, "funding", "USDT", "8.00000000", "0.00000000")
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -63,6 +63,7 @@ func (n *Node) startGateway() error {
 		}
 		opts.JWTPublicKeyPEM = pem
 	}
+	opts.Operator = n.operatorTools()
 	api, err := ingress.New(opts, svc, n.admin, n.ready)
 	if err != nil {
 		return fmt.Errorf("cannot build ingress: %w", err)
@@ -93,23 +94,43 @@ func (n *Node) ready(ctx context.Context) error {
 	return nil
 }
 
+func (n *Node) settlerOptions() settlement.SettlerOptions {
+	return settlement.SettlerOptions{
+		Ledger: n.batcher, Store: n.store, Catalog: n.catalog, Publisher: n.producer,
+		CallTimeout: config.Duration(n.cfg.TigerBeetle.TimeoutMS), Logger: n.log.With("part", "settlement"),
+	}
+}
+
+func (n *Node) scannerOptions() settlement.ScannerOptions {
+	cfg := n.cfg
+	return settlement.ScannerOptions{
+		Interval:          config.Duration(cfg.Settlement.ScannerIntervalMS),
+		Grace:             config.Duration(cfg.Settlement.GraceMS),
+		StuckThreshold:    config.Duration(cfg.Settlement.StuckThresholdMS),
+		CriticalThreshold: config.Duration(cfg.Settlement.CriticalThresholdMS),
+	}
+}
+
+// operatorTools are the admin API's operator tools: the running settlement
+// service's when this process runs it, else a settler and an idle scanner
+// of their own (the scanner is only asked for its stuck report).
+func (n *Node) operatorTools() operatorTools {
+	if n.settle != nil {
+		return operatorTools{settler: n.settle.Settler(), scanner: n.settle.Scanner(), store: n.store}
+	}
+	settler := settlement.NewSettler(n.settlerOptions())
+	return operatorTools{settler: settler, scanner: settlement.NewScanner(settler, n.store, n.scannerOptions()), store: n.store}
+}
+
 // startSettlement runs the settlement consumer and the scanner.
 func (n *Node) startSettlement(ctx context.Context) error {
 	cfg := n.cfg
 	s := settlement.NewService(settlement.Options{
-		Settler: settlement.SettlerOptions{
-			Ledger: n.batcher, Store: n.store, Catalog: n.catalog, Publisher: n.producer,
-			CallTimeout: config.Duration(cfg.TigerBeetle.TimeoutMS), Logger: n.log.With("part", "settlement"),
-		},
+		Settler: n.settlerOptions(),
 		Consumer: settlement.ConsumerOptions{
 			Brokers: n.stream.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.ConsumerGroup,
 		},
-		Scanner: settlement.ScannerOptions{
-			Interval:          config.Duration(cfg.Settlement.ScannerIntervalMS),
-			Grace:             config.Duration(cfg.Settlement.GraceMS),
-			StuckThreshold:    config.Duration(cfg.Settlement.StuckThresholdMS),
-			CriticalThreshold: config.Duration(cfg.Settlement.CriticalThresholdMS),
-		},
+		Scanner: n.scannerOptions(),
 	})
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
