@@ -58,4 +58,4 @@ package: build
 	bash deploy/package.sh
 
 clean:
-	rm -rf $(BIN) dist internal-transfer-v*.tar.gz
+	rm -rf $(BIN) dist internal-transfer-v*.tar.gz internal-transfer-v*.tar.gz.sha256
