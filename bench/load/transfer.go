@@ -1,0 +1,273 @@
+package load
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/exchange/internal-transfer/bench/verify"
+)
+
+// Transfer kinds.
+type kind int
+
+const (
+	kindSpot  kind = iota // funding→spot, own accounts
+	kindBack              // spot→funding, own accounts
+	kindCross             // funding→funding of another user
+	kindFail              // more than the user can hold
+)
+
+var kindNames = [...]string{"spot", "back", "cross", "fail"}
+
+// plan is one transfer about to be sent.
+type plan struct {
+	kind     kind
+	u, to    *user
+	from, in int // account indexes debited and credited
+	amount   uint64
+	body     []byte
+}
+
+// one sends one arrival: a client retry of an answered transfer, or a new
+// transfer of an idle user.
+func (r *runner) one() {
+	roll := rand.IntN(100)
+	if roll < r.o.Mix.Retry {
+		if f, ok := r.pickFinished(); ok {
+			r.retry(f)
+			return
+		}
+	}
+	p, ok := r.plan(roll - r.o.Mix.Retry)
+	if !ok {
+		return
+	}
+	a, definitive := r.send(p.u, p.body)
+	r.book(p, &a, definitive)
+}
+
+// plan picks an idle user and a transfer it can (or, for kindFail, cannot)
+// afford, and marks the user busy. roll selects the kind.
+func (r *runner) plan(roll int) (plan, bool) {
+	var u *user
+	for range pickTries {
+		c := r.users[rand.IntN(len(r.users))]
+		c.mu.Lock()
+		if !c.busy && c.funded && !c.unknown {
+			u = c
+			break
+		}
+		c.mu.Unlock()
+	}
+	if u == nil {
+		r.st.inc("dropped_no_idle_user", 1)
+		return plan{}, false
+	}
+	defer u.mu.Unlock()
+	now := time.Now()
+	m := r.o.Mix
+	p := plan{u: u, to: u, from: funding, in: spot}
+	switch {
+	case roll < m.Fail:
+		p.kind, p.amount = kindFail, u.bal[funding]+u.inflightIn[funding]+1
+	case roll < m.Fail+m.Cross:
+		p.kind, p.in = kindCross, funding
+		for p.to == u {
+			p.to = r.users[rand.IntN(len(r.users))]
+		}
+	case roll < m.Fail+m.Cross+m.Back && u.usable(spot, now) >= r.o.AmountMin:
+		p.kind, p.from, p.in = kindBack, spot, funding
+	}
+	if p.kind != kindFail {
+		avail := u.usable(p.from, now)
+		if avail < r.o.AmountMin {
+			r.st.inc("skipped_no_funds", 1)
+			return plan{}, false
+		}
+		hi := min(r.o.AmountMax, avail)
+		p.amount = r.o.AmountMin + rand.Uint64N(hi-r.o.AmountMin+1)
+	}
+	if p.to != u {
+		// Never wait for a second user's lock while holding one: two
+		// users sending to each other would deadlock.
+		if !p.to.mu.TryLock() {
+			r.st.inc("skipped_recipient_busy", 1)
+			return plan{}, false
+		}
+		p.to.inflightIn[p.in] += p.amount
+		p.to.mu.Unlock()
+	}
+	p.body = r.body(&p, u.nextKey(r.o.RunID))
+	u.busy = true
+	return p, true
+}
+
+// body is the transfer's JSON, fixed for all its retries.
+func (r *runner) body(p *plan, key string) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, `{"from_account":{"account_type":"`...)
+	b = append(b, accountNames[p.from]...)
+	b = append(b, `","asset":"`...)
+	b = append(b, r.o.Asset...)
+	b = append(b, `"},"to_account":{"account_type":"`...)
+	b = append(b, accountNames[p.in]...)
+	b = append(b, `","asset":"`...)
+	b = append(b, r.o.Asset...)
+	b = append(b, '"')
+	if p.to != p.u {
+		b = append(b, `,"user_id":`...)
+		b = strconv.AppendUint(b, p.to.id, 10)
+	}
+	b = append(b, `},"amount":"`...)
+	b = appendAmount(b, p.amount, r.o.Decimals)
+	b = append(b, `","client_transfer_id":"`...)
+	b = append(b, key...)
+	return append(b, `"}`...)
+}
+
+// send posts body until a definitive answer, retrying the same key and body
+// after answers that leave the outcome unknown, with bounded attempts and
+// backoff, until the run's deadline.
+func (r *runner) send(u *user, body []byte) (answer, bool) {
+	backoff := 50 * time.Millisecond
+	uri := "http://" + r.o.APIAddr + pathTransfer
+	for attempt := 1; ; attempt++ {
+		a := r.api.do("POST", uri, u.auth, body)
+		r.st.attempt(&a)
+		if a.definitive() {
+			if attempt > 1 {
+				r.st.inc("resolved_after_retry", 1)
+			}
+			return a, true
+		}
+		wait := backoff
+		if a.retryAfter > 0 {
+			wait = a.retryAfter
+		}
+		wait = min(wait, r.o.BackoffMax)
+		wait = wait/2 + rand.N(wait/2+1)
+		if attempt >= r.o.AttemptsMax || time.Now().Add(wait).UnixNano() > r.deadline.Load() {
+			return a, false
+		}
+		time.Sleep(wait)
+		backoff = min(2*backoff, r.o.BackoffMax)
+	}
+}
+
+// book updates the books with a transfer's answer.
+func (r *runner) book(p plan, a *answer, definitive bool) {
+	now := time.Now()
+	ok := definitive && a.status == 200
+	p.u.mu.Lock()
+	p.u.busy = false
+	switch {
+	case !definitive:
+		p.u.unknown = true
+	case ok && p.u.bal[p.from] < p.amount:
+		p.u.unknown = true // our books are wrong: stop trusting this user's
+		r.st.inc("violation_books_broken", 1)
+	case ok:
+		p.u.bal[p.from] -= p.amount
+		if p.to == p.u {
+			p.u.addCredit(p.in, p.amount, now)
+		}
+	}
+	p.u.mu.Unlock()
+	if p.to != p.u {
+		p.to.mu.Lock()
+		p.to.inflightIn[p.in] -= p.amount
+		if ok {
+			p.to.addCredit(p.in, p.amount, now)
+		} else if !definitive {
+			p.to.unknown = true
+		}
+		p.to.mu.Unlock()
+	}
+	r.outcome(p, a, definitive)
+}
+
+// outcome counts the answer and records what it implies for verification.
+func (r *runner) outcome(p plan, a *answer, definitive bool) {
+	name := kindNames[p.kind]
+	switch {
+	case !definitive:
+		r.st.inc("unknown_outcome", 1)
+		return
+	case a.status == 200:
+		r.st.inc("accepted", 1)
+		r.st.inc("accepted_"+a.state, 1)
+		if r.loadEnd.Load() == 0 {
+			r.st.inc("accepted_in_load", 1)
+		}
+		if p.kind == kindFail {
+			r.st.inc("violation_fail_accepted", 1)
+		}
+		r.expect(a.requestID, p.u.id, "success")
+		r.remember(p.u, p.body, a.requestID)
+		r.sampleSettle(p.u, a)
+	case a.code == "INSUFFICIENT_BALANCE":
+		r.st.inc("failed_INSUFFICIENT_BALANCE", 1)
+		if p.kind != kindFail {
+			r.st.inc("failed_unexpectedly_"+name, 1)
+		}
+		r.expect(a.requestID, p.u.id, "failed")
+		r.remember(p.u, p.body, a.requestID)
+	default:
+		r.st.inc("rejected_"+strconv.Itoa(a.status)+"_"+a.code, 1)
+		if a.requestID != "" && a.state == "failed" {
+			r.expect(a.requestID, p.u.id, "failed")
+		}
+	}
+	if r.loadEnd.Load() == 0 {
+		r.st.inc("answered_in_load", 1)
+	}
+}
+
+func (r *runner) expect(requestID string, user uint64, status string) {
+	if requestID == "" {
+		r.st.inc("violation_answer_without_request_id", 1)
+		return
+	}
+	r.expMu.Lock()
+	r.exp = append(r.exp, verify.ExpectedRequest{RequestID: requestID, User: user, Status: status})
+	r.expMu.Unlock()
+}
+
+func (r *runner) remember(u *user, body []byte, requestID string) {
+	r.ringMu.Lock()
+	f := finished{u: u, body: body, requestID: requestID}
+	if len(r.ring) < doneRingMax {
+		r.ring = append(r.ring, f)
+	} else {
+		r.ring[r.ringAt] = f
+		r.ringAt = (r.ringAt + 1) % doneRingMax
+	}
+	r.ringMu.Unlock()
+}
+
+func (r *runner) pickFinished() (finished, bool) {
+	r.ringMu.Lock()
+	defer r.ringMu.Unlock()
+	if len(r.ring) == 0 {
+		return finished{}, false
+	}
+	return r.ring[rand.IntN(len(r.ring))], true
+}
+
+// retry re-sends an answered transfer: the service must answer with the
+// original request_id.
+func (r *runner) retry(f finished) {
+	a, definitive := r.send(f.u, f.body)
+	switch {
+	case !definitive:
+		r.st.inc("retry_unknown", 1)
+	case a.status == 429:
+		r.st.inc("retry_rejected_429", 1)
+	case a.requestID != f.requestID:
+		r.st.inc("violation_idempotency_mismatch", 1)
+		r.logf("idempotent retry of request %s answered HTTP %d %s request_id %q", f.requestID, a.status, a.code, a.requestID)
+	default:
+		r.st.inc("retry_same_request_id", 1)
+	}
+}
