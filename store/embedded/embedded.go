@@ -43,9 +43,10 @@ type Options struct {
 	SweepInterval time.Duration
 	// SweepKeysMax bounds the keys one sweep tick deletes; default 10 000.
 	SweepKeysMax int
-	// CacheSizeBytes is Pebble's block cache; default 64 MiB.
+	// CacheSizeBytes is Pebble's block cache for table blocks; default
+	// 64 MiB. The cache Open makes is larger by the memtables' reservation.
 	CacheSizeBytes int64
-	// MemTableSizeBytes is Pebble's memtable size; default 64 MiB.
+	// MemTableSizeBytes is Pebble's memtable size; default 32 MiB.
 	MemTableSizeBytes uint64
 
 	fs vfs.FS // nil: the OS file system; tests count syncs through it
@@ -57,8 +58,12 @@ const (
 	DefaultSweepInterval     = time.Minute
 	DefaultSweepKeysMax      = 10_000
 	DefaultCacheSizeBytes    = 64 << 20
-	DefaultMemTableSizeBytes = 64 << 20
+	DefaultMemTableSizeBytes = 32 << 20
 )
+
+// memTablesMax is how many memtables (one mutable, the rest flushing) may
+// queue before Pebble stalls writes.
+const memTablesMax = 4
 
 // lockStripes is the number of striped locks serialising per-request and
 // per-idempotency-key read-modify-writes; a power of two.
@@ -97,10 +102,14 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("cannot open embedded store: empty Dir: %w", store.ErrInvalid)
 	}
 	opts = withDefaults(opts)
+	// Pebble charges its memtables to the block cache; without room for them
+	// on top, the cache is reserved away and caches nothing.
+	cache := pebble.NewCache(opts.CacheSizeBytes + memTablesMax*int64(opts.MemTableSizeBytes))
+	defer cache.Unref() // the DB holds its own reference
 	po := &pebble.Options{
-		CacheSize:                   opts.CacheSizeBytes,
+		Cache:                       cache,
 		MemTableSize:                opts.MemTableSizeBytes,
-		MemTableStopWritesThreshold: 4,
+		MemTableStopWritesThreshold: memTablesMax,
 		L0CompactionThreshold:       4,
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      quietLogger{},
