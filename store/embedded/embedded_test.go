@@ -263,3 +263,23 @@ func TestQueryTimesOutsideRange(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockCacheCaches guards the cache sizing: Pebble charges memtables to
+// the block cache, and a cache no larger than them holds no block at all.
+func TestBlockCacheCaches(t *testing.T) {
+	s := openTest(t, Options{})
+	reqs := make([]store.Request, 1000)
+	for i := range reqs {
+		reqs[i] = testRequest(uint64(i+1), "", time.Now())
+	}
+	bulkLoad(t, s, reqs) // flushes, so reads go to tables
+	ctx := context.Background()
+	for range 3 {
+		if _, err := s.Get(ctx, 500); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := s.db.Metrics().BlockCache; m.Hits == 0 || m.Count == 0 {
+		t.Errorf("block cache %+v: repeated reads of one key never hit", m)
+	}
+}
