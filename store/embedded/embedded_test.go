@@ -267,7 +267,7 @@ func TestQueryTimesOutsideRange(t *testing.T) {
 // TestBlockCacheCaches guards the cache sizing: Pebble charges memtables to
 // the block cache, and a cache no larger than them holds no block at all.
 func TestBlockCacheCaches(t *testing.T) {
-	s := openTest(t, Options{})
+	s := openTest(t, Options{CacheSizeBytes: 8 << 20, MemTableSizeBytes: 8 << 20})
 	reqs := make([]store.Request, 1000)
 	for i := range reqs {
 		reqs[i] = testRequest(uint64(i+1), "", time.Now())
