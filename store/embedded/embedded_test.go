@@ -268,11 +268,15 @@ func TestQueryTimesOutsideRange(t *testing.T) {
 // the block cache, and a cache no larger than them holds no block at all.
 func TestBlockCacheCaches(t *testing.T) {
 	s := openTest(t, Options{CacheSizeBytes: 8 << 20, MemTableSizeBytes: 8 << 20})
-	reqs := make([]store.Request, 1000)
-	for i := range reqs {
-		reqs[i] = testRequest(uint64(i+1), "", time.Now())
+	// Each flush doubles the next memtable (and its reservation) up to
+	// MemTableSizeBytes.
+	for flush := range 8 {
+		reqs := make([]store.Request, 200)
+		for i := range reqs {
+			reqs[i] = testRequest(uint64(flush*1000+i+1), "", time.Now())
+		}
+		bulkLoad(t, s, reqs) // flushes, so reads go to tables
 	}
-	bulkLoad(t, s, reqs) // flushes, so reads go to tables
 	ctx := context.Background()
 	for range 3 {
 		if _, err := s.Get(ctx, 500); err != nil {
