@@ -35,6 +35,9 @@ func (l *Ledger) run() {
 				reqs = append(reqs, r)
 			case <-timer.C:
 			case <-l.closing:
+				l.waitInflight()
+				close(l.commits)
+				<-l.committerDone
 				l.drainClosed()
 				return
 			}
@@ -87,19 +90,22 @@ func (l *Ledger) drainClosed() {
 	}
 }
 
-// runGroup applies reqs in order, commits them as one synced Pebble batch,
-// publishes the new account state and answers every request.
+// runGroup executes reqs in order against a fresh overlay, stages the
+// result as one Pebble batch and hands it to the committer. Execution of this
+// group overlaps the sync of the previous one (l.inflight), whose overlay
+// lookups consult; answers still go out only after each group is synced, in
+// order, so nobody learns of a state that is not durable.
 func (l *Ledger) runGroup(reqs []*request) {
 	if p := l.broken.Load(); p != nil {
-		for _, r := range reqs {
-			r.err = *p
-			r.done <- struct{}{}
-		}
+		l.waitInflight()
+		answer(reqs, *p)
 		return
 	}
 	l.gen++
-	g := &l.group
+	l.g = &l.groups[l.gen%2]
+	g := l.g
 	g.reset()
+	g.reqs = append(g.reqs[:0], reqs...)
 	now := l.clock()
 	l.expire(now)
 	for _, r := range reqs {
@@ -111,38 +117,88 @@ func (l *Ledger) runGroup(reqs []*request) {
 	}
 	if g.err != nil {
 		l.discard()
-		for _, r := range reqs {
-			r.err = fmt.Errorf("cannot apply ledger batch: %w", g.err)
-			r.done <- struct{}{}
-		}
+		l.waitInflight() // answers stay in order
+		answer(reqs, fmt.Errorf("cannot apply ledger batch: %w", g.err))
 		return
 	}
-	if err := l.commit(); err != nil {
+	l.promote()
+	if err := l.stage(); err != nil {
 		l.fail(err)
-		for _, r := range reqs {
-			r.err = ledger.ErrOutcomeUnknown
-			r.done <- struct{}{}
-		}
+	}
+	l.waitInflight()
+	if p := l.broken.Load(); p != nil {
+		answer(reqs, ledger.ErrOutcomeUnknown)
 		return
 	}
-	l.publish()
+	l.inflight = g
+	l.commits <- g
+}
+
+// answer fails every request with err.
+func answer(reqs []*request, err error) {
 	for _, r := range reqs {
+		r.err = err
 		r.done <- struct{}{}
 	}
 }
 
-// commit writes the group's final state as one Pebble batch and syncs it.
-func (l *Ledger) commit() error {
-	g := &l.group
-	b := g.batch
-	b.Reset()
+// waitInflight waits until the group being synced is answered.
+func (l *Ledger) waitInflight() {
+	if l.inflight != nil {
+		<-l.committed
+		l.inflight = nil
+	}
+}
+
+// committer syncs the groups handed over by the applier, one at a time and
+// in order, then publishes each group's accounts and answers its callers.
+func (l *Ledger) committer() {
+	for g := range l.commits {
+		if g.batch.Count() > 0 {
+			if err := g.batch.Commit(pebble.Sync); err != nil {
+				l.fail(fmt.Errorf("cannot commit ledger group: %w", err))
+			}
+		}
+		if p := l.broken.Load(); p != nil {
+			answer(g.reqs, ledger.ErrOutcomeUnknown)
+		} else {
+			l.publish(g)
+			answer(g.reqs, nil)
+		}
+		l.committed <- struct{}{}
+	}
+	close(l.committerDone)
+}
+
+// promote makes the group's working state the applied state the next group
+// builds on, and records what the committer publishes once synced.
+func (l *Ledger) promote() {
+	g := l.g
+	var drop []*accountState
 	for _, st := range g.dirty {
-		if !st.workOK || (st.committedOK && st.work == st.committed) {
+		changed := st.workOK != st.appliedOK || st.work != st.applied
+		st.applied, st.appliedOK = st.work, st.workOK
+		if !st.workOK && !st.committedOK {
+			drop = append(drop, st) // created and rolled back in this group
 			continue
 		}
+		if changed {
+			g.pub = append(g.pub, published{st: st, val: st.work, ok: st.workOK})
+		}
+	}
+	l.dropAccounts(drop)
+}
+
+// stage writes the group's changes into its Pebble batch.
+func (l *Ledger) stage() error {
+	g := l.g
+	b := g.batch
+	b.Reset()
+	for i := range g.pub {
+		p := &g.pub[i]
 		op := b.SetDeferred(keyIDSize, recordSize)
-		idKey(op.Key, prefixAccount, st.work.ID)
-		encodeAccount(op.Value, &st.work)
+		idKey(op.Key, prefixAccount, p.val.ID)
+		encodeAccount(op.Value, &p.val)
 		op.Finish()
 	}
 	for i := range g.transfers {
@@ -167,9 +223,6 @@ func (l *Ledger) commit() error {
 	op.Key[0] = prefixMeta
 	binary.BigEndian.PutUint64(op.Value, l.lastTimestamp)
 	op.Finish()
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("cannot commit ledger group: %w", err)
-	}
 	return nil
 }
 
@@ -198,16 +251,12 @@ func expiresAt(t *ledger.Transfer) uint64 {
 	return t.Timestamp + uint64(t.Timeout)*uint64(time.Second)
 }
 
-// publish makes the committed group visible to readers.
-func (l *Ledger) publish() {
-	g := &l.group
+// publish makes a synced group visible to readers.
+func (l *Ledger) publish(g *group) {
 	l.mu.Lock()
-	for _, st := range g.dirty {
-		st.committed = st.work
-		st.committedOK = st.workOK
-		if !st.committedOK {
-			delete(l.accounts, st.work.ID)
-		}
+	for i := range g.pub {
+		p := &g.pub[i]
+		p.st.committed, p.st.committedOK = p.val, p.ok
 	}
 	l.mu.Unlock()
 }
@@ -216,18 +265,30 @@ func (l *Ledger) publish() {
 // is unknown to this process, so it stops and must be reopened.
 func (l *Ledger) fail(err error) {
 	wrapped := fmt.Errorf("embedded ledger stopped after a failed commit (%w): %w", err, ledger.ErrOutcomeUnknown)
-	l.broken.Store(&wrapped)
-	l.discard()
+	l.broken.CompareAndSwap(nil, &wrapped)
 }
 
-// discard drops the group's working state; nothing of it was committed.
+// discard drops the group's working state: nothing of it was applied.
 func (l *Ledger) discard() {
-	l.nextExpiry = 1 // expiries of the group were not committed: look again
-	g := &l.group
-	l.mu.Lock()
-	for _, st := range g.dirty {
+	l.nextExpiry = 1 // the group's expiries were dropped too: look again
+	var drop []*accountState
+	for _, st := range l.g.dirty {
 		st.gen = 0
-		if !st.committedOK {
+		if !st.appliedOK && !st.committedOK {
+			drop = append(drop, st)
+		}
+	}
+	l.dropAccounts(drop)
+}
+
+// dropAccounts removes accounts that exist nowhere from the map.
+func (l *Ledger) dropAccounts(drop []*accountState) {
+	if len(drop) == 0 {
+		return
+	}
+	l.mu.Lock()
+	for _, st := range drop {
+		if cur := l.accounts[st.work.ID]; cur == st {
 			delete(l.accounts, st.work.ID)
 		}
 	}
@@ -249,8 +310,9 @@ func (l *Ledger) recover() error {
 		return fmt.Errorf("cannot scan accounts: %w", err)
 	}
 	for it.First(); it.Valid(); it.Next() {
-		st := &accountState{committedOK: true}
+		st := &accountState{committedOK: true, appliedOK: true}
 		decodeAccount(it.Value(), &st.committed)
+		st.applied = st.committed
 		l.accounts[st.committed.ID] = st
 	}
 	if err := it.Close(); err != nil {

@@ -3,8 +3,8 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,19 +13,13 @@ import (
 
 const benchAccounts = 1000
 
-var benchCacheBytes int64 = 512 << 20
 
-func benchMemTable() uint64 {
-	if v, err := strconv.Atoi(os.Getenv("MEMTABLE_MB")); err == nil {
-		return uint64(v) << 20
-	}
-	return 0
-}
+
 
 // benchLedger opens a ledger with benchAccounts funded accounts 1..n on ledger 1.
 func benchLedger(b *testing.B) (*Ledger, []ledger.Uint128) {
 	b.Helper()
-	l, err := Open(Options{Dir: b.TempDir(), CacheBytes: benchCacheBytes, MemTableBytes: benchMemTable()})
+	l, err := Open(Options{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,8 +38,24 @@ func benchLedger(b *testing.B) (*Ledger, []ledger.Uint128) {
 	return l, ids
 }
 
+// fillTransfers fills batch with single-phase transfers between the bench
+// accounts, with fresh well-spread ids, starting at sequence *next.
+func fillTransfers(batch []ledger.Transfer, ids []ledger.Uint128, next *uint64) {
+	for i := range batch {
+		n := *next
+		dr := ids[n%benchAccounts]
+		cr := ids[(n*7+1)%benchAccounts]
+		if dr == cr {
+			cr = ids[(n*7+2)%benchAccounts]
+		}
+		batch[i] = ledger.Transfer{ID: ledger.Uint128{Hi: 9, Lo: n * 0x9e3779b97f4a7c15}, DebitAccountID: dr,
+			CreditAccountID: cr, Amount: ledger.U128(1), Ledger: 1, Code: 1}
+		*next = n + 1
+	}
+}
+
 // BenchmarkCreateTransfers measures durable single-phase transfers between
-// random accounts; each iteration is one synced batch.
+// 1000 accounts from one caller; each iteration is one synced batch.
 func BenchmarkCreateTransfers(b *testing.B) {
 	for _, size := range []int{1, 100, ledger.BatchEventsMax} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
@@ -56,16 +66,7 @@ func BenchmarkCreateTransfers(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				for i := range batch {
-					dr := ids[next%benchAccounts]
-					cr := ids[(next*7+1)%benchAccounts]
-					if dr == cr {
-						cr = ids[(next*7+2)%benchAccounts]
-					}
-					batch[i] = ledger.Transfer{ID: ledger.Uint128{Hi: 9, Lo: next * 0x9e3779b97f4a7c15}, DebitAccountID: dr,
-						CreditAccountID: cr, Amount: ledger.U128(1), Ledger: 1, Code: 1}
-					next++
-				}
+				fillTransfers(batch, ids, &next)
 				res, err := l.CreateTransfers(ctx, batch)
 				if err != nil || len(res) != 0 {
 					b.Fatalf("create transfers: %v %v", res, err)
@@ -75,4 +76,84 @@ func BenchmarkCreateTransfers(b *testing.B) {
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "transfers/s")
 		})
 	}
+}
+
+// BenchmarkCreateTransfersConcurrent measures full batches from 4 concurrent
+// callers, as the service's batcher pool sends them: the applier executes one
+// group while the previous one syncs.
+func BenchmarkCreateTransfersConcurrent(b *testing.B) {
+	const callers = 4
+	l, ids := benchLedger(b)
+	ctx := context.Background()
+	var seq atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := make([]ledger.Transfer, ledger.BatchEventsMax)
+			for seq.Add(1) <= uint64(b.N) {
+				next := uint64(c+1)<<40 | seq.Load()<<16
+				fillTransfers(batch, ids, &next)
+				if res, err := l.CreateTransfers(ctx, batch); err != nil || len(res) != 0 {
+					b.Errorf("create transfers: %v %v", len(res), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*ledger.BatchEventsMax)/b.Elapsed().Seconds(), "transfers/s")
+}
+
+// BenchmarkLookupAccounts measures looking up 100 accounts per call.
+func BenchmarkLookupAccounts(b *testing.B) {
+	l, ids := benchLedger(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		got, err := l.LookupAccounts(ctx, ids[(i%10)*100:(i%10)*100+100])
+		if err != nil || len(got) != 100 {
+			b.Fatalf("lookup: %d %v", len(got), err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "accounts/s")
+}
+
+// BenchmarkLookupTransfers measures looking up 100 stored transfers per call
+// among 100K, read from Pebble.
+func BenchmarkLookupTransfers(b *testing.B) {
+	l, ids := benchLedger(b)
+	ctx := context.Background()
+	const stored = 100_000
+	batch := make([]ledger.Transfer, ledger.BatchEventsMax)
+	all := make([]ledger.Uint128, 0, stored)
+	next := uint64(1)
+	for len(all) < stored {
+		n := min(len(batch), stored-len(all))
+		fillTransfers(batch[:n], ids, &next)
+		if res, err := l.CreateTransfers(ctx, batch[:n]); err != nil || len(res) != 0 {
+			b.Fatalf("create transfers: %v %v", res, err)
+		}
+		for _, t := range batch[:n] {
+			all = append(all, t.ID)
+		}
+	}
+	lookup := make([]ledger.Uint128, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		for j := range lookup {
+			lookup[j] = all[(i*7919+j*104729)%stored]
+		}
+		got, err := l.LookupTransfers(ctx, lookup)
+		if err != nil || len(got) != len(lookup) {
+			b.Fatalf("lookup: %d %v", len(got), err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(lookup))/b.Elapsed().Seconds(), "transfers/s")
 }

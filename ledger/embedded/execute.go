@@ -23,7 +23,7 @@ type chain struct {
 func (l *Ledger) executeAccounts(r *request, now uint64) {
 	events := r.accounts
 	base := l.reserveTimestamps(now, len(events))
-	g := &l.group
+	g := l.g
 	c := chain{start: -1}
 	for i := range events {
 		a := &events[i]
@@ -74,7 +74,7 @@ func (l *Ledger) executeTransfers(r *request, now uint64) {
 	events := r.transfers
 	base := l.reserveTimestamps(now, len(events))
 	l.prefetch(events)
-	g := &l.group
+	g := l.g
 	c := chain{start: -1}
 	for i := range events {
 		t := &events[i]

@@ -9,15 +9,25 @@ import (
 	"github.com/exchange/internal-transfer/ledger"
 )
 
-// accountState is one account: the committed value readers see, and the
-// applier's working value for the group being applied (valid when gen is the
-// current group's generation).
+// accountState is one account in three versions: committed (synced, what
+// readers see), applied (after every group executed so far, including the
+// one being synced) and work (the group being executed; valid when gen is
+// its generation).
 type accountState struct {
 	committed   ledger.Account
+	applied     ledger.Account
 	work        ledger.Account
 	gen         uint64
 	committedOK bool // the account exists on disk
+	appliedOK   bool // the account exists after the executed groups
 	workOK      bool // the account exists in the group's state
+}
+
+// published is an account's value as of one group, for the committer.
+type published struct {
+	st  *accountState
+	val ledger.Account
+	ok  bool
 }
 
 // newTransfer is a transfer (or an orphaned id) created in the current group.
@@ -46,6 +56,9 @@ type undoEntry struct {
 // it is visible to readers until commit and publish.
 type group struct {
 	dirty     []*accountState
+	pub       []published
+	reqs      []*request
+	minExpiry uint64 // earliest expiry of the group's new pending transfers; 0 = none
 	transfers []newTransfer
 	index     map[ledger.Uint128]int32 // id → position in transfers
 	status    map[ledger.Uint128]statusChange
@@ -56,6 +69,7 @@ type group struct {
 	chainUndo      int                      // len(undo) when the chain began
 	known          map[ledger.Uint128]known // disk state of prefetched ids
 	prefetchKeys   [][keyIDSize]byte
+	prefetchFound  []known
 	rows           []indexRow
 	rowOf          map[ledger.Uint128]int
 	key            [keyExpirySize]byte
@@ -75,6 +89,8 @@ func (g *group) init() {
 
 func (g *group) reset() {
 	g.dirty = g.dirty[:0]
+	g.pub = g.pub[:0]
+	g.minExpiry = 0
 	g.transfers = g.transfers[:0]
 	clear(g.index)
 	clear(g.status)
@@ -136,16 +152,16 @@ func (l *Ledger) account(id ledger.Uint128) *accountState {
 // touch makes st's working value current for this group.
 func (l *Ledger) touch(st *accountState) {
 	if st.gen != l.gen {
-		st.work = st.committed
-		st.workOK = st.committedOK
+		st.work = st.applied
+		st.workOK = st.appliedOK
 		st.gen = l.gen
-		l.group.dirty = append(l.group.dirty, st)
+		l.g.dirty = append(l.g.dirty, st)
 	}
 }
 
 // save records st's working value before a change, if inside a chain.
 func (l *Ledger) save(st *accountState) {
-	g := &l.group
+	g := l.g
 	if g.inChain {
 		g.undo = append(g.undo, undoEntry{st: st, prev: st.work, prevOK: st.workOK})
 	}
@@ -153,7 +169,7 @@ func (l *Ledger) save(st *accountState) {
 
 // setStatus resolves pending transfer id in the group.
 func (l *Ledger) setStatus(id ledger.Uint128, sc statusChange) {
-	g := &l.group
+	g := l.g
 	if g.inChain {
 		prev, had := g.status[id]
 		g.undo = append(g.undo, undoEntry{id: id, prevSC: prev, hadStatus: had})
@@ -163,7 +179,7 @@ func (l *Ledger) setStatus(id ledger.Uint128, sc statusChange) {
 
 // addTransfer records a created transfer (or an orphaned id) in the group.
 func (l *Ledger) addTransfer(t *ledger.Transfer, orphan bool) {
-	g := &l.group
+	g := l.g
 	g.index[t.ID] = int32(len(g.transfers))
 	g.transfers = append(g.transfers, newTransfer{t: *t, orphan: orphan})
 }
@@ -180,7 +196,7 @@ const (
 // transfer returns the transfer with id as the group sees it. A read error
 // is kept in group.err (the group will be discarded) and reads as not found.
 func (l *Ledger) transfer(id ledger.Uint128, out *ledger.Transfer) lookupResult {
-	g := &l.group
+	g := l.g
 	if i, ok := g.index[id]; ok {
 		nt := &g.transfers[i]
 		if nt.orphan {
@@ -188,6 +204,16 @@ func (l *Ledger) transfer(id ledger.Uint128, out *ledger.Transfer) lookupResult 
 		}
 		*out = nt.t
 		return lookupFound
+	}
+	if f := l.inflight; f != nil {
+		if i, ok := f.index[id]; ok {
+			nt := &f.transfers[i]
+			if nt.orphan {
+				return lookupOrphan
+			}
+			*out = nt.t
+			return lookupFound
+		}
 	}
 	if kn, ok := g.known[id]; ok {
 		if kn.res == lookupFound {
@@ -226,9 +252,14 @@ func (l *Ledger) storedTransfer(id ledger.Uint128, out *ledger.Transfer) (lookup
 // pendingStatus returns the status of pending transfer id as the group sees
 // it. A read error is kept in group.err and reads as pending.
 func (l *Ledger) pendingStatus(id ledger.Uint128) byte {
-	g := &l.group
+	g := l.g
 	if sc, ok := g.status[id]; ok {
 		return sc.status
+	}
+	if f := l.inflight; f != nil {
+		if sc, ok := f.status[id]; ok {
+			return sc.status
+		}
 	}
 	var key [keyIDSize]byte
 	v, closer, err := l.db.Get(idKey(key[:], prefixPending, id))

@@ -5,10 +5,11 @@
 //
 // One applier goroutine owns all writes. Callers enqueue whole batches on a
 // bounded queue; the applier takes every batch waiting (group commit), applies
-// them in order against an in-memory overlay, writes the group as one Pebble
-// batch synced once, and only then publishes the new state and answers the
-// callers. A crash therefore loses only unacknowledged groups, never part of
-// one. Accounts live in memory (they are few); transfers live in Pebble,
+// them in order against an in-memory overlay and stages the group as one
+// Pebble batch. A committer goroutine syncs it once, publishes the new state
+// and answers the callers, while the applier already executes the next group
+// on top of it (two groups at most: one executing, one syncing). A crash
+// therefore loses only unacknowledged groups, never part of one. Accounts live in memory (they are few); transfers live in Pebble,
 // found by point reads with bloom filters and Pebble's block cache.
 package embedded
 
@@ -81,7 +82,13 @@ type Ledger struct {
 	lastTimestamp uint64
 	nextExpiry    uint64 // earliest expires_at that may be due; 0 = none
 	gen           uint64
-	group         group
+	groups        [2]group // executing and syncing, alternately
+	g             *group   // the group being executed
+	inflight      *group   // the group being synced, if any
+
+	commits       chan *group   // applier → committer, at most one in flight
+	committed     chan struct{} // committer → applier: the in-flight group is answered
+	committerDone chan struct{}
 }
 
 var _ ledger.Ledger = (*Ledger)(nil)
@@ -139,8 +146,14 @@ func Open(opts Options) (*Ledger, error) {
 		cache.Unref()
 		return nil, err
 	}
-	l.group.init()
-	l.group.batch = db.NewBatch(pebble.WithMaxRetainedSizeBytes(256 << 20))
+	for i := range l.groups {
+		l.groups[i].init()
+		l.groups[i].batch = db.NewBatch(pebble.WithMaxRetainedSizeBytes(256 << 20))
+	}
+	l.commits = make(chan *group, 1)
+	l.committed = make(chan struct{}, 1)
+	l.committerDone = make(chan struct{})
+	go l.committer()
 	go l.run()
 	return l, nil
 }
@@ -155,7 +168,9 @@ func (l *Ledger) Close() error {
 		<-l.stopped
 		l.readMu.Lock()
 		defer l.readMu.Unlock()
-		_ = l.group.batch.Close()
+		for i := range l.groups {
+			_ = l.groups[i].batch.Close()
+		}
 		err = l.db.Close()
 		l.cache.Unref()
 	})

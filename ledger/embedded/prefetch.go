@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -21,7 +22,7 @@ type known struct {
 // TigerBeetle's prefetch does. Point reads then hit this map instead of
 // building a Pebble read path per event, which dominated the cost.
 func (l *Ledger) prefetch(events []ledger.Transfer) {
-	g := &l.group
+	g := l.g
 	keys := g.prefetchKeys[:0]
 	for i := range events {
 		t := &events[i]
@@ -42,33 +43,68 @@ func (l *Ledger) prefetch(events []ledger.Transfer) {
 		return
 	}
 	slices.SortFunc(keys, func(a, b [keyIDSize]byte) int { return bytes.Compare(a[:], b[:]) })
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTransfer}, UpperBound: []byte{prefixTransfer + 1}})
-	if err != nil {
-		g.err = fmt.Errorf("cannot prefetch transfers: %w", err)
-		return
+	keys = slices.CompactFunc(keys, func(a, b [keyIDSize]byte) bool { return a == b })
+	found := slices.Grow(g.prefetchFound[:0], len(keys))[:len(keys)]
+	g.prefetchFound = found
+	// Two halves in parallel: the lookups are independent reads and the
+	// applier is otherwise the only busy goroutine.
+	half := len(keys) // the applier's share
+	if len(keys) >= prefetchParallelMin {
+		half = len(keys) / 2
+	}
+	var errs [2]error
+	var wg sync.WaitGroup
+	if half < len(keys) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[1] = l.prefetchRange(keys[half:], found[half:])
+		}()
+	}
+	errs[0] = l.prefetchRange(keys[:half], found[:half])
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && g.err == nil {
+			g.err = err
+		}
 	}
 	for i := range keys {
+		g.known[getU128BE(keys[i][1:])] = found[i]
+	}
+}
+
+// prefetchParallelMin is the batch size from which the prefetch is split.
+const prefetchParallelMin = 512
+
+// prefetchRange looks up sorted keys through one iterator into found.
+func (l *Ledger) prefetchRange(keys [][keyIDSize]byte, found []known) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixTransfer}, UpperBound: []byte{prefixTransfer + 1}})
+	if err != nil {
+		return fmt.Errorf("cannot prefetch transfers: %w", err)
+	}
+	var decodeErr error
+	for i := range keys {
 		k := keys[i][:]
-		id := getU128BE(k[1:])
-		if _, dup := g.known[id]; dup {
+		found[i] = known{res: lookupNotFound}
+		if !it.SeekPrefixGE(k) || !bytes.Equal(it.Key(), k) {
 			continue
 		}
-		kn := known{res: lookupNotFound}
-		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
-			v := it.Value()
-			switch len(v) {
-			case orphanValueSize:
-				kn.res = lookupOrphan
-			case recordSize:
-				kn.res = lookupFound
-				decodeTransfer(v, &kn.t)
-			default:
-				g.err = fmt.Errorf("cannot decode transfer %s: %d bytes", id, len(v))
-			}
+		v := it.Value()
+		switch len(v) {
+		case orphanValueSize:
+			found[i].res = lookupOrphan
+		case recordSize:
+			found[i].res = lookupFound
+			decodeTransfer(v, &found[i].t)
+		default:
+			decodeErr = fmt.Errorf("cannot decode transfer %s: %d bytes", getU128BE(k[1:]), len(v))
 		}
-		g.known[id] = kn
 	}
-	if err := it.Close(); err != nil && g.err == nil {
-		g.err = fmt.Errorf("cannot prefetch transfers: %w", err)
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("cannot prefetch transfers: %w", err)
 	}
+	return decodeErr
 }

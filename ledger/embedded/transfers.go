@@ -69,8 +69,12 @@ func (l *Ledger) createTransfer(t *ledger.Transfer) ledger.CreateTransferResult 
 		dr.DebitsPending, _ = dr.DebitsPending.Add(amount)
 		cr.CreditsPending, _ = cr.CreditsPending.Add(amount)
 		if t.Timeout != 0 {
-			if at := expiresAt(t); l.nextExpiry == 0 || at < l.nextExpiry {
+			at := expiresAt(t)
+			if l.nextExpiry == 0 || at < l.nextExpiry {
 				l.nextExpiry = at
+			}
+			if l.g.minExpiry == 0 || at < l.g.minExpiry {
+				l.g.minExpiry = at
 			}
 		}
 	} else {
@@ -206,7 +210,7 @@ func (l *Ledger) transferExists(t, e *ledger.Transfer) ledger.CreateTransferResu
 	if t.Flags&(ledger.TransferPostPendingTransfer|ledger.TransferVoidPendingTransfer) != 0 {
 		var p ledger.Transfer
 		if l.transfer(t.PendingID, &p) != lookupFound {
-			if l.group.err != nil {
+			if l.g.err != nil {
 				return ledger.TransferExists // the group is discarded anyway
 			}
 			panic("BUG: a stored post/void transfer names a missing pending transfer")

@@ -175,7 +175,7 @@ func (l *Ledger) expire(now uint64) {
 	if l.nextExpiry == 0 || l.nextExpiry > now {
 		return
 	}
-	g := &l.group
+	g := l.g
 	var lower, upper [keyExpirySize]byte
 	lower[0] = prefixExpiry
 	expiryKey(upper[:], now+1, ledger.Uint128{})
@@ -213,6 +213,10 @@ func (l *Ledger) expire(now uint64) {
 	next, err := l.firstExpiryAfter(now)
 	if err != nil && g.err == nil {
 		g.err = err
+	}
+	// Pending transfers of the group being synced may not be readable yet.
+	if f := l.inflight; f != nil && f.minExpiry != 0 && (next == 0 || f.minExpiry < next) {
+		next = f.minExpiry
 	}
 	l.nextExpiry = next
 }
