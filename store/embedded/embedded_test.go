@@ -267,19 +267,17 @@ func TestQueryTimesOutsideRange(t *testing.T) {
 // TestBlockCacheCaches guards the cache sizing: Pebble charges memtables to
 // the block cache, and a cache no larger than them holds no block at all.
 func TestBlockCacheCaches(t *testing.T) {
-	s := openTest(t, Options{CacheSizeBytes: 8 << 20, MemTableSizeBytes: 8 << 20})
-	// Each flush doubles the next memtable (and its reservation) up to
-	// MemTableSizeBytes.
-	for flush := range 8 {
-		reqs := make([]store.Request, 200)
-		for i := range reqs {
-			reqs[i] = testRequest(uint64(flush*1000+i+1), "", time.Now())
-		}
-		bulkLoad(t, s, reqs) // flushes, so reads go to tables
+	s := openTest(t, Options{CacheSizeBytes: 1 << 20, MemTableSizeBytes: 1 << 20})
+	// Memtables start at 256 KiB and double as they fill, up to 1 MiB: write
+	// several MiB so the reservation reaches its full size.
+	reqs := make([]store.Request, 20_000)
+	for i := range reqs {
+		reqs[i] = testRequest(uint64(i+1), "", time.Now())
 	}
+	bulkLoad(t, s, reqs) // flushes, so reads go to tables
 	ctx := context.Background()
 	for range 3 {
-		if _, err := s.Get(ctx, 500); err != nil {
+		if _, err := s.Get(ctx, 100); err != nil {
 			t.Fatal(err)
 		}
 	}
