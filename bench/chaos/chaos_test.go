@@ -1,0 +1,76 @@
+package main
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestChaosKeepsInvariants builds the service, the generator and itctl,
+// runs load against the service while SIGKILLing and restarting it three
+// times, lets it settle, and requires `itctl verify` to find every
+// invariant intact: exact balances for every user, every answered request
+// final with the status its answer implied, money summing to zero.
+// BENCH_BIN_DIR names a directory of prebuilt binaries to use instead.
+func TestChaosKeepsInvariants(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and runs the service for about a minute; skipped with -short")
+	}
+	bin := os.Getenv("BENCH_BIN_DIR") // prebuilt gateway_service, itctl and loadgen
+	if bin == "" {
+		bin = t.TempDir()
+		build := exec.Command("go", "build", "-o", bin+"/", "../../cmd/gateway_service", "../../cmd/itctl", "../loadgen")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+	}
+	work := t.TempDir()
+	start := time.Now()
+	sum, err := run(options{mode: "chaos", binDir: bin, config: filepath.Join("..", "..", "config", "dev.yaml"),
+		workDir: work, users: 300, rate: 300, concurrency: 16, inflight: 256, cycles: 3,
+		killMin: 1 * time.Second, killMax: 3 * time.Second, verifyOut: io.Discard})
+	if err != nil {
+		if sum != nil {
+			t.Logf("%s", sum.line())
+		}
+		t.Fatalf("chaos run (data and logs in %s): %v", work, err)
+	}
+	t.Logf("%s (%.0f s)", sum.line(), time.Since(start).Seconds())
+	switch {
+	case sum.Cycles != 3:
+		t.Fatalf("ran %d kill cycles, want 3", sum.Cycles)
+	case !sum.VerifyOK:
+		t.Fatalf("verify failed: %s", sum.Verify)
+	case sum.Load.Violations != 0 || sum.Load.UnknownOutcomes != 0:
+		t.Fatalf("generator saw %d violations, %d unknown outcomes", sum.Load.Violations, sum.Load.UnknownOutcomes)
+	case sum.Load.Counts["accepted"] == 0 || sum.Requests == 0:
+		t.Fatalf("no transfer was accepted: %v", sum.Load.Counts)
+	}
+}
+
+func TestMedianPicksTheMiddleRun(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i, rate := range []float64{300, 100, 200} {
+		s := &summary{Mode: "bench", VerifyOK: true}
+		s.Load = loadResult(rate)
+		p := filepath.Join(dir, string(rune('a'+i))+".json")
+		if err := s.writeJSON(p); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	line, err := median(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "median of 3 runs: accepted/s 200,"; line[:len(want)] != want {
+		t.Fatalf("median line %q, want prefix %q", line, want)
+	}
+	if _, err := median(nil); err == nil {
+		t.Fatal("median of no runs accepted")
+	}
+}

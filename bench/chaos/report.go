@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// tableHeader is the header of the driver's markdown table.
+const tableHeader = `| run | mode | users | target/s | accepted/s | accepted | insufficient | rejected | unknown | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | accepted→final p50 / p99 ms | kills | max RSS MB | verify |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+`
+
+// row is the summary as a markdown table row.
+func (s *summary) row(label string) string {
+	if s.Load == nil {
+		return fmt.Sprintf("| %s | %s | — | — | — | — | — | — | — | — | — | — | — | — | — | %d | %.0f | %s |\n",
+			label, s.Mode, s.Cycles, s.MaxRSSMB, verdict(s))
+	}
+	r := s.Load
+	var rejected int64
+	for k, v := range r.Counts {
+		if strings.HasPrefix(k, "rejected_") {
+			rejected += v
+		}
+	}
+	target := fmt.Sprintf("%.0f", r.TargetRate)
+	if r.Mode == "closed" {
+		target = fmt.Sprintf("max (c=%d)", r.Concurrency)
+	}
+	l := r.LatencyAccepted
+	return fmt.Sprintf("| %s | %s | %d | %s | %.0f | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f / %.1f | %d | %.0f | %s |\n",
+		label, s.Mode, r.Users, target, r.AcceptedPerS, r.Counts["accepted"], r.Counts["failed_INSUFFICIENT_BALANCE"],
+		rejected, r.UnknownOutcomes, l.P50, l.P90, l.P99, l.P999, l.Max, r.AcceptedToFinal.P50, r.AcceptedToFinal.P99,
+		s.Cycles, s.MaxRSSMB, verdict(s))
+}
+
+func verdict(s *summary) string {
+	v := "FAILED"
+	if s.VerifyOK && s.LoadgenFail == "" && (s.Load == nil || s.Load.Violations == 0) {
+		v = "OK"
+	}
+	if s.Load != nil {
+		v += fmt.Sprintf(" (%d requests, %d violations)", s.Requests, s.Load.Violations)
+	}
+	return v
+}
+
+// appendMarkdown appends the row to path, with the header when the file
+// does not end inside a table.
+func (s *summary) appendMarkdown(path, label string) error {
+	old, _ := os.ReadFile(path)
+	lines := bytes.Split(bytes.TrimRight(old, "\n"), []byte("\n"))
+	text := s.row(label)
+	if len(lines) == 0 || !bytes.HasPrefix(lines[len(lines)-1], []byte("|")) {
+		text = "\n" + tableHeader + text
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	defer f.Close()
+	_, err = f.WriteString(text)
+	return err
+}
+
+// writeJSON keeps the summary beside the run's data.
+func (s *summary) writeJSON(path string) error {
+	raw, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o644)
+}
+
+// median reads several runs' summary.json and returns the one with the
+// median accepted rate, and the medians of p99 and accepted→final p99.
+func median(paths []string) (string, error) {
+	var runs []*summary
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return "", err
+		}
+		s := &summary{}
+		if err := json.Unmarshal(raw, s); err != nil || s.Load == nil {
+			return "", fmt.Errorf("cannot read run %s: %v", p, err)
+		}
+		runs = append(runs, s)
+	}
+	if len(runs) == 0 {
+		return "", fmt.Errorf("no runs")
+	}
+	pick := func(f func(*summary) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, s := range runs {
+			v[i] = f(s)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	return fmt.Sprintf("median of %d runs: accepted/s %.0f, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, accepted→final p50 %.1f ms, p99 %.1f ms, max RSS %.0f MB",
+		len(runs), pick(func(s *summary) float64 { return s.Load.AcceptedPerS }),
+		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P50 }),
+		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P99 }),
+		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P999 }),
+		pick(func(s *summary) float64 { return s.Load.AcceptedToFinal.P50 }),
+		pick(func(s *summary) float64 { return s.Load.AcceptedToFinal.P99 }),
+		pick(func(s *summary) float64 { return s.MaxRSSMB })), nil
+}

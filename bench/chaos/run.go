@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/exchange/internal-transfer/bench/load"
+)
+
+const (
+	readyTimeout   = 60 * time.Second
+	settleTimeout  = 180 * time.Second
+	stopTimeout    = 60 * time.Second
+	verifyTimeout  = 10 * time.Minute
+	loadgenDrain   = 180 * time.Second
+	rssSampleEvery = 250 * time.Millisecond
+)
+
+// options of one driver run.
+type options struct {
+	mode, binDir, config, workDir, md, label string
+	users, concurrency, inflight, cycles     int
+	rate                                     float64
+	duration, killMin, killMax               time.Duration
+	verifyOut                                io.Writer // itctl verify's output (default stdout)
+}
+
+// summary is what a driver run reports.
+type summary struct {
+	Mode        string       `json:"mode"`
+	Cycles      int          `json:"cycles"`
+	Restarts    []float64    `json:"restart_seconds"` // SIGKILL → ready again
+	MaxRSSMB    float64      `json:"max_rss_mb"`
+	Load        *load.Result `json:"load"`
+	Verify      string       `json:"verify"` // itctl verify's summary line
+	VerifyOK    bool         `json:"verify_ok"`
+	Requests    int          `json:"requests"`
+	WorkDir     string       `json:"work_dir"`
+	LoadgenFail string       `json:"loadgen_failure,omitempty"`
+}
+
+func (s *summary) line() string {
+	acc, unknown, viol := int64(0), int64(0), int64(0)
+	if s.Load != nil {
+		acc, unknown, viol = s.Load.Counts["accepted"], s.Load.UnknownOutcomes, s.Load.Violations
+	}
+	return fmt.Sprintf("chaos: mode=%s cycles=%d requests=%d accepted=%d unknown=%d generator_violations=%d max_rss=%.0fMB verify_ok=%t | %s",
+		s.Mode, s.Cycles, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.VerifyOK, s.Verify)
+}
+
+// run is one driver run: start, load (and kills), settle, stop, verify.
+func run(o options) (*summary, error) {
+	if o.workDir == "" {
+		dir, err := os.MkdirTemp("", "itbench-")
+		if err != nil {
+			return nil, err
+		}
+		o.workDir = dir
+	}
+	p, err := freePorts()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(o.workDir, "service.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	env := p.env(filepath.Join(o.workDir, "data"))
+	svc := &service{bin: filepath.Join(o.binDir, "gateway_service"), config: o.config, env: env, log: logf, ports: p}
+	sum := &summary{Mode: o.mode, WorkDir: o.workDir}
+	if err := svc.start(); err != nil {
+		return sum, err
+	}
+	defer svc.stop(syscall.SIGKILL, stopTimeout) // on every early return
+	if err := svc.waitReady(readyTimeout); err != nil {
+		return sum, err
+	}
+	var rssMu sync.Mutex
+	var maxKB int64
+	rctx, stopRSS := context.WithCancel(context.Background())
+	go svc.sampleRSS(rctx, rssSampleEvery, &maxKB, &rssMu)
+	loadErr := runLoad(o, svc, env, sum)
+	stopRSS()
+	rssMu.Lock()
+	sum.MaxRSSMB = float64(maxKB) / 1024
+	rssMu.Unlock()
+	if loadErr != nil {
+		return sum, loadErr
+	}
+	if err := svc.waitSettled(context.Background(), settleTimeout); err != nil {
+		return sum, err
+	}
+	if err := svc.stop(syscall.SIGTERM, stopTimeout); err != nil {
+		return sum, err
+	}
+	if err := runVerify(o, env, sum); err != nil {
+		return sum, err
+	}
+	if sum.LoadgenFail != "" {
+		return sum, errors.New("loadgen: " + sum.LoadgenFail)
+	}
+	return sum, nil
+}
+
+// runLoad runs bin/loadgen, and in chaos mode kills and restarts the
+// service while it runs.
+func runLoad(o options, svc *service, env []string, sum *summary) error {
+	out := filepath.Join(o.workDir, "result.json")
+	args := []string{"-config", o.config, "-users", strconv.Itoa(o.users), "-rate", fmt.Sprint(o.rate),
+		"-concurrency", strconv.Itoa(o.concurrency), "-inflight", strconv.Itoa(o.inflight),
+		"-expect", filepath.Join(o.workDir, "expect.json"), "-out", out, "-drain", loadgenDrain.String(), "-q"}
+	if o.mode == "chaos" {
+		args = append(args, "-duration", "0")
+	} else {
+		args = append(args, "-duration", o.duration.String())
+	}
+	cmd := exec.Command(filepath.Join(o.binDir, "loadgen"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("cannot start loadgen: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if o.mode == "chaos" {
+		if err := killCycles(o, svc, sum, done); err != nil {
+			_ = cmd.Process.Kill()
+			return err
+		}
+		_ = cmd.Process.Signal(syscall.SIGINT)
+	}
+	var waitErr error
+	select {
+	case waitErr = <-done:
+	case <-time.After(o.duration + loadgenDrain + 5*time.Minute):
+		_ = cmd.Process.Kill()
+		return errors.New("loadgen did not finish in time; killed")
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		return fmt.Errorf("loadgen wrote no result (%v): %s", waitErr, lastLines(stderr.String(), 20))
+	}
+	sum.Load = &load.Result{}
+	if err := json.Unmarshal(raw, sum.Load); err != nil {
+		return fmt.Errorf("cannot read loadgen's result: %w", err)
+	}
+	sum.Requests = sum.Load.ExpectedRequests
+	if waitErr != nil {
+		sum.LoadgenFail = lastLines(stderr.String(), 5)
+	}
+	return nil
+}
+
+// killCycles SIGKILLs the service at random moments and restarts it on the
+// same data dir, o.cycles times, with load running throughout.
+func killCycles(o options, svc *service, sum *summary, loadgen <-chan error) error {
+	time.Sleep(o.killMin) // let the generator fund its users and start
+	for i := 0; i < o.cycles; i++ {
+		gap := o.killMin + time.Duration(rand.Int64N(int64(o.killMax-o.killMin)+1))
+		select {
+		case err := <-loadgen:
+			return fmt.Errorf("loadgen ended during cycle %d: %v", i+1, err)
+		case <-time.After(gap):
+		}
+		killed := time.Now()
+		if err := svc.stop(syscall.SIGKILL, stopTimeout); err != nil {
+			return err
+		}
+		if err := svc.start(); err != nil {
+			return err
+		}
+		if err := svc.waitReady(readyTimeout); err != nil {
+			return fmt.Errorf("restart %d: %w", i+1, err)
+		}
+		sum.Cycles++
+		sum.Restarts = append(sum.Restarts, time.Since(killed).Seconds())
+	}
+	time.Sleep(o.killMax) // load on the last incarnation too
+	return nil
+}
+
+// runVerify runs `itctl verify` on the stopped service's data.
+func runVerify(o options, env []string, sum *summary) error {
+	ctx, cancel := context.WithTimeout(context.Background(), verifyTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(o.binDir, "itctl"), "verify", "--config", o.config,
+		"--users-file", filepath.Join(o.workDir, "expect.json"), "--json", filepath.Join(o.workDir, "verify.json"))
+	cmd.Env = append(os.Environ(), env...)
+	var out strings.Builder
+	w := o.verifyOut
+	if w == nil {
+		w = os.Stdout
+	}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, w), io.MultiWriter(&out, w)
+	err := cmd.Run()
+	sum.Verify = lastLines(out.String(), 1)
+	sum.VerifyOK = err == nil
+	if err != nil {
+		return fmt.Errorf("itctl verify: %v", err)
+	}
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
