@@ -94,18 +94,20 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 	return page, nil
 }
 
-// historyEntry returns the request of a history entry: its copy when final
-// (a final request never changes), else the request as it stands in snap.
+// historyEntry returns the request of a history entry: its copy when the
+// request is final, else the request as it stands in snap.
 func (s *Store) historyEntry(snap pebble.Reader, k, v []byte) (store.Request, error) {
-	r, err := decodeRequest(v)
-	if err != nil {
-		return store.Request{}, fmt.Errorf("history entry %x: %w", k, err)
-	}
-	if r.Status.Final() {
+	if len(v) != 0 {
+		r, err := decodeRequest(v)
+		if err != nil {
+			return store.Request{}, fmt.Errorf("history entry %x: %w", k, err)
+		}
 		return r, nil
 	}
-	if r, err = s.getRequest(snap, r.ID); err != nil {
-		return store.Request{}, fmt.Errorf("history entry %x: request: %w", k, err)
+	id := ^binary.BigEndian.Uint64(k[historyCursorOffset+8:])
+	r, err := s.getRequest(snap, id)
+	if err != nil {
+		return store.Request{}, fmt.Errorf("history entry %x: request %d: %w", k, id, err)
 	}
 	return r, nil
 }

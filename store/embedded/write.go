@@ -99,17 +99,19 @@ func (s *Store) claimKey(b *pebble.Batch, req *store.Request, now time.Time) (st
 	return store.Request{}, false, nil
 }
 
-// putNew adds a new request r and its index entries to b. History entries
-// carry a copy of the request so a page is one scan; the copy is rewritten
-// when the request becomes final and never again, so only a non-final copy
-// (a recent request) sends History back to the request itself.
+// putNew adds a new request r and its index entries to b. A history entry
+// is empty while its request is open and holds a copy of the request once it
+// is final (it never changes again), so a page of old history is one scan
+// and only recent, open requests send History to the request itself.
 func putNew(b *pebble.Batch, r *store.Request) {
 	v := appendRequest(make([]byte, 0, 128), r)
 	mustBatch(b.Set(requestKey(r.ID), v, nil))
-	putHistory(b, r, v)
-	if !r.Status.Final() {
-		mustBatch(b.Set(openKey(r.CreatedAt, r.ID), nil, nil))
+	if r.Status.Final() {
+		putHistory(b, r, v)
+		return
 	}
+	putHistory(b, r, nil)
+	mustBatch(b.Set(openKey(r.CreatedAt, r.ID), nil, nil))
 }
 
 // putAdvanced adds the new state of an existing request r to b.
@@ -123,7 +125,7 @@ func putAdvanced(b *pebble.Batch, r *store.Request) {
 }
 
 // putHistory sets the history entries of both sides (one for a self-transfer)
-// to the encoded request v.
+// to v: the encoded final request, or nil while it is open.
 func putHistory(b *pebble.Batch, r *store.Request, v []byte) {
 	mustBatch(b.Set(historyKey(r.UserID, r.CreatedAt, r.ID), v, nil))
 	if r.ToUserID != 0 && r.ToUserID != r.UserID {
