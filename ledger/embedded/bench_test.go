@@ -13,9 +13,6 @@ import (
 
 const benchAccounts = 1000
 
-
-
-
 // benchLedger opens a ledger with benchAccounts funded accounts 1..n on ledger 1.
 func benchLedger(b *testing.B) (*Ledger, []ledger.Uint128) {
 	b.Helper()

@@ -67,7 +67,7 @@ type group struct {
 	inChain        bool
 	chainTransfers int                      // len(transfers) when the chain began
 	chainUndo      int                      // len(undo) when the chain began
-	known          map[ledger.Uint128]known // disk state of prefetched ids
+	known          map[ledger.Uint128]int32 // prefetched id → its entry in prefetchFound
 	prefetchKeys   [][keyIDSize]byte
 	prefetchFound  []known
 	rows           []indexRow
@@ -82,7 +82,7 @@ type group struct {
 func (g *group) init() {
 	g.index = make(map[ledger.Uint128]int32, 2*ledger.BatchEventsMax)
 	g.status = make(map[ledger.Uint128]statusChange, 256)
-	g.known = make(map[ledger.Uint128]known, 2*ledger.BatchEventsMax)
+	g.known = make(map[ledger.Uint128]int32, 2*ledger.BatchEventsMax)
 	g.rowOf = make(map[ledger.Uint128]int, 1024)
 	g.transfers = make([]newTransfer, 0, ledger.BatchEventsMax)
 }
@@ -95,6 +95,7 @@ func (g *group) reset() {
 	clear(g.index)
 	clear(g.status)
 	clear(g.known)
+	g.prefetchFound = g.prefetchFound[:0]
 	g.undo = g.undo[:0]
 	g.inChain = false
 	g.err = nil
@@ -215,7 +216,8 @@ func (l *Ledger) transfer(id ledger.Uint128, out *ledger.Transfer) lookupResult 
 			return lookupFound
 		}
 	}
-	if kn, ok := g.known[id]; ok {
+	if i, ok := g.known[id]; ok {
+		kn := &g.prefetchFound[i]
 		if kn.res == lookupFound {
 			*out = kn.t
 		}

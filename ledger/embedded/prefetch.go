@@ -44,8 +44,9 @@ func (l *Ledger) prefetch(events []ledger.Transfer) {
 	}
 	slices.SortFunc(keys, func(a, b [keyIDSize]byte) int { return bytes.Compare(a[:], b[:]) })
 	keys = slices.CompactFunc(keys, func(a, b [keyIDSize]byte) bool { return a == b })
-	found := slices.Grow(g.prefetchFound[:0], len(keys))[:len(keys)]
-	g.prefetchFound = found
+	base := len(g.prefetchFound)
+	g.prefetchFound = slices.Grow(g.prefetchFound, len(keys))[:base+len(keys)]
+	found := g.prefetchFound[base:]
 	// Two halves in parallel: the lookups are independent reads and the
 	// applier is otherwise the only busy goroutine.
 	half := len(keys) // the applier's share
@@ -69,7 +70,7 @@ func (l *Ledger) prefetch(events []ledger.Transfer) {
 		}
 	}
 	for i := range keys {
-		g.known[getU128BE(keys[i][1:])] = found[i]
+		g.known[getU128BE(keys[i][1:])] = int32(base + i)
 	}
 }
 

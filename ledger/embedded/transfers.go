@@ -63,6 +63,13 @@ func (l *Ledger) createTransfer(t *ledger.Transfer) ledger.CreateTransferResult 
 		return res
 	}
 
+	l.applyTransfer(t, drState, crState, amount)
+	return ledger.TransferOK
+}
+
+// applyTransfer moves amount for the validated transfer t and records it.
+func (l *Ledger) applyTransfer(t *ledger.Transfer, drState, crState *accountState, amount ledger.Uint128) {
+	dr, cr := &drState.work, &crState.work
 	l.save(drState)
 	l.save(crState)
 	if t.Flags&ledger.TransferPending != 0 {
@@ -90,7 +97,6 @@ func (l *Ledger) createTransfer(t *ledger.Transfer) ledger.CreateTransferResult 
 	stored := *t
 	stored.Amount = amount
 	l.addTransfer(&stored, false)
-	return ledger.TransferOK
 }
 
 // checkSinglePhase holds the field checks of a transfer that is not a post or void.

@@ -12,21 +12,8 @@ import (
 // postOrVoid applies TigerBeetle's post_or_void_pending_transfer checks in
 // its order and resolves the pending transfer.
 func (l *Ledger) postOrVoid(t *ledger.Transfer) ledger.CreateTransferResult {
-	post := t.Flags&ledger.TransferPostPendingTransfer != 0
-	void := t.Flags&ledger.TransferVoidPendingTransfer != 0
-	const exclusive = ledger.TransferPending | ledger.TransferBalancingDebit | ledger.TransferBalancingCredit |
-		ledger.TransferClosingDebit | ledger.TransferClosingCredit
-	switch {
-	case post && void, t.Flags&exclusive != 0:
-		return ledger.TransferFlagsAreMutuallyExclusive
-	case t.PendingID.IsZero():
-		return ledger.TransferPendingIDMustNotBeZero
-	case t.PendingID.IsMax():
-		return ledger.TransferPendingIDMustNotBeIntMax
-	case t.PendingID == t.ID:
-		return ledger.TransferPendingIDMustBeDifferent
-	case t.Timeout != 0:
-		return ledger.TransferTimeoutReservedForPendingTransfer
+	if res := checkPostOrVoid(t); res != ledger.TransferOK {
+		return res
 	}
 	var p ledger.Transfer
 	if l.transfer(t.PendingID, &p) != lookupFound {
@@ -39,25 +26,9 @@ func (l *Ledger) postOrVoid(t *ledger.Transfer) ledger.CreateTransferResult {
 	if drState == nil || crState == nil {
 		panic("BUG: a pending transfer names a missing account")
 	}
-	switch {
-	case !t.DebitAccountID.IsZero() && t.DebitAccountID != p.DebitAccountID:
-		return ledger.TransferPendingTransferHasDifferentDebitAccountID
-	case !t.CreditAccountID.IsZero() && t.CreditAccountID != p.CreditAccountID:
-		return ledger.TransferPendingTransferHasDifferentCreditAccountID
-	case t.Ledger != 0 && t.Ledger != p.Ledger:
-		return ledger.TransferPendingTransferHasDifferentLedger
-	case t.Code != 0 && t.Code != p.Code:
-		return ledger.TransferPendingTransferHasDifferentCode
-	}
-	amount := t.Amount
-	if void && amount.IsZero() || post && amount.IsMax() {
-		amount = p.Amount
-	}
-	if amount.Cmp(p.Amount) > 0 {
-		return ledger.TransferExceedsPendingTransferAmount
-	}
-	if void && amount.Cmp(p.Amount) < 0 {
-		return ledger.TransferPendingTransferHasDifferentAmount
+	amount, res := resolvedAmount(t, &p)
+	if res != ledger.TransferOK {
+		return res
 	}
 	switch l.pendingStatus(p.ID) {
 	case statusPosted:
@@ -74,15 +45,68 @@ func (l *Ledger) postOrVoid(t *ledger.Transfer) ledger.CreateTransferResult {
 			return ledger.TransferPendingTransferExpired
 		}
 	}
-	dr, cr := &drState.work, &crState.work
+	void := t.Flags&ledger.TransferVoidPendingTransfer != 0
 	// The only movement allowed in a closed account is voiding a pending transfer.
-	if dr.Flags&ledger.AccountClosed != 0 && !void {
+	if drState.work.Flags&ledger.AccountClosed != 0 && !void {
 		return ledger.TransferDebitAccountAlreadyClosed
 	}
-	if cr.Flags&ledger.AccountClosed != 0 && !void {
+	if crState.work.Flags&ledger.AccountClosed != 0 && !void {
 		return ledger.TransferCreditAccountAlreadyClosed
 	}
+	l.applyPostOrVoid(t, &p, drState, crState, amount, expiry)
+	return ledger.TransferOK
+}
 
+// checkPostOrVoid holds the field checks of a post or void, in TigerBeetle's order.
+func checkPostOrVoid(t *ledger.Transfer) ledger.CreateTransferResult {
+	const exclusive = ledger.TransferPending | ledger.TransferBalancingDebit | ledger.TransferBalancingCredit |
+		ledger.TransferClosingDebit | ledger.TransferClosingCredit
+	both := ledger.TransferPostPendingTransfer | ledger.TransferVoidPendingTransfer
+	switch {
+	case t.Flags&both == both, t.Flags&exclusive != 0:
+		return ledger.TransferFlagsAreMutuallyExclusive
+	case t.PendingID.IsZero():
+		return ledger.TransferPendingIDMustNotBeZero
+	case t.PendingID.IsMax():
+		return ledger.TransferPendingIDMustNotBeIntMax
+	case t.PendingID == t.ID:
+		return ledger.TransferPendingIDMustBeDifferent
+	case t.Timeout != 0:
+		return ledger.TransferTimeoutReservedForPendingTransfer
+	}
+	return ledger.TransferOK
+}
+
+// resolvedAmount checks t against pending p's fields and returns the amount
+// the post or void moves.
+func resolvedAmount(t, p *ledger.Transfer) (ledger.Uint128, ledger.CreateTransferResult) {
+	switch {
+	case !t.DebitAccountID.IsZero() && t.DebitAccountID != p.DebitAccountID:
+		return ledger.Uint128{}, ledger.TransferPendingTransferHasDifferentDebitAccountID
+	case !t.CreditAccountID.IsZero() && t.CreditAccountID != p.CreditAccountID:
+		return ledger.Uint128{}, ledger.TransferPendingTransferHasDifferentCreditAccountID
+	case t.Ledger != 0 && t.Ledger != p.Ledger:
+		return ledger.Uint128{}, ledger.TransferPendingTransferHasDifferentLedger
+	case t.Code != 0 && t.Code != p.Code:
+		return ledger.Uint128{}, ledger.TransferPendingTransferHasDifferentCode
+	}
+	post := t.Flags&ledger.TransferPostPendingTransfer != 0
+	amount := t.Amount
+	if !post && amount.IsZero() || post && amount.IsMax() {
+		amount = p.Amount
+	}
+	if amount.Cmp(p.Amount) > 0 {
+		return ledger.Uint128{}, ledger.TransferExceedsPendingTransferAmount
+	}
+	if !post && amount.Cmp(p.Amount) < 0 {
+		return ledger.Uint128{}, ledger.TransferPendingTransferHasDifferentAmount
+	}
+	return amount, ledger.TransferOK
+}
+
+// applyPostOrVoid records the post or void t of p and moves the balances.
+func (l *Ledger) applyPostOrVoid(t, p *ledger.Transfer, drState, crState *accountState, amount ledger.Uint128, expiry uint64) {
+	post := t.Flags&ledger.TransferPostPendingTransfer != 0
 	stored := ledger.Transfer{
 		ID:              t.ID,
 		DebitAccountID:  p.DebitAccountID,
@@ -105,12 +129,12 @@ func (l *Ledger) postOrVoid(t *ledger.Transfer) ledger.CreateTransferResult {
 	l.setStatus(p.ID, statusChange{status: status, expiresAt: expiry})
 	l.save(drState)
 	l.save(crState)
-	release(dr, cr, &p)
+	dr, cr := &drState.work, &crState.work
+	release(dr, cr, p)
 	if post {
 		dr.DebitsPosted, _ = dr.DebitsPosted.Add(amount)
 		cr.CreditsPosted, _ = cr.CreditsPosted.Add(amount)
 	}
-	return ledger.TransferOK
 }
 
 // release takes pending transfer p's amount out of the pending balances and,

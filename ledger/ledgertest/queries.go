@@ -151,6 +151,12 @@ func testGetAccountTransfers(t *testing.T, h *harness) {
 			}
 		}
 	})
+	testInvalidFilters(t, h, a)
+}
+
+// testInvalidFilters checks filters TigerBeetle rejects.
+func testInvalidFilters(t *testing.T, h *harness, a ledger.Uint128) {
+	both := ledger.FilterDebits | ledger.FilterCredits
 	invalid := []struct {
 		name   string
 		filter ledger.AccountFilter
