@@ -223,7 +223,7 @@ func TestCloseCompletesWaitingCall(t *testing.T) {
 func TestRefusedWithoutServer(t *testing.T) {
 	l := openDead(t, Options{Concurrency: 1})
 	ctx := context.Background()
-	tooMany := ledger.BatchEventsMax // one more than TigerBeetle 0.16.78 takes
+	tooMany := BatchEventsMax + 1 // one more than TigerBeetle 0.16.78 takes
 	if err := checkBatch("create transfers", BatchEventsMax); err != nil {
 		t.Errorf("a batch of BatchEventsMax refused: %v", err)
 	}

@@ -16,7 +16,7 @@
 //     128-byte layout, asserted at compile time field by field, so batches and
 //     results are reinterpreted, never converted.
 //   - Checks the cluster would answer without a per-event result: batches over
-//     BatchEventsMax, 8189 — one less than ledger.BatchEventsMax — refused
+//     BatchEventsMax (8189, the same as ledger.BatchEventsMax) refused
 //     with ledger.ErrBatchTooLarge, and invalid account filters
 //     (ledger.ErrInvalidFilter).
 //   - Host names. The client accepts only IP addresses; New resolves names.

@@ -107,9 +107,8 @@ func (l *Ledger) GetAccountTransfers(ctx context.Context, filter ledger.AccountF
 // request: a 1 MiB message holds 8190 events of 128 bytes after its header,
 // but since the client started coalescing requests ("multi-batch") one event's
 // worth of space carries the batch trailer. tigerbeetle-go's own tests use
-// 8189. ledger.BatchEventsMax (8190) is one more: a batch of that size is
-// refused here with ledger.ErrBatchTooLarge, as the client would refuse it.
-const BatchEventsMax = 8189
+// 8189, and so does ledger.BatchEventsMax, which every implementation keeps.
+const BatchEventsMax = ledger.BatchEventsMax
 
 // checkBatch refuses a batch TigerBeetle would refuse as a whole, before it
 // takes a slot. Empty batches are sent: the cluster answers them like any
