@@ -51,6 +51,7 @@ func main() {
 	}
 	sum, err := run(o)
 	if sum != nil {
+		fmt.Print(tableHeader, sum.row(o.label))
 		fmt.Println(sum.line())
 		if err := sum.writeJSON(filepath.Join(sum.WorkDir, "summary.json")); err != nil {
 			fmt.Fprintln(os.Stderr, "chaos:", err)

@@ -47,6 +47,7 @@ type summary struct {
 	Verify      string       `json:"verify"` // itctl verify's summary line
 	VerifyOK    bool         `json:"verify_ok"`
 	Requests    int          `json:"requests"`
+	SettleS     float64      `json:"settle_seconds"` // load end → no request open`
 	WorkDir     string       `json:"work_dir"`
 	LoadgenFail string       `json:"loadgen_failure,omitempty"`
 }
@@ -100,9 +101,11 @@ func run(o options) (*summary, error) {
 	if loadErr != nil {
 		return sum, loadErr
 	}
+	settleStart := time.Now()
 	if err := svc.waitSettled(context.Background(), settleTimeout); err != nil {
 		return sum, err
 	}
+	sum.SettleS = time.Since(settleStart).Seconds()
 	if err := svc.stop(syscall.SIGTERM, stopTimeout); err != nil {
 		return sum, err
 	}
