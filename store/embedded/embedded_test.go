@@ -165,6 +165,13 @@ func TestCreateDefaultsAndCancellation(t *testing.T) {
 	if !got.CreatedAt.Equal(clock.now()) || !got.UpdatedAt.Equal(clock.now()) {
 		t.Errorf("CreatedAt %s UpdatedAt %s, want the clock's %s", got.CreatedAt, got.UpdatedAt, clock.now())
 	}
+	if again, err := s.Get(context.Background(), 1); err != nil || again != got {
+		t.Errorf("Get = %+v, %v; want exactly what Create returned, %+v", again, err, got)
+	}
+	long := testRequest(3, string(make([]byte, IdempotencyKeyMax+1)), time.Time{})
+	if _, _, err := s.Create(context.Background(), long); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Create with a %d-byte key: err = %v, want ErrInvalid", len(long.IdempotencyKey), err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, _, err := s.Create(ctx, testRequest(2, "", time.Time{})); !errors.Is(err, context.Canceled) {

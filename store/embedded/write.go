@@ -19,13 +19,14 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 		return store.Request{}, false, err
 	}
 	defer s.life.RUnlock()
-	now := s.opts.Now()
+	now := normTime(s.opts.Now())
 	if req.CreatedAt.IsZero() {
 		req.CreatedAt = now
 	}
 	if err := validateNew(&req); err != nil {
 		return store.Request{}, false, err
 	}
+	req.CreatedAt = normTime(req.CreatedAt)
 	req.Status = store.StatusRequesting
 	req.UpdatedAt = now
 	req.ErrorCode, req.ErrorMessage = "", ""
@@ -58,6 +59,13 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	return req, true, nil
 }
 
+// IdempotencyKeyMax bounds the length of an idempotency key, in bytes.
+const IdempotencyKeyMax = 1024
+
+// normTime drops t's monotonic reading and location, keeping what is stored
+// (nanoseconds, UTC), so what a write returns equals what a read returns.
+func normTime(t time.Time) time.Time { return time.Unix(0, t.UnixNano()).UTC() }
+
 // validateNew refuses what Create must never store.
 func validateNew(req *store.Request) error {
 	switch {
@@ -67,6 +75,9 @@ func validateNew(req *store.Request) error {
 		return fmt.Errorf("cannot create request %d: zero user id: %w", req.ID, store.ErrInvalid)
 	case !timeEncodable(req.CreatedAt):
 		return fmt.Errorf("cannot create request %d: created at %s out of range: %w", req.ID, req.CreatedAt, store.ErrInvalid)
+	case len(req.IdempotencyKey) > IdempotencyKeyMax:
+		return fmt.Errorf("cannot create request %d: idempotency key of %d bytes, more than %d: %w",
+			req.ID, len(req.IdempotencyKey), IdempotencyKeyMax, store.ErrInvalid)
 	}
 	return nil
 }
@@ -163,7 +174,7 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	}
 	from := r.Status
 	r.Status = to
-	r.UpdatedAt = s.opts.Now()
+	r.UpdatedAt = normTime(s.opts.Now())
 	if to == store.StatusFailed {
 		r.ErrorCode, r.ErrorMessage = outcome.ErrorCode, outcome.ErrorMessage
 	}
@@ -193,6 +204,7 @@ func (s *Store) RecordAction(ctx context.Context, a store.Action) error {
 	if !timeEncodable(a.At) {
 		return fmt.Errorf("cannot record action on request %d: time %s out of range: %w", a.RequestID, a.At, store.ErrInvalid)
 	}
+	a.At = normTime(a.At)
 	unlock := s.lockHashes(idStripe(a.RequestID))
 	defer unlock()
 	if _, found, err := get(s.db, requestKey(a.RequestID)); err != nil {
