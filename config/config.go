@@ -165,7 +165,7 @@ func Parse(raw []byte, environ []string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
-		return nil, fmt.Errorf("cannot parse config: %w", err)
+		return nil, fmt.Errorf("cannot parse config: %w", nameKeys(raw, err))
 	}
 	if err := applyEnv(cfg, environ); err != nil {
 		return nil, err

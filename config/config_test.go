@@ -1,0 +1,135 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDevConfigLoads(t *testing.T) {
+	cfg, err := Load("dev.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Backends != (Backends{"embedded", "embedded", "embedded"}) {
+		t.Fatalf("dev backends %+v, want all embedded", cfg.Backends)
+	}
+	if cfg.Monitoring.HealthCheckPort != 8080 || cfg.Server.AdminPort != 8081 || cfg.Monitoring.PrometheusPort != 9090 {
+		t.Fatalf("dev ports %d/%d/%d, want 8080/8081/9090", cfg.Monitoring.HealthCheckPort, cfg.Server.AdminPort, cfg.Monitoring.PrometheusPort)
+	}
+	c, err := cfg.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.RouteAllowed("funding", "spot", false) || c.RouteAllowed("funding", "spot", true) {
+		t.Fatal("dev routes: funding→spot must be allowed for the same user only")
+	}
+}
+
+// TestProdConfigValuesTakeEffect loads the guide-shaped production file and
+// checks every guide value arrives in the struct the binaries use.
+func TestProdConfigValuesTakeEffect(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(key, []byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("internal_transfer_prod.yaml", []string{
+		"IT_AUTH_ADMIN_TOKEN=prod-admin-token-from-the-environment-0123",
+		"IT_AUTH_JWT_PUBLIC_KEY_FILE=" + key,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]bool{
+		"database.contact_points":               strings.Join(cfg.Database.ContactPoints, ",") == "scylla1.prod.internal:9042,scylla2.prod.internal:9042,scylla3.prod.internal:9042",
+		"database.keyspace":                     cfg.Database.Keyspace == "trading",
+		"database.consistency":                  cfg.Database.Consistency == "QUORUM",
+		"database.replication_factor":           cfg.Database.ReplicationFactor == 3,
+		"tigerbeetle.cluster_id":                cfg.TigerBeetle.ClusterID == 1001,
+		"tigerbeetle.addresses":                 len(cfg.TigerBeetle.Addresses) == 3 && cfg.TigerBeetle.Addresses[2] == "tb3.prod.internal:3003",
+		"tigerbeetle.concurrency":               cfg.TigerBeetle.Concurrency == 32,
+		"kafka.brokers":                         len(cfg.Kafka.Brokers) == 3,
+		"kafka.topic":                           cfg.Kafka.Topic == "transfer_confirmations",
+		"kafka.consumer_group":                  cfg.Kafka.ConsumerGroup == "settlement_service",
+		"rate_limiting.max_requests_per_minute": cfg.RateLimiting.MaxRequestsPerMinute == 60,
+		"rate_limiting.max_transfer_amount":     cfg.RateLimiting.MaxTransferAmount == 1_000_000_000_000_000,
+		"rate_limiting.min_transfer_amount":     cfg.RateLimiting.MinTransferAmount == 1_000_000,
+		"settlement.scanner_interval_ms":        Duration(cfg.Settlement.ScannerIntervalMS) == 5*time.Second,
+		"settlement.stuck_threshold_ms":         Duration(cfg.Settlement.StuckThresholdMS) == 30*time.Minute,
+		"settlement.critical_threshold_ms":      Duration(cfg.Settlement.CriticalThresholdMS) == 2*time.Hour,
+		"monitoring.prometheus_port":            cfg.Monitoring.PrometheusPort == 9090,
+		"monitoring.health_check_port":          cfg.Monitoring.HealthCheckPort == 8080,
+		"backends":                              cfg.Backends == Backends{"tigerbeetle", "scylla", "kafka"},
+		"auth.admin_token (env)":                cfg.Auth.AdminToken == "prod-admin-token-from-the-environment-0123",
+	}
+	for key, ok := range checks {
+		if !ok {
+			t.Errorf("%s did not take effect", key)
+		}
+	}
+}
+
+func TestProdConfigNeedsSecretsFromEnvironment(t *testing.T) {
+	_, err := Load("internal_transfer_prod.yaml", nil)
+	if err == nil || !strings.Contains(err.Error(), "auth.") {
+		t.Fatalf("prod config without secrets loaded: %v", err)
+	}
+}
+
+func TestInvalidConfigNamesTheKey(t *testing.T) {
+	cases := map[string]struct{ yaml, key string }{
+		"unknown key":          {"server:\n  bogus: 1\n", "bogus"},
+		"unknown section":      {"nonsense: {}\n", "nonsense"},
+		"wrong type":           {"server:\n  admin_port: eighty\n", "admin_port"},
+		"port range":           {"server:\n  admin_port: 70000\n", "server.admin_port"},
+		"backend":              {"backends:\n  ledger: sqlite\n", "backends.ledger"},
+		"consistency":          {"database:\n  consistency: MOST\n", "database.consistency"},
+		"min above max":        {"rate_limiting:\n  min_transfer_amount: 10\n  max_transfer_amount: 5\n", "rate_limiting.max_transfer_amount"},
+		"short jwt secret":     {"auth:\n  jwt_secret: short\n", "auth.jwt_secret"},
+		"ttl under 24h":        {"database:\n  idempotency_ttl_hours: 1\n", "database.idempotency_ttl_hours"},
+		"duplicate ledger":     {"assets:\n  - {name: A, ledger: 1, decimals: 8}\n  - {name: B, ledger: 1, decimals: 8}\n", "assets"},
+		"route unknown type":   {"routes:\n  - {from: funding, to: margin}\n", "routes"},
+		"scylla without hosts": {"backends:\n  store: scylla\n", "database.contact_points"},
+	}
+	base := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			raw := c.yaml
+			if !strings.Contains(raw, "auth:") {
+				raw = base + raw
+			}
+			_, err := Parse([]byte(raw), nil)
+			if err == nil || !strings.Contains(err.Error(), c.key) {
+				t.Fatalf("got %v, want an error naming %q", err, c.key)
+			}
+		})
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	raw, err := os.ReadFile("dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse(raw, []string{
+		"IT_DATABASE_KEYSPACE=trading2",
+		"IT_RATE_LIMITING_MAX_REQUESTS_PER_MINUTE=600",
+		"IT_KAFKA_BROKERS=k1:9092, k2:9092",
+		"IT_ASSETS=[{name: USDC, ledger: 9, decimals: 6}]",
+		"PATH=/usr/bin", // not ours: ignored
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.Keyspace != "trading2" || cfg.RateLimiting.MaxRequestsPerMinute != 600 ||
+		strings.Join(cfg.Kafka.Brokers, ",") != "k1:9092,k2:9092" || len(cfg.Assets) != 1 || cfg.Assets[0].Decimals != 6 {
+		t.Fatalf("overrides did not take effect: %+v %+v %v %v", cfg.Database, cfg.RateLimiting, cfg.Kafka.Brokers, cfg.Assets)
+	}
+	for _, bad := range []string{"IT_NO_SUCH_KEY=1", "IT_SERVER_ADMIN_PORT=abc", "IT_ASSETS=[{name: X, colour: red}]"} {
+		if _, err := Parse(raw, []string{bad}); err == nil || !strings.Contains(err.Error(), strings.SplitN(bad, "=", 2)[0]) {
+			t.Errorf("%s: got %v, want an error naming the variable", bad, err)
+		}
+	}
+}
