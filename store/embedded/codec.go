@@ -17,7 +17,8 @@ const codecVersion byte = 1
 // directory was damaged or written by an incompatible version.
 var errCorrupt = errors.New("embedded: corrupt value")
 
-// appendRequest encodes r compactly: version, status, varint integers,
+// appendRequest encodes r compactly: version, status (byte 1, which History
+// filters on without decoding), varint integers,
 // fixed-width times and the ledger id, then length-prefixed strings.
 func appendRequest(b []byte, r *store.Request) []byte {
 	b = append(b, codecVersion, byte(r.Status))

@@ -30,7 +30,11 @@ func TestRequestCodecRoundTrip(t *testing.T) {
 		"minimal": {ID: 1, UserID: 2, Status: store.StatusRequesting, CreatedAt: time.Unix(0, 0).UTC(), UpdatedAt: time.Unix(0, 0).UTC()},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := decodeRequest(appendRequest(nil, &r))
+			enc := appendRequest(nil, &r)
+			if store.Status(enc[1]) != r.Status {
+				t.Errorf("byte 1 = %d, want the status %d (History filters on it)", enc[1], r.Status)
+			}
+			got, err := decodeRequest(enc)
 			if err != nil {
 				t.Fatal(err)
 			}

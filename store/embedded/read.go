@@ -71,8 +71,11 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 				return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
 			}
 		}
-		k := it.Key()
-		r, err := s.historyEntry(snap, k, it.Value())
+		k, v := it.Key(), it.Value()
+		if q.Status != 0 && len(v) > 1 && store.Status(v[1]) != q.Status {
+			continue // a final copy of another status: no need to decode it
+		}
+		r, err := s.historyEntry(snap, k, v)
 		if err != nil {
 			return store.HistoryPage{}, fmt.Errorf("cannot read history of user %d: %w", q.UserID, err)
 		}
