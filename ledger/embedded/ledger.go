@@ -24,6 +24,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/exchange/internal-transfer/ledger"
 )
@@ -54,6 +55,9 @@ type Options struct {
 	// GroupEventsMax bounds the events applied in one synced group
 	// (DefaultGroupEventsMax if zero; never below ledger.BatchEventsMax).
 	GroupEventsMax int
+
+	// fs replaces the disk in package tests (an in-memory filesystem).
+	fs vfs.FS
 }
 
 // Ledger is the embedded engine. It implements ledger.Ledger and is safe for
@@ -122,6 +126,9 @@ func Open(opts Options) (*Ledger, error) {
 		L0CompactionThreshold: 4,
 		L0StopWritesThreshold: 24,
 		Logger:                quietLogger{},
+	}
+	if opts.fs != nil {
+		popts.FS = opts.fs
 	}
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -224,6 +231,9 @@ func (l *Ledger) submit(ctx context.Context, r *request) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot queue ledger batch: %w", err)
+	}
 	select {
 	case l.queue <- r:
 	case <-l.closing:
@@ -234,6 +244,15 @@ func (l *Ledger) submit(ctx context.Context, r *request) error {
 	select {
 	case <-r.done:
 		return r.err
+	case <-l.stopped:
+		// The applier is gone: r was either answered before it stopped or
+		// never taken, and then nothing of it was applied.
+		select {
+		case <-r.done:
+			return r.err
+		default:
+			return ledger.ErrClosed
+		}
 	case <-ctx.Done():
 		return ledger.ErrOutcomeUnknown
 	}
