@@ -128,7 +128,7 @@ func (e *env) newProducer() *stream.Producer {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	p, err := stream.NewProducer(ctx, stream.ProducerOptions{Brokers: []string{e.addr}, Topic: testTopic,
-		RecordDeliveryTimeout: 2 * time.Second, ProduceRequestTimeout: 1 * time.Second})
+		RecordDeliveryTimeout: 10 * time.Second, ProduceRequestTimeout: 5 * time.Second})
 	if err != nil {
 		e.t.Fatalf("producer: %v", err)
 	}

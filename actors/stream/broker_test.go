@@ -254,11 +254,14 @@ func BenchmarkPublish(b *testing.B) {
 	defer p.Close(context.Background())
 	req := sampleRequest()
 	errs := make(chan error, 1)
+	inflight := make(chan struct{}, DefaultBufferedRecordsMax/2) // stay under the buffer
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		req.ID = uint64(i + 1)
 		req.UserID = uint64(i%64 + 1)
+		inflight <- struct{}{}
 		p.PublishAsync(req, func(err error) {
+			<-inflight
 			if err != nil {
 				select {
 				case errs <- err:
