@@ -20,18 +20,6 @@ func loadYAML(t *testing.T, path string) map[string]any {
 	return doc
 }
 
-// dig walks doc by keys; nil when a key is missing.
-func dig(doc any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := doc.(map[string]any)
-		if !ok {
-			return nil
-		}
-		doc = m[k]
-	}
-	return doc
-}
-
 // refs collects every $ref value in doc.
 func refs(doc any, found *[]string) {
 	switch v := doc.(type) {
