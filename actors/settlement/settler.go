@@ -181,6 +181,12 @@ func (s *Settler) posted(ctx context.Context, req store.Request, assetLedger uin
 		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeVoided, ErrorMessage: "the hold was voided"})
 	case ledger.TransferCreditAccountAlreadyClosed, ledger.TransferDebitAccountAlreadyClosed:
 		return s.void(ctx, req, assetLedger, store.Outcome{ErrorCode: CodeAccountFrozen, ErrorMessage: "account frozen"})
+	case ledger.TransferIDAlreadyFailed:
+		// An earlier post with this id was refused transiently — an account
+		// frozen (closed), the only refusal a post of an existing hold meets —
+		// and TigerBeetle pins the id: the hold can only be voided now. (A
+		// crash between that refusal and the void lands here on replay.)
+		return s.void(ctx, req, assetLedger, store.Outcome{ErrorCode: CodeAccountFrozen, ErrorMessage: "account frozen (post refused earlier)"})
 	default:
 		tbErrors.Inc()
 		return req, &ResultError{RequestID: req.ID, Op: "post", Result: result}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/actors/transfers"
+	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
 )
 
@@ -52,6 +53,23 @@ func TestSettleOutcomes(t *testing.T) {
 		if err != nil || got.Status != store.StatusFailed || got.ErrorCode != CodeVoided {
 			t.Fatalf("got %s %q, %v; want failed %s", got.Status, got.ErrorCode, err, CodeVoided)
 		}
+	})
+	t.Run("post refused earlier, crash before the void", func(t *testing.T) {
+		e.fund(3, 0)
+		req := e.pendingRequest(1, 3, 10)
+		e.freeze(e.accountID(3, "funding"))
+		// The first settlement attempt's post is refused (the account is
+		// frozen) and the process dies before voiding: the post id is now
+		// pinned as failed, so a replayed post answers id_already_failed.
+		res, err := e.ledger.CreateTransfers(ctx, []ledger.Transfer{transfers.PostTransfer(req, assetLedger)})
+		if err != nil || len(res) != 1 || res[0].Result != ledger.TransferCreditAccountAlreadyClosed {
+			t.Fatalf("first post: %v %v, want credit_account_already_closed", res, err)
+		}
+		got, err := s.SettleRequest(ctx, req.ID)
+		if err != nil || got.Status != store.StatusFailed || got.ErrorCode != CodeAccountFrozen {
+			t.Fatalf("replay: %s %q, %v; want failed %s with the hold voided", got.Status, got.ErrorCode, err, CodeAccountFrozen)
+		}
+		e.checkAgrees(s, map[uint64]store.Request{req.ID: got})
 	})
 	t.Run("final request is only confirmed", func(t *testing.T) {
 		req := e.pendingRequest(1, 1, 10)
