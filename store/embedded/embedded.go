@@ -53,7 +53,7 @@ type Options struct {
 	// CacheSizeBytes is Pebble's block cache for table blocks; default
 	// 64 MiB. The cache Open makes is larger by the memtables' reservation.
 	CacheSizeBytes int64
-	// MemTableSizeBytes is Pebble's memtable size; default 32 MiB.
+	// MemTableSizeBytes is Pebble's memtable size; default 64 MiB.
 	MemTableSizeBytes uint64
 
 	fs vfs.FS // nil: the OS file system; tests count syncs through it
@@ -65,7 +65,7 @@ const (
 	DefaultSweepInterval     = time.Minute
 	DefaultSweepKeysMax      = 10_000
 	DefaultCacheSizeBytes    = 64 << 20
-	DefaultMemTableSizeBytes = 32 << 20
+	DefaultMemTableSizeBytes = 64 << 20
 )
 
 // memTablesMax is how many memtables (one mutable, the rest flushing) may
