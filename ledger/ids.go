@@ -23,7 +23,7 @@ const (
 	CodeDeposit          uint16 = 2 // operator → user
 	CodeWithdrawal       uint16 = 3 // user → operator
 	CodeFreeze           uint16 = 4 // pending closing transfer that freezes an account
-	CodeManual           uint16 = 5 // operator post or void of a held transfer
+	CodeManual           uint16 = 5 // reserved: a post or void must carry its hold's code (or 0), so manual ones use CodeInternalTransfer and are told apart by their recorded store.Action
 )
 
 func derive(parts ...[]byte) Uint128 {
