@@ -98,10 +98,11 @@ func (g *gatewayStandIn) addr() string { return strings.TrimPrefix(g.srv.URL, "h
 func TestLocalHAProxyRouting(t *testing.T) {
 	haproxy := needTool(t, "haproxy", "haproxy")
 	gws := []*gatewayStandIn{newGatewayStandIn(t, "gw1"), newGatewayStandIn(t, "gw2"), newGatewayStandIn(t, "gw3")}
-	listen := freeAddr(t)
+	listen, stats := freeAddr(t), freeAddr(t)
 	cfg, err := RenderLocalHAProxy(LocalHAProxy{
 		UserListen:    listen,
 		Gateways:      []string{gws[0].addr(), gws[1].addr(), gws[2].addr()},
+		StatsListen:   stats,
 		CheckInterval: 100 * time.Millisecond,
 	})
 	if err != nil {
@@ -154,6 +155,10 @@ func TestLocalHAProxyRouting(t *testing.T) {
 		}
 		return true
 	})
+	states, err := HAProxyServerStates(context.Background(), liveClient, "http://"+stats+"/stats")
+	if err != nil || states["be_gateway/gw2"] != "DOWN" || states["be_gateway/gw1"] != "UP" {
+		t.Errorf("HAProxy stats with gw2 sick: %v, %v; want gw2 DOWN, gw1 UP", states, err)
+	}
 	for i := 0; i < users; i++ {
 		if got := owner(token(i)); before[i] != "gw2" && got != before[i] {
 			t.Errorf("user %d moved from healthy %s to %s when gw2 failed (hashing is not consistent)", i, before[i], got)
