@@ -182,11 +182,13 @@ func bulkLoad(tb testing.TB, s *Store, reqs []store.Request) {
 	}
 }
 
-// Dataset of BenchmarkHistoryFirstPage: historyRequests final requests among
-// historyUsers users, half of them to another user, spread over 30 days.
+// Dataset of BenchmarkHistoryFirstPage: historyRequests requests among
+// historyUsers users, half of them to another user, spread over 30 days; the
+// newest historyOpen are still pending, the others final.
 const (
 	historyRequests = 1_000_000
 	historyUsers    = 1_000
+	historyOpen     = 10_000
 )
 
 var historyData struct {
@@ -221,6 +223,9 @@ func historyStore(b *testing.B) *Store {
 				created := start.Add(time.Duration(done+i) * 2592 * time.Millisecond)
 				reqs[i] = benchRequest(user, to, created)
 				reqs[i].Status = store.Status(3 + rng.IntN(2))
+				if done+i >= historyRequests-historyOpen {
+					reqs[i].Status = store.StatusPending // the newest are still open
+				}
 			}
 			bulkLoad(b, historyData.s, reqs)
 		}
@@ -237,7 +242,11 @@ func BenchmarkHistoryFirstPage(b *testing.B) {
 	s := historyStore(b)
 	ctx := context.Background()
 	for _, status := range []store.Status{0, store.StatusFailed} {
-		b.Run("status="+status.String(), func(b *testing.B) {
+		name := "status=any"
+		if status != 0 {
+			name = "status=" + status.String()
+		}
+		b.Run(name, func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -249,6 +258,21 @@ func BenchmarkHistoryFirstPage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkCountOpen counts the open requests of the 1M dataset with all
+// historyOpen of them stuck: the scan CountOpen makes on every scrape.
+func BenchmarkCountOpen(b *testing.B) {
+	s := historyStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c, err := s.CountOpen(ctx, time.Now())
+		if err != nil || c.Pending != historyOpen || c.Stuck != historyOpen {
+			b.Fatalf("CountOpen = %+v, %v; want %d pending, all stuck", c, err, historyOpen)
+		}
 	}
 }
 
