@@ -27,6 +27,7 @@ const (
 	crashRoundEnv   = "EMBEDDED_CRASH_ROUND"
 	crashRoundsEnv  = "EMBEDDED_CRASH_ROUNDS" // default crashRounds
 	crashRounds     = 24
+	crashRoundsMin  = 20 // rounds that must fit in crashBudget
 	crashWriters    = 16
 	crashBudget     = 60 * time.Second
 	crashReadyAfter = 10 * time.Second
@@ -50,7 +51,11 @@ func TestCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for round := range rounds {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d rounds within %s", round, rounds, crashBudget)
+			if round < crashRoundsMin {
+				t.Fatalf("only %d rounds within %s, want at least %d", round, crashBudget, crashRoundsMin)
+			}
+			t.Logf("stopping after %d rounds: %s budget spent", round, crashBudget)
+			break
 		}
 		n := crashRound(t, dir, round, time.Duration(20+rng.IntN(280))*time.Millisecond, acked)
 		verifyCrashed(t, dir, acked)
