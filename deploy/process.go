@@ -31,6 +31,9 @@ type Process struct {
 	out  *tailBuffer
 	done chan struct{} // closed when the process has exited
 	err  error         // Wait's answer, valid after done
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // StartProcess starts tool with args.
@@ -66,7 +69,13 @@ func (p *Process) Output() string { return p.out.String() }
 // it and waits up to one more second. It returns nil when the process
 // stopped when asked, ErrProcessExited when it had ended before, and an
 // error when it did not end within grace (it was killed) or at all.
+// Later calls return the first call's answer.
 func (p *Process) Stop(grace time.Duration) error {
+	p.stopOnce.Do(func() { p.stopErr = p.stop(grace) })
+	return p.stopErr
+}
+
+func (p *Process) stop(grace time.Duration) error {
 	if p.Exited() {
 		return fmt.Errorf("%w: %v", ErrProcessExited, p.err)
 	}

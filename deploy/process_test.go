@@ -24,6 +24,9 @@ func TestProcessStop(t *testing.T) {
 		if !p.Exited() {
 			t.Fatal("not exited after Stop")
 		}
+		if err := p.Stop(time.Second); err != nil {
+			t.Fatalf("second Stop: %v, want the first answer (nil)", err)
+		}
 	})
 	t.Run("killed after grace", func(t *testing.T) {
 		// An ignored signal stays ignored across exec: sleep ignores SIGTERM.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // AlertRulesYAML is deploy/prometheus/alerts/internal_transfer.yml, the
@@ -23,6 +25,11 @@ type LocalPrometheus struct {
 	SettlementTargets []string      // host:port of each settlement node's /metrics
 	ScrapeInterval    time.Duration // 0 means 1 * time.Second
 	RulesFile         string        // optional: path of alerts/internal_transfer.yml to load
+	// RuleInterval, when set, replaces every rule group's evaluation
+	// interval in the copy WriteLocalPrometheus writes (whole seconds), so
+	// a test sees the rules evaluated within seconds instead of the
+	// production 30 s. The expressions are left as shipped.
+	RuleInterval time.Duration
 }
 
 // RenderLocalPrometheus returns the prometheus.yml for l, ready for
@@ -79,7 +86,13 @@ func WriteLocalPrometheus(dir string, l LocalPrometheus) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(rules, AlertRulesYAML, 0o644); err != nil {
+	rulesYAML := AlertRulesYAML
+	if l.RuleInterval != 0 {
+		if rulesYAML, err = withRuleInterval(AlertRulesYAML, l.RuleInterval); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(rules, rulesYAML, 0o644); err != nil {
 		return "", fmt.Errorf("cannot write alert rules: %w", err)
 	}
 	path := filepath.Join(dir, "prometheus.yml")
@@ -87,4 +100,51 @@ func WriteLocalPrometheus(dir string, l LocalPrometheus) (string, error) {
 		return "", fmt.Errorf("cannot write prometheus.yml: %w", err)
 	}
 	return path, nil
+}
+
+// withRuleInterval returns the rules file data with every group's interval
+// set to interval, everything else as it was.
+func withRuleInterval(data []byte, interval time.Duration) ([]byte, error) {
+	if interval < time.Second || interval%time.Second != 0 {
+		return nil, fmt.Errorf("%w: rule interval %v must be whole seconds", ErrInvalidPrometheus, interval)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("cannot parse alert rules: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("cannot set the rule interval: the rules file is empty")
+	}
+	groups := mappingValue(doc.Content[0], "groups")
+	if groups == nil || groups.Kind != yaml.SequenceNode || len(groups.Content) == 0 {
+		return nil, fmt.Errorf("cannot set the rule interval: the rules file has no groups")
+	}
+	value := fmt.Sprintf("%ds", int64(interval/time.Second))
+	for _, g := range groups.Content {
+		if v := mappingValue(g, "interval"); v != nil {
+			v.Value = value
+			continue
+		}
+		g.Content = append(g.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "interval"},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value})
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write alert rules: %w", err)
+	}
+	return out, nil
+}
+
+// mappingValue returns the value node of key in mapping node m, or nil.
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }

@@ -1,0 +1,381 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/deploy"
+	"github.com/exchange/internal-transfer/ingress/auth"
+)
+
+// Operations tests (issue 7): the operators' own tools — HAProxy and
+// Prometheus — in front of and scraping the running embedded service, and
+// every kind of real answer checked against docs/openapi.yaml. A tool that
+// is missing skips its test with the apt package to install, except under
+// CI=true, where it fails.
+
+// needTool returns tool's path, or skips (fails under CI=true) when it is
+// not installed.
+func needTool(t *testing.T, tool, aptPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(tool)
+	if err == nil {
+		return path
+	}
+	msg := tool + " not found; install it with: apt-get install -y " + aptPackage
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + " (CI=true: a missing tool is a failure)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// loopbackAddr returns a loopback host:port that was free just now.
+func loopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runTool starts tool in the background and stops it (SIGTERM, 5 s grace)
+// when the test ends; its output is logged when the test failed.
+func runTool(t *testing.T, tool string, args ...string) *deploy.Process {
+	t.Helper()
+	p, err := deploy.StartProcess(tool, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(5 * time.Second); err != nil {
+			t.Errorf("stop %s: %v", filepath.Base(tool), err)
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(tool), p.Output())
+		}
+	})
+	return p
+}
+
+// eventually polls cond every 100 ms until it holds or within passes.
+func eventually(t *testing.T, within time.Duration, what string, p *deploy.Process, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if p != nil && p.Exited() {
+			t.Fatalf("the tool exited while waiting for %s:\n%s", what, p.Output())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var opsClient = &http.Client{Timeout: 5 * time.Second}
+
+// rawResponse is one real answer, byte for byte.
+type rawResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// rawCall sends one request and returns the answer unparsed; err only when
+// there was no answer.
+func rawCall(method, url, bearer string, body []byte, header ...string) (rawResponse, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return rawResponse{}, err
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := opsClient.Do(req)
+	if err != nil {
+		return rawResponse{}, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return rawResponse{resp.StatusCode, resp.Header, raw}, err
+}
+
+// mustJSON encodes v for a request body.
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestOpsHAProxyInFrontOfService puts the loopback HAProxy of
+// deploy.RenderLocalHAProxy in front of the running service, next to a
+// gateway entry on a dead port: the health check must take the dead entry
+// out, and health, deposits, transfers, reads and refusals must pass through
+// HAProxy unchanged for users hashed anywhere.
+func TestOpsHAProxyInFrontOfService(t *testing.T) {
+	haproxy := needTool(t, "haproxy", "haproxy")
+	s := service(t)
+	userListen, adminListen, stats, dead := loopbackAddr(t), loopbackAddr(t), loopbackAddr(t), loopbackAddr(t)
+	cfg, err := deploy.RenderLocalHAProxy(deploy.LocalHAProxy{
+		UserListen:    userListen,
+		Gateways:      []string{s.node.APIAddr(), dead},
+		AdminListen:   adminListen,
+		AdminGateways: []string{s.node.AdminAddr()},
+		StatsListen:   stats,
+		CheckInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := runTool(t, haproxy, "-db", "-f", path)
+	statsURL := "http://" + stats + "/stats"
+	var states map[string]string
+	eventually(t, 10*time.Second, "HAProxy to mark the live gateway UP and the dead one DOWN", p, func() bool {
+		states, _ = deploy.HAProxyServerStates(context.Background(), opsClient, statsURL)
+		return states["be_gateway/gw1"] == "UP" && states["be_gateway/gw2"] == "DOWN"
+	})
+
+	via := *s
+	via.apiBase, via.adminBase = "http://"+userListen, "http://"+adminListen
+	t.Run("health", func(t *testing.T) {
+		r, err := rawCall("GET", via.api("/health"), "", nil)
+		var h struct{ Status string }
+		if err != nil || r.status != 200 || json.Unmarshal(r.body, &h) != nil || h.Status != "healthy" {
+			t.Fatalf("GET /health through HAProxy: %v %d %s", err, r.status, r.body)
+		}
+	})
+	t.Run("transfers", func(t *testing.T) {
+		v := via
+		v.t = t
+		// Users hash over both entries; the dead one is out, so all are served.
+		for i := 0; i < 12; i++ {
+			user := newUser()
+			v.deposit(user, "funding", "USDT", "10")
+			e, tr := v.post(user, transferBody("funding", "spot", "USDT", "4", 0, "haproxy-"+itoa(user)))
+			if e.Status != 200 || tr.RequestID == "" {
+				t.Fatalf("user %d: POST through HAProxy: %d %s", user, e.Status, e.code())
+			}
+			if final := v.waitStatus(user, tr.RequestID, 3*time.Second); final.Status != "success" || final.RequestID != tr.RequestID {
+				t.Fatalf("user %d: GET through HAProxy: %+v, want %s success", user, final, tr.RequestID)
+			}
+			v.wantBalance(user, "funding", "USDT", "6.00000000", "0.00000000")
+			if e, _ := v.post(user, transferBody("funding", "spot", "USDT", "7", 0, "")); e.Status != 422 || e.code() != "INSUFFICIENT_BALANCE" {
+				t.Fatalf("user %d: overdraft through HAProxy: %d %s, want 422 INSUFFICIENT_BALANCE", user, e.Status, e.code())
+			}
+		}
+		if e := v.call("GET", v.api("/api/v1/user/balances"), "", nil); e.Status != 401 {
+			t.Fatalf("no token through HAProxy: %d, want 401", e.Status)
+		}
+	})
+	states, err = deploy.HAProxyServerStates(context.Background(), opsClient, statsURL)
+	if err != nil || states["be_gateway/gw2"] != "DOWN" {
+		t.Fatalf("dead gateway after the traffic: %v %v, want DOWN", states, err)
+	}
+	if err := p.Stop(5 * time.Second); err != nil {
+		t.Fatalf("HAProxy did not stop on SIGTERM within 5 s: %v", err)
+	}
+	if _, err := rawCall("GET", via.api("/health"), "", nil); err == nil {
+		t.Fatal("HAProxy still answers after Stop")
+	}
+}
+
+// promRule is one rule of Prometheus's /api/v1/rules answer.
+type promRule struct {
+	Name      string `json:"name"`
+	Health    string `json:"health"`
+	LastError string `json:"lastError"`
+}
+
+func promRules(promURL string) ([]promRule, error) {
+	r, err := rawCall("GET", promURL+"/api/v1/rules", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	var answer struct {
+		Status string `json:"status"`
+		Data   struct {
+			Groups []struct {
+				Rules []promRule `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(r.body, &answer); err != nil || answer.Status != "success" {
+		return nil, errors.New("rules API: " + string(r.body))
+	}
+	var rules []promRule
+	for _, g := range answer.Data.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	return rules, nil
+}
+
+// promScalar runs an instant query whose answer is one series and returns
+// its value as text ("" when there is none).
+func promScalar(promURL, query string) string {
+	r, err := rawCall("GET", promURL+"/api/v1/query?query="+url.QueryEscape(query), "", nil)
+	if err != nil {
+		return ""
+	}
+	var answer struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(r.body, &answer) != nil || len(answer.Data.Result) != 1 {
+		return ""
+	}
+	v, _ := answer.Data.Result[0].Value[1].(string)
+	return v
+}
+
+// background keeps transfers flowing on the service until the returned stop
+// is called, so that every rate and quantile of the dashboard has samples in
+// its window. It uses no *testing.T: a failed call is simply retried on the
+// next tick.
+func background(s *svc, users []uint64) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			user := users[i%len(users)]
+			from, to := "funding", "spot"
+			if i/len(users)%2 == 1 {
+				from, to = to, from
+			}
+			tok, _ := auth.SignHS256([]byte(s.cfg.Auth.JWTSecret), user, time.Hour)
+			body, _ := json.Marshal(transferBody(from, to, "USDT", "0.01", 0, ""))
+			_, _ = rawCall("POST", s.api("/api/v1/user/internal_transfer"), tok, body)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// TestOpsPrometheusScrapesService runs a real Prometheus scraping the
+// running service's /metrics with the shipped alert rules, after and during
+// real traffic (deposits, transfers, refusals): every alert rule must load
+// and evaluate with health ok, and every panel query of the shipped Grafana
+// dashboard must return data.
+func TestOpsPrometheusScrapesService(t *testing.T) {
+	prometheus := needTool(t, "prometheus", "prometheus")
+	s := service(t)
+	users := []uint64{newUser(), newUser(), newUser(), newUser()}
+	for _, u := range users {
+		s.deposit(u, "funding", "USDT", "100")
+		s.deposit(u, "spot", "USDT", "100")
+		if e, _ := s.post(u, transferBody("funding", "spot", "USDT", "1000", 0, "")); e.Status != 422 {
+			t.Fatalf("overdraft: %d %s, want 422", e.Status, e.code())
+		}
+		if e, _ := s.post(u, transferBody("funding", "spot", "USDT", "1e3", 0, "")); e.Status != 400 {
+			t.Fatalf("bad amount: %d %s, want 400", e.Status, e.code())
+		}
+	}
+	stop := background(s, users)
+	defer stop()
+
+	dir := t.TempDir()
+	configPath, err := deploy.WriteLocalPrometheus(dir, deploy.LocalPrometheus{
+		GatewayTargets: []string{s.node.MetricsAddr()},
+		ScrapeInterval: time.Second,
+		RuleInterval:   time.Second, // production evaluates every 30 s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := loopbackAddr(t)
+	p := runTool(t, prometheus, "--config.file="+configPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+listen, "--log.level=warn")
+	promURL := "http://" + listen
+	eventually(t, 20*time.Second, "Prometheus to be ready", p, func() bool {
+		r, err := rawCall("GET", promURL+"/-/ready", "", nil)
+		return err == nil && r.status == 200
+	})
+	eventually(t, 20*time.Second, "two successful scrapes of the service", p, func() bool {
+		scrapes, _ := strconv.ParseFloat(promScalar(promURL, `sum(count_over_time(up{job="`+deploy.JobGateway+`"}[1m]))`), 64)
+		return scrapes >= 2 && promScalar(promURL, `min(up{job="`+deploy.JobGateway+`"})`) == "1"
+	})
+
+	t.Run("alert rules loaded and healthy", func(t *testing.T) {
+		var rules []promRule
+		eventually(t, 15*time.Second, "every rule to be evaluated", p, func() bool {
+			rules, err = promRules(promURL)
+			if err != nil || len(rules) == 0 {
+				return false
+			}
+			for _, r := range rules {
+				if r.Health == "unknown" || r.Health == "" {
+					return false
+				}
+			}
+			return true
+		})
+		names := map[string]bool{}
+		for _, r := range rules {
+			names[r.Name] = true
+			if r.Health != "ok" {
+				t.Errorf("rule %s: health %q: %s", r.Name, r.Health, r.LastError)
+			}
+		}
+		for _, alert := range []string{"HighFailureRate", "StuckTransfers", "HighLatency", "TigerBeetleDown", "DatabaseDown", "SettlementLag"} {
+			if !names[alert] {
+				t.Errorf("alert %s not loaded; have %v", alert, names)
+			}
+		}
+	})
+
+	t.Run("every dashboard panel has data", func(t *testing.T) {
+		var missing []deploy.QueryResult
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			missing, err = deploy.CheckDashboard(context.Background(), opsClient, promURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(missing) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		for _, r := range missing {
+			t.Errorf("no data: %s (series %d, err %v)", r.Query, r.Series, r.Err)
+		}
+	})
+}
