@@ -9,7 +9,7 @@
 # exits non-zero on any violation. Run after `make build`.
 #
 # Env: CYCLES, RATE (default 2000), USERS (default 2000), KILL_MIN, KILL_MAX,
-# BENCH_MD, LABEL, BIN, GO.
+# BENCH_MD, LABEL, WORK, BIN, GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -23,4 +23,5 @@ args=(-mode chaos -bin "$BIN" -config config/dev.yaml -cycles "${CYCLES:-20}"
 	-rate "${RATE:-2000}" -users "${USERS:-2000}" -inflight "${INFLIGHT:-2048}"
 	-kill-min "${KILL_MIN:-1s}" -kill-max "${KILL_MAX:-4s}" -label "${LABEL:-chaos}")
 [ -n "${BENCH_MD:-}" ] && args+=(-md "$BENCH_MD")
+[ -n "${WORK:-}" ] && args+=(-work "$WORK")
 exec "$BIN/chaos" "${args[@]}"

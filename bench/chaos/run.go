@@ -33,7 +33,7 @@ type options struct {
 	mode, binDir, config, workDir, md, label string
 	users, concurrency, inflight, cycles     int
 	rate                                     float64
-	duration, killMin, killMax               time.Duration
+	duration, killMin, killMax, perf         time.Duration
 	verifyOut                                io.Writer // itctl verify's output (default stdout)
 }
 
@@ -133,12 +133,20 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 	cmd := exec.Command(filepath.Join(o.binDir, "loadgen"), args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	lg, err := os.Create(filepath.Join(o.workDir, "loadgen.log"))
+	if err != nil {
+		return err
+	}
+	defer lg.Close()
+	cmd.Stdout, cmd.Stderr = lg, io.MultiWriter(lg, &stderr)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cannot start loadgen: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	if o.perf > 0 && o.mode != "chaos" {
+		go profile(o, svc.pid())
+	}
 	if o.mode == "chaos" {
 		if err := killCycles(o, svc, sum, done); err != nil {
 			_ = cmd.Process.Kill()
@@ -224,4 +232,40 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// perfWarmup is how long after the generator starts the profile begins
+// (funding and connection set-up excluded).
+const perfWarmup = 15 * time.Second
+
+// profile samples the service's stacks with perf(1) for o.perf and writes
+// perf.data and perf.txt (the hottest symbols, self and with children) to
+// the work dir. The service needs no profiling hook for this.
+func profile(o options, pid int) {
+	time.Sleep(perfWarmup)
+	data := filepath.Join(o.workDir, "perf.data")
+	rec := exec.Command("perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", data,
+		"--", "sleep", strconv.Itoa(int(o.perf.Seconds())))
+	if out, err := rec.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "chaos: perf record: %v %s\n", err, lastLines(string(out), 3))
+		return
+	}
+	var text strings.Builder
+	for _, mode := range []string{"--no-children", "--children"} {
+		rep := exec.Command("perf", "report", "-i", data, mode, "--sort", "sym", "--stdio", "-g", "none")
+		out, err := rep.Output()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "chaos: perf report: %v\n", err)
+			return
+		}
+		fmt.Fprintf(&text, "perf report %s (top 30)\n", mode)
+		n := 0
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "%") && !strings.HasPrefix(line, "#") && n < 30 {
+				text.WriteString(line + "\n")
+				n++
+			}
+		}
+	}
+	_ = os.WriteFile(filepath.Join(o.workDir, "perf.txt"), []byte(text.String()), 0o644)
 }

@@ -44,6 +44,7 @@ type Options struct {
 	Fund     uint64 // deposit per user, smallest units
 
 	AmountMin, AmountMax uint64 // range of ordinary transfer amounts, smallest units
+	AmountLimit          uint64 // the service's max_transfer_amount
 
 	Rate        float64       // arrivals per second; 0: closed loop with Concurrency workers
 	Poisson     bool          // exponential inter-arrival times (else uniform)
@@ -70,7 +71,7 @@ type Options struct {
 func Defaults() Options {
 	return Options{
 		Users: 10_000, UserBase: 1_000_000, Asset: "USDT", Decimals: 8,
-		Fund: 1_000 * 100_000_000, AmountMin: 1_000_000, AmountMax: 500_000_000,
+		Fund: 100 * 100_000_000, AmountMin: 1_000_000, AmountMax: 500_000_000, AmountLimit: 1_000_000_000_000_000,
 		Rate: 5_000, Concurrency: 64, InFlightMax: 2_048, Duration: 60 * time.Second,
 		Mix:            Mix{Back: 25, Cross: 20, Retry: 5, Fail: 5},
 		RequestTimeout: 5 * time.Second, AttemptsMax: 200, DrainTimeout: 180 * time.Second,

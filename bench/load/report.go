@@ -64,6 +64,7 @@ type Result struct {
 	LatencyAll       Quantiles        `json:"latency_all"`      // every attempt answered
 	LatencyAccepted  Quantiles        `json:"latency_accepted"` // attempts answered 200
 	AcceptedToFinal  Quantiles        `json:"accepted_to_final"`
+	LatencyShed      Quantiles        `json:"latency_shed"` // attempts answered 429 or 503
 	Violations       int64            `json:"violations"`
 	UnknownOutcomes  int64            `json:"unknown_outcomes"`
 	ExpectedRequests int              `json:"expected_requests"`
@@ -86,6 +87,7 @@ func (r *runner) result(start, end, drained time.Time) *Result {
 	}
 	r.st.mu.Lock()
 	res.LatencyAll, res.LatencyAccepted, res.AcceptedToFinal = quantiles(r.st.all), quantiles(r.st.accepted), quantiles(r.st.settle)
+	res.LatencyShed = quantiles(r.st.shed)
 	r.st.mu.Unlock()
 	r.expMu.Lock()
 	res.ExpectedRequests = len(r.exp)

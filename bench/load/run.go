@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,11 @@ func (r *runner) logf(format string, args ...any) {
 	if r.o.Log != nil {
 		fmt.Fprintf(r.o.Log, "loadgen: "+format+"\n", args...)
 	}
+}
+
+// violation reports a broken promise of the service on stderr, always.
+func (r *runner) violation(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "loadgen: VIOLATION "+format+"\n", args...)
 }
 
 // stopped reports whether the load phase is over.

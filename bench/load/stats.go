@@ -39,6 +39,7 @@ type stats struct {
 	all      *hdrhistogram.Histogram // every HTTP attempt that got an answer
 	accepted *hdrhistogram.Histogram // attempts answered 200
 	settle   *hdrhistogram.Histogram // accepted → final, sampled
+	shed     *hdrhistogram.Histogram // attempts answered 429 or 503
 	counts   map[string]int64
 }
 
@@ -47,6 +48,7 @@ func newStats() *stats {
 		all:      hdrhistogram.New(histMinUS, histMaxUS, histSig),
 		accepted: hdrhistogram.New(histMinUS, histMaxUS, histSig),
 		settle:   hdrhistogram.New(histMinUS, histMaxUS, histSig),
+		shed:     hdrhistogram.New(histMinUS, histMaxUS, histSig),
 		counts:   map[string]int64{},
 	}
 }
@@ -70,8 +72,11 @@ func (s *stats) attempt(a *answer) {
 		return
 	}
 	_ = s.all.RecordValue(clampUS(a.latency))
-	if a.status == 200 {
+	switch a.status {
+	case 200:
 		_ = s.accepted.RecordValue(clampUS(a.latency))
+	case 429, 503:
+		_ = s.shed.RecordValue(clampUS(a.latency))
 	}
 	s.counts["attempt_http_"+strconv.Itoa(a.status)]++
 }

@@ -70,7 +70,7 @@ func (r *runner) plan(roll int) (plan, bool) {
 	p := plan{u: u, to: u, from: funding, in: spot}
 	switch {
 	case roll < m.Fail:
-		p.kind, p.amount = kindFail, u.bal[funding]+u.inflightIn[funding]+1
+		p.kind, p.amount = kindFail, r.failAmount(u)
 	case roll < m.Fail+m.Cross:
 		p.kind, p.in = kindCross, funding
 		for p.to == u {
@@ -101,6 +101,21 @@ func (r *runner) plan(roll int) (plan, bool) {
 	p.body = r.body(&p, u.nextKey(r.o.RunID))
 	u.busy = true
 	return p, true
+}
+
+// supply is all the money the generator deposited: no account can hold more.
+func (r *runner) supply() uint64 { return uint64(len(r.users)) * r.o.Fund }
+
+// failAmount is more than u can hold: more than the whole supply when the
+// service's limit allows such an amount; otherwise more than u's balance
+// plus every credit on its way (which later credits can overtake while the
+// transfer waits for a definitive answer; such an acceptance is counted,
+// not reported as a violation). Caller holds u.mu.
+func (r *runner) failAmount(u *user) uint64 {
+	if s := r.supply(); s < r.o.AmountLimit {
+		return s + 1
+	}
+	return min(r.o.AmountLimit, u.bal[funding]+u.inflightIn[funding]+1)
 }
 
 // body is the transfer's JSON, fixed for all its retries.
@@ -167,6 +182,7 @@ func (r *runner) book(p plan, a *answer, definitive bool) {
 	case ok && p.u.bal[p.from] < p.amount:
 		p.u.unknown = true // our books are wrong: stop trusting this user's
 		r.st.inc("violation_books_broken", 1)
+		r.violation("user %d: request %s of %d accepted with %d on %s in the books", p.u.id, a.requestID, p.amount, p.u.bal[p.from], accountNames[p.from])
 	case ok:
 		p.u.bal[p.from] -= p.amount
 		if p.to == p.u {
@@ -200,8 +216,11 @@ func (r *runner) outcome(p plan, a *answer, definitive bool) {
 		if r.loadEnd.Load() == 0 {
 			r.st.inc("accepted_in_load", 1)
 		}
-		if p.kind == kindFail {
+		if p.kind == kindFail && p.amount > r.supply() {
 			r.st.inc("violation_fail_accepted", 1)
+			r.violation("transfer of %d (more than the supply) accepted as request %s", p.amount, a.requestID)
+		} else if p.kind == kindFail {
+			r.st.inc("fail_accepted_after_credits", 1)
 		}
 		r.expect(a.requestID, p.u.id, "success")
 		r.remember(p.u, p.body, a.requestID)
@@ -227,6 +246,7 @@ func (r *runner) outcome(p plan, a *answer, definitive bool) {
 func (r *runner) expect(requestID string, user uint64, status string) {
 	if requestID == "" {
 		r.st.inc("violation_answer_without_request_id", 1)
+		r.violation("user %d: a definitive answer (%s) without a request_id", user, status)
 		return
 	}
 	r.expMu.Lock()
@@ -266,7 +286,8 @@ func (r *runner) retry(f finished) {
 		r.st.inc("retry_rejected_429", 1)
 	case a.requestID != f.requestID:
 		r.st.inc("violation_idempotency_mismatch", 1)
-		r.logf("idempotent retry of request %s answered HTTP %d %s request_id %q", f.requestID, a.status, a.code, a.requestID)
+		r.violation("idempotent retry of request %s (user %d, body %s) answered HTTP %d %s request_id %q status %q",
+			f.requestID, f.u.id, f.body, a.status, a.code, a.requestID, a.state)
 	default:
 		r.st.inc("retry_same_request_id", 1)
 	}

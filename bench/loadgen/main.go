@@ -43,7 +43,7 @@ func run() error {
 	flag.IntVar(&o.Users, "users", o.Users, "users to create and fund")
 	flag.Uint64Var(&o.UserBase, "user-base", o.UserBase, "first user id (use a fresh range per run on a shared data dir)")
 	flag.StringVar(&o.RunID, "run-id", strconv.FormatInt(time.Now().UnixNano(), 36), "idempotency key prefix, unique per run")
-	fund := flag.Float64("fund", 1000, "deposit per user, in whole units of the asset")
+	fund := flag.Float64("fund", 100, "deposit per user, in whole units of the asset")
 	flag.Float64Var(&o.Rate, "rate", o.Rate, "target arrivals per second; 0 = closed loop with -concurrency")
 	flag.BoolVar(&o.Poisson, "poisson", true, "Poisson arrivals (false: uniform)")
 	flag.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "closed-loop workers (with -rate 0)")
@@ -79,6 +79,7 @@ func run() error {
 	o.Decimals = asset.Decimals
 	o.Fund = uint64(*fund * pow10(asset.Decimals))
 	o.AmountMin = max(o.AmountMin, cfg.RateLimiting.MinTransferAmount)
+	o.AmountLimit = cfg.RateLimiting.MaxTransferAmount
 	o.APIAddr, o.AdminAddr = *api, *admin
 	host := cfg.Server.BindAddress
 	if host == "0.0.0.0" || host == "::" || host == "" {
