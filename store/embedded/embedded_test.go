@@ -292,3 +292,28 @@ func TestBlockCacheCaches(t *testing.T) {
 		t.Errorf("block cache %+v: repeated reads of one key never hit", m)
 	}
 }
+
+// TestSweepLoopCatchesUp checks the background sweep runs by itself and,
+// when a tick's bound leaves a backlog, returns without waiting a full
+// interval until every expired key is gone.
+func TestSweepLoopCatchesUp(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s := openTest(t, Options{IdempotencyTTL: time.Minute, Now: clock.now,
+		SweepInterval: time.Second, SweepKeysMax: 3})
+	ctx := context.Background()
+	for i := range uint64(10) {
+		if _, _, err := s.Create(ctx, testRequest(i+1, "k"+string(rune('a'+i)), time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.add(2 * time.Minute)
+	// Ten keys at three a tick: 1 s, then three 100 ms backlog pauses (not
+	// three more 1 s intervals).
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for countPrefix(t, s, prefixIdemKey) != 0 || countPrefix(t, s, prefixIdemAge) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d keys, %d age entries left after 2.5 s", countPrefix(t, s, prefixIdemKey), countPrefix(t, s, prefixIdemAge))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

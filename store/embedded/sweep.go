@@ -20,19 +20,30 @@ type expiredKey struct {
 	written uint64 // encoded time, as stored in the idempotency value
 }
 
-// sweepLoop deletes expired idempotency keys every SweepInterval until Close.
+// sweepBacklogPause is the pause between sweeps while a backlog remains (a
+// sweep removed its full SweepKeysMax): short enough to keep up with any
+// write rate, long enough to leave the disk to the writers in between.
+const sweepBacklogPause = 100 * time.Millisecond
+
+// sweepLoop deletes expired idempotency keys every SweepInterval, or every
+// sweepBacklogPause while behind, until Close.
 func (s *Store) sweepLoop() {
 	defer close(s.sweepDone)
-	t := time.NewTicker(s.opts.SweepInterval)
+	t := time.NewTimer(s.opts.SweepInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.sweepStop:
 			return
 		case <-t.C:
-			if _, err := s.sweepExpired(s.opts.SweepKeysMax); err != nil {
+			next := s.opts.SweepInterval
+			n, err := s.sweepExpired(s.opts.SweepKeysMax)
+			if err != nil {
 				s.logError("cannot sweep expired idempotency keys: %v", err)
+			} else if n == s.opts.SweepKeysMax {
+				next = sweepBacklogPause
 			}
+			t.Reset(next)
 		}
 	}
 }
