@@ -58,6 +58,7 @@ func TestOpenAPI(t *testing.T) {
 		"/admin/v1/balances":                          "get",
 		"/admin/v1/stuck":                             "get",
 		"/admin/v1/reconcile/{request_id}":            "get",
+		"/admin/v1/transfers/{request_id}":            "get",
 		"/admin/v1/transfers/{request_id}/post":       "post",
 		"/admin/v1/transfers/{request_id}/void":       "post",
 		"/admin/v1/transfers/{request_id}/resend":     "post",

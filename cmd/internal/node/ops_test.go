@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -378,4 +379,176 @@ func TestOpsPrometheusScrapesService(t *testing.T) {
 			t.Errorf("no data: %s (series %d, err %v)", r.Query, r.Series, r.Err)
 		}
 	})
+}
+
+// openAPISpec loads docs/openapi.yaml from the repository root.
+func openAPISpec(t *testing.T) *deploy.OpenAPI {
+	t.Helper()
+	spec, err := deploy.LoadOpenAPIFile(filepath.Join("..", "..", "..", "docs", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// apiCall is one request whose real answer must have status want and match
+// docs/openapi.yaml.
+type apiCall struct {
+	name    string
+	method  string
+	url     string // full URL: s.api(…) or s.admin(…)
+	bearer  string
+	body    []byte
+	want    int
+	header  []string // request header name, value pairs
+	wantHdr string   // a response header that must be present
+}
+
+// checkAgainstSpec sends each call and checks status and body against spec;
+// it returns the answers' bodies by call name.
+func checkAgainstSpec(t *testing.T, spec *deploy.OpenAPI, calls []apiCall) map[string][]byte {
+	t.Helper()
+	bodies := map[string][]byte{}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := rawCall(c.method, c.url, c.bearer, c.body, c.header...)
+			if err != nil {
+				t.Fatalf("%s %s: %v", c.method, c.url, err)
+			}
+			bodies[c.name] = r.body
+			if r.status != c.want {
+				t.Errorf("%s %s: status %d, want %d; body %s", c.method, c.url, r.status, c.want, r.body)
+			}
+			if c.wantHdr != "" && r.header.Get(c.wantHdr) == "" {
+				t.Errorf("%s %s: %d without a %s header", c.method, c.url, r.status, c.wantHdr)
+			}
+			path := c.url[strings.Index(c.url[len("http://"):], "/")+len("http://"):]
+			if err := spec.ValidateResponse(c.method, path, r.status, r.body); err != nil {
+				t.Errorf("does not match docs/openapi.yaml: %v\nbody: %s", err, r.body)
+			}
+		})
+	}
+	return bodies
+}
+
+// requestIDOf returns data.request_id, or error.details.request_id.
+func requestIDOf(t *testing.T, body []byte) string {
+	t.Helper()
+	var e struct {
+		Data struct {
+			RequestID string `json:"request_id"`
+		} `json:"data"`
+		Error struct {
+			Details struct {
+				RequestID string `json:"request_id"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	if id := e.Data.RequestID; id != "" {
+		return id
+	}
+	if id := e.Error.Details.RequestID; id != "" {
+		return id
+	}
+	t.Fatalf("no request_id in %s", body)
+	return ""
+}
+
+// TestOpsOpenAPIMatchesRealResponses sends the user and admin APIs of the
+// running service one request of every documented kind of answer and
+// validates status and body against docs/openapi.yaml.
+func TestOpsOpenAPIMatchesRealResponses(t *testing.T) {
+	spec := openAPISpec(t)
+	s := service(t)
+	user, other, stranger := newUser(), newUser(), newUser()
+	tok, admin := s.token(user), s.cfg.Auth.AdminToken
+	transferURL := s.api("/api/v1/user/internal_transfer")
+	money := func(u uint64, account, amount, key string) []byte {
+		b := map[string]any{"user_id": u, "account_type": account, "asset": "USDT", "amount": amount}
+		if key != "" {
+			b["idempotency_key"] = key
+		}
+		return mustJSON(t, b)
+	}
+	acct := func(u uint64, account string) []byte {
+		return mustJSON(t, map[string]any{"user_id": u, "account_type": account, "asset": "USDT"})
+	}
+	body := func(amount, key string, toUser uint64) []byte {
+		return mustJSON(t, transferBody("funding", "spot", "USDT", amount, toUser, key))
+	}
+	setup := checkAgainstSpec(t, spec, []apiCall{
+		{name: "admin deposit 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(user, "funding", "100", "ops-dep-"+itoa(user)), want: 200},
+		{name: "admin deposit replay 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(user, "funding", "100", "ops-dep-"+itoa(user)), want: 200},
+		{name: "admin deposit conflict 409", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(user, "funding", "99", "ops-dep-"+itoa(user)), want: 409},
+		{name: "admin deposit other 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(other, "funding", "1", ""), want: 200},
+		{name: "admin deposit bad amount 400", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(user, "funding", "1.000000001", ""), want: 400},
+		{name: "admin deposit user token 401", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: tok, body: money(user, "funding", "1", ""), want: 401},
+		{name: "admin withdraw 200", method: "POST", url: s.admin("/admin/v1/withdraw"), bearer: admin, body: money(user, "funding", "10", ""), want: 200},
+		{name: "admin withdraw overdraft 422", method: "POST", url: s.admin("/admin/v1/withdraw"), bearer: admin, body: money(user, "funding", "1000", ""), want: 422},
+		{name: "transfer 200", method: "POST", url: transferURL, bearer: tok, body: body("10", "ops-"+itoa(user), 0), want: 200},
+		{name: "transfer replay 200", method: "POST", url: transferURL, bearer: tok, body: body("10", "ops-"+itoa(user), 0), want: 200},
+		{name: "transfer conflict 409", method: "POST", url: transferURL, bearer: tok, body: body("11", "ops-"+itoa(user), 0), want: 409},
+		{name: "transfer insufficient 422", method: "POST", url: transferURL, bearer: tok, body: body("1000", "", 0), want: 422},
+		{name: "transfer precision 400", method: "POST", url: transferURL, bearer: tok, body: body("1.000000001", "", 0), want: 400},
+		{name: "transfer unknown field 400", method: "POST", url: transferURL, bearer: tok, body: []byte(`{"from_account":{"account_type":"funding","asset":"USDT"},"to_account":{"account_type":"spot","asset":"USDT"},"amount":"1","debit_user":7}`), want: 400},
+		{name: "transfer no token 401", method: "POST", url: transferURL, body: body("1", "", 0), want: 401},
+		{name: "transfer cross-user route 403", method: "POST", url: transferURL, bearer: tok, body: body("1", "", other), want: 403},
+		{name: "transfer too large 413", method: "POST", url: transferURL, bearer: tok, body: append(bytes.Repeat([]byte(" "), 64<<10), "{}"...), want: 413},
+		{name: "transfer to unknown user", method: "POST", url: transferURL, bearer: tok, body: mustJSON(t, transferBody("funding", "funding", "USDT", "1", stranger+1_000_000, "")), want: 422},
+		{name: "admin freeze 200", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: acct(user, "spot"), want: 200},
+		{name: "transfer to frozen", method: "POST", url: transferURL, bearer: tok, body: body("1", "", 0), want: 423},
+		{name: "admin unfreeze 200", method: "POST", url: s.admin("/admin/v1/unfreeze"), bearer: admin, body: acct(user, "spot"), want: 200},
+		{name: "admin freeze new account 200", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: acct(stranger, "spot"), want: 200},
+		{name: "admin freeze bad body 400", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: []byte(`{"user_id":"x"}`), want: 400},
+	})
+	id := requestIDOf(t, setup["transfer 200"])
+	s.waitStatus(user, id, 3*time.Second)
+	failedID := requestIDOf(t, setup["transfer insufficient 422"])
+	checkAgainstSpec(t, spec, []apiCall{
+		{name: "get transfer 200", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + id), bearer: tok, want: 200},
+		{name: "get failed transfer 200", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + failedID), bearer: tok, want: 200},
+		{name: "get transfer of another 404", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + id), bearer: s.token(other), want: 404},
+		{name: "get transfer bad id 400", method: "GET", url: s.api("/api/v1/user/internal_transfer/abc"), bearer: tok, want: 400},
+		{name: "get transfer no token 401", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + id), want: 401},
+		{name: "history 200", method: "GET", url: s.api("/api/v1/user/internal_transfer/history?limit=1"), bearer: tok, want: 200},
+		{name: "history filtered 200", method: "GET", url: s.api("/api/v1/user/internal_transfer/history?status=failed&limit=100"), bearer: tok, want: 200},
+		{name: "history bad limit 400", method: "GET", url: s.api("/api/v1/user/internal_transfer/history?limit=1000"), bearer: tok, want: 400},
+		{name: "balances 200", method: "GET", url: s.api("/api/v1/user/balances"), bearer: tok, want: 200},
+		{name: "balances 401", method: "GET", url: s.api("/api/v1/user/balances"), bearer: "not-a-jwt", want: 401},
+		{name: "health 200", method: "GET", url: s.api("/health"), want: 200},
+		{name: "ready 200", method: "GET", url: s.api("/ready"), want: 200},
+		{name: "admin balances 200", method: "GET", url: s.admin("/admin/v1/balances?user_id=" + itoa(user)), bearer: admin, want: 200},
+		{name: "admin balances no user 400", method: "GET", url: s.admin("/admin/v1/balances"), bearer: admin, want: 400},
+		{name: "admin stuck 200", method: "GET", url: s.admin("/admin/v1/stuck"), bearer: admin, want: 200},
+		{name: "admin reconcile 200", method: "GET", url: s.admin("/admin/v1/reconcile/" + id), bearer: admin, want: 200},
+		{name: "admin reconcile unknown 404", method: "GET", url: s.admin("/admin/v1/reconcile/424242424242"), bearer: admin, want: 404},
+		{name: "admin transfer 200", method: "GET", url: s.admin("/admin/v1/transfers/" + id), bearer: admin, want: 200},
+		{name: "admin transfer unknown 404", method: "GET", url: s.admin("/admin/v1/transfers/424242424242"), bearer: admin, want: 404},
+		{name: "admin void settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/void"), bearer: admin, body: []byte(`{"operator":"ops","reason":"test"}`), want: 400},
+		{name: "admin post settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/post"), bearer: admin, body: []byte(`{"operator":"ops","reason":"test"}`), want: 400},
+		{name: "admin void unknown 404", method: "POST", url: s.admin("/admin/v1/transfers/424242424242/void"), bearer: admin, body: []byte(`{"operator":"ops","reason":"test"}`), want: 404},
+		{name: "admin post no reason 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/post"), bearer: admin, body: []byte(`{"operator":"ops"}`), want: 400},
+		{name: "admin resend settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/resend"), bearer: admin, want: 400},
+		{name: "admin reconcile bad id 404", method: "GET", url: s.admin("/admin/v1/reconcile/0"), bearer: admin, want: 404},
+		{name: "admin transfer bad id 404", method: "GET", url: s.admin("/admin/v1/transfers/abc"), bearer: admin, want: 404},
+		{name: "admin stuck 401", method: "GET", url: s.admin("/admin/v1/stuck"), bearer: tok, want: 401},
+	})
+}
+
+// TestOpsOpenAPIRateLimited checks the 429 answer against docs/openapi.yaml
+// on a service of its own with a limit of 2 requests a minute.
+func TestOpsOpenAPIRateLimited(t *testing.T) {
+	spec := openAPISpec(t)
+	cfg := testConfig(t.TempDir())
+	cfg.RateLimiting.MaxRequestsPerMinute = 2
+	s := start(t, cfg)
+	user := newUser()
+	calls := make([]apiCall, 3)
+	for i := range calls {
+		calls[i] = apiCall{name: "transfer " + strconv.Itoa(i+1), method: "POST", url: s.api("/api/v1/user/internal_transfer"),
+			bearer: s.token(user), body: mustJSON(t, transferBody("funding", "spot", "USDT", "1", 0, "")), want: 422}
+	}
+	calls[2].want, calls[2].wantHdr = 429, "Retry-After"
+	checkAgainstSpec(t, spec, calls)
 }
