@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -236,8 +237,7 @@ func (s *Store) nextActionSeq(id uint64) (uint32, error) {
 	if !it.Last() {
 		return 0, it.Error()
 	}
-	k := it.Key()
-	last := uint32(k[9])<<24 | uint32(k[10])<<16 | uint32(k[11])<<8 | uint32(k[12])
+	last := binary.BigEndian.Uint32(it.Key()[1+8:])
 	if last == actionSeqMax {
 		return 0, fmt.Errorf("too many actions: %w", store.ErrInvalid)
 	}
