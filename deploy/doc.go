@@ -10,8 +10,12 @@
 // routing; RenderLocalPrometheus for a Prometheus scraping local nodes under
 // the production job names with the shipped alert rules; CheckDashboard
 // (over DashboardQueries and EvaluateQueries) to prove every dashboard panel
-// gets data from it; and Metrics, the metric catalogue the rules and the
-// dashboard may name.
+// gets data from it; Metrics, the metric catalogue the rules and the
+// dashboard may name; StartProcess to run such a tool in the background
+// with a bounded stop, and HAProxyServerStates to read which gateways its
+// health check keeps in rotation; and LoadOpenAPI with ValidateResponse, a
+// validator of real answers against docs/openapi.yaml (the subset of
+// OpenAPI 3.0 the document uses; no OpenAPI module is in go.mod).
 //
 // deploy_test.go runs the operators' own tools on the files (promtool,
 // haproxy -c, systemd-analyze verify, bash -n). A test whose tool is missing
