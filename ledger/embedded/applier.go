@@ -16,7 +16,9 @@ import (
 const expiryPollMax = 1 * time.Second
 
 // run is the applier: it takes every queued batch (up to GroupEventsMax
-// events), applies the group, syncs it once and answers the callers.
+// events) as one group, executes it and hands it to the committer, which
+// syncs it once and answers the callers. With nothing queued it still wakes
+// when a pending transfer is due to expire.
 func (l *Ledger) run() {
 	defer close(l.stopped)
 	timer := time.NewTimer(expiryPollMax)
