@@ -10,14 +10,14 @@ import (
 )
 
 // tableHeader is the header of the driver's markdown table.
-const tableHeader = `| run | mode | users | target/s | accepted/s | accepted | insufficient | rejected | unknown | 429/503 answers (p99 ms) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | accepted→final p50 / p99 ms | drain s | kills | max RSS MB | verify |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+const tableHeader = `| run | mode | users | target/s | accepted/s | accepted | insufficient | rejected | unknown | 429/503 answers (p99 ms) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | accepted→final p50 / p99 ms | drain s | CPU cores: service (µs/attempt) · loadgen · box | kills | max RSS MB | verify |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 `
 
 // row is the summary as a markdown table row.
 func (s *summary) row(label string) string {
 	if s.Load == nil {
-		return fmt.Sprintf("| %s | %s | — | — | — | — | — | — | — | — | — | — | — | — | — | — | — | %d | %.0f | %s |\n",
+		return fmt.Sprintf("| %s | %s | — | — | — | — | — | — | — | — | — | — | — | — | — | — | — | — | %d | %.0f | %s |\n",
 			label, s.Mode, s.Cycles, s.MaxRSSMB, verdict(s))
 	}
 	r := s.Load
@@ -32,10 +32,17 @@ func (s *summary) row(label string) string {
 		target = fmt.Sprintf("max (c=%d)", r.Concurrency)
 	}
 	l := r.LatencyAccepted
-	return fmt.Sprintf("| %s | %s | %d | %s | %.0f | %d | %d | %d | %d | %d (%.1f) | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f / %.1f | %.1f | %d | %.0f | %s |\n",
+	return fmt.Sprintf("| %s | %s | %d | %s | %.0f | %d | %d | %d | %d | %d (%.1f) | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f / %.1f | %.1f | %s | %d | %.0f | %s |\n",
 		label, s.Mode, r.Users, target, r.AcceptedPerS, r.Counts["accepted"], r.Counts["failed_INSUFFICIENT_BALANCE"],
 		rejected, r.UnknownOutcomes, r.Counts["attempt_http_429"]+r.Counts["attempt_http_503"], r.LatencyShed.P99, l.P50, l.P90, l.P99, l.P999, l.Max, r.AcceptedToFinal.P50, r.AcceptedToFinal.P99,
-		s.SettleS, s.Cycles, s.MaxRSSMB, verdict(s))
+		s.SettleS, cpuCell(s.CPU), s.Cycles, s.MaxRSSMB, verdict(s))
+}
+
+func cpuCell(c cpuUse) string {
+	if c.BoxBusyCores == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f (%.0f) · %.2f · %.2f", c.ServiceCores, c.ServiceUSPer, c.LoadgenCores, c.BoxBusyCores)
 }
 
 func verdict(s *summary) string {

@@ -47,7 +47,8 @@ type summary struct {
 	Verify      string       `json:"verify"` // itctl verify's summary line
 	VerifyOK    bool         `json:"verify_ok"`
 	Requests    int          `json:"requests"`
-	SettleS     float64      `json:"settle_seconds"` // load end → no request open`
+	SettleS     float64      `json:"settle_seconds"` // load end → no request open
+	CPU         cpuUse       `json:"cpu"`            // bench and overload: while the generator ran`
 	WorkDir     string       `json:"work_dir"`
 	LoadgenFail string       `json:"loadgen_failure,omitempty"`
 }
@@ -57,8 +58,8 @@ func (s *summary) line() string {
 	if s.Load != nil {
 		acc, unknown, viol = s.Load.Counts["accepted"], s.Load.UnknownOutcomes, s.Load.Violations
 	}
-	return fmt.Sprintf("chaos: mode=%s cycles=%d requests=%d accepted=%d unknown=%d generator_violations=%d max_rss=%.0fMB verify_ok=%t | %s",
-		s.Mode, s.Cycles, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.VerifyOK, s.Verify)
+	return fmt.Sprintf("chaos: mode=%s cycles=%d requests=%d accepted=%d unknown=%d generator_violations=%d max_rss=%.0fMB cpu: service %.2f cores (%.0f µs per HTTP attempt), loadgen %.2f cores, whole box %.2f cores busy; verify_ok=%t | %s",
+		s.Mode, s.Cycles, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.CPU.ServiceCores, s.CPU.ServiceUSPer, s.CPU.LoadgenCores, s.CPU.BoxBusyCores, s.VerifyOK, s.Verify)
 }
 
 // run is one driver run: start, load (and kills), settle, stop, verify.
@@ -69,6 +70,9 @@ func run(o options) (*summary, error) {
 			return nil, err
 		}
 		o.workDir = dir
+	}
+	if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+		return nil, err
 	}
 	p, err := freePorts()
 	if err != nil {
@@ -139,6 +143,7 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 	}
 	defer lg.Close()
 	cmd.Stdout, cmd.Stderr = lg, io.MultiWriter(lg, &stderr)
+	start := markCPU(svc.pid(), float64(time.Now().UnixNano())/1e9)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cannot start loadgen: %w", err)
 	}
@@ -161,6 +166,7 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 		_ = cmd.Process.Kill()
 		return errors.New("loadgen did not finish in time; killed")
 	}
+	end := markCPU(svc.pid(), float64(time.Now().UnixNano())/1e9)
 	raw, err := os.ReadFile(out)
 	if err != nil {
 		return fmt.Errorf("loadgen wrote no result (%v): %s", waitErr, lastLines(stderr.String(), 20))
@@ -170,6 +176,15 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 		return fmt.Errorf("cannot read loadgen's result: %w", err)
 	}
 	sum.Requests = sum.Load.ExpectedRequests
+	if wall := end.wall - start.wall; o.mode != "chaos" && wall > 0 {
+		sum.CPU = cpuUse{ServiceCores: (end.service - start.service) / wall, BoxBusyCores: (end.busy - start.busy) / wall}
+		if st := cmd.ProcessState; st != nil {
+			sum.CPU.LoadgenCores = (st.UserTime() + st.SystemTime()).Seconds() / wall
+		}
+		if n := sum.Load.Counts["attempts"]; n > 0 {
+			sum.CPU.ServiceUSPer = (end.service - start.service) * 1e6 / float64(n)
+		}
+	}
 	if waitErr != nil {
 		sum.LoadgenFail = lastLines(stderr.String(), 5)
 	}
