@@ -255,19 +255,27 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 	})
 
 	t.Run("alert rules loaded", func(t *testing.T) {
-		resp, err := liveClient.Get(promURL + "/api/v1/rules?type=alert")
+		rules, err := PrometheusRules(context.Background(), liveClient, promURL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		for _, alert := range []string{"HighFailureRate", "StuckTransfers", "HighLatency", "TigerBeetleDown", "DatabaseDown", "SettlementLag"} {
-			if !strings.Contains(string(body), `"name":"`+alert+`"`) {
-				t.Errorf("Prometheus did not load alert %s: %s", alert, body)
+		names := map[string]bool{}
+		for _, r := range rules {
+			names[r.Name] = true
+			if r.Type != "alerting" || r.Group != "internal_transfer" {
+				t.Errorf("rule %+v, want an alerting rule of group internal_transfer", r)
+			}
+			if r.Health == "err" {
+				t.Errorf("alert rule %s fails to evaluate: %s", r.Name, r.LastError)
 			}
 		}
-		if strings.Contains(string(body), `"health":"err"`) {
-			t.Errorf("an alert rule fails to evaluate: %s", body)
+		for _, alert := range []string{"HighFailureRate", "StuckTransfers", "HighLatency", "TigerBeetleDown", "DatabaseDown", "SettlementLag"} {
+			if !names[alert] {
+				t.Errorf("Prometheus did not load alert %s: %v", alert, names)
+			}
+		}
+		if _, err := PrometheusRules(context.Background(), liveClient, "http://"+freeAddr(t)); err == nil {
+			t.Error("rules of an unreachable Prometheus: no error")
 		}
 	})
 

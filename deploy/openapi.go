@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"strconv"
@@ -125,6 +126,35 @@ func (o *OpenAPI) operation(method, path string) (pathTemplate, map[string]any, 
 	return pathTemplate{}, nil, fmt.Errorf("%w: %s %s", ErrUnknownOperation, method, path)
 }
 
+// otherMethod returns an operation of the path template path matches: the
+// first (by method name) documenting a 405, else the first.
+func (o *OpenAPI) otherMethod(path string) (pathTemplate, map[string]any, error) {
+	path, _, _ = strings.Cut(path, "?")
+	segments := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for _, pt := range o.paths {
+		if !pt.matches(segments) {
+			continue
+		}
+		var first map[string]any
+		for _, method := range []string{"delete", "get", "head", "options", "patch", "post", "put", "trace"} {
+			op, ok := pt.item[method].(map[string]any)
+			if !ok {
+				continue
+			}
+			if dig(op, "responses", "405") != nil {
+				return pt, op, nil
+			}
+			if first == nil {
+				first = op
+			}
+		}
+		if first != nil {
+			return pt, first, nil
+		}
+	}
+	return pathTemplate{}, nil, fmt.Errorf("%w: no operation at all on %s", ErrUnknownOperation, path)
+}
+
 func (pt pathTemplate) matches(segments []string) bool {
 	if len(segments) != len(pt.segments) {
 		return false
@@ -162,13 +192,18 @@ func (e *ResponseError) Unwrap() error { return ErrResponseMismatch }
 
 // ValidateResponse checks one real response: the operation for method and
 // path exists, status is among its documented responses (or it has a
-// default), and body matches the response's application/json schema (a
+// default; a 405 is checked against the path's documented 405), and body matches the response's application/json schema (a
 // response documented without content must have an empty body). It returns
 // nil, an error wrapping ErrUnknownOperation or ErrUndocumentedStatus, a
 // *ResponseError, or an error wrapping ErrInvalidSpec when the document
 // itself cannot be followed.
 func (o *OpenAPI) ValidateResponse(method, path string, status int, body []byte) error {
 	pt, op, err := o.operation(method, path)
+	if err != nil && status == http.StatusMethodNotAllowed {
+		// A 405 answers a method the path does not document: it is checked
+		// against the 405 the path's operations document.
+		pt, op, err = o.otherMethod(path)
+	}
 	if err != nil {
 		return err
 	}

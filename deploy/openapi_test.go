@@ -36,6 +36,7 @@ paths:
             application/json:
               schema: {$ref: '#/components/schemas/ThingEnvelope'}
         '404': {$ref: '#/components/responses/NotFound'}
+        '405': {$ref: '#/components/responses/NotFound'}
     delete:
       responses:
         '204': {description: gone}
@@ -209,6 +210,20 @@ func TestOpenAPIValidateResponse(t *testing.T) {
 			}
 		})
 	}
+	t.Run("405 of an undocumented method uses the path's 405", func(t *testing.T) {
+		if err := spec.ValidateResponse("PUT", "/things/1", 405, []byte(`{"ok":false,"data":null,"error":"method"}`)); err != nil {
+			t.Fatalf("valid 405 refused: %v", err)
+		}
+		if err := spec.ValidateResponse("PUT", "/things/1", 405, []byte(`{"ok":false}`)); !errors.Is(err, ErrResponseMismatch) {
+			t.Fatalf("bad 405 body: err = %v, want ErrResponseMismatch", err)
+		}
+		if err := spec.ValidateResponse("PUT", "/things", 405, []byte(`{}`)); !errors.Is(err, ErrUndocumentedStatus) {
+			t.Fatalf("405 where the path documents none: err = %v, want ErrUndocumentedStatus", err)
+		}
+		if err := spec.ValidateResponse("PUT", "/nothing", 405, []byte(`{}`)); !errors.Is(err, ErrUnknownOperation) {
+			t.Fatalf("405 on an unknown path: err = %v, want ErrUnknownOperation", err)
+		}
+	})
 	t.Run("undocumented status", func(t *testing.T) {
 		err := spec.ValidateResponse("GET", "/things/1", 500, []byte(`{}`))
 		if !errors.Is(err, ErrUndocumentedStatus) {

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,57 +207,6 @@ func TestOpsHAProxyInFrontOfService(t *testing.T) {
 	}
 }
 
-// promRule is one rule of Prometheus's /api/v1/rules answer.
-type promRule struct {
-	Name      string `json:"name"`
-	Health    string `json:"health"`
-	LastError string `json:"lastError"`
-}
-
-func promRules(promURL string) ([]promRule, error) {
-	r, err := rawCall("GET", promURL+"/api/v1/rules", "", nil)
-	if err != nil {
-		return nil, err
-	}
-	var answer struct {
-		Status string `json:"status"`
-		Data   struct {
-			Groups []struct {
-				Rules []promRule `json:"rules"`
-			} `json:"groups"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(r.body, &answer); err != nil || answer.Status != "success" {
-		return nil, errors.New("rules API: " + string(r.body))
-	}
-	var rules []promRule
-	for _, g := range answer.Data.Groups {
-		rules = append(rules, g.Rules...)
-	}
-	return rules, nil
-}
-
-// promScalar runs an instant query whose answer is one series and returns
-// its value as text ("" when there is none).
-func promScalar(promURL, query string) string {
-	r, err := rawCall("GET", promURL+"/api/v1/query?query="+url.QueryEscape(query), "", nil)
-	if err != nil {
-		return ""
-	}
-	var answer struct {
-		Data struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if json.Unmarshal(r.body, &answer) != nil || len(answer.Data.Result) != 1 {
-		return ""
-	}
-	v, _ := answer.Data.Result[0].Value[1].(string)
-	return v
-}
-
 // background keeps transfers flowing on the service until the returned stop
 // is called, so that every rate and quantile of the dashboard has samples in
 // its window. It uses no *testing.T: a failed call is simply retried on the
@@ -329,15 +276,20 @@ func TestOpsPrometheusScrapesService(t *testing.T) {
 		r, err := rawCall("GET", promURL+"/-/ready", "", nil)
 		return err == nil && r.status == 200
 	})
+	// A comparison filters: each query has data only once it holds.
+	scraped := []deploy.DashboardQuery{
+		{Panel: "scrapes", RefID: "A", Expr: `count_over_time(up{job="` + deploy.JobGateway + `"}[1m]) >= 2`},
+		{Panel: "scrapes", RefID: "B", Expr: `up{job="` + deploy.JobGateway + `"} == 1`},
+	}
 	eventually(t, 20*time.Second, "two successful scrapes of the service", p, func() bool {
-		scrapes, _ := strconv.ParseFloat(promScalar(promURL, `sum(count_over_time(up{job="`+deploy.JobGateway+`"}[1m]))`), 64)
-		return scrapes >= 2 && promScalar(promURL, `min(up{job="`+deploy.JobGateway+`"})`) == "1"
+		r := deploy.EvaluateQueries(context.Background(), opsClient, promURL, time.Time{}, scraped)
+		return !r[0].NoData() && !r[1].NoData()
 	})
 
 	t.Run("alert rules loaded and healthy", func(t *testing.T) {
-		var rules []promRule
+		var rules []deploy.Rule
 		eventually(t, 15*time.Second, "every rule to be evaluated", p, func() bool {
-			rules, err = promRules(promURL)
+			rules, err = deploy.PrometheusRules(context.Background(), opsClient, promURL)
 			if err != nil || len(rules) == 0 {
 				return false
 			}
@@ -461,54 +413,76 @@ func requestIDOf(t *testing.T, body []byte) string {
 func TestOpsOpenAPIMatchesRealResponses(t *testing.T) {
 	spec := openAPISpec(t)
 	s := service(t)
-	user, other, stranger := newUser(), newUser(), newUser()
-	tok, admin := s.token(user), s.cfg.Auth.AdminToken
+	u := opsUsers{user: newUser(), other: newUser(), stranger: newUser()}
+	setup := checkAgainstSpec(t, spec, u.writeCalls(t, s))
+	id := requestIDOf(t, setup["transfer 200"])
+	if final := s.waitStatus(u.user, id, 3*time.Second); final.Status != "success" {
+		t.Fatalf("transfer %s ended %q, want success", id, final.Status)
+	}
+	failedID := requestIDOf(t, setup["transfer insufficient 422"])
+	checkAgainstSpec(t, spec, u.readCalls(s, id, failedID))
+}
+
+// opsUsers are the users of the OpenAPI test: user moves money, other is
+// a second user with accounts, stranger has none.
+type opsUsers struct{ user, other, stranger uint64 }
+
+// writeCalls deposit, withdraw, transfer and freeze, with each refusal.
+func (u opsUsers) writeCalls(t *testing.T, s *svc) []apiCall {
+	tok, admin := s.token(u.user), s.cfg.Auth.AdminToken
 	transferURL := s.api("/api/v1/user/internal_transfer")
-	money := func(u uint64, account, amount, key string) []byte {
-		b := map[string]any{"user_id": u, "account_type": account, "asset": "USDT", "amount": amount}
+	money := func(user uint64, amount, key string) []byte {
+		b := map[string]any{"user_id": user, "account_type": "funding", "asset": "USDT", "amount": amount}
 		if key != "" {
 			b["idempotency_key"] = key
 		}
 		return mustJSON(t, b)
 	}
-	acct := func(u uint64, account string) []byte {
-		return mustJSON(t, map[string]any{"user_id": u, "account_type": account, "asset": "USDT"})
+	acct := func(user uint64) []byte {
+		return mustJSON(t, map[string]any{"user_id": user, "account_type": "spot", "asset": "USDT"})
 	}
 	body := func(amount, key string, toUser uint64) []byte {
 		return mustJSON(t, transferBody("funding", "spot", "USDT", amount, toUser, key))
 	}
-	setup := checkAgainstSpec(t, spec, []apiCall{
-		{name: "admin deposit 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(user, "funding", "100", "ops-dep-"+itoa(user)), want: 200},
-		{name: "admin deposit replay 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(user, "funding", "100", "ops-dep-"+itoa(user)), want: 200},
-		{name: "admin deposit conflict 409", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(user, "funding", "99", "ops-dep-"+itoa(user)), want: 409},
-		{name: "admin deposit other 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(other, "funding", "1", ""), want: 200},
-		{name: "admin deposit bad amount 400", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(user, "funding", "1.000000001", ""), want: 400},
-		{name: "admin deposit user token 401", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: tok, body: money(user, "funding", "1", ""), want: 401},
-		{name: "admin withdraw 200", method: "POST", url: s.admin("/admin/v1/withdraw"), bearer: admin, body: money(user, "funding", "10", ""), want: 200},
-		{name: "admin withdraw overdraft 422", method: "POST", url: s.admin("/admin/v1/withdraw"), bearer: admin, body: money(user, "funding", "1000", ""), want: 422},
-		{name: "transfer 200", method: "POST", url: transferURL, bearer: tok, body: body("10", "ops-"+itoa(user), 0), want: 200},
-		{name: "transfer replay 200", method: "POST", url: transferURL, bearer: tok, body: body("10", "ops-"+itoa(user), 0), want: 200},
-		{name: "transfer conflict 409", method: "POST", url: transferURL, bearer: tok, body: body("11", "ops-"+itoa(user), 0), want: 409},
+	depKey, key := "ops-dep-"+itoa(u.user), "ops-"+itoa(u.user)
+	return []apiCall{
+		{name: "admin deposit 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(u.user, "100", depKey), want: 200},
+		{name: "admin deposit replay 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(u.user, "100", depKey), want: 200},
+		{name: "admin deposit conflict 409", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(u.user, "99", depKey), want: 409},
+		{name: "admin deposit other 200", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(u.other, "1", ""), want: 200},
+		{name: "admin deposit bad amount 400", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: admin, body: money(u.user, "1.000000001", ""), want: 400},
+		{name: "admin deposit user token 401", method: "POST", url: s.admin("/admin/v1/deposit"), bearer: tok, body: money(u.user, "1", ""), want: 401},
+		{name: "admin deposit GET 405", method: "GET", url: s.admin("/admin/v1/deposit"), bearer: admin, want: 405, wantHdr: "Allow"},
+		{name: "admin withdraw 200", method: "POST", url: s.admin("/admin/v1/withdraw"), bearer: admin, body: money(u.user, "10", ""), want: 200},
+		{name: "admin withdraw overdraft 422", method: "POST", url: s.admin("/admin/v1/withdraw"), bearer: admin, body: money(u.user, "1000", ""), want: 422},
+		{name: "transfer 200", method: "POST", url: transferURL, bearer: tok, body: body("10", key, 0), want: 200},
+		{name: "transfer replay 200", method: "POST", url: transferURL, bearer: tok, body: body("10", key, 0), want: 200},
+		{name: "transfer conflict 409", method: "POST", url: transferURL, bearer: tok, body: body("11", key, 0), want: 409},
 		{name: "transfer insufficient 422", method: "POST", url: transferURL, bearer: tok, body: body("1000", "", 0), want: 422},
 		{name: "transfer precision 400", method: "POST", url: transferURL, bearer: tok, body: body("1.000000001", "", 0), want: 400},
 		{name: "transfer unknown field 400", method: "POST", url: transferURL, bearer: tok, body: []byte(`{"from_account":{"account_type":"funding","asset":"USDT"},"to_account":{"account_type":"spot","asset":"USDT"},"amount":"1","debit_user":7}`), want: 400},
 		{name: "transfer no token 401", method: "POST", url: transferURL, body: body("1", "", 0), want: 401},
-		{name: "transfer cross-user route 403", method: "POST", url: transferURL, bearer: tok, body: body("1", "", other), want: 403},
+		{name: "transfer cross-user route 403", method: "POST", url: transferURL, bearer: tok, body: body("1", "", u.other), want: 403},
 		{name: "transfer too large 413", method: "POST", url: transferURL, bearer: tok, body: append(bytes.Repeat([]byte(" "), 64<<10), "{}"...), want: 413},
-		{name: "transfer to unknown user", method: "POST", url: transferURL, bearer: tok, body: mustJSON(t, transferBody("funding", "funding", "USDT", "1", stranger+1_000_000, "")), want: 422},
-		{name: "admin freeze 200", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: acct(user, "spot"), want: 200},
-		{name: "transfer to frozen", method: "POST", url: transferURL, bearer: tok, body: body("1", "", 0), want: 423},
-		{name: "admin unfreeze 200", method: "POST", url: s.admin("/admin/v1/unfreeze"), bearer: admin, body: acct(user, "spot"), want: 200},
-		{name: "admin freeze new account 200", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: acct(stranger, "spot"), want: 200},
+		{name: "transfer to unknown user 422", method: "POST", url: transferURL, bearer: tok, body: mustJSON(t, transferBody("funding", "funding", "USDT", "1", u.stranger+1_000_000, "")), want: 422},
+		{name: "transfer PUT 405", method: "PUT", url: transferURL, bearer: tok, want: 405, wantHdr: "Allow"},
+		{name: "admin freeze 200", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: acct(u.user), want: 200},
+		{name: "transfer to frozen 423", method: "POST", url: transferURL, bearer: tok, body: body("1", "", 0), want: 423},
+		{name: "admin unfreeze 200", method: "POST", url: s.admin("/admin/v1/unfreeze"), bearer: admin, body: acct(u.user), want: 200},
+		{name: "admin freeze new account 200", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: acct(u.stranger), want: 200},
 		{name: "admin freeze bad body 400", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: []byte(`{"user_id":"x"}`), want: 400},
-	})
-	id := requestIDOf(t, setup["transfer 200"])
-	s.waitStatus(user, id, 3*time.Second)
-	failedID := requestIDOf(t, setup["transfer insufficient 422"])
-	checkAgainstSpec(t, spec, []apiCall{
+	}
+}
+
+// readCalls read the transfer, history, balances, health and the operator
+// tools; id is a settled request of u.user, failedID a failed one.
+func (u opsUsers) readCalls(s *svc, id, failedID string) []apiCall {
+	tok, admin := s.token(u.user), s.cfg.Auth.AdminToken
+	manual := []byte(`{"operator":"ops","reason":"test"}`)
+	return []apiCall{
 		{name: "get transfer 200", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + id), bearer: tok, want: 200},
 		{name: "get failed transfer 200", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + failedID), bearer: tok, want: 200},
-		{name: "get transfer of another 404", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + id), bearer: s.token(other), want: 404},
+		{name: "get transfer of another 404", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + id), bearer: s.token(u.other), want: 404},
 		{name: "get transfer bad id 400", method: "GET", url: s.api("/api/v1/user/internal_transfer/abc"), bearer: tok, want: 400},
 		{name: "get transfer no token 401", method: "GET", url: s.api("/api/v1/user/internal_transfer/" + id), want: 401},
 		{name: "history 200", method: "GET", url: s.api("/api/v1/user/internal_transfer/history?limit=1"), bearer: tok, want: 200},
@@ -518,22 +492,23 @@ func TestOpsOpenAPIMatchesRealResponses(t *testing.T) {
 		{name: "balances 401", method: "GET", url: s.api("/api/v1/user/balances"), bearer: "not-a-jwt", want: 401},
 		{name: "health 200", method: "GET", url: s.api("/health"), want: 200},
 		{name: "ready 200", method: "GET", url: s.api("/ready"), want: 200},
-		{name: "admin balances 200", method: "GET", url: s.admin("/admin/v1/balances?user_id=" + itoa(user)), bearer: admin, want: 200},
+		{name: "admin balances 200", method: "GET", url: s.admin("/admin/v1/balances?user_id=" + itoa(u.user)), bearer: admin, want: 200},
 		{name: "admin balances no user 400", method: "GET", url: s.admin("/admin/v1/balances"), bearer: admin, want: 400},
 		{name: "admin stuck 200", method: "GET", url: s.admin("/admin/v1/stuck"), bearer: admin, want: 200},
+		{name: "admin stuck 401", method: "GET", url: s.admin("/admin/v1/stuck"), bearer: tok, want: 401},
 		{name: "admin reconcile 200", method: "GET", url: s.admin("/admin/v1/reconcile/" + id), bearer: admin, want: 200},
 		{name: "admin reconcile unknown 404", method: "GET", url: s.admin("/admin/v1/reconcile/424242424242"), bearer: admin, want: 404},
+		{name: "admin reconcile bad id 404", method: "GET", url: s.admin("/admin/v1/reconcile/0"), bearer: admin, want: 404},
 		{name: "admin transfer 200", method: "GET", url: s.admin("/admin/v1/transfers/" + id), bearer: admin, want: 200},
 		{name: "admin transfer unknown 404", method: "GET", url: s.admin("/admin/v1/transfers/424242424242"), bearer: admin, want: 404},
-		{name: "admin void settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/void"), bearer: admin, body: []byte(`{"operator":"ops","reason":"test"}`), want: 400},
-		{name: "admin post settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/post"), bearer: admin, body: []byte(`{"operator":"ops","reason":"test"}`), want: 400},
-		{name: "admin void unknown 404", method: "POST", url: s.admin("/admin/v1/transfers/424242424242/void"), bearer: admin, body: []byte(`{"operator":"ops","reason":"test"}`), want: 404},
+		{name: "admin transfer bad id 404", method: "GET", url: s.admin("/admin/v1/transfers/abc"), bearer: admin, want: 404},
+		{name: "admin void settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/void"), bearer: admin, body: manual, want: 400},
+		{name: "admin post settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/post"), bearer: admin, body: manual, want: 400},
+		{name: "admin void unknown 404", method: "POST", url: s.admin("/admin/v1/transfers/424242424242/void"), bearer: admin, body: manual, want: 404},
 		{name: "admin post no reason 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/post"), bearer: admin, body: []byte(`{"operator":"ops"}`), want: 400},
 		{name: "admin resend settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/resend"), bearer: admin, want: 400},
-		{name: "admin reconcile bad id 404", method: "GET", url: s.admin("/admin/v1/reconcile/0"), bearer: admin, want: 404},
-		{name: "admin transfer bad id 404", method: "GET", url: s.admin("/admin/v1/transfers/abc"), bearer: admin, want: 404},
-		{name: "admin stuck 401", method: "GET", url: s.admin("/admin/v1/stuck"), bearer: tok, want: 401},
-	})
+		{name: "admin reconcile POST 405", method: "POST", url: s.admin("/admin/v1/reconcile/" + id), bearer: admin, want: 405, wantHdr: "Allow"},
+	}
 }
 
 // TestOpsOpenAPIRateLimited checks the 429 answer against docs/openapi.yaml
