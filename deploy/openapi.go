@@ -92,6 +92,9 @@ func LoadOpenAPI(data []byte) (*OpenAPI, error) {
 		}
 		return o.paths[i].raw < o.paths[j].raw
 	})
+	if err := o.checkSchemas(); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 

@@ -30,6 +30,107 @@ var schemaKeywords = map[string]bool{
 	"readOnly": true, "writeOnly": true, "deprecated": true,
 }
 
+// checkSchemas walks every schema the document holds — component schemas
+// and the schemas of every response, request body and parameter — and
+// refuses a keyword validate does not understand or a pattern Go's regexp
+// cannot compile, so that a document is refused when loaded rather than
+// passed unchecked later.
+func (o *OpenAPI) checkSchemas() error {
+	var walk func(at string, node any, depth int) error
+	walk = func(at string, node any, depth int) error {
+		if depth > schemaDepthMax {
+			return fmt.Errorf("%w: schema nesting deeper than %d at %s", ErrInvalidSpec, schemaDepthMax, at)
+		}
+		m, ok := node.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%w: schema at %s is a %T, not an object", ErrInvalidSpec, at, node)
+		}
+		for _, k := range sortedKeys(m) {
+			if !schemaKeywords[k] && !strings.HasPrefix(k, "x-") {
+				return fmt.Errorf("%w: unsupported schema keyword %q at %s", ErrInvalidSpec, k, at)
+			}
+		}
+		if p, ok := m["pattern"].(string); ok {
+			if _, err := regexp.Compile(p); err != nil {
+				return fmt.Errorf("%w: pattern %q at %s: %v", ErrInvalidSpec, p, at, err)
+			}
+		}
+		props, _ := m["properties"].(map[string]any)
+		for _, name := range sortedKeys(props) {
+			if err := walk(at+".properties."+name, props[name], depth+1); err != nil {
+				return err
+			}
+		}
+		for _, kw := range []string{"items", "additionalProperties"} {
+			if sub, ok := m[kw].(map[string]any); ok {
+				if err := walk(at+"."+kw, sub, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		for _, kw := range []string{"allOf", "oneOf", "anyOf"} {
+			list, _ := m[kw].([]any)
+			for i, sub := range list {
+				if err := walk(fmt.Sprintf("%s.%s[%d]", at, kw, i), sub, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	schemas, _ := dig(o.doc, "components", "schemas").(map[string]any)
+	for _, name := range sortedKeys(schemas) {
+		if err := walk("#/components/schemas/"+name, schemas[name], 0); err != nil {
+			return err
+		}
+	}
+	var inline func(at string, node any) error
+	inline = func(at string, node any) error {
+		switch v := node.(type) {
+		case map[string]any:
+			for _, k := range sortedKeys(v) {
+				if k == "schema" {
+					if err := walk(at+".schema", v[k], 0); err != nil {
+						return err
+					}
+					continue
+				}
+				if k == "example" || k == "examples" {
+					continue
+				}
+				if err := inline(at+"."+k, v[k]); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for i, item := range v {
+				if err := inline(fmt.Sprintf("%s[%d]", at, i), item); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, key := range []string{"paths", "components"} {
+		node := o.doc[key]
+		if key == "components" {
+			// components.schemas were walked above; the rest holds inline schemas.
+			rest := map[string]any{}
+			components, _ := node.(map[string]any)
+			for k, v := range components {
+				if k != "schemas" {
+					rest[k] = v
+				}
+			}
+			node = rest
+		}
+		if err := inline("#/"+key, node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // validator collects the problems of one body.
 type validator struct {
 	spec     *OpenAPI
