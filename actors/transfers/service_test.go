@@ -1,0 +1,264 @@
+package transfers_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/exchange/internal-transfer/actors/batcher"
+	"github.com/exchange/internal-transfer/actors/transfers"
+	"github.com/exchange/internal-transfer/ledger"
+	ledgerembedded "github.com/exchange/internal-transfer/ledger/embedded"
+	"github.com/exchange/internal-transfer/store"
+	storeembedded "github.com/exchange/internal-transfer/store/embedded"
+)
+
+// pipeline is the transfer service on the real embedded ledger and store.
+type pipeline struct {
+	svc   *transfers.Service
+	admin *transfers.Admin
+	store store.Store
+	pub   *countingPublisher
+}
+
+// countingPublisher stands in for Kafka: it records what would be published.
+type countingPublisher struct{ n atomic.Int64 }
+
+func (p *countingPublisher) PublishAsync(store.Request, func(error)) { p.n.Add(1) }
+
+func newPipeline(tb testing.TB, opts transfers.Options) *pipeline {
+	tb.Helper()
+	l, err := ledgerembedded.Open(ledgerembedded.Options{Dir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := storeembedded.Open(storeembedded.Options{Dir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	catalog := testCatalog(tb)
+	system := actor.NewActorSystem()
+	b := batcher.New(system, l, batcher.Options{Width: 4, QueueMax: 8 * ledger.BatchEventsMax, CallTimeout: 5 * time.Second})
+	pub := &countingPublisher{}
+	svc, err := transfers.NewService(system, b, st, pub, catalog, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := transfers.EnsureOperatorAccounts(context.Background(), b, catalog); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		svc.Close()
+		_ = b.Close()
+		system.Shutdown()
+		_ = st.Close()
+		_ = l.Close()
+	})
+	return &pipeline{svc: svc, admin: transfers.NewAdmin(b, catalog, svc), store: st, pub: pub}
+}
+
+func testCatalog(tb testing.TB) *transfers.Catalog {
+	c, err := transfers.NewCatalog(
+		[]transfers.Asset{{Name: "USDT", Ledger: 1, Decimals: 8}, {Name: "BTC", Ledger: 2, Decimals: 8}},
+		[]transfers.AccountType{{Name: "funding", Code: 1}, {Name: "spot", Code: 2}},
+		[]transfers.Route{{From: "funding", To: "spot"}, {From: "spot", To: "funding"}, {From: "funding", To: "funding", CrossUser: true}},
+	)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func defaultOptions() transfers.Options {
+	return transfers.Options{NodeID: 1, MailboxMax: 1024, InFlightMax: 100_000, IdleTimeout: time.Minute, RequestTimeout: 10 * time.Second}
+}
+
+func cmd(user uint64, amount uint64, key string) transfers.Command {
+	return transfers.Command{UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: amount, IdempotencyKey: key, Fingerprint: key + "/fp", Received: time.Now()}
+}
+
+func TestSubmitHoldsFundsAndSerialisesPerUser(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	const user = 7
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	// 20 concurrent requests of 10 each against a balance of 100: exactly 10 hold.
+	var wg sync.WaitGroup
+	var held, short atomic.Int64
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := p.svc.Submit(ctx, cmd(user, 10, ""))
+			switch {
+			case err == nil && req.Status == store.StatusPending:
+				held.Add(1)
+			case errors.Is(err, transfers.ErrInsufficientBalance) && req.Status == store.StatusFailed && req.ErrorCode == "INSUFFICIENT_BALANCE":
+				short.Add(1)
+			default:
+				t.Errorf("unexpected outcome %+v %v", req, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if held.Load() != 10 || short.Load() != 10 {
+		t.Fatalf("held %d, refused %d; want 10 and 10", held.Load(), short.Load())
+	}
+	bal, err := p.svc.Balances(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bal {
+		if b.AccountType == "funding" && b.Asset == "USDT" && (b.Available != 0 || b.Held != 100) {
+			t.Fatalf("funding USDT %+v, want available 0 held 100", b)
+		}
+		if b.AccountType == "spot" && b.Asset == "USDT" && b.Incoming != 100 {
+			t.Fatalf("spot USDT %+v, want incoming 100", b)
+		}
+	}
+	if p.pub.n.Load() != 10 {
+		t.Fatalf("published %d confirmations, want one per held request (10)", p.pub.n.Load())
+	}
+}
+
+func TestIdempotencyKeyReplayAndConflict(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	if err := p.admin.Deposit(ctx, 9, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	first, err := p.svc.Submit(ctx, cmd(9, 30, "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.svc.Submit(ctx, cmd(9, 30, "k1"))
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("replay: %+v %v, want request %d", again, err, first.ID)
+	}
+	conflict := cmd(9, 31, "k1")
+	conflict.Fingerprint = "other"
+	if _, err := p.svc.Submit(ctx, conflict); !errors.Is(err, transfers.ErrIdempotencyConflict) {
+		t.Fatalf("conflict: %v, want ErrIdempotencyConflict", err)
+	}
+	bal, _ := p.svc.Balances(ctx, 9)
+	for _, b := range bal {
+		if b.AccountType == "funding" && b.Asset == "USDT" && b.Held != 30 {
+			t.Fatalf("held %d, want 30: the replay must not hold twice", b.Held)
+		}
+	}
+}
+
+func TestOverloadIsRefusedNotQueued(t *testing.T) {
+	opts := defaultOptions()
+	opts.InFlightMax = 1
+	p := newPipeline(t, opts)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var overloaded atomic.Int64
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, err := p.svc.Submit(ctx, cmd(uint64(100+i), 1, ""))
+			var re *transfers.RetryableError
+			if errors.Is(err, transfers.ErrOverloaded) && errors.As(err, &re) && re.RetryAfter > 0 {
+				overloaded.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if overloaded.Load() == 0 {
+		t.Fatal("50 concurrent requests with in-flight max 1: none refused as overloaded")
+	}
+}
+
+func TestIdleActorsStopAndComeBack(t *testing.T) {
+	opts := defaultOptions()
+	opts.IdleTimeout = 50 * time.Millisecond
+	p := newPipeline(t, opts)
+	ctx := context.Background()
+	if err := p.admin.Deposit(ctx, 11, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := p.svc.Submit(ctx, cmd(11, 1, "")); err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+		time.Sleep(80 * time.Millisecond) // the actor stops in between
+	}
+}
+
+func TestIDGeneratorIsUniqueAndOrdered(t *testing.T) {
+	g, err := transfers.NewIDGenerator(3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[uint64]bool)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := uint64(0)
+			for i := 0; i < 20_000; i++ {
+				id := g.Next()
+				if id <= last {
+					t.Errorf("id %d not above %d", id, last)
+					return
+				}
+				last = id
+				mu.Lock()
+				if seen[id] {
+					t.Errorf("duplicate id %d", id)
+				}
+				seen[id] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := transfers.NewIDGenerator(transfers.NodeIDMax+1, nil); err == nil {
+		t.Fatal("node id out of range accepted")
+	}
+	if d := time.Since(transfers.IDTime(g.Next())); d < -time.Second || d > time.Second { // a burst may borrow ahead
+		t.Fatalf("id time off by %v", d)
+	}
+}
+
+// BenchmarkPipeline measures the actor pipeline without HTTP: many users
+// submitting through their actors, holds batched into the embedded ledger,
+// requests recorded in the embedded store.
+func BenchmarkPipeline(b *testing.B) {
+	p := newPipeline(b, defaultOptions())
+	ctx := context.Background()
+	const users = 10_000
+	for u := uint64(1); u <= users; u++ {
+		if err := p.admin.Deposit(ctx, u, "funding", "USDT", 1<<40, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.SetParallelism(256)
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			u := next.Add(1)%users + 1
+			if _, err := p.svc.Submit(ctx, cmd(u, 1, "")); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "transfers/s")
+}
