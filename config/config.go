@@ -106,8 +106,9 @@ type Settlement struct {
 
 // Monitoring places /health (with the user API) and /metrics.
 type Monitoring struct {
-	PrometheusPort  int `yaml:"prometheus_port"`
-	HealthCheckPort int `yaml:"health_check_port"`
+	PrometheusPort  int  `yaml:"prometheus_port"`
+	HealthCheckPort int  `yaml:"health_check_port"`
+	PprofEnabled    bool `yaml:"pprof_enabled"` // Go's profiler under /debug/pprof/ on the metrics port
 }
 
 // Auth holds the user JWT and admin credentials.

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
 // server is one listener.
@@ -66,14 +69,28 @@ func (n *Node) serveWith(name string, port int, serveFn func(net.Listener) error
 	return nil
 }
 
-// startMetrics serves GET /metrics on monitoring.prometheus_port.
+// startMetrics serves GET /metrics on monitoring.prometheus_port, and Go's
+// profiler under /debug/pprof/ when monitoring.pprof_enabled is set.
 func (n *Node) startMetrics() error {
+	profiler := fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Index)
+	handlers := map[string]fasthttp.RequestHandler{
+		"/debug/pprof/profile": fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Profile),
+		"/debug/pprof/trace":   fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Trace),
+		"/debug/pprof/symbol":  fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Symbol),
+		"/debug/pprof/cmdline": fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Cmdline),
+	}
 	return n.serve("metrics", n.cfg.Monitoring.PrometheusPort, func(ctx *fasthttp.RequestCtx) {
-		if string(ctx.Path()) != "/metrics" {
+		path := string(ctx.Path())
+		switch {
+		case path == "/metrics":
+			ctx.SetContentType("text/plain; version=0.0.4")
+			metrics.WritePrometheus(ctx, true)
+		case n.cfg.Monitoring.PprofEnabled && handlers[path] != nil:
+			handlers[path](ctx)
+		case n.cfg.Monitoring.PprofEnabled && strings.HasPrefix(path, "/debug/pprof/"):
+			profiler(ctx)
+		default:
 			ctx.Error("not found", fasthttp.StatusNotFound)
-			return
 		}
-		ctx.SetContentType("text/plain; version=0.0.4")
-		metrics.WritePrometheus(ctx, true)
 	})
 }
