@@ -307,7 +307,8 @@ func TestOpsPrometheusScrapesService(t *testing.T) {
 				t.Errorf("rule %s: health %q: %s", r.Name, r.Health, r.LastError)
 			}
 		}
-		for _, alert := range []string{"HighFailureRate", "StuckTransfers", "HighLatency", "TigerBeetleDown", "DatabaseDown", "SettlementLag"} {
+		for _, alert := range []string{"HighFailureRate", "StuckTransfers", "HighLatency", "TigerBeetleDown", "DatabaseDown",
+			"KafkaDown", "SettlementLag", "SettlementScannerStalled", "InternalTransferTargetDown"} {
 			if !names[alert] {
 				t.Errorf("alert %s not loaded; have %v", alert, names)
 			}
