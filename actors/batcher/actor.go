@@ -12,22 +12,18 @@ import (
 
 // Messages of the batcher actor.
 type (
-	submitTransfers struct {
-		events []ledger.Transfer
-		reply  chan transfersReply
+	// submission is one caller's events, answered on reply with the results
+	// of exactly those events.
+	submission[E, R any] struct {
+		events []E
+		reply  chan reply[R]
 	}
-	transfersReply struct {
-		results []ledger.TransferEventResult
+	reply[R any] struct {
+		results []R
 		err     error
 	}
-	submitAccounts struct {
-		events []ledger.Account
-		reply  chan accountsReply
-	}
-	accountsReply struct {
-		results []ledger.AccountEventResult
-		err     error
-	}
+	submitTransfers = submission[ledger.Transfer, ledger.TransferEventResult]
+	submitAccounts  = submission[ledger.Account, ledger.AccountEventResult]
 	// flushed tells the actor its ledger call returned.
 	flushed struct{}
 )
@@ -124,58 +120,60 @@ func (a *batchActor) nextCall() func() {
 
 func (a *batchActor) createTransfers(batch []*submitTransfers, events int) {
 	defer a.onDone(events)
-	merged := make([]ledger.Transfer, 0, events)
-	for _, s := range batch {
-		merged = append(merged, s.events...)
+	parts := make([][]ledger.Transfer, len(batch))
+	for i, sub := range batch {
+		parts[i] = sub.events
 	}
-	batchSize.Update(float64(events))
-	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
-	results, err := a.ledger.CreateTransfers(ctx, merged)
-	cancel()
-	if err != nil {
-		tbErrors.Inc()
-		err = fmt.Errorf("cannot create %d transfers: %w", events, err)
-	}
-	offset, r := 0, 0
-	for _, s := range batch {
-		end := offset + len(s.events)
-		var own []ledger.TransferEventResult
-		for ; err == nil && r < len(results) && int(results[r].Index) < end; r++ {
-			if int(results[r].Index) < offset {
-				panic(fmt.Sprintf("BUG: ledger results out of order at index %d", results[r].Index))
-			}
-			own = append(own, ledger.TransferEventResult{Index: results[r].Index - uint32(offset), Result: results[r].Result})
-		}
-		s.reply <- transfersReply{results: own, err: err}
-		offset = end
+	results, err := apply(a, "transfers", parts, events, a.ledger.CreateTransfers,
+		func(r ledger.TransferEventResult) uint32 { return r.Index },
+		func(r ledger.TransferEventResult, i uint32) ledger.TransferEventResult { r.Index = i; return r })
+	for i, sub := range batch {
+		sub.reply <- reply[ledger.TransferEventResult]{results: results[i], err: err}
 	}
 }
 
 func (a *batchActor) createAccounts(batch []*submitAccounts, events int) {
 	defer a.onDone(events)
-	merged := make([]ledger.Account, 0, events)
-	for _, s := range batch {
-		merged = append(merged, s.events...)
+	parts := make([][]ledger.Account, len(batch))
+	for i, sub := range batch {
+		parts[i] = sub.events
+	}
+	results, err := apply(a, "accounts", parts, events, a.ledger.CreateAccounts,
+		func(r ledger.AccountEventResult) uint32 { return r.Index },
+		func(r ledger.AccountEventResult, i uint32) ledger.AccountEventResult { r.Index = i; return r })
+	for i, sub := range batch {
+		sub.reply <- reply[ledger.AccountEventResult]{results: results[i], err: err}
+	}
+}
+
+// apply merges the callers' parts into one ledger call and splits the
+// per-event results back, re-indexed to each part. Results come in index
+// order (TigerBeetle's contract); anything else is a bug.
+func apply[E, R any](a *batchActor, what string, parts [][]E, events int,
+	call func(context.Context, []E) ([]R, error), index func(R) uint32, reindex func(R, uint32) R) ([][]R, error) {
+	merged := make([]E, 0, events)
+	for _, p := range parts {
+		merged = append(merged, p...)
 	}
 	batchSize.Update(float64(events))
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
-	results, err := a.ledger.CreateAccounts(ctx, merged)
+	results, err := call(ctx, merged)
 	cancel()
 	if err != nil {
 		tbErrors.Inc()
-		err = fmt.Errorf("cannot create %d accounts: %w", events, err)
+		return make([][]R, len(parts)), fmt.Errorf("cannot create %d %s: %w", events, what, err)
 	}
+	out := make([][]R, len(parts))
 	offset, r := 0, 0
-	for _, s := range batch {
-		end := offset + len(s.events)
-		var own []ledger.AccountEventResult
-		for ; err == nil && r < len(results) && int(results[r].Index) < end; r++ {
-			if int(results[r].Index) < offset {
-				panic(fmt.Sprintf("BUG: ledger results out of order at index %d", results[r].Index))
+	for i, p := range parts {
+		end := offset + len(p)
+		for ; r < len(results) && int(index(results[r])) < end; r++ {
+			if int(index(results[r])) < offset {
+				panic(fmt.Sprintf("BUG: ledger results out of order at index %d", index(results[r])))
 			}
-			own = append(own, ledger.AccountEventResult{Index: results[r].Index - uint32(offset), Result: results[r].Result})
+			out[i] = append(out[i], reindex(results[r], index(results[r])-uint32(offset)))
 		}
-		s.reply <- accountsReply{results: own, err: err}
 		offset = end
 	}
+	return out, nil
 }

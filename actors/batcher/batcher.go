@@ -111,40 +111,32 @@ func (b *Batcher) admit(n int) (int, error) {
 
 // CreateTransfers submits transfers as one atomic, ordered part of a batch.
 func (b *Batcher) CreateTransfers(ctx context.Context, transfers []ledger.Transfer) ([]ledger.TransferEventResult, error) {
-	if len(transfers) == 0 {
-		return nil, nil
-	}
-	i, err := b.admit(len(transfers))
-	if err != nil {
-		return nil, err
-	}
-	msg := &submitTransfers{events: transfers, reply: make(chan transfersReply, 1)}
-	b.system.Root.Send(b.pids[i], msg)
-	select {
-	case r := <-msg.reply:
-		return r.results, r.err
-	case <-ctx.Done():
-		// The events may still be applied: the caller must retry with the same ids.
-		return nil, fmt.Errorf("cannot create transfers: %w (%v)", ledger.ErrOutcomeUnknown, ctx.Err())
-	}
+	return submit[ledger.Transfer, ledger.TransferEventResult](ctx, b, "transfers", transfers)
 }
 
 // CreateAccounts submits accounts as one atomic, ordered part of a batch.
 func (b *Batcher) CreateAccounts(ctx context.Context, accounts []ledger.Account) ([]ledger.AccountEventResult, error) {
-	if len(accounts) == 0 {
+	return submit[ledger.Account, ledger.AccountEventResult](ctx, b, "accounts", accounts)
+}
+
+// submit hands events to the least-loaded actor and waits for their results
+// within ctx. A caller that stops waiting learns nothing: the events may
+// still be applied, so it must retry with the same ids.
+func submit[E, R any](ctx context.Context, b *Batcher, what string, events []E) ([]R, error) {
+	if len(events) == 0 {
 		return nil, nil
 	}
-	i, err := b.admit(len(accounts))
+	i, err := b.admit(len(events))
 	if err != nil {
 		return nil, err
 	}
-	msg := &submitAccounts{events: accounts, reply: make(chan accountsReply, 1)}
+	msg := &submission[E, R]{events: events, reply: make(chan reply[R], 1)}
 	b.system.Root.Send(b.pids[i], msg)
 	select {
 	case r := <-msg.reply:
 		return r.results, r.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("cannot create accounts: %w (%v)", ledger.ErrOutcomeUnknown, ctx.Err())
+		return nil, fmt.Errorf("cannot create %s: %w (%v)", what, ledger.ErrOutcomeUnknown, ctx.Err())
 	}
 }
 
