@@ -204,6 +204,7 @@ func (l *Ledger) stage() error {
 		op.Finish()
 	}
 	for i := range g.transfers {
+		l.ids.add(g.transfers[i].t.ID)
 		l.writeTransfer(b, &g.transfers[i])
 	}
 	g.writeAccountIndex(b)
@@ -320,6 +321,8 @@ func (l *Ledger) recover() error {
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("cannot scan accounts: %w", err)
 	}
-	l.nextExpiry, err = l.firstExpiry()
-	return err
+	if l.nextExpiry, err = l.firstExpiry(); err != nil {
+		return err
+	}
+	return l.loadIDFilter()
 }

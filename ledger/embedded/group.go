@@ -216,6 +216,9 @@ func (l *Ledger) transfer(id ledger.Uint128, out *ledger.Transfer) lookupResult 
 			return lookupFound
 		}
 	}
+	if !l.ids.mayContain(id) {
+		return lookupNotFound // never stored: no need to ask Pebble
+	}
 	if i, ok := g.known[id]; ok {
 		kn := &g.prefetchFound[i]
 		if kn.res == lookupFound {

@@ -35,6 +35,9 @@ const (
 	DefaultMemTableBytes  = 64 << 20
 	DefaultQueueBatchMax  = 256
 	DefaultGroupEventsMax = 4 * ledger.BatchEventsMax
+	// DefaultTransferFilterBytes sizes the transfer id filter: about 1%
+	// false positives up to 50 million stored transfers (see idFilter).
+	DefaultTransferFilterBytes = 64 << 20
 )
 
 // Options configure Open. Only Dir is required.
@@ -55,6 +58,11 @@ type Options struct {
 	// GroupEventsMax bounds the events applied in one synced group
 	// (DefaultGroupEventsMax if zero; never below ledger.BatchEventsMax).
 	GroupEventsMax int
+	// TransferFilterBytes is the memory of the in-memory filter of stored
+	// transfer ids that lets the applier skip the Pebble lookup of ids that
+	// are certainly new (DefaultTransferFilterBytes if zero; rounded down to
+	// a power of two). It is fixed for the life of the Ledger.
+	TransferFilterBytes int64
 
 	// fs replaces the disk in package tests (an in-memory filesystem).
 	fs vfs.FS
@@ -84,6 +92,7 @@ type Ledger struct {
 
 	// Applier-only state.
 	lastTimestamp uint64
+	ids           *idFilter // every transfer id staged so far, and false positives
 	nextExpiry    uint64 // earliest expires_at that may be due; 0 = none
 	gen           uint64
 	groups        [2]group // executing and syncing, alternately
@@ -118,6 +127,9 @@ func Open(opts Options) (*Ledger, error) {
 		opts.GroupEventsMax = DefaultGroupEventsMax
 	}
 	opts.GroupEventsMax = max(opts.GroupEventsMax, ledger.BatchEventsMax)
+	if opts.TransferFilterBytes <= 0 {
+		opts.TransferFilterBytes = DefaultTransferFilterBytes
+	}
 
 	cache := pebble.NewCache(opts.CacheBytes)
 	popts := &pebble.Options{

@@ -30,6 +30,9 @@ func (l *Ledger) prefetch(events []ledger.Transfer) {
 			if id.IsZero() || id.IsMax() {
 				continue
 			}
+			if !l.ids.mayContain(id) {
+				continue // certainly not stored: transfer() answers without Pebble
+			}
 			if _, ok := g.known[id]; ok {
 				continue
 			}
