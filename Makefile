@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 14m
 FUZZTIME     ?= 60s
 BENCH_COUNT  ?= 3
 
-.PHONY: all build run test bench bench-micro fuzz lint schema package clean
+.PHONY: all build run test bench bench-overload chaos bench-micro fuzz lint schema package clean
 
 all: build
 
@@ -40,9 +40,21 @@ lint:
 test: lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+## bench: the embedded service under bench/loadgen for 60 s, then itctl verify (bench/bench.sh)
+bench: build
+	bash bench/bench.sh bench
+
+## bench-overload: about 2x capacity offered; the excess must be refused fast
+bench-overload: build
+	bash bench/bench.sh overload
+
+## chaos: SIGKILL and restart the service under load CYCLES times (20), then verify
+chaos: build
+	bash bench/chaos.sh
+
 ## bench-micro: the benchmarks beside the code (ledger, store, batcher, ingress)
 bench-micro:
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./ledger/embedded/ ./store/embedded/ ./actors/... ./ingress/...
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./ledger/embedded/ ./store/embedded/ ./actors/... ./ingress/... ./ledger/
 
 ## fuzz: the fuzzers for longer than make test's fixed seeds
 fuzz:
