@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -196,6 +197,10 @@ func (l *Ledger) stage() error {
 	g := l.g
 	b := g.batch
 	b.Reset()
+	// Keys go into the batch in key order: Pebble inserts a batch into the
+	// memtable skiplist with a remembered splice, so sorted keys land next to
+	// the previous one instead of searching the skiplist from the top.
+	slices.SortFunc(g.pub, func(a, b published) int { return cmpID(a.val.ID, b.val.ID) })
 	for i := range g.pub {
 		p := &g.pub[i]
 		op := b.SetDeferred(keyIDSize, recordSize)
@@ -203,8 +208,13 @@ func (l *Ledger) stage() error {
 		encodeAccount(op.Value, &p.val)
 		op.Finish()
 	}
+	g.order = g.order[:0]
 	for i := range g.transfers {
 		l.ids.add(g.transfers[i].t.ID)
+		g.order = append(g.order, int32(i))
+	}
+	slices.SortFunc(g.order, func(i, j int32) int { return cmpID(g.transfers[i].t.ID, g.transfers[j].t.ID) })
+	for _, i := range g.order {
 		l.writeTransfer(b, &g.transfers[i])
 	}
 	g.writeAccountIndex(b)

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"cmp"
 	"encoding/binary"
 
 	"github.com/exchange/internal-transfer/ledger"
@@ -65,6 +66,14 @@ func putU128LE(b []byte, v ledger.Uint128) {
 
 func getU128LE(b []byte) ledger.Uint128 {
 	return ledger.Uint128{Lo: binary.LittleEndian.Uint64(b[0:8]), Hi: binary.LittleEndian.Uint64(b[8:16])}
+}
+
+// cmpID orders ids as their big-endian keys do.
+func cmpID(a, b ledger.Uint128) int {
+	if c := cmp.Compare(a.Hi, b.Hi); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Lo, b.Lo)
 }
 
 func idKey(dst []byte, prefix byte, id ledger.Uint128) []byte {

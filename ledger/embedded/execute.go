@@ -100,7 +100,7 @@ func (l *Ledger) executeTransfers(r *request, now uint64) {
 			res = ledger.TransferTimestampMustBeZero
 		default:
 			t.Timestamp = base + uint64(i) + 1
-			res = l.createTransfer(t)
+			res = l.createTransfer(t, g.fresh[i])
 			t.Timestamp = 0
 		}
 		if res != ledger.TransferOK {

@@ -69,9 +69,11 @@ type group struct {
 	chainUndo      int                      // len(undo) when the chain began
 	known          map[ledger.Uint128]int32 // prefetched id → its entry in prefetchFound
 	prefetchKeys   [][keyIDSize]byte
+	fresh          []bool // per event of the current batch: its id is certainly not stored
 	prefetchFound  []known
 	rows           []indexRow
 	rowOf          map[ledger.Uint128]int
+	order          []int32 // positions in transfers, in id order, for staging
 	key            [keyExpirySize]byte
 	batch          *pebble.Batch
 	// err is the first storage read error of the group; the group is then
@@ -193,6 +195,22 @@ const (
 	lookupFound
 	lookupOrphan
 )
+
+// groupTransfer looks id up among the transfers of the current group only,
+// which is all a lookup needs when the id filter shows id was never staged
+// (the in-flight group's ids were added to the filter when it was staged).
+func (l *Ledger) groupTransfer(id ledger.Uint128, out *ledger.Transfer) lookupResult {
+	g := l.g
+	i, ok := g.index[id]
+	switch {
+	case !ok:
+		return lookupNotFound
+	case g.transfers[i].orphan:
+		return lookupOrphan
+	}
+	*out = g.transfers[i].t
+	return lookupFound
+}
 
 // transfer returns the transfer with id as the group sees it. A read error
 // is kept in group.err (the group will be discarded) and reads as not found.

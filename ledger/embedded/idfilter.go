@@ -32,6 +32,7 @@ import (
 type idFilter struct {
 	blocks [][8]uint32
 	mask   uint64 // len(blocks)-1; len(blocks) is a power of two
+	free   func() // releases blocks; the filter is unusable after
 }
 
 // idFilterBlockBytes is the size of one filter block.
@@ -42,7 +43,14 @@ const idFilterBlockBytes = 32
 func newIDFilter(sizeBytes int64) *idFilter {
 	n := uint64(max(sizeBytes/idFilterBlockBytes, 1))
 	n = 1 << (63 - bits.LeadingZeros64(n)) // round down to a power of two
-	return &idFilter{blocks: make([][8]uint32, n), mask: n - 1}
+	blocks, free := allocFilterBlocks(n)
+	return &idFilter{blocks: blocks, mask: n - 1, free: free}
+}
+
+// release returns the filter's memory; it must not be used after.
+func (f *idFilter) release() {
+	f.blocks = nil
+	f.free()
 }
 
 // idFilterSalts spread one hash over the 8 words of a block (the constants

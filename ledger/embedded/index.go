@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"encoding/binary"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -50,6 +51,8 @@ func (g *group) writeAccountIndex(b *pebble.Batch) {
 			rows[j].entries = append(rows[j].entries, e[:]...)
 		}
 	}
+	// In key order, as stage writes everything (see there).
+	slices.SortFunc(rows, func(a, b indexRow) int { return cmpID(a.account, b.account) })
 	for j := range rows {
 		r := &rows[j]
 		op := b.SetDeferred(keyAccountXSize, len(r.entries))

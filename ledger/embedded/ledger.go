@@ -93,7 +93,7 @@ type Ledger struct {
 	// Applier-only state.
 	lastTimestamp uint64
 	ids           *idFilter // every transfer id staged so far, and false positives
-	nextExpiry    uint64 // earliest expires_at that may be due; 0 = none
+	nextExpiry    uint64    // earliest expires_at that may be due; 0 = none
 	gen           uint64
 	groups        [2]group // executing and syncing, alternately
 	g             *group   // the group being executed
@@ -163,6 +163,9 @@ func Open(opts Options) (*Ledger, error) {
 	if err := l.recover(); err != nil {
 		_ = db.Close()
 		cache.Unref()
+		if l.ids != nil {
+			l.ids.release()
+		}
 		return nil, err
 	}
 	for i := range l.groups {
@@ -192,6 +195,7 @@ func (l *Ledger) Close() error {
 		}
 		err = l.db.Close()
 		l.cache.Unref()
+		l.ids.release() // the applier, its only user, has stopped
 	})
 	return err
 }

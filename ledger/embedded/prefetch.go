@@ -20,17 +20,22 @@ type known struct {
 // prefetch reads, through one Pebble iterator in key order, every transfer
 // id a create_transfers batch will ask about (its ids and pending ids), as
 // TigerBeetle's prefetch does. Point reads then hit this map instead of
-// building a Pebble read path per event, which dominated the cost.
+// building a Pebble read path per event, which dominated the cost. Ids the
+// id filter has never seen are not read at all; group.fresh marks the events
+// whose own id is one of them.
 func (l *Ledger) prefetch(events []ledger.Transfer) {
 	g := l.g
 	keys := g.prefetchKeys[:0]
+	g.fresh = slices.Grow(g.fresh[:0], len(events))[:len(events)]
 	for i := range events {
 		t := &events[i]
-		for _, id := range [2]ledger.Uint128{t.ID, t.PendingID} {
+		g.fresh[i] = false
+		for k, id := range [2]ledger.Uint128{t.ID, t.PendingID} {
 			if id.IsZero() || id.IsMax() {
 				continue
 			}
 			if !l.ids.mayContain(id) {
+				g.fresh[i] = g.fresh[i] || k == 0
 				continue // certainly not stored: transfer() answers without Pebble
 			}
 			if _, ok := g.known[id]; ok {

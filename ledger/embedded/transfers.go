@@ -13,8 +13,9 @@ const transferFlagsKnown = ledger.TransferLinked | ledger.TransferPending |
 	ledger.TransferClosingDebit | ledger.TransferClosingCredit | ledger.TransferImported
 
 // createTransfer applies TigerBeetle's create_transfer checks in its order
-// (src/state_machine.zig) to t, whose Timestamp is already assigned.
-func (l *Ledger) createTransfer(t *ledger.Transfer) ledger.CreateTransferResult {
+// (src/state_machine.zig) to t, whose Timestamp is already assigned. fresh
+// says the id filter showed t.ID was never stored.
+func (l *Ledger) createTransfer(t *ledger.Transfer, fresh bool) ledger.CreateTransferResult {
 	if t.Flags&^transferFlagsKnown != 0 {
 		return ledger.TransferReservedFlag
 	}
@@ -25,7 +26,13 @@ func (l *Ledger) createTransfer(t *ledger.Transfer) ledger.CreateTransferResult 
 		return ledger.TransferIDMustNotBeIntMax
 	}
 	var e ledger.Transfer
-	switch l.transfer(t.ID, &e) {
+	var found lookupResult
+	if fresh {
+		found = l.groupTransfer(t.ID, &e)
+	} else {
+		found = l.transfer(t.ID, &e)
+	}
+	switch found {
 	case lookupFound:
 		return l.transferExists(t, &e)
 	case lookupOrphan:
