@@ -1,3 +1,23 @@
+// How the settlement tests reach Kafka.
+//
+// By default each env starts its own embedded broker (franz-go's kfake,
+// stream.StartEmbedded) on a free loopback port. With KAFKA_BROKERS set
+// (comma-separated host:port) the same tests run, unchanged, against that
+// Kafka or Redpanda cluster instead:
+//
+//	KAFKA_BROKERS=127.0.0.1:9092 go test ./actors/settlement/ ./actors/stream/
+//
+// Each env then creates its own topic "confirmations-<random>" with kadm
+// (the test's partition count; replication factor 1, or KAFKA_REPLICATION)
+// and uses its own consumer group "settlement_test-<random>"; both are
+// deleted when the test ends. Tests that stop or restart the broker itself
+// skip. TestExternalBrokerPath proves this path on every default run by
+// pointing a child test process at a kfake cluster of its own.
+//
+// An env's brokers, topic and group are kept in its directory (broker.addr,
+// kafka.topic, kafka.group), so the crash tests' child processes reopen the
+// same ones.
+
 package settlement
 
 import (
@@ -8,6 +28,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,18 +42,21 @@ import (
 )
 
 const (
-	testTopic   = "confirmations"
 	testAsset   = "USDT"
 	assetLedger = 1
 	waitMax     = 20 * time.Second
 )
 
 // env is one settlement deployment on disk: the embedded ledger and store,
-// the embedded broker over TCP, and a producer standing in for the gateway.
+// a Kafka cluster over TCP (the embedded broker, or KAFKA_BROKERS), and a
+// producer standing in for the gateway.
 type env struct {
 	t        testing.TB
 	dir      string
-	addr     string
+	brokers  []string // seed brokers: the embedded broker's address, or KAFKA_BROKERS
+	external bool     // brokers come from KAFKA_BROKERS: tests never start or stop them
+	topic    string   // this env's confirmation topic
+	group    string   // this env's consumer group
 	ledger   *ledgerembedded.Ledger
 	store    *storeembedded.Store
 	broker   *stream.Broker
@@ -70,30 +94,61 @@ func newEnv(t testing.TB, dir string, partitions int32) *env {
 	return openEnv(t, dir, partitions, true)
 }
 
-// openEnv opens the ledger and store in dir, a producer, and the broker
-// unless another process runs it (on the address kept in dir).
+// openEnv opens the ledger and store in dir and a producer. With withBroker
+// it also provides the topic: it starts the embedded broker, or creates the
+// topic on the external cluster (deleting it and the group at cleanup);
+// without, another process or env does (on the names kept in dir).
 func openEnv(t testing.TB, dir string, partitions int32, withBroker bool) *env {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	e := &env{t: t, dir: dir, catalog: testCatalog(t), log: testLogger()}
-	addr, err := os.ReadFile(filepath.Join(dir, "broker.addr"))
-	if err != nil {
-		e.addr = freeAddr(t)
-		if err := os.WriteFile(filepath.Join(dir, "broker.addr"), []byte(e.addr), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		e.addr = string(addr)
-	}
+	e.placeKafka()
 	e.openBackends()
 	if withBroker {
-		e.startBroker(partitions)
+		if e.external {
+			e.createTopic(partitions)
+			t.Cleanup(e.deleteTopicAndGroup) // after e.close, registered below
+		} else {
+			e.startBroker(partitions)
+		}
 	}
 	e.producer = e.newProducer()
 	t.Cleanup(e.close)
 	return e
+}
+
+// placeKafka reads the env's brokers, topic and group back from dir, or
+// names them and keeps them there when dir has none yet.
+func (e *env) placeKafka() {
+	e.t.Helper()
+	external := externalBrokers()
+	e.external = len(external) > 0
+	brokers := e.keep("broker.addr", func() string {
+		if e.external {
+			return strings.Join(external, ",")
+		}
+		return freeAddr(e.t)
+	})
+	e.brokers = strings.Split(brokers, ",")
+	e.topic = e.keep("kafka.topic", func() string { return "confirmations-" + randomSuffix(e.t) })
+	e.group = e.keep("kafka.group", func() string { return "settlement_test-" + randomSuffix(e.t) })
+}
+
+// keep returns the content of file name in the env's dir, first writing
+// fresh() there when the file does not exist.
+func (e *env) keep(name string, fresh func() string) string {
+	e.t.Helper()
+	path := filepath.Join(e.dir, name)
+	if b, err := os.ReadFile(path); err == nil {
+		return string(b)
+	}
+	v := fresh()
+	if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return v
 }
 
 func freeAddr(t testing.TB) string {
@@ -117,7 +172,7 @@ func (e *env) openBackends() {
 
 func (e *env) startBroker(partitions int32) {
 	b, err := stream.StartEmbedded(stream.EmbeddedOptions{DataDir: filepath.Join(e.dir, "kafka"),
-		ListenAddr: e.addr, Topic: testTopic, Partitions: partitions})
+		ListenAddr: e.brokers[0], Topic: e.topic, Partitions: partitions})
 	if err != nil {
 		e.t.Fatalf("start broker: %v", err)
 	}
@@ -127,7 +182,7 @@ func (e *env) startBroker(partitions int32) {
 func (e *env) newProducer() *stream.Producer {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	p, err := stream.NewProducer(ctx, stream.ProducerOptions{Brokers: []string{e.addr}, Topic: testTopic,
+	p, err := stream.NewProducer(ctx, stream.ProducerOptions{Brokers: e.brokers, Topic: e.topic,
 		RecordDeliveryTimeout: 10 * time.Second, ProduceRequestTimeout: 5 * time.Second})
 	if err != nil {
 		e.t.Fatalf("producer: %v", err)
@@ -166,7 +221,7 @@ func (e *env) settlerOptions() SettlerOptions {
 func (e *env) options(scanner time.Duration) Options {
 	return Options{
 		Settler: e.settlerOptions(),
-		Consumer: ConsumerOptions{Brokers: []string{e.addr}, Topic: testTopic, Group: "settlement_test",
+		Consumer: ConsumerOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group,
 			RetryBackoffMin: 20 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond,
 			SessionTimeout: 3 * time.Second, HeartbeatInterval: 300 * time.Millisecond,
 			RebalanceTimeout: 5 * time.Second, FetchMaxWait: 100 * time.Millisecond, Logger: e.log},
@@ -174,6 +229,10 @@ func (e *env) options(scanner time.Duration) Options {
 	}
 }
 
+// startService starts a service, stopped at cleanup, and waits until its
+// consumer holds partitions: a real Kafka delays a new group's first
+// assignment (group.initial.rebalance.delay.ms, 3 s by default), which the
+// tests' short waits for an outcome must not include.
 func (e *env) startService(opts Options) *Service {
 	e.t.Helper()
 	svc := NewService(opts)
@@ -187,6 +246,11 @@ func (e *env) startService(opts Options) *Service {
 		defer cancel()
 		svc.Stop(ctx)
 	})
+	for deadline := time.Now().Add(waitMax); svc.consumer.assignedCount() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("service got no partition of %s within %v", e.topic, waitMax)
+		}
+	}
 	return svc
 }
 

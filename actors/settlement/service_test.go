@@ -182,6 +182,7 @@ func TestRebalance(t *testing.T) {
 // is back on the same directory and port, the scanner re-publishes them and
 // settlement completes them.
 func TestKafkaUnavailable(t *testing.T) {
+	skipIfExternal(t)
 	e := newEnv(t, "", 2)
 	e.fund(1, 1_000)
 	svc := e.startService(e.options(200 * time.Millisecond))
