@@ -14,9 +14,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// embeddedTopic is the topic of the tests that run the embedded broker
+// only; the others get a fresh topic from testCluster.
+const embeddedTopic = "confirmations"
+
 func startBroker(t *testing.T, dir, addr string, partitions int32) *Broker {
 	t.Helper()
-	b, err := StartEmbedded(EmbeddedOptions{DataDir: dir, ListenAddr: addr, Topic: "confirmations", Partitions: partitions})
+	b, err := StartEmbedded(EmbeddedOptions{DataDir: dir, ListenAddr: addr, Topic: embeddedTopic, Partitions: partitions})
 	if err != nil {
 		t.Fatalf("StartEmbedded: %v", err)
 	}
@@ -36,12 +40,12 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func newTestProducer(t *testing.T, b *Broker, buffered int) *Producer {
+func newTestProducer(t *testing.T, brokers []string, topic string, buffered int) *Producer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	p, err := NewProducer(ctx, ProducerOptions{
-		Brokers: b.Addrs(), Topic: "confirmations", BufferedRecordsMax: buffered,
+		Brokers: brokers, Topic: topic, BufferedRecordsMax: buffered,
 		RecordDeliveryTimeout: 3 * time.Second, ProduceRequestTimeout: 2 * time.Second,
 	})
 	if err != nil {
@@ -50,10 +54,10 @@ func newTestProducer(t *testing.T, b *Broker, buffered int) *Producer {
 	return p
 }
 
-// readAll consumes the topic from the beginning until want records arrived.
-func readAll(t *testing.T, addrs []string, want int) []*kgo.Record {
+// readAll consumes topic from the beginning until want records arrived.
+func readAll(t *testing.T, addrs []string, topic string, want int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics("confirmations"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -73,9 +77,8 @@ func readAll(t *testing.T, addrs []string, want int) []*kgo.Record {
 }
 
 func TestPublishAndRead(t *testing.T) {
-	b := startBroker(t, t.TempDir(), "127.0.0.1:0", 4)
-	defer b.Close()
-	p := newTestProducer(t, b, 100)
+	brokers, topic := testCluster(t, 4)
+	p := newTestProducer(t, brokers, topic, 100)
 	req := sampleRequest()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -97,7 +100,7 @@ func TestPublishAndRead(t *testing.T) {
 	if err := p.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	recs := readAll(t, b.Addrs(), 2)
+	recs := readAll(t, brokers, topic, 2)
 	seen := map[uint64]bool{}
 	for _, r := range recs {
 		c, err := Decode(r.Value)
@@ -119,9 +122,8 @@ func TestPublishAndRead(t *testing.T) {
 }
 
 func TestPublishRefusesInvalidRequest(t *testing.T) {
-	b := startBroker(t, "", "127.0.0.1:0", 1)
-	defer b.Close()
-	p := newTestProducer(t, b, 10)
+	brokers, topic := testCluster(t, 1)
+	p := newTestProducer(t, brokers, topic, 10)
 	defer p.Close(context.Background())
 	bad := sampleRequest()
 	bad.Asset = ""
@@ -138,8 +140,9 @@ func TestPublishRefusesInvalidRequest(t *testing.T) {
 // With the broker gone, a full buffer makes PublishAsync report
 // ErrBufferFull at once and Publish give up when its context ends.
 func TestPublishBrokerDown(t *testing.T) {
+	skipIfExternal(t)
 	b := startBroker(t, "", "127.0.0.1:0", 1)
-	p := newTestProducer(t, b, 1)
+	p := newTestProducer(t, b.Addrs(), embeddedTopic, 1)
 	b.Close()
 	first := make(chan error, 1)
 	p.PublishAsync(sampleRequest(), func(err error) { first <- err })
@@ -180,9 +183,10 @@ func TestPublishBrokerDown(t *testing.T) {
 }
 
 func TestEmbeddedRestartKeepsRecordsAndTopic(t *testing.T) {
+	skipIfExternal(t)
 	dir, addr := t.TempDir(), freeAddr(t)
 	b := startBroker(t, dir, addr, 3)
-	p := newTestProducer(t, b, 10)
+	p := newTestProducer(t, b.Addrs(), embeddedTopic, 10)
 	if err := p.Publish(context.Background(), sampleRequest()); err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +199,11 @@ func TestEmbeddedRestartKeepsRecordsAndTopic(t *testing.T) {
 	if got := b.Addrs(); len(got) != 1 || got[0] != addr {
 		t.Fatalf("restarted broker listens on %v, want %s", got, addr)
 	}
-	n, err := b.PartitionCount(context.Background(), "confirmations")
+	n, err := b.PartitionCount(context.Background(), embeddedTopic)
 	if err != nil || n != 5 {
 		t.Fatalf("partitions after restart = %d, %v; want 5", n, err)
 	}
-	recs := readAll(t, b.Addrs(), 1)
+	recs := readAll(t, b.Addrs(), embeddedTopic, 1)
 	if c, err := Decode(recs[0].Value); err != nil || c.RequestID != sampleRequest().ID {
 		t.Fatalf("record after restart = %+v, %v", c, err)
 	}
@@ -207,6 +211,7 @@ func TestEmbeddedRestartKeepsRecordsAndTopic(t *testing.T) {
 
 // An external Kafka client reads what the producer wrote.
 func TestKcatReadsTopic(t *testing.T) {
+	skipIfExternal(t)
 	bin := ""
 	for _, name := range []string{"kcat", "kafkacat"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -222,7 +227,7 @@ func TestKcatReadsTopic(t *testing.T) {
 	}
 	b := startBroker(t, t.TempDir(), "127.0.0.1:0", 2)
 	defer b.Close()
-	p := newTestProducer(t, b, 10)
+	p := newTestProducer(t, b.Addrs(), embeddedTopic, 10)
 	req := sampleRequest()
 	if err := p.Publish(context.Background(), req); err != nil {
 		t.Fatal(err)
@@ -230,7 +235,7 @@ func TestKcatReadsTopic(t *testing.T) {
 	p.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "-b", b.Addrs()[0], "-t", "confirmations", "-C", "-e",
+	out, err := exec.CommandContext(ctx, bin, "-b", b.Addrs()[0], "-t", embeddedTopic, "-C", "-e",
 		"-o", "beginning", "-f", "%k %s\n").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", bin, err, out)
@@ -241,13 +246,11 @@ func TestKcatReadsTopic(t *testing.T) {
 	}
 }
 
+// BenchmarkPublish measures PublishAsync to acknowledgement on a fresh
+// topic of 4 partitions (the embedded broker, or KAFKA_BROKERS).
 func BenchmarkPublish(b *testing.B) {
-	br, err := StartEmbedded(EmbeddedOptions{ListenAddr: "127.0.0.1:0", Topic: "confirmations", Partitions: 4})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
-	p, err := NewProducer(context.Background(), ProducerOptions{Brokers: br.Addrs(), Topic: "confirmations"})
+	brokers, topic := testCluster(b, 4)
+	p, err := NewProducer(context.Background(), ProducerOptions{Brokers: brokers, Topic: topic})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,94 @@
+package stream
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const externalRunMax = 60 * time.Second // the child test process, -race included
+
+// TestExternalBrokerPath proves the KAFKA_BROKERS path without a real
+// Kafka: it starts a kfake cluster in this process and re-runs the broker
+// tests in a child process with KAFKA_BROKERS pointing at it. The round
+// trips must pass on topics they created, the embedded-broker tests must
+// skip, and every topic created must be gone afterwards.
+func TestExternalBrokerPath(t *testing.T) {
+	if len(externalBrokers()) > 0 {
+		t.Skip("KAFKA_BROKERS set: the whole suite already runs against the external cluster")
+	}
+	b, err := StartEmbedded(EmbeddedOptions{ListenAddr: "127.0.0.1:0", Topic: "probe", Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+
+	want := map[string]string{"TestPublishAndRead": "PASS", "TestPublishRefusesInvalidRequest": "PASS",
+		"TestPublishBrokerDown": "SKIP", "TestEmbeddedRestartKeepsRecordsAndTopic": "SKIP", "TestKcatReadsTopic": "SKIP"}
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), externalRunMax)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^("+strings.Join(names, "|")+")$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), envBrokers+"="+strings.Join(b.Addrs(), ","), envReplication+"=")
+	raw, err := cmd.CombinedOutput()
+	out := string(raw)
+	if err != nil {
+		t.Fatalf("child run against %v: %v\n%s", b.Addrs(), err, out)
+	}
+	for name, result := range want {
+		if !strings.Contains(out, "\n--- "+result+": "+name+" (") {
+			t.Errorf("%s did not %s against the external path", name, result)
+		}
+	}
+	if n := strings.Count(out, "KAFKA_BROKERS set: this test controls the embedded broker"); n != 3 {
+		t.Errorf("%d embedded-broker tests skipped saying why, want 3", n)
+	}
+
+	made := regexp.MustCompile(`topic (confirmations-[0-9a-f]{12}) \(\d+ partitions\)`).FindAllStringSubmatch(out, -1)
+	if len(made) != 2 {
+		t.Errorf("child logged %d external topics, want one per round-trip test (2)", len(made))
+	}
+	topics := listTopics(t, b.Addrs())
+	if !topics["probe"] {
+		t.Fatalf("cluster lists topics %v, without the probe topic: the listing proves nothing", topics)
+	}
+	for _, m := range made {
+		if topics[m[1]] {
+			t.Errorf("topic %s left on the cluster", m[1])
+		}
+	}
+	if t.Failed() {
+		t.Logf("child output:\n%s", out)
+	}
+}
+
+func listTopics(t *testing.T, brokers []string) map[string]bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	details, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatalf("list topics: %v", err)
+	}
+	out := map[string]bool{}
+	for _, name := range details.Names() {
+		out[name] = true
+	}
+	return out
+}
