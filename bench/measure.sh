@@ -8,6 +8,7 @@
 #   5K/s       open loop, Poisson arrivals at 5000/s, RUNS runs, median
 #   overload   bench.sh overload, once
 #   chaos      chaos.sh (CYCLES SIGKILL/restart cycles under load), once
+#   max rate   again with HIGH_CONCURRENCY (512) workers, RUNS runs, median
 #
 # Env: RUNS (3), DURATION (60s), USERS (10000), CONCURRENCY (64), CYCLES (20),
 # DOC (docs/benchmarks.md), BIN (bin), COMMIT (shown in the doc), GO. Run after
@@ -115,13 +116,28 @@ done
 } >>"$DOC"
 USERS=2000 DURATION=0s drive chaos chaos 2000 -cycles "${CYCLES:-20}"
 
+HIGH=${HIGH_CONCURRENCY:-512}
+{
+	echo
+	echo "## Max sustained rate at higher concurrency (closed loop, $HIGH workers, $USERS users, $DURATION)"
+	echo
+	echo "With $CONCURRENCY workers the closed loop is bound by latency (workers ÷ latency); more requests in"
+	echo "flight let the ledger and store batch more per commit."
+} >>"$DOC"
+runs=()
+for i in $(seq "$RUNS"); do
+	drive "max$HIGH-$i" bench 0 -concurrency "$HIGH"
+	runs+=("$work/max$HIGH-$i/summary.json")
+done
+{ echo; echo '```'; "$BIN/chaos" -median "${runs[@]}"; echo '```'; } >>"$DOC"
+
 if [ -f "$work/max-1/perf.txt" ]; then
 	{
 		echo
 		echo "## Where the time goes (perf, max-rate run 1, 20 s of the service under load)"
 		echo
 		echo "\`perf record -F 499 -g -p <service pid>\`, then \`perf report --sort sym\`: first the functions"
-		echo "that burn the CPU themselves, then the call-tree totals."
+		echo "that burn the CPU themselves, then the call-tree totals of the service's own functions (and fsync, write, read, GC)."
 		echo
 		echo '```'
 		cat "$work/max-1/perf.txt"
