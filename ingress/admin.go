@@ -39,7 +39,7 @@ func (s *Server) AdminHandler() fasthttp.RequestHandler {
 func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 	route, ok := adminRoutes[string(ctx.Path())]
 	if !ok {
-		if route, _, ok = s.operatorRoute(ctx.Path()); !ok {
+		if route, ok = s.operatorRoute(ctx.Path()); !ok {
 			writeError(ctx, errNotFound)
 			return
 		}

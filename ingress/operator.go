@@ -45,37 +45,37 @@ const operatorReasonMaxBytes = 512
 //	GET  /admin/v1/reconcile/{id}                 store vs ledger, with a recommendation
 //	POST /admin/v1/transfers/{id}/post|void       {"operator":"…","reason":"…"}
 //	POST /admin/v1/transfers/{id}/resend          re-publish to settlement
-func (s *Server) operatorRoute(path []byte) (adminRoute, uint64, bool) {
+func (s *Server) operatorRoute(path []byte) (adminRoute, bool) {
 	if s.opts.Operator == nil {
-		return adminRoute{}, 0, false
+		return adminRoute{}, false
 	}
 	if string(path) == "/admin/v1/stuck" {
-		return adminRoute{fasthttp.MethodGet, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opStuck(ctx) }}, 0, true
+		return adminRoute{fasthttp.MethodGet, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opStuck(ctx) }}, true
 	}
 	var rest []byte
 	var ok bool
 	if rest, ok = bytes.CutPrefix(path, []byte("/admin/v1/reconcile/")); ok {
 		id, valid := parseID(rest)
-		return adminRoute{fasthttp.MethodGet, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opReconcile(ctx, id) }}, id, valid
+		return adminRoute{fasthttp.MethodGet, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opReconcile(ctx, id) }}, valid
 	}
 	if rest, ok = bytes.CutPrefix(path, []byte("/admin/v1/transfers/")); !ok {
-		return adminRoute{}, 0, false
+		return adminRoute{}, false
 	}
 	idPart, action, _ := bytes.Cut(rest, []byte("/"))
 	id, valid := parseID(idPart)
 	if !valid {
-		return adminRoute{}, 0, false
+		return adminRoute{}, false
 	}
 	switch string(action) {
 	case "":
-		return adminRoute{fasthttp.MethodGet, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opGet(ctx, id) }}, id, true
+		return adminRoute{fasthttp.MethodGet, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opGet(ctx, id) }}, true
 	case "post", "void":
 		kind := string(action)
-		return adminRoute{fasthttp.MethodPost, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opResolve(ctx, id, kind) }}, id, true
+		return adminRoute{fasthttp.MethodPost, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opResolve(ctx, id, kind) }}, true
 	case "resend":
-		return adminRoute{fasthttp.MethodPost, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opResend(ctx, id) }}, id, true
+		return adminRoute{fasthttp.MethodPost, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opResend(ctx, id) }}, true
 	}
-	return adminRoute{}, 0, false
+	return adminRoute{}, false
 }
 
 func (s *Server) opGet(ctx *fasthttp.RequestCtx, id uint64) *apiError {
