@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const externalRunMax = 60 * time.Second // the child test process, -race included
 
 // TestExternalBrokerPath proves the KAFKA_BROKERS path without a real
-// Kafka: it starts a kfake cluster in this process and re-runs the broker
+// Kafka: it starts a Kafka-like kfake cluster in this process and re-runs the broker
 // tests in a child process with KAFKA_BROKERS pointing at it. The round
 // trips must pass on topics they created, the embedded-broker tests must
 // skip, and every topic created must be gone afterwards.
@@ -24,7 +25,9 @@ func TestExternalBrokerPath(t *testing.T) {
 	if len(externalBrokers()) > 0 {
 		t.Skip("KAFKA_BROKERS set: the whole suite already runs against the external cluster")
 	}
-	b, err := StartEmbedded(EmbeddedOptions{ListenAddr: "127.0.0.1:0", Topic: "probe", Partitions: 1})
+	// Kafka's defaults, not the embedded broker's: three brokers, no
+	// automatic topic creation.
+	b, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, "probe"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +42,11 @@ func TestExternalBrokerPath(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), externalRunMax)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^("+strings.Join(names, "|")+")$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envBrokers+"="+strings.Join(b.Addrs(), ","), envReplication+"=")
+	cmd.Env = append(os.Environ(), envBrokers+"="+strings.Join(b.ListenAddrs(), ","), envReplication+"=")
 	raw, err := cmd.CombinedOutput()
 	out := string(raw)
 	if err != nil {
-		t.Fatalf("child run against %v: %v\n%s", b.Addrs(), err, out)
+		t.Fatalf("child run against %v: %v\n%s", b.ListenAddrs(), err, out)
 	}
 	for name, result := range want {
 		if !strings.Contains(out, "\n--- "+result+": "+name+" (") {
@@ -58,7 +61,7 @@ func TestExternalBrokerPath(t *testing.T) {
 	if len(made) != 2 {
 		t.Errorf("child logged %d external topics, want one per round-trip test (2)", len(made))
 	}
-	topics := listTopics(t, b.Addrs())
+	topics := listTopics(t, b.ListenAddrs())
 	if !topics["probe"] {
 		t.Fatalf("cluster lists topics %v, without the probe topic: the listing proves nothing", topics)
 	}
