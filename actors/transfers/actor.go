@@ -2,6 +2,7 @@ package transfers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -85,9 +86,11 @@ type userActor struct {
 func (u *userActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		// State is reloaded lazily: the ledger accounts are ensured on the
-		// first request, which also covers a restart after a failure.
+		// The ledger accounts are ensured on the first request; the user's
+		// requests a crash or a failure left in requesting are finished now,
+		// before anything new of theirs runs.
 		u.accountsReady = false
+		u.resume()
 		ctx.SetReceiveTimeout(u.svc.opts.IdleTimeout)
 	case *actor.Restarting, *actor.Stopping, *actor.Stopped:
 	case *actor.ReceiveTimeout:
@@ -98,6 +101,44 @@ func (u *userActor) Receive(ctx actor.Context) {
 		cancel()
 		ctx.Respond(&submitResult{req: req, err: err})
 	}
+}
+
+// resumeMax bounds the half-done requests one actor start finishes; the
+// scanner drives any beyond it.
+const resumeMax = 100
+
+// resume reloads the user's requests still in requesting from the store and
+// drives each through its hold, with the ids it already has.
+func (u *userActor) resume() {
+	ctx, cancel := context.WithTimeout(context.Background(), u.svc.opts.RequestTimeout)
+	defer cancel()
+	page, err := u.svc.store.History(ctx, store.HistoryQuery{UserID: u.user, Status: store.StatusRequesting, Limit: store.HistoryLimitMax})
+	if err != nil {
+		dbErrors.Inc()
+		u.svc.log.Warn("cannot reload open requests; the scanner will finish them", "user", u.user, "err", err)
+		return
+	}
+	for i, req := range page.Requests {
+		if i == resumeMax || ctx.Err() != nil {
+			return
+		}
+		if req.UserID != u.user { // history lists both sides; only the sender's actor holds
+			continue
+		}
+		if err := u.ensureAccounts(ctx); err != nil {
+			return
+		}
+		if _, err := u.hold(ctx, req); err != nil && !isRequestOutcome(err) {
+			u.svc.log.Warn("cannot resume request; the scanner will finish it", "request_id", req.ID, "err", err)
+		}
+	}
+}
+
+// isRequestOutcome reports whether err is a request's own refusal (it was
+// recorded), not a failure to process it.
+func isRequestOutcome(err error) bool {
+	return errors.Is(err, ErrInsufficientBalance) || errors.Is(err, ErrAccountFrozen) ||
+		errors.Is(err, ErrAccountNotFound) || errors.Is(err, ErrIdempotencyConflict)
 }
 
 // ensureAccounts creates the user's ledger accounts ("exists" is fine).

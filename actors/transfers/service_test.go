@@ -262,3 +262,31 @@ func BenchmarkPipeline(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "transfers/s")
 }
+
+// TestActorStartResumesHalfDoneRequests: a request a crash left in
+// requesting (recorded, no hold) is finished by its user's actor when it
+// starts, before the user's next request runs.
+func TestActorStartResumesHalfDoneRequests(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	const user = 21
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	half := store.Request{ID: 77_000_001, UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: 60, Fingerprint: "fp", CreatedAt: time.Now().Add(-time.Minute)}
+	half.PendingID = transfers.PendingID(half).Bytes()
+	if _, created, err := p.store.Create(ctx, half); err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	// The next request starts the actor: the half-done one holds first, so
+	// this one (50 of the remaining 40) is refused.
+	_, err := p.svc.Submit(ctx, cmd(user, 50, ""))
+	if !errors.Is(err, transfers.ErrInsufficientBalance) {
+		t.Fatalf("second request: %v, want ErrInsufficientBalance after the resumed hold of 60", err)
+	}
+	got, err := p.store.Get(ctx, half.ID)
+	if err != nil || got.Status != store.StatusPending {
+		t.Fatalf("half-done request is %s (%v), want pending", got.Status, err)
+	}
+}
