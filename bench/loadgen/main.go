@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/exchange/internal-transfer/bench/load"
+	"github.com/exchange/internal-transfer/bench/verify"
 	"github.com/exchange/internal-transfer/config"
 )
 
@@ -35,8 +36,40 @@ func main() {
 	}
 }
 
+// outputs names the files a run writes.
+type outputs struct{ out, md, expect string }
+
 func run() error {
+	o, files, err := options()
+	if err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	o.Stop = stop
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() { <-sig; close(stop) }()
+
+	res, exp, err := load.Run(context.Background(), o)
+	if err != nil {
+		return err
+	}
+	if err := write(res, exp, files); err != nil {
+		return err
+	}
+	fmt.Print(load.MarkdownHeader, res.MarkdownRow())
+	counts, _ := json.Marshal(res.Counts)
+	fmt.Printf("counts: %s\n", counts)
+	if res.Violations > 0 {
+		return fmt.Errorf("%d violations seen by the generator (see counts violation_*)", res.Violations)
+	}
+	return nil
+}
+
+// options reads the flags and the service's config.
+func options() (load.Options, outputs, error) {
 	o := load.Defaults()
+	var files outputs
 	cfgPath := flag.String("config", "config/dev.yaml", "the service's configuration (addresses, JWT secret, admin token)")
 	api := flag.String("api", "", "host:port of the user API (default from the config)")
 	admin := flag.String("admin", "", "host:port of the admin API (default from the config)")
@@ -58,23 +91,23 @@ func run() error {
 	flag.DurationVar(&o.DrainTimeout, "drain", o.DrainTimeout, "after the load phase, how long unknown outcomes are retried")
 	flag.Float64Var(&o.SettleSample, "settle-sample", o.SettleSample, "share of accepted transfers polled until final")
 	flag.DurationVar(&o.SettlePoll, "settle-poll", o.SettlePoll, "poll interval of sampled transfers")
-	out := flag.String("out", "", "write the result as JSON here")
-	md := flag.String("md", "", "append the result as a markdown table row here")
-	expect := flag.String("expect", "", "write the expectations for `itctl verify --users-file` here")
+	flag.StringVar(&files.out, "out", "", "write the result as JSON here")
+	flag.StringVar(&files.md, "md", "", "append the result as a markdown table row here")
+	flag.StringVar(&files.expect, "expect", "", "write the expectations for `itctl verify --users-file` here")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
 	flag.Parse()
 
 	cfg, err := config.Load(*cfgPath, os.Environ())
 	if err != nil {
-		return err
+		return o, files, err
 	}
 	catalog, err := cfg.Catalog()
 	if err != nil {
-		return err
+		return o, files, err
 	}
 	asset, ok := catalog.Asset(o.Asset)
 	if !ok {
-		return fmt.Errorf("asset %s is not configured", o.Asset)
+		return o, files, fmt.Errorf("asset %s is not configured", o.Asset)
 	}
 	o.Decimals = asset.Decimals
 	o.Fund = uint64(*fund * pow10(asset.Decimals))
@@ -95,37 +128,24 @@ func run() error {
 	if !*quiet {
 		o.Log = os.Stderr
 	}
-	stop := make(chan struct{})
-	o.Stop = stop
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	go func() { <-sig; close(stop) }()
+	return o, files, nil
+}
 
-	res, exp, err := load.Run(context.Background(), o)
-	if err != nil {
-		return err
-	}
-	if *expect != "" {
-		if err := exp.Write(*expect); err != nil {
+// write writes the expectations, the JSON result and the markdown row.
+func write(res *load.Result, exp *verify.Expectations, files outputs) error {
+	if files.expect != "" {
+		if err := exp.Write(files.expect); err != nil {
 			return err
 		}
 	}
-	if *out != "" {
+	if files.out != "" {
 		raw, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(*out, raw, 0o644); err != nil {
-			return fmt.Errorf("cannot write %s: %w", *out, err)
+		if err := os.WriteFile(files.out, raw, 0o644); err != nil {
+			return fmt.Errorf("cannot write %s: %w", files.out, err)
 		}
 	}
-	if *md != "" {
-		if err := res.AppendMarkdown(*md); err != nil {
-			return err
-		}
-	}
-	fmt.Print(load.MarkdownHeader, res.MarkdownRow())
-	counts, _ := json.Marshal(res.Counts)
-	fmt.Printf("counts: %s\n", counts)
-	if res.Violations > 0 {
-		return fmt.Errorf("%d violations seen by the generator (see counts violation_*)", res.Violations)
+	if files.md != "" {
+		return res.AppendMarkdown(files.md)
 	}
 	return nil
 }

@@ -207,3 +207,16 @@ func TestReportKeepsViolationsBounded(t *testing.T) {
 		t.Fatalf("by check %v", r.ByCheck)
 	}
 }
+
+// BenchmarkCheck is one full check of the small consistent world (4
+// requests, 2 users): the fixed cost of every check pass.
+func BenchmarkCheck(b *testing.B) {
+	w := newWorld(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := Check(t0(), Options{Ledger: w.ledger, Store: w.store, Catalog: w.catalog, Expect: w.expect})
+		if err != nil || !rep.OK() {
+			b.Fatalf("check: %v %v", err, rep.Violations)
+		}
+	}
+}

@@ -21,7 +21,7 @@ const usdt = 1 // USDT's ledger number in the test catalog
 // had 30 spot→funding voided (failed) and one hold refused for
 // insufficient balance (failed, no hold).
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	ledger  *ledgerembedded.Ledger
 	store   *storeembedded.Store
 	catalog *transfers.Catalog
@@ -31,7 +31,7 @@ type world struct {
 	expect  *Expectations
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := ledgerembedded.Open(ledgerembedded.Options{Dir: filepath.Join(dir, "ledger")})
