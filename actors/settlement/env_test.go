@@ -218,12 +218,16 @@ func (e *env) settlerOptions() SettlerOptions {
 
 // options are fast-reacting service options for tests. The scanner runs
 // rarely unless a test asks for it, so the consumer path is what is tested.
+// The session timeout is Kafka's (and Redpanda's) default minimum,
+// group.min.session.timeout.ms: a real cluster refuses a shorter one. No
+// test waits for a session to expire: members leave, or static members are
+// replaced by their restart.
 func (e *env) options(scanner time.Duration) Options {
 	return Options{
 		Settler: e.settlerOptions(),
 		Consumer: ConsumerOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group,
 			RetryBackoffMin: 20 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond,
-			SessionTimeout: 3 * time.Second, HeartbeatInterval: 300 * time.Millisecond,
+			SessionTimeout: kafkaMinSessionTimeout, HeartbeatInterval: 300 * time.Millisecond,
 			RebalanceTimeout: 5 * time.Second, FetchMaxWait: 100 * time.Millisecond, Logger: e.log},
 		Scanner: ScannerOptions{Interval: scanner, Grace: 200 * time.Millisecond, Logger: e.log},
 	}

@@ -10,24 +10,30 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/exchange/internal-transfer/actors/stream"
 )
 
 const externalRunMax = 90 * time.Second // the child test process, -race included
 
+// kafkaLikeCluster starts a kfake cluster with Kafka's defaults rather than
+// the embedded broker's: three brokers, a 6 s minimum group session timeout,
+// no automatic topic creation. It holds one topic, "probe".
+func kafkaLikeCluster() (*kfake.Cluster, error) {
+	return kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, "probe"))
+}
+
 // TestExternalBrokerPath proves the KAFKA_BROKERS path without a real
-// Kafka: it starts a kfake cluster in this process and re-runs a subset of
-// the suite in a child process with KAFKA_BROKERS pointing at it, exactly as
-// a developer with a real cluster would. The subset must pass, the
+// Kafka: it starts a Kafka-like kfake cluster in this process and re-runs a
+// subset of the suite in a child process with KAFKA_BROKERS pointing at it,
+// exactly as a developer with a real cluster would. The subset must pass, the
 // broker-restarting test must skip, and every topic and group the envs
 // created must be gone from the cluster afterwards.
 func TestExternalBrokerPath(t *testing.T) {
 	if len(externalBrokers()) > 0 {
 		t.Skip("KAFKA_BROKERS set: the whole suite already runs against the external cluster")
 	}
-	b, err := stream.StartEmbedded(stream.EmbeddedOptions{ListenAddr: "127.0.0.1:0", Topic: "probe", Partitions: 1})
+	b, err := kafkaLikeCluster()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +44,7 @@ func TestExternalBrokerPath(t *testing.T) {
 	if testing.Short() {
 		want["TestCrashRecovery"] = "SKIP"
 	}
-	out := runExternalChild(t, b.Addrs(), want)
+	out := runExternalChild(t, b.ListenAddrs(), want)
 	if !strings.Contains(out, "KAFKA_BROKERS set: this test restarts the broker") {
 		t.Errorf("TestKafkaUnavailable skipped without saying why:\n%s", out)
 	}
@@ -49,7 +55,7 @@ func TestExternalBrokerPath(t *testing.T) {
 	if len(made) < 4 {
 		t.Fatalf("child logged %d external topics, want one per env (≥ 4):\n%s", len(made), out)
 	}
-	topics, groups := clusterNames(t, b.Addrs())
+	topics, groups := clusterNames(t, b.ListenAddrs())
 	for _, m := range made {
 		if topics[m[1]] {
 			t.Errorf("topic %s left on the cluster", m[1])

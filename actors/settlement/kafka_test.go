@@ -24,6 +24,9 @@ const (
 	adminWaitMax   = 30 * time.Second    // topic creation until every partition has a leader
 	cleanupWaitMax = 15 * time.Second    // deleting an env's group and topic
 	adminRetry     = 100 * time.Millisecond
+
+	// kafkaMinSessionTimeout is Kafka's default group.min.session.timeout.ms.
+	kafkaMinSessionTimeout = 6 * time.Second
 )
 
 // externalBrokers returns the brokers of KAFKA_BROKERS, nil when unset.
