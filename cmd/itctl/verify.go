@@ -27,7 +27,7 @@ func cmdVerify(args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	path := fs.String("config", "config/dev.yaml", "configuration file of the service")
 	usersFile := fs.String("users-file", "", "expectations JSON written by bench/loadgen -expect (users, exact balances, request statuses)")
-	usersRange := fs.String("users", "", "user ids A-B (inclusive) or a comma list, when there is no expectations file")
+	usersRange := fs.String("users", "", "user ids A-B (inclusive) or a comma list, when there is no expectations file; name every user holding funds, or the zero-sum check reports the rest as missing money")
 	grace := fs.Duration("grace", 0, "requests younger than this are not judged (use e.g. 30s against a live deployment)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	fs.SetOutput(os.Stderr)
