@@ -11,7 +11,7 @@ TEST_TIMEOUT ?= 14m
 FUZZTIME     ?= 60s
 BENCH_COUNT  ?= 3
 
-.PHONY: all build run test bench bench-overload chaos bench-micro fuzz lint schema package clean
+.PHONY: all build run test bench bench-overload chaos measure bench-micro fuzz lint schema package clean
 
 all: build
 
@@ -51,6 +51,10 @@ bench-overload: build
 ## chaos: SIGKILL and restart the service under load CYCLES times (20), then verify
 chaos: build
 	bash bench/chaos.sh
+
+## measure: regenerate docs/benchmarks.md (max rate, 5K/s, overload, chaos; ~15 min)
+measure: build
+	bash bench/measure.sh
 
 ## bench-micro: the benchmarks beside the code (ledger, store, batcher, ingress)
 bench-micro:

@@ -68,7 +68,7 @@ var commands = map[string]func(args []string) error{
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: itctl COMMAND [flags]
 commands: token deposit withdraw freeze unfreeze balances transfer status history
-          stuck reconcile post void resend schema
+          stuck reconcile post void resend schema verify
 run "itctl COMMAND -h" for a command's flags`)
 	os.Exit(2)
 }
