@@ -22,8 +22,10 @@ package settlement
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -108,8 +110,8 @@ func openEnv(t testing.TB, dir string, partitions int32, withBroker bool) *env {
 	e.openBackends()
 	if withBroker {
 		if e.external {
+			t.Cleanup(e.deleteTopicAndGroup) // after e.close, registered below; also if creation fails half-way
 			e.createTopic(partitions)
-			t.Cleanup(e.deleteTopicAndGroup) // after e.close, registered below
 		} else {
 			e.startBroker(partitions)
 		}
@@ -141,8 +143,12 @@ func (e *env) placeKafka() {
 func (e *env) keep(name string, fresh func() string) string {
 	e.t.Helper()
 	path := filepath.Join(e.dir, name)
-	if b, err := os.ReadFile(path); err == nil {
+	b, err := os.ReadFile(path)
+	if err == nil {
 		return string(b)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		e.t.Fatal(err)
 	}
 	v := fresh()
 	if err := os.WriteFile(path, []byte(v), 0o644); err != nil {

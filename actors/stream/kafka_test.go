@@ -83,8 +83,8 @@ func testCluster(t testing.TB, partitions int32) (brokers []string, topic string
 	}
 	adm := kadm.NewClient(cl)
 	t.Cleanup(adm.Close)
+	t.Cleanup(func() { deleteTopic(t, adm, topic) }) // also if creation fails half-way
 	createTopic(t, adm, topic, partitions)
-	t.Cleanup(func() { deleteTopic(t, adm, topic) })
 	t.Logf("external Kafka %v: topic %s (%d partitions)", brokers, topic, partitions)
 	return brokers, topic
 }
