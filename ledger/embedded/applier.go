@@ -210,7 +210,6 @@ func (l *Ledger) stage() error {
 	}
 	g.order = g.order[:0]
 	for i := range g.transfers {
-		l.ids.add(g.transfers[i].t.ID)
 		g.order = append(g.order, int32(i))
 	}
 	slices.SortFunc(g.order, func(i, j int32) int { return cmpID(g.transfers[i].t.ID, g.transfers[j].t.ID) })

@@ -70,6 +70,7 @@ type group struct {
 	known          map[ledger.Uint128]int32 // prefetched id → its entry in prefetchFound
 	prefetchKeys   [][keyIDSize]byte
 	fresh          []bool // per event of the current batch: its id is certainly not stored
+	warmSink       uint32 // keeps idFilter.warm's loads alive
 	prefetchFound  []known
 	rows           []indexRow
 	rowOf          map[ledger.Uint128]int
@@ -197,8 +198,9 @@ const (
 )
 
 // groupTransfer looks id up among the transfers of the current group only,
-// which is all a lookup needs when the id filter shows id was never staged
-// (the in-flight group's ids were added to the filter when it was staged).
+// which is all a lookup needs when the id filter showed, at prefetch, that
+// id was never seen before: neither Pebble nor the in-flight group holds it
+// (their ids went into the filter when their batches were prefetched).
 func (l *Ledger) groupTransfer(id ledger.Uint128, out *ledger.Transfer) lookupResult {
 	g := l.g
 	i, ok := g.index[id]

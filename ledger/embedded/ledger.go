@@ -38,8 +38,8 @@ const (
 	DefaultMemTableBytes  = 16 << 20
 	DefaultQueueBatchMax  = 256
 	DefaultGroupEventsMax = 4 * ledger.BatchEventsMax
-	// DefaultTransferFilterBytes sizes the transfer id filter: about 1%
-	// false positives up to 50 million stored transfers (see idFilter).
+	// DefaultTransferFilterBytes sizes the transfer id filter: about 1.3%
+	// false positives at 50 million stored transfers (see idFilter).
 	DefaultTransferFilterBytes = 64 << 20
 )
 
@@ -101,7 +101,7 @@ type Ledger struct {
 
 	// Applier-only state.
 	lastTimestamp uint64
-	ids           *idFilter // every transfer id staged so far, and false positives
+	ids           *idFilter // every transfer id prefetched so far, and false positives
 	nextExpiry    uint64    // earliest expires_at that may be due; 0 = none
 	gen           uint64
 	groups        [2]group // executing and syncing, alternately

@@ -27,6 +27,7 @@ func (l *Ledger) prefetch(events []ledger.Transfer) {
 	g := l.g
 	keys := g.prefetchKeys[:0]
 	g.fresh = slices.Grow(g.fresh[:0], len(events))[:len(events)]
+	g.warmSink = l.ids.warm(events)
 	for i := range events {
 		t := &events[i]
 		g.fresh[i] = false
@@ -34,7 +35,10 @@ func (l *Ledger) prefetch(events []ledger.Transfer) {
 			if id.IsZero() || id.IsMax() {
 				continue
 			}
-			if !l.ids.mayContain(id) {
+			// The event's own id goes into the filter now, in the same
+			// cache-line visit as the test: the event may store it, and if
+			// it does not, the filter only holds one more false positive.
+			if k == 0 && !l.ids.testAndAdd(id) || k == 1 && !l.ids.mayContain(id) {
 				g.fresh[i] = g.fresh[i] || k == 0
 				continue // certainly not stored: transfer() answers without Pebble
 			}

@@ -1,0 +1,140 @@
+package embedded
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/exchange/internal-transfer/ledger"
+)
+
+// filterIDs returns n distinct ids shaped like real ones: sequential (as
+// time-ordered client ids are) or spread over both halves.
+func filterIDs(n int, sequential bool) []ledger.Uint128 {
+	ids := make([]ledger.Uint128, n)
+	for i := range ids {
+		if sequential {
+			ids[i] = ledger.Uint128{Hi: 0x0190_0000_0000_0000, Lo: uint64(i + 1)}
+		} else {
+			ids[i] = ledger.Uint128{Hi: uint64(i) * 0x9e3779b97f4a7c15, Lo: uint64(i) ^ 0x5555}
+		}
+	}
+	return ids
+}
+
+// TestIDFilter: no added id is ever reported absent (a false negative would
+// let a duplicate id be created twice), and the false-positive rate stays
+// near the documented figures for the bits each id gets.
+func TestIDFilter(t *testing.T) {
+	const filterBytes = 1 << 20 // 8 Mbit
+	for _, tc := range []struct {
+		bitsPerID  int
+		fpRateMax  float64
+		sequential bool
+	}{
+		{bitsPerID: 16, fpRateMax: 0.004, sequential: true},
+		{bitsPerID: 16, fpRateMax: 0.004},
+		{bitsPerID: 10, fpRateMax: 0.02},
+		{bitsPerID: 5, fpRateMax: 0.22},
+	} {
+		t.Run(fmt.Sprintf("bits=%d/sequential=%v", tc.bitsPerID, tc.sequential), func(t *testing.T) {
+			f := newIDFilter(filterBytes)
+			defer f.release()
+			n := filterBytes * 8 / tc.bitsPerID
+			all := filterIDs(2*n, tc.sequential)
+			added, others := all[:n], all[n:]
+			for _, id := range added {
+				f.testAndAdd(id)
+			}
+			for _, id := range added {
+				if !f.mayContain(id) || !f.testAndAdd(id) {
+					t.Fatalf("id %s was added but reads as absent", id)
+				}
+			}
+			fp := 0
+			for _, id := range others {
+				if f.mayContain(id) {
+					fp++
+				}
+			}
+			rate := float64(fp) / float64(len(others))
+			t.Logf("%d bits per id: false-positive rate %.4f", tc.bitsPerID, rate)
+			if rate > tc.fpRateMax {
+				t.Errorf("false-positive rate %.4f, want at most %.4f", rate, tc.fpRateMax)
+			}
+		})
+	}
+}
+
+// TestIDFilterSizing: the filter never exceeds the bytes it is given.
+func TestIDFilterSizing(t *testing.T) {
+	for _, tc := range []struct{ give, want int64 }{
+		{give: 1, want: idFilterBlockBytes},
+		{give: 100, want: 64},
+		{give: 64 << 20, want: 64 << 20},
+		{give: 64<<20 + 1, want: 64 << 20},
+	} {
+		f := newIDFilter(tc.give)
+		if got := int64(len(f.blocks)) * idFilterBlockBytes; got != tc.want {
+			t.Errorf("newIDFilter(%d): %d bytes, want %d", tc.give, got, tc.want)
+		}
+		f.release()
+	}
+}
+
+// TestIDFilterRebuiltAtOpen: after a restart, resubmitting stored transfers
+// and orphaned ids must still find them. If Open did not refill the filter,
+// the applier would take the ids for new ones and create them a second
+// time. A filter of one block (every id a false positive) must give the
+// same answers, only slower.
+func TestIDFilterRebuiltAtOpen(t *testing.T) {
+	for _, filterBytes := range []int64{0, 1} {
+		t.Run(fmt.Sprintf("bytes=%d", filterBytes), func(t *testing.T) {
+			dir := t.TempDir()
+			open := func() *Ledger {
+				l, err := Open(Options{Dir: dir, CacheBytes: 8 << 20, MemTableBytes: 1 << 20, TransferFilterBytes: filterBytes})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			l := open()
+			createAB(t, l)
+			stored := ledger.Transfer{ID: ledger.Uint128{Hi: 3, Lo: 1}, DebitAccountID: acctA, CreditAccountID: acctB, Amount: ledger.U128(5), Ledger: 1, Code: 1}
+			orphan := ledger.Transfer{ID: ledger.Uint128{Hi: 3, Lo: 2}, DebitAccountID: acctA, CreditAccountID: ledger.Uint128{Hi: 0xdead}, Amount: ledger.U128(5), Ledger: 1, Code: 1}
+			res, err := l.CreateTransfers(testCtx(t), []ledger.Transfer{stored, orphan})
+			if err != nil || len(res) != 1 || res[0].Result != ledger.TransferCreditAccountNotFound {
+				t.Fatalf("first create: %v %v", res, err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			l = open()
+			defer l.Close()
+			orphan.CreditAccountID = acctB // would now succeed, were the id not pinned
+			fresh := stored
+			fresh.ID = ledger.Uint128{Hi: 3, Lo: 3}
+			res, err = l.CreateTransfers(testCtx(t), []ledger.Transfer{stored, orphan, fresh})
+			want := []ledger.TransferEventResult{{Index: 0, Result: ledger.TransferExists}, {Index: 1, Result: ledger.TransferIDAlreadyFailed}}
+			if err != nil || fmt.Sprint(res) != fmt.Sprint(want) {
+				t.Fatalf("after restart: got %v %v, want %v", res, err, want)
+			}
+			got, err := l.LookupAccounts(testCtx(t), []ledger.Uint128{acctA})
+			if err != nil || len(got) != 1 || got[0].DebitsPosted != ledger.U128(10) {
+				t.Fatalf("account A after restart: %+v %v, want debits posted 10", got, err)
+			}
+		})
+	}
+}
+
+// BenchmarkIDFilter measures one test-and-add of a new id in a 64 MiB filter.
+func BenchmarkIDFilter(b *testing.B) {
+	f := newIDFilter(DefaultTransferFilterBytes)
+	defer f.release()
+	ids := filterIDs(1<<20, false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		f.testAndAdd(ids[i&(len(ids)-1)])
+	}
+}
