@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,7 +49,9 @@ func setup(t *testing.T, opts Options, gate chan struct{}) (*Batcher, *gatedLedg
 		t.Fatal(err)
 	}
 	g := &gatedLedger{Ledger: l, gate: gate}
-	system := actor.NewActorSystem()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
 	b := New(system, g, opts)
 	t.Cleanup(func() {
 		if gate != nil {

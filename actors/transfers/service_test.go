@@ -3,6 +3,8 @@ package transfers_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +44,9 @@ func newPipeline(tb testing.TB, opts transfers.Options) *pipeline {
 		tb.Fatal(err)
 	}
 	catalog := testCatalog(tb)
-	system := actor.NewActorSystem()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
 	b := batcher.New(system, l, batcher.Options{Width: 4, QueueMax: 8 * ledger.BatchEventsMax, CallTimeout: 5 * time.Second})
 	pub := &countingPublisher{}
 	svc, err := transfers.NewService(system, b, st, pub, catalog, opts)
