@@ -22,6 +22,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/exchange/internal-transfer/actors/supervision"
 	"github.com/exchange/internal-transfer/ledger"
 )
 
@@ -34,6 +35,10 @@ type Options struct {
 	Width       int           // actors in the pool (tigerbeetle.concurrency); each keeps one call in flight
 	QueueMax    int           // events queued across the pool before callers get ErrOverloaded
 	CallTimeout time.Duration // deadline of one ledger call
+	// Supervision restarts a failed batcher actor after a backoff, within
+	// limits; its queued callers are answered first (the actor drains on
+	// restart). Zero value: supervision.Default.
+	Supervision supervision.Policy
 }
 
 // Batcher is the pooled batcher; it implements ledger.Ledger.
@@ -60,13 +65,19 @@ func New(system *actor.ActorSystem, l ledger.Ledger, opts Options) *Batcher {
 	if opts.Width < 1 || opts.QueueMax < ledger.BatchEventsMax || opts.CallTimeout <= 0 {
 		panic(fmt.Sprintf("BUG: invalid batcher options %+v", opts))
 	}
+	if opts.Supervision == (supervision.Policy{}) {
+		opts.Supervision = supervision.Default(system.Logger())
+	}
 	b := &Batcher{system: system, ledger: l, opts: opts, queued: make([]atomic.Int64, opts.Width)}
+	// The pool's guardian applies the policy: a failed batcher actor drains
+	// what it holds and is restarted after a backoff, within limits.
+	root := system.Root.WithGuardian(opts.Supervision.Strategy())
 	for i := 0; i < opts.Width; i++ {
 		i := i
 		props := actor.PropsFromProducer(func() actor.Actor {
 			return &batchActor{ledger: l, timeout: opts.CallTimeout, onDone: func(n int) { b.release(i, n) }}
-		}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
-		b.pids = append(b.pids, system.Root.Spawn(props))
+		})
+		b.pids = append(b.pids, root.Spawn(props))
 	}
 	return b
 }
