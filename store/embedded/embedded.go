@@ -55,6 +55,10 @@ type Options struct {
 	CacheSizeBytes int64
 	// MemTableSizeBytes is Pebble's memtable size; default 64 MiB.
 	MemTableSizeBytes uint64
+	// FilterBytes is the memory of the filter of stored request ids and
+	// idempotency keys that lets Create skip its reads of new ones (see
+	// seenFilter); default 64 MiB, allocated at Open. Negative: no filter.
+	FilterBytes int64
 
 	fs vfs.FS // nil: the OS file system; tests count syncs through it
 }
@@ -66,6 +70,7 @@ const (
 	DefaultSweepKeysMax      = 10_000
 	DefaultCacheSizeBytes    = 64 << 20
 	DefaultMemTableSizeBytes = 64 << 20
+	DefaultFilterBytes       = 64 << 20
 )
 
 // memTablesMax is how many memtables (one mutable, the rest flushing) may
@@ -89,6 +94,7 @@ type Store struct {
 	stripes [lockStripes]paddedMutex
 	counts  openCounters
 	cache   openCache
+	filter  *seenFilter // nil: disabled
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
@@ -103,7 +109,7 @@ type paddedMutex struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the store in opts.Dir, rebuilds the open
-// counters from the open index and starts the idempotency-key sweep.
+// counters from the open index, loads the seen filter and starts the idempotency-key sweep.
 func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" {
 		return nil, fmt.Errorf("cannot open embedded store: empty Dir: %w", store.ErrInvalid)
@@ -135,6 +141,10 @@ func Open(opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if err := s.loadFilter(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err)
+	}
 	go s.sweepLoop()
 	return s, nil
 }
@@ -154,6 +164,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.CacheSizeBytes <= 0 {
 		o.CacheSizeBytes = DefaultCacheSizeBytes
+	}
+	if o.FilterBytes == 0 {
+		o.FilterBytes = DefaultFilterBytes
 	}
 	if o.MemTableSizeBytes == 0 {
 		o.MemTableSizeBytes = DefaultMemTableSizeBytes

@@ -162,6 +162,8 @@ var stripeSeed = maphash.MakeSeed()
 
 func idStripe(id uint64) uint64 { return (id * 0x9e3779b97f4a7c15) >> 32 }
 
+// keyStripe hashes an idempotency key (user, key) for its lock stripe and
+// its entry in the seen filter.
 func keyStripe(user uint64, key string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(stripeSeed)
@@ -169,5 +171,16 @@ func keyStripe(user uint64, key string) uint64 {
 	binary.BigEndian.PutUint64(u[:], user)
 	_, _ = h.Write(u[:])
 	_, _ = h.WriteString(key)
+	return h.Sum64()
+}
+
+// keyHash is keyStripe of a key read from Pebble.
+func keyHash(user uint64, key []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(stripeSeed)
+	var u [8]byte
+	binary.BigEndian.PutUint64(u[:], user)
+	_, _ = h.Write(u[:])
+	_, _ = h.Write(key)
 	return h.Sum64()
 }

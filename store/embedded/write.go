@@ -31,9 +31,11 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	req.Status = store.StatusRequesting
 	req.UpdatedAt = now
 	req.ErrorCode, req.ErrorMessage = "", ""
+	var keyHash uint64
 	hashes := []uint64{idStripe(req.ID)}
 	if req.IdempotencyKey != "" {
-		hashes = append(hashes, keyStripe(req.UserID, req.IdempotencyKey))
+		keyHash = keyStripe(req.UserID, req.IdempotencyKey)
+		hashes = append(hashes, keyHash)
 	}
 	unlock := s.lockHashes(hashes...)
 	defer unlock()
@@ -41,15 +43,13 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	b := s.db.NewBatch()
 	defer b.Close()
 	if req.IdempotencyKey != "" {
-		existing, live, err := s.claimKey(b, &req, now)
+		existing, live, err := s.claimKey(b, &req, keyHash, now)
 		if err != nil || live {
 			return existing, false, err
 		}
 	}
-	if _, found, err := get(s.db, requestKey(req.ID)); err != nil {
+	if err := s.claimID(req.ID); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
-	} else if found {
-		return store.Request{}, false, fmt.Errorf("cannot create request %d: id exists: %w", req.ID, store.ErrInvalid)
 	}
 	putNew(b, &req)
 	if err := b.Commit(pebble.Sync); err != nil {
@@ -83,14 +83,37 @@ func validateNew(req *store.Request) error {
 	return nil
 }
 
-// claimKey looks up req's idempotency key. When a live key holds it, it
-// returns that request and live == true. Otherwise it adds the key (and its
-// age entry, replacing an expired one's) to b.
-func (s *Store) claimKey(b *pebble.Batch, req *store.Request, now time.Time) (store.Request, bool, error) {
+// claimID refuses an id already stored; the caller holds its stripe. An id
+// the seen filter has never had needs no read; otherwise it is added.
+func (s *Store) claimID(id uint64) error {
+	h := idHash(id)
+	if !s.filter.mayContain(h) {
+		s.filter.add(h)
+		return nil
+	}
+	if _, found, err := get(s.db, requestKey(id)); err != nil {
+		return err
+	} else if found {
+		return fmt.Errorf("id exists: %w", store.ErrInvalid)
+	}
+	return nil
+}
+
+// claimKey looks up req's idempotency key, whose keyStripe is hash. When a
+// live key holds it, it returns that request and live == true. Otherwise it
+// adds the key (and its age entry, replacing an expired one's) to b. A key
+// the seen filter has never had needs no read; it is added to the filter.
+func (s *Store) claimKey(b *pebble.Batch, req *store.Request, hash uint64, now time.Time) (store.Request, bool, error) {
 	ik := idemKey(req.UserID, req.IdempotencyKey)
-	v, found, err := get(s.db, ik)
-	if err != nil {
-		return store.Request{}, false, fmt.Errorf("cannot read idempotency key of request %d: %w", req.ID, err)
+	var v []byte
+	found := false
+	if s.filter.mayContain(hash) {
+		var err error
+		if v, found, err = get(s.db, ik); err != nil {
+			return store.Request{}, false, fmt.Errorf("cannot read idempotency key of request %d: %w", req.ID, err)
+		}
+	} else {
+		s.filter.add(hash)
 	}
 	if found {
 		id, written, ok := decodeIdemValue(v)

@@ -1,0 +1,81 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/store"
+)
+
+// TestSeenFilter checks that the filter never forgets an entry, that an
+// unseen entry is mostly reported absent, and that a negative size disables
+// it (everything may be contained).
+func TestSeenFilter(t *testing.T) {
+	const n = 10_000
+	f := newSeenFilter(64 << 10) // 2048 blocks: 52 bits per entry
+	for i := range uint64(n) {
+		f.add(idHash(i))
+		f.add(keyStripe(i, "k"))
+	}
+	for i := range uint64(n) {
+		if !f.mayContain(idHash(i)) || !f.mayContain(keyStripe(i, "k")) {
+			t.Fatalf("entry %d added but reported absent", i)
+		}
+		if keyStripe(i, "k") != keyHash(i, []byte("k")) {
+			t.Fatalf("keyHash(%d) differs from keyStripe", i)
+		}
+	}
+	fp := 0
+	for i := uint64(n); i < 2*n; i++ {
+		if f.mayContain(idHash(i)) {
+			fp++
+		}
+	}
+	if fp > n/100 {
+		t.Errorf("%d of %d unseen ids reported present, want under 1%%", fp, n)
+	}
+	if off := newSeenFilter(-1); off != nil || !off.mayContain(idHash(1)) {
+		t.Errorf("a disabled filter must contain everything")
+	}
+}
+
+// TestFilterReloadedAtOpen checks that a reopened store still refuses a
+// stored id and finds a stored idempotency key: the filter is rebuilt from
+// Pebble, so it cannot wrongly skip those reads.
+func TestFilterReloadedAtOpen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := time.Now()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	const n = 100
+	for i := range uint64(n) {
+		r := testRequest(i+1, fmt.Sprintf("key-%d", i), now)
+		if _, created, err := s.Create(ctx, r); err != nil || !created {
+			t.Fatalf("Create %d: created %v, %v", i+1, created, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = openTest(t, Options{Dir: dir, FilterBytes: 1 << 20})
+	for i := range uint64(n) {
+		_, _, err := s.Create(ctx, testRequest(i+1, "", now))
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("Create of stored id %d: %v, want ErrInvalid", i+1, err)
+		}
+		r := testRequest(1000+i, fmt.Sprintf("key-%d", i), now)
+		got, created, err := s.Create(ctx, r)
+		if err != nil || created || got.ID != i+1 {
+			t.Fatalf("Create with stored key %d: got id %d, created %v, %v; want id %d held", i, got.ID, created, err, i+1)
+		}
+	}
+	if s.filter == nil || !s.filter.mayContain(idHash(1)) {
+		t.Fatal("filter not loaded with stored ids")
+	}
+}
