@@ -90,6 +90,10 @@ type Options struct {
 
 	Version string // reported by /health
 
+	// HealthParts, when set, adds parts to /health ({"scanner":"running"}…);
+	// any part not "running" makes /health answer 503 unhealthy.
+	HealthParts func() map[string]string
+
 	RequestTimeout time.Duration // bound on each service call; 0: DefaultRequestTimeout
 	ReadyTimeout   time.Duration // bound on the readiness probe; 0: DefaultReadyTimeout
 	ReadTimeout    time.Duration // fasthttp server read timeout; 0: DefaultReadTimeout

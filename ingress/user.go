@@ -3,6 +3,7 @@ package ingress
 import (
 	"bytes"
 	"context"
+	"sort"
 	"strconv"
 	"time"
 
@@ -134,12 +135,41 @@ func bearer(h []byte) ([]byte, bool) {
 	return tok, len(tok) > 0
 }
 
-// handleHealth reports liveness and the version.
+// handleHealth reports liveness and the version, plus the parts
+// Options.HealthParts names (settlement running in this process reports
+// "consumer" and "scanner"); a part that is not "running" makes the whole
+// answer unhealthy with 503.
 func (s *Server) handleHealth(ctx *fasthttp.RequestCtx) {
-	b := append([]byte(nil), `{"status":"healthy","version":`...)
+	status := "healthy"
+	var parts map[string]string
+	if s.opts.HealthParts != nil {
+		parts = s.opts.HealthParts()
+		for _, v := range parts {
+			if v != "running" {
+				status = "unhealthy"
+			}
+		}
+	}
+	b := append([]byte(nil), `{"status":`...)
+	b = appendJSONString(b, status)
+	b = append(b, `,"version":`...)
 	b = appendJSONString(b, s.opts.Version)
+	names := make([]string, 0, len(parts))
+	for k := range parts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		b = append(b, ',')
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, parts[k])
+	}
 	b = append(b, '}')
 	ctx.SetContentTypeBytes(contentTypeJSON)
+	if status != "healthy" {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	}
 	ctx.SetBody(b)
 }
 

@@ -3,8 +3,10 @@ package node_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,7 +336,31 @@ func TestHealthReadyMetrics(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %v %v", path, err, resp)
 		}
+		if path == "/health" {
+			var h map[string]string
+			if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+				t.Fatal(err)
+			}
+			// The guide's gateway and settlement checks both hold: settlement
+			// runs in this process.
+			if h["status"] != "healthy" || h["version"] == "" || h["scanner"] != "running" || h["consumer"] != "running" {
+				t.Fatalf("/health = %v", h)
+			}
+		}
 		resp.Body.Close()
+	}
+	resp, err := http.Get("http://" + s.node.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, name := range []string{"internal_transfer_total_requests", "internal_transfer_failed", "internal_transfer_success_rate",
+		"internal_transfer_latency_ms_bucket", "internal_transfer_avg_latency_ms", "internal_transfer_pending_count",
+		"internal_transfer_stuck_count", "internal_transfer_tb_errors", "internal_transfer_db_errors"} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
 	}
 }
 

@@ -64,6 +64,15 @@ func (n *Node) startGateway() error {
 		opts.JWTPublicKeyPEM = pem
 	}
 	opts.Operator = n.operatorTools()
+	if n.settle != nil {
+		// Settlement runs in this process (embedded backends): /health
+		// reports it as the deployment guide's settlement check expects.
+		opts.HealthParts = func() map[string]string {
+			h := n.settle.Health()
+			delete(h, "status")
+			return h
+		}
+	}
 	api, err := ingress.New(opts, svc, n.admin, n.ready)
 	if err != nil {
 		return fmt.Errorf("cannot build ingress: %w", err)
