@@ -190,7 +190,7 @@ func Defaults() *Config {
 		Settlement:   Settlement{ScannerIntervalMS: 5_000, StuckThresholdMS: 1_800_000, CriticalThresholdMS: 7_200_000, GraceMS: 2_000},
 		Monitoring:   Monitoring{PrometheusPort: 9090, HealthCheckPort: 8080},
 		Auth:         Auth{JWTAlgorithm: "HS256"},
-		Actors:       Actors{UserMailboxMax: 64, InFlightMax: 20_000, UserIdleMS: 60_000, RequestTimeoutMS: 5_000, LedgerQueueMax: 4 * 8189},
+		Actors:       Actors{UserMailboxMax: 64, InFlightMax: 1024, UserIdleMS: 60_000, RequestTimeoutMS: 5_000, LedgerQueueMax: 4 * 8189},
 		Assets:       []Asset{{"USDT", 1, 8}, {"BTC", 2, 8}, {"ETH", 3, 8}},
 		AccountTypes: []AccountType{{"funding", 1}, {"spot", 2}},
 		Routes:       []Route{{From: "funding", To: "spot"}, {From: "spot", To: "funding"}},
