@@ -9,8 +9,11 @@
 // Pebble batch. A committer goroutine syncs it once, publishes the new state
 // and answers the callers, while the applier already executes the next group
 // on top of it (two groups at most: one executing, one syncing). A crash
-// therefore loses only unacknowledged groups, never part of one. Accounts live in memory (they are few); transfers live in Pebble,
-// found by point reads with bloom filters and Pebble's block cache.
+// therefore loses only unacknowledged groups, never part of one. Accounts
+// live in memory (they are few); transfers live in Pebble, found by point
+// reads with bloom filters and Pebble's block cache. A fixed-size in-memory
+// filter of every stored transfer id (idFilter) lets create_transfers skip
+// the Pebble lookup for ids that are certainly new, which almost all are.
 package embedded
 
 import (
@@ -70,7 +73,9 @@ type Options struct {
 	// TransferFilterBytes is the memory of the in-memory filter of stored
 	// transfer ids that lets the applier skip the Pebble lookup of ids that
 	// are certainly new (DefaultTransferFilterBytes if zero; rounded down to
-	// a power of two). It is fixed for the life of the Ledger.
+	// a power of two). It is fixed for the life of the Ledger and, since ids
+	// spread over all of it, soon fully resident; Open reads every stored
+	// id once to fill it.
 	TransferFilterBytes int64
 
 	// fs replaces the disk in package tests (an in-memory filesystem).
@@ -120,45 +125,9 @@ func Open(opts Options) (*Ledger, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("cannot open embedded ledger: Options.Dir is empty")
 	}
-	if opts.Clock == nil {
-		opts.Clock = func() uint64 { return uint64(time.Now().UnixNano()) }
-	}
-	if opts.CacheBytes <= 0 {
-		opts.CacheBytes = DefaultCacheBytes
-	}
-	if opts.MemTableBytes == 0 {
-		opts.MemTableBytes = DefaultMemTableBytes
-	}
-	if opts.QueueBatchMax <= 0 {
-		opts.QueueBatchMax = DefaultQueueBatchMax
-	}
-	if opts.GroupEventsMax <= 0 {
-		opts.GroupEventsMax = DefaultGroupEventsMax
-	}
-	opts.GroupEventsMax = max(opts.GroupEventsMax, ledger.BatchEventsMax)
-	if opts.TransferFilterBytes <= 0 {
-		opts.TransferFilterBytes = DefaultTransferFilterBytes
-	}
-
+	opts.setDefaults()
 	cache := pebble.NewCache(opts.CacheBytes)
-	popts := &pebble.Options{
-		Cache:        cache,
-		MemTableSize: opts.MemTableBytes,
-		// Let L0 collect a dozen flushes before compacting: transfer ids are
-		// random, so every L0→Lbase compaction rewrites all of Lbase, and
-		// fewer, larger compactions cost less CPU. The deeper L0 costs
-		// reads little: the id filter spares create_transfers most of
-		// them and point reads use per-table bloom filters.
-		L0CompactionThreshold: l0CompactionFiles,
-		L0StopWritesThreshold: l0StopWritesFiles,
-		Logger:                quietLogger{},
-	}
-	if opts.fs != nil {
-		popts.FS = opts.fs
-	}
-	for i := range popts.Levels {
-		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
+	popts := opts.pebbleOptions(cache)
 	db, err := pebble.Open(opts.Dir, popts)
 	if err != nil {
 		cache.Unref()
@@ -192,6 +161,52 @@ func Open(opts Options) (*Ledger, error) {
 	go l.committer()
 	go l.run()
 	return l, nil
+}
+
+// setDefaults fills the zero fields of o with the defaults.
+func (o *Options) setDefaults() {
+	if o.Clock == nil {
+		o.Clock = func() uint64 { return uint64(time.Now().UnixNano()) }
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	if o.QueueBatchMax <= 0 {
+		o.QueueBatchMax = DefaultQueueBatchMax
+	}
+	if o.GroupEventsMax <= 0 {
+		o.GroupEventsMax = DefaultGroupEventsMax
+	}
+	o.GroupEventsMax = max(o.GroupEventsMax, ledger.BatchEventsMax)
+	if o.TransferFilterBytes <= 0 {
+		o.TransferFilterBytes = DefaultTransferFilterBytes
+	}
+}
+
+// pebbleOptions returns the Pebble options for o.
+func (o *Options) pebbleOptions(cache *pebble.Cache) *pebble.Options {
+	popts := &pebble.Options{
+		Cache:        cache,
+		MemTableSize: o.MemTableBytes,
+		// Let L0 collect a dozen flushes before compacting: transfer ids are
+		// random, so every L0→Lbase compaction rewrites all of Lbase, and
+		// fewer, larger compactions cost less CPU. The deeper L0 costs
+		// reads little: the id filter spares create_transfers most of
+		// them and point reads use per-table bloom filters.
+		L0CompactionThreshold: l0CompactionFiles,
+		L0StopWritesThreshold: l0StopWritesFiles,
+		Logger:                quietLogger{},
+	}
+	if o.fs != nil {
+		popts.FS = o.fs
+	}
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return popts
 }
 
 // Close stops the applier after the batches already queued, then closes
