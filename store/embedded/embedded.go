@@ -7,7 +7,10 @@
 // behind: the request and its index entries commit together. Many callers
 // committing at once share one WAL fsync: Pebble's commit pipeline groups
 // the syncs of concurrent batches (TestGroupCommitSharesSyncs measures it;
-// a dedicated committer goroutine merging batches measured slower). A
+// a dedicated committer goroutine merging batches measured slower), and
+// spaces them at least Options.WALSyncIntervalMin apart so that under load
+// more commits share each (a commit is still acknowledged only after its
+// fsync; a lone writer rarely waits). A
 // request's read-modify-write runs under a striped lock keyed by its id, and
 // a Create with an idempotency key also holds the stripe of (user, key), so
 // two Creates with one key cannot both create and two Advances cannot lose
@@ -59,18 +62,25 @@ type Options struct {
 	// idempotency keys that lets Create skip its reads of new ones (see
 	// seenFilter); default 64 MiB, allocated at Open. Negative: no filter.
 	FilterBytes int64
+	// WALSyncIntervalMin is the least time between two WAL fsyncs: a commit
+	// arriving sooner waits for the next fsync, so more commits share one.
+	// Every commit is still acknowledged only after its fsync. Default
+	// DefaultWALSyncIntervalMin (300 µs: with 64 writers it cut the CPU per
+	// write by about a fifth at no loss of throughput); negative: no wait.
+	WALSyncIntervalMin time.Duration
 
 	fs vfs.FS // nil: the OS file system; tests count syncs through it
 }
 
 // Defaults of Options.
 const (
-	DefaultIdempotencyTTL    = 24 * time.Hour
-	DefaultSweepInterval     = time.Minute
-	DefaultSweepKeysMax      = 10_000
-	DefaultCacheSizeBytes    = 64 << 20
-	DefaultMemTableSizeBytes = 64 << 20
-	DefaultFilterBytes       = 64 << 20
+	DefaultIdempotencyTTL     = 24 * time.Hour
+	DefaultSweepInterval      = time.Minute
+	DefaultSweepKeysMax       = 10_000
+	DefaultCacheSizeBytes     = 64 << 20
+	DefaultMemTableSizeBytes  = 64 << 20
+	DefaultFilterBytes        = 64 << 20
+	DefaultWALSyncIntervalMin = 300 * time.Microsecond
 )
 
 // memTablesMax is how many memtables (one mutable, the rest flushing) may
@@ -128,6 +138,9 @@ func Open(opts Options) (*Store, error) {
 		Logger:                      quietLogger{},
 		FS:                          opts.fs,
 	}
+	if d := opts.WALSyncIntervalMin; d > 0 {
+		po.WALMinSyncInterval = func() time.Duration { return d }
+	}
 	// Bloom filters (inherited by every level) let the point reads that miss
 	// (a new request id, a new idempotency key) skip most tables.
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
@@ -164,6 +177,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.CacheSizeBytes <= 0 {
 		o.CacheSizeBytes = DefaultCacheSizeBytes
+	}
+	if o.WALSyncIntervalMin == 0 {
+		o.WALSyncIntervalMin = DefaultWALSyncIntervalMin
 	}
 	if o.FilterBytes == 0 {
 		o.FilterBytes = DefaultFilterBytes

@@ -83,3 +83,33 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 		t.Errorf("%d writes took %d WAL syncs; want at least 4 writes per sync", writes, n)
 	}
 }
+
+// TestWALSyncIntervalMin checks that WAL fsyncs are spaced by at least
+// Options.WALSyncIntervalMin, so commits arriving in between share one.
+func TestWALSyncIntervalMin(t *testing.T) {
+	const writers, creates, interval = 8, 10, 10 * time.Millisecond
+	var syncs atomic.Int64
+	s := openTest(t, Options{WALSyncIntervalMin: interval, fs: syncCountingFS{FS: vfs.Default, walSyncs: &syncs}})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var next atomic.Uint64
+	before, start := syncs.Load(), time.Now()
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range creates {
+				if _, _, err := s.Create(ctx, testRequest(next.Add(1), "", time.Now())); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed, n := time.Since(start), syncs.Load()-before
+	t.Logf("%d durable writes in %v, %d WAL syncs", writers*creates, elapsed, n)
+	if most := int64(elapsed/interval) + 2; n > most {
+		t.Errorf("%d WAL syncs in %v; want at most %d at one per %v", n, elapsed, most, interval)
+	}
+}
