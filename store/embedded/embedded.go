@@ -155,6 +155,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.loadFilter(); err != nil {
+		s.filter.release()
 		_ = db.Close()
 		return nil, fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err)
 	}
@@ -202,6 +203,7 @@ func (s *Store) Close() error {
 	s.life.Unlock()
 	close(s.sweepStop)
 	<-s.sweepDone
+	s.filter.release() // no operation is in flight, none can start
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("cannot close embedded store: %w", err)
 	}

@@ -31,6 +31,7 @@ import (
 type seenFilter struct {
 	blocks [][8]atomic.Uint32
 	mask   uint64 // len(blocks)-1; len(blocks) is a power of two
+	free   func() // releases blocks; the filter is unusable after
 }
 
 // filterBlockBytes is the size of one filter block.
@@ -45,7 +46,16 @@ func newSeenFilter(sizeBytes int64) *seenFilter {
 	}
 	n := uint64(max(sizeBytes/filterBlockBytes, 1))
 	n = 1 << (63 - bits.LeadingZeros64(n)) // round down to a power of two
-	return &seenFilter{blocks: make([][8]atomic.Uint32, n), mask: n - 1}
+	blocks, free := allocFilterBlocks(n)
+	return &seenFilter{blocks: blocks, mask: n - 1, free: free}
+}
+
+// release returns the filter's memory; it must not be used after.
+func (f *seenFilter) release() {
+	if f != nil {
+		f.blocks = nil
+		f.free()
+	}
 }
 
 // filterSalts spread one hash over the 8 words of a block (the constants of
