@@ -248,6 +248,35 @@ func (s *Store) lockHashes(hashes ...uint64) func() {
 	}
 }
 
+// heldStripes is one or two stripes locked by lockPair.
+type heldStripes struct {
+	s      *Store
+	lo, hi int // hi == lo when one stripe is held
+}
+
+// lockPair locks the stripes of hashes h1 and h2 (once when they share
+// one) in ascending order, like lockHashes, without allocating: Create and
+// Advance take it on every call.
+func (s *Store) lockPair(h1, h2 uint64) heldStripes {
+	lo, hi := int(h1&(lockStripes-1)), int(h2&(lockStripes-1))
+	if hi < lo {
+		lo, hi = hi, lo
+	}
+	s.stripes[lo].Lock()
+	if hi != lo {
+		s.stripes[hi].Lock()
+	}
+	return heldStripes{s: s, lo: lo, hi: hi}
+}
+
+// unlock releases the stripes lockPair locked.
+func (h heldStripes) unlock() {
+	if h.hi != h.lo {
+		h.s.stripes[h.hi].Unlock()
+	}
+	h.s.stripes[h.lo].Unlock()
+}
+
 // get reads key from r into a fresh slice; found is false when absent.
 func get(r pebble.Reader, key []byte) (value []byte, found bool, err error) {
 	v, closer, err := r.Get(key)

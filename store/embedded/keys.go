@@ -66,11 +66,13 @@ func timeEncodable(t time.Time) bool {
 	return !t.Before(time.Unix(0, math.MinInt64)) && !t.After(time.Unix(0, math.MaxInt64))
 }
 
-func requestKey(id uint64) []byte {
-	k := make([]byte, requestKeyLen)
-	k[0] = prefixRequest
-	binary.BigEndian.PutUint64(k[1:], id)
-	return k
+func requestKey(id uint64) []byte { return appendRequestKey(nil, id) }
+
+// appendRequestKey and the other append… key builders below append a key to
+// dst, so that the write paths build keys in a stack buffer (Batch.Set
+// copies them) instead of allocating each.
+func appendRequestKey(dst []byte, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, prefixRequest), id)
 }
 
 func historyPrefix(user uint64) []byte {
@@ -83,45 +85,45 @@ func historyPrefix(user uint64) []byte {
 // historyKey orders a user's entries newest first: created and id are
 // complemented so that a forward scan goes backwards in time.
 func historyKey(user uint64, created time.Time, id uint64) []byte {
-	k := make([]byte, historyKeyLen)
-	k[0] = prefixHistory
-	binary.BigEndian.PutUint64(k[1:], user)
-	binary.BigEndian.PutUint64(k[9:], ^encodeTime(created))
-	binary.BigEndian.PutUint64(k[17:], ^id)
-	return k
+	return appendHistoryKey(nil, user, created, id)
+}
+
+func appendHistoryKey(dst []byte, user uint64, created time.Time, id uint64) []byte {
+	dst = binary.BigEndian.AppendUint64(append(dst, prefixHistory), user)
+	dst = binary.BigEndian.AppendUint64(dst, ^encodeTime(created))
+	return binary.BigEndian.AppendUint64(dst, ^id)
 }
 
 // openKey orders non-final requests oldest first.
-func openKey(created time.Time, id uint64) []byte {
-	k := make([]byte, openKeyLen)
-	k[0] = prefixOpen
-	binary.BigEndian.PutUint64(k[1:], encodeTime(created))
-	binary.BigEndian.PutUint64(k[9:], id)
-	return k
+func openKey(created time.Time, id uint64) []byte { return appendOpenKey(nil, created, id) }
+
+func appendOpenKey(dst []byte, created time.Time, id uint64) []byte {
+	dst = binary.BigEndian.AppendUint64(append(dst, prefixOpen), encodeTime(created))
+	return binary.BigEndian.AppendUint64(dst, id)
 }
 
-func idemKey(user uint64, key string) []byte {
-	k := make([]byte, idemKeyHeaderLen+len(key))
-	k[0] = prefixIdemKey
-	binary.BigEndian.PutUint64(k[1:], user)
-	copy(k[idemKeyHeaderLen:], key)
-	return k
+func idemKey(user uint64, key string) []byte { return appendIdemKey(nil, user, key) }
+
+func appendIdemKey(dst []byte, user uint64, key string) []byte {
+	return append(binary.BigEndian.AppendUint64(append(dst, prefixIdemKey), user), key...)
 }
 
 func idemAgeKey(written time.Time, user uint64, key string) []byte {
-	k := make([]byte, idemAgeHeaderLen+len(key))
-	k[0] = prefixIdemAge
-	binary.BigEndian.PutUint64(k[1:], encodeTime(written))
-	binary.BigEndian.PutUint64(k[9:], user)
-	copy(k[idemAgeHeaderLen:], key)
-	return k
+	return appendIdemAgeKey(nil, written, user, key)
+}
+
+func appendIdemAgeKey(dst []byte, written time.Time, user uint64, key string) []byte {
+	dst = binary.BigEndian.AppendUint64(append(dst, prefixIdemAge), encodeTime(written))
+	dst = binary.BigEndian.AppendUint64(dst, user)
+	return append(dst, key...)
 }
 
 func encodeIdemValue(id uint64, written time.Time) []byte {
-	v := make([]byte, idemValueLen)
-	binary.BigEndian.PutUint64(v, id)
-	binary.BigEndian.PutUint64(v[8:], encodeTime(written))
-	return v
+	return appendIdemValue(nil, id, written)
+}
+
+func appendIdemValue(dst []byte, id uint64, written time.Time) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(dst, id), encodeTime(written))
 }
 
 func decodeIdemValue(v []byte) (id uint64, written time.Time, ok bool) {

@@ -31,14 +31,12 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	req.Status = store.StatusRequesting
 	req.UpdatedAt = now
 	req.ErrorCode, req.ErrorMessage = "", ""
-	var keyHash uint64
-	hashes := []uint64{idStripe(req.ID)}
+	idHash := idStripe(req.ID)
+	keyHash := idHash // the id's stripe alone when there is no key
 	if req.IdempotencyKey != "" {
 		keyHash = keyStripe(req.UserID, req.IdempotencyKey)
-		hashes = append(hashes, keyHash)
 	}
-	unlock := s.lockHashes(hashes...)
-	defer unlock()
+	defer s.lockPair(idHash, keyHash).unlock()
 
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -129,42 +127,58 @@ func (s *Store) claimKey(b *pebble.Batch, req *store.Request, hash uint64, now t
 		}
 		mustBatch(b.Delete(idemAgeKey(written, req.UserID, req.IdempotencyKey), nil))
 	}
-	mustBatch(b.Set(ik, encodeIdemValue(req.ID, now), nil))
-	mustBatch(b.Set(idemAgeKey(now, req.UserID, req.IdempotencyKey), nil, nil))
+	var kb [keyScratchLen]byte
+	var vb [idemValueLen]byte
+	mustBatch(b.Set(appendIdemKey(kb[:0], req.UserID, req.IdempotencyKey), appendIdemValue(vb[:0], req.ID, now), nil))
+	mustBatch(b.Set(appendIdemAgeKey(kb[:0], now, req.UserID, req.IdempotencyKey), nil, nil))
 	return store.Request{}, false, nil
 }
+
+// keyScratchLen is the stack buffer the write paths build keys in: room for
+// every fixed-width key and an idempotency key of up to 64 bytes (a longer
+// one makes the append allocate). requestScratchLen is the same for an
+// encoded request.
+const (
+	keyScratchLen     = idemAgeHeaderLen + 64
+	requestScratchLen = 256
+)
 
 // putNew adds a new request r and its index entries to b. A history entry
 // is empty while its request is open and holds a copy of the request once it
 // is final (it never changes again), so a page of old history is one scan
 // and only recent, open requests send History to the request itself.
 func putNew(b *pebble.Batch, r *store.Request) {
-	v := appendRequest(make([]byte, 0, 128), r)
-	mustBatch(b.Set(requestKey(r.ID), v, nil))
+	var vb [requestScratchLen]byte
+	v := appendRequest(vb[:0], r)
+	var kb [keyScratchLen]byte
+	mustBatch(b.Set(appendRequestKey(kb[:0], r.ID), v, nil))
 	if r.Status.Final() {
 		putHistory(b, r, v)
 		return
 	}
 	putHistory(b, r, nil)
-	mustBatch(b.Set(openKey(r.CreatedAt, r.ID), nil, nil))
+	mustBatch(b.Set(appendOpenKey(kb[:0], r.CreatedAt, r.ID), nil, nil))
 }
 
 // putAdvanced adds the new state of an existing request r to b.
 func putAdvanced(b *pebble.Batch, r *store.Request) {
-	v := appendRequest(make([]byte, 0, 128), r)
-	mustBatch(b.Set(requestKey(r.ID), v, nil))
+	var vb [requestScratchLen]byte
+	v := appendRequest(vb[:0], r)
+	var kb [keyScratchLen]byte
+	mustBatch(b.Set(appendRequestKey(kb[:0], r.ID), v, nil))
 	if r.Status.Final() {
 		putHistory(b, r, v)
-		mustBatch(b.Delete(openKey(r.CreatedAt, r.ID), nil))
+		mustBatch(b.Delete(appendOpenKey(kb[:0], r.CreatedAt, r.ID), nil))
 	}
 }
 
 // putHistory sets the history entries of both sides (one for a self-transfer)
 // to v: the encoded final request, or nil while it is open.
 func putHistory(b *pebble.Batch, r *store.Request, v []byte) {
-	mustBatch(b.Set(historyKey(r.UserID, r.CreatedAt, r.ID), v, nil))
+	var kb [historyKeyLen]byte
+	mustBatch(b.Set(appendHistoryKey(kb[:0], r.UserID, r.CreatedAt, r.ID), v, nil))
 	if r.ToUserID != 0 && r.ToUserID != r.UserID {
-		mustBatch(b.Set(historyKey(r.ToUserID, r.CreatedAt, r.ID), v, nil))
+		mustBatch(b.Set(appendHistoryKey(kb[:0], r.ToUserID, r.CreatedAt, r.ID), v, nil))
 	}
 }
 
@@ -180,8 +194,8 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 		return store.Request{}, err
 	}
 	defer s.life.RUnlock()
-	unlock := s.lockHashes(idStripe(id))
-	defer unlock()
+	h := idStripe(id)
+	defer s.lockPair(h, h).unlock()
 
 	r, cached := s.cache.get(id)
 	if !cached {
@@ -229,8 +243,8 @@ func (s *Store) RecordAction(ctx context.Context, a store.Action) error {
 		return fmt.Errorf("cannot record action on request %d: time %s out of range: %w", a.RequestID, a.At, store.ErrInvalid)
 	}
 	a.At = normTime(a.At)
-	unlock := s.lockHashes(idStripe(a.RequestID))
-	defer unlock()
+	h := idStripe(a.RequestID)
+	defer s.lockPair(h, h).unlock()
 	if _, found, err := get(s.db, requestKey(a.RequestID)); err != nil {
 		return fmt.Errorf("cannot record action on request %d: %w", a.RequestID, err)
 	} else if !found {
