@@ -51,15 +51,7 @@ func main() {
 	}
 	log.Info("ready", "health", n.HealthAddr(), "metrics", n.MetricsAddr())
 
-	select {
-	case <-ctx.Done():
-		log.Info("signal received; draining")
-	case err := <-n.Failed():
-		log.Error("a component failed; stopping", "err", err)
-	}
-	stop()
-
-	if err := n.Stop(); err != nil {
+	if err := n.Wait(ctx); err != nil {
 		log.Error("stopped with errors", "err", err)
 		os.Exit(1)
 	}

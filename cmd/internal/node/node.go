@@ -140,6 +140,19 @@ func (n *Node) startProducer(ctx context.Context) error {
 	return nil
 }
 
+// Wait blocks until ctx ends (the signal) or a component fails, then stops
+// everything in reverse order. It returns what went wrong, if anything.
+func (n *Node) Wait(ctx context.Context) error {
+	var failure error
+	select {
+	case <-ctx.Done():
+		n.log.Info("signal received; draining")
+	case failure = <-n.failed:
+		n.log.Error("a component failed; stopping", "err", failure)
+	}
+	return errors.Join(failure, n.Stop())
+}
+
 // Failed reports a component that stopped on its own.
 func (n *Node) Failed() <-chan error { return n.failed }
 
