@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
-	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -26,25 +25,41 @@ import (
 // Entries are added under the stripe lock of their id or key, before the
 // batch that stores them commits, so a Create that holds that stripe and
 // finds the entry absent knows nothing stored it. Removed keys (swept or
-// reclaimed) stay in the filter as false positives. Words are updated with
-// atomic ORs: Creates on different stripes share blocks.
+// reclaimed) stay in the filter as false positives.
+//
+// The low bits of an entry's block number are its stripe, so each block is
+// only ever read and written under one stripe lock (Open fills the filter
+// before serving): the filter needs no lock and no atomic operation of its
+// own, and a filter has at least lockStripes blocks.
 type seenFilter struct {
-	blocks [][8]atomic.Uint32
+	blocks [][8]uint32
 	mask   uint64 // len(blocks)-1; len(blocks) is a power of two
 	free   func() // releases blocks; the filter is unusable after
 }
+
+// filterEntry is an id or idempotency key as the filter sees it: a hash and
+// the lock stripe that guards its block.
+type filterEntry struct {
+	hash, stripe uint64
+}
+
+// idEntry is the filter entry of a request id.
+func idEntry(id uint64) filterEntry { return filterEntry{hash: idHash(id), stripe: idStripe(id)} }
+
+// keyEntry is the filter entry of an idempotency key whose keyStripe is h.
+func keyEntry(h uint64) filterEntry { return filterEntry{hash: h, stripe: h} }
 
 // filterBlockBytes is the size of one filter block.
 const filterBlockBytes = 32
 
 // newSeenFilter returns a filter of at most sizeBytes (rounded down to a
-// power of two, at least one block), or nil when sizeBytes is negative: a
-// nil filter may contain everything.
+// power of two, at least lockStripes blocks: 32 KiB), or nil when sizeBytes
+// is negative: a nil filter may contain everything.
 func newSeenFilter(sizeBytes int64) *seenFilter {
 	if sizeBytes < 0 {
 		return nil
 	}
-	n := uint64(max(sizeBytes/filterBlockBytes, 1))
+	n := uint64(max(sizeBytes/filterBlockBytes, lockStripes))
 	n = 1 << (63 - bits.LeadingZeros64(n)) // round down to a power of two
 	blocks, free := allocFilterBlocks(n)
 	return &seenFilter{blocks: blocks, mask: n - 1, free: free}
@@ -72,31 +87,40 @@ func idHash(id uint64) uint64 {
 	return hi ^ lo
 }
 
-// add records hash h (idHash, or keyStripe for an idempotency key).
-func (f *seenFilter) add(h uint64) {
-	if f == nil {
-		return
-	}
-	b := &f.blocks[(h>>32)&f.mask]
-	key := uint32(h)
-	for i := range b {
-		bit := uint32(1) << ((key * filterSalts[i]) >> 27)
-		if b[i].Load()&bit == 0 { // skip the locked OR when already set
-			b[i].Or(bit)
-		}
-	}
+// block returns e's block; the caller holds e's stripe.
+func (f *seenFilter) block(e filterEntry) *[8]uint32 {
+	return &f.blocks[((e.hash>>32)<<10|e.stripe&(lockStripes-1))&f.mask]
 }
 
-// mayContain reports whether h may have been added; false means it
-// certainly was not.
-func (f *seenFilter) mayContain(h uint64) bool {
+// testAndAdd records e and reports whether it may have been recorded
+// before; false means it certainly was not. A nil filter reports true.
+func (f *seenFilter) testAndAdd(e filterEntry) (seen bool) {
 	if f == nil {
 		return true
 	}
-	b := &f.blocks[(h>>32)&f.mask]
-	key := uint32(h)
+	b := f.block(e)
+	key := uint32(e.hash)
+	seen = true
 	for i := range b {
-		if b[i].Load()&(1<<((key*filterSalts[i])>>27)) == 0 {
+		bit := uint32(1) << ((key * filterSalts[i]) >> 27)
+		if b[i]&bit == 0 {
+			seen = false
+			b[i] |= bit
+		}
+	}
+	return seen
+}
+
+// mayContain reports whether e may have been recorded; false means it
+// certainly was not. A nil filter reports true.
+func (f *seenFilter) mayContain(e filterEntry) bool {
+	if f == nil {
+		return true
+	}
+	b := f.block(e)
+	key := uint32(e.hash)
+	for i := range b {
+		if b[i]&(1<<((key*filterSalts[i])>>27)) == 0 {
 			return false
 		}
 	}
@@ -128,7 +152,7 @@ func (s *Store) loadFilter() error {
 		if len(k) != requestKeyLen {
 			return false
 		}
-		s.filter.add(idHash(binary.BigEndian.Uint64(k[1:])))
+		s.filter.testAndAdd(idEntry(binary.BigEndian.Uint64(k[1:])))
 		return true
 	})
 	if err != nil {
@@ -138,7 +162,7 @@ func (s *Store) loadFilter() error {
 		if len(k) < idemKeyHeaderLen {
 			return false
 		}
-		s.filter.add(keyHash(binary.BigEndian.Uint64(k[1:]), k[idemKeyHeaderLen:]))
+		s.filter.testAndAdd(keyEntry(keyHash(binary.BigEndian.Uint64(k[1:]), k[idemKeyHeaderLen:])))
 		return true
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/exchange/internal-transfer/store"
 )
@@ -17,11 +18,13 @@ func TestSeenFilter(t *testing.T) {
 	const n = 10_000
 	f := newSeenFilter(64 << 10) // 2048 blocks: 52 bits per entry
 	for i := range uint64(n) {
-		f.add(idHash(i))
-		f.add(keyStripe(i, "k"))
+		if f.testAndAdd(idEntry(i)) {
+			t.Logf("id %d reported seen before it was added (a false positive)", i)
+		}
+		f.testAndAdd(keyEntry(keyStripe(i, "k")))
 	}
 	for i := range uint64(n) {
-		if !f.mayContain(idHash(i)) || !f.mayContain(keyStripe(i, "k")) {
+		if !f.mayContain(idEntry(i)) || !f.testAndAdd(keyEntry(keyStripe(i, "k"))) {
 			t.Fatalf("entry %d added but reported absent", i)
 		}
 		if keyStripe(i, "k") != keyHash(i, []byte("k")) {
@@ -30,15 +33,36 @@ func TestSeenFilter(t *testing.T) {
 	}
 	fp := 0
 	for i := uint64(n); i < 2*n; i++ {
-		if f.mayContain(idHash(i)) {
+		if f.mayContain(idEntry(i)) {
 			fp++
 		}
 	}
 	if fp > n/100 {
 		t.Errorf("%d of %d unseen ids reported present, want under 1%%", fp, n)
 	}
-	if off := newSeenFilter(-1); off != nil || !off.mayContain(idHash(1)) {
+	if off := newSeenFilter(-1); off != nil || !off.mayContain(idEntry(1)) || !off.testAndAdd(idEntry(1)) {
 		t.Errorf("a disabled filter must contain everything")
+	}
+	if small := newSeenFilter(1); len(small.blocks) != lockStripes {
+		t.Errorf("a tiny filter has %d blocks, want lockStripes (%d): one stripe per block", len(small.blocks), lockStripes)
+	}
+}
+
+// TestSeenFilterBlockStripe checks that an entry's block is guarded by its
+// stripe: the low bits of the block number are the stripe the writer locks.
+func TestSeenFilterBlockStripe(t *testing.T) {
+	f := newSeenFilter(1 << 20)
+	base := &f.blocks[0]
+	for i := range uint64(1000) {
+		for _, e := range []filterEntry{idEntry(i), keyEntry(keyStripe(i, "k"))} {
+			blk := uint64(uintptr(unsafe.Pointer(f.block(e)))-uintptr(unsafe.Pointer(base))) / filterBlockBytes
+			if blk%lockStripes != e.stripe%lockStripes {
+				t.Fatalf("entry %+v in block %d, guarded by stripe %d", e, blk, e.stripe%lockStripes)
+			}
+		}
+	}
+	if idEntry(5).stripe != idStripe(5) {
+		t.Errorf("an id's entry must use the stripe Create locks for it")
 	}
 }
 
@@ -75,7 +99,7 @@ func TestFilterReloadedAtOpen(t *testing.T) {
 			t.Fatalf("Create with stored key %d: got id %d, created %v, %v; want id %d held", i, got.ID, created, err, i+1)
 		}
 	}
-	if s.filter == nil || !s.filter.mayContain(idHash(1)) {
+	if s.filter == nil || !s.filter.mayContain(idEntry(1)) {
 		t.Fatal("filter not loaded with stored ids")
 	}
 }

@@ -31,12 +31,12 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	req.Status = store.StatusRequesting
 	req.UpdatedAt = now
 	req.ErrorCode, req.ErrorMessage = "", ""
-	idHash := idStripe(req.ID)
-	keyHash := idHash // the id's stripe alone when there is no key
+	idLock := idStripe(req.ID)
+	keyHash := idLock // the id's stripe alone when there is no key
 	if req.IdempotencyKey != "" {
 		keyHash = keyStripe(req.UserID, req.IdempotencyKey)
 	}
-	defer s.lockPair(idHash, keyHash).unlock()
+	defer s.lockPair(idLock, keyHash).unlock()
 
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -82,11 +82,9 @@ func validateNew(req *store.Request) error {
 }
 
 // claimID refuses an id already stored; the caller holds its stripe. An id
-// the seen filter has never had needs no read; otherwise it is added.
+// the seen filter has never had needs no read; it is recorded either way.
 func (s *Store) claimID(id uint64) error {
-	h := idHash(id)
-	if !s.filter.mayContain(h) {
-		s.filter.add(h)
+	if !s.filter.testAndAdd(idEntry(id)) {
 		return nil
 	}
 	if _, found, err := get(s.db, requestKey(id)); err != nil {
@@ -102,16 +100,13 @@ func (s *Store) claimID(id uint64) error {
 // adds the key (and its age entry, replacing an expired one's) to b. A key
 // the seen filter has never had needs no read; it is added to the filter.
 func (s *Store) claimKey(b *pebble.Batch, req *store.Request, hash uint64, now time.Time) (store.Request, bool, error) {
-	ik := idemKey(req.UserID, req.IdempotencyKey)
 	var v []byte
 	found := false
-	if s.filter.mayContain(hash) {
+	if s.filter.testAndAdd(keyEntry(hash)) {
 		var err error
-		if v, found, err = get(s.db, ik); err != nil {
+		if v, found, err = get(s.db, idemKey(req.UserID, req.IdempotencyKey)); err != nil {
 			return store.Request{}, false, fmt.Errorf("cannot read idempotency key of request %d: %w", req.ID, err)
 		}
-	} else {
-		s.filter.add(hash)
 	}
 	if found {
 		id, written, ok := decodeIdemValue(v)
