@@ -16,11 +16,13 @@
 // two Creates with one key cannot both create and two Advances cannot lose
 // an update.
 //
-// Reads are cheap where they run often: Advance finds a recently created
-// request in a bounded in-memory cache; a history page is one index scan,
-// because each entry holds the final copy of its request (open ones, all
-// recent, are read from the request); CountOpen keeps in-memory counters and
-// scans only the stuck part of the open index.
+// Reads are cheap where they run often: Create skips its reads of a new
+// request id and idempotency key, which would find nothing, through a
+// fixed-size filter of every stored one (seenFilter); Advance finds a
+// recently created request in a bounded in-memory cache; a history page is
+// one index scan, because each entry holds the final copy of its request
+// (open ones, all recent, are read from the request); CountOpen keeps
+// in-memory counters and scans only the stuck part of the open index.
 //
 // Expired idempotency keys count as absent at once, are overwritten by the
 // next Create that uses them, and are deleted by a background sweep that
@@ -60,7 +62,9 @@ type Options struct {
 	MemTableSizeBytes uint64
 	// FilterBytes is the memory of the filter of stored request ids and
 	// idempotency keys that lets Create skip its reads of new ones (see
-	// seenFilter); default 64 MiB, allocated at Open. Negative: no filter.
+	// seenFilter); default 64 MiB, at least 32 KiB, allocated at Open (on
+	// Linux outside the Go heap, on huge pages) and freed at Close.
+	// Negative: no filter.
 	FilterBytes int64
 	// WALSyncIntervalMin is the least time between two WAL fsyncs: a commit
 	// arriving sooner waits for the next fsync, so more commits share one.
