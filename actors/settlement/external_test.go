@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exchange/internal-transfer/actors/stream/kafkatest"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -85,7 +87,7 @@ func runExternalChild(t *testing.T, brokers []string, want map[string]string) st
 	ctx, cancel := context.WithTimeout(context.Background(), externalRunMax)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), envBrokers+"="+strings.Join(brokers, ","), envReplication+"=")
+	cmd.Env = append(os.Environ(), kafkatest.EnvBrokers+"="+strings.Join(brokers, ","), kafkatest.EnvReplication+"=")
 	raw, err := cmd.CombinedOutput()
 	out := string(raw)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exchange/internal-transfer/actors/stream/kafkatest"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -42,7 +44,7 @@ func TestExternalBrokerPath(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), externalRunMax)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^("+strings.Join(names, "|")+")$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envBrokers+"="+strings.Join(b.ListenAddrs(), ","), envReplication+"=")
+	cmd.Env = append(os.Environ(), kafkatest.EnvBrokers+"="+strings.Join(b.ListenAddrs(), ","), kafkatest.EnvReplication+"=")
 	raw, err := cmd.CombinedOutput()
 	out := string(raw)
 	if err != nil {

@@ -17,46 +17,26 @@ package stream
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/exchange/internal-transfer/actors/stream/kafkatest"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Environment of a run against an external Kafka or Redpanda cluster.
-const (
-	envBrokers     = "KAFKA_BROKERS"     // comma-separated host:port; unset runs the embedded broker
-	envReplication = "KAFKA_REPLICATION" // replication factor of the test topics; default 1
-	adminWaitMax   = 30 * time.Second    // topic creation until every partition has a leader
-	cleanupWaitMax = 15 * time.Second    // deleting a test's topic
-	adminRetry     = 100 * time.Millisecond
-)
+// cleanupWaitMax bounds deleting a test's topic.
+const cleanupWaitMax = 15 * time.Second
 
-// externalBrokers returns the brokers of KAFKA_BROKERS, nil when unset.
-func externalBrokers() []string {
-	var out []string
-	for _, b := range strings.Split(os.Getenv(envBrokers), ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
-}
+func externalBrokers() []string { return kafkatest.ExternalBrokers() }
 
 // skipIfExternal skips a test that needs control of the broker process.
 func skipIfExternal(t testing.TB) {
 	t.Helper()
-	if len(externalBrokers()) > 0 {
-		t.Skip("KAFKA_BROKERS set: this test controls the embedded broker itself; it runs against kfake only")
-	}
+	kafkatest.SkipIfExternal(t, "this test controls the embedded broker itself")
 }
 
 // testCluster returns seed brokers and a fresh topic of partitions, both
@@ -64,11 +44,7 @@ func skipIfExternal(t testing.TB) {
 // embedded broker of the test's own.
 func testCluster(t testing.TB, partitions int32) (brokers []string, topic string) {
 	t.Helper()
-	var suffix [6]byte
-	if _, err := rand.Read(suffix[:]); err != nil {
-		t.Fatal(err)
-	}
-	topic = "confirmations-" + hex.EncodeToString(suffix[:])
+	topic = "confirmations-" + kafkatest.RandomSuffix(t)
 	if brokers = externalBrokers(); len(brokers) == 0 {
 		b, err := StartEmbedded(EmbeddedOptions{ListenAddr: "127.0.0.1:0", Topic: topic, Partitions: partitions})
 		if err != nil {
@@ -84,43 +60,9 @@ func testCluster(t testing.TB, partitions int32) (brokers []string, topic string
 	adm := kadm.NewClient(cl)
 	t.Cleanup(adm.Close)
 	t.Cleanup(func() { deleteTopic(t, adm, topic) }) // also if creation fails half-way
-	createTopic(t, adm, topic, partitions)
+	kafkatest.CreateTopic(t, adm, topic, partitions)
 	t.Logf("external Kafka %v: topic %s (%d partitions)", brokers, topic, partitions)
 	return brokers, topic
-}
-
-// createTopic creates topic and waits until every partition has a leader.
-func createTopic(t testing.TB, adm *kadm.Client, topic string, partitions int32) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), adminWaitMax)
-	defer cancel()
-	if _, err := adm.CreateTopic(ctx, partitions, replicationFactor(t), nil, topic); err != nil {
-		t.Fatalf("cannot create topic %s: %v", topic, err)
-	}
-	for !topicReady(ctx, adm, topic, partitions) {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("topic %s has no leader for all %d partitions after %v", topic, partitions, adminWaitMax)
-		case <-time.After(adminRetry):
-		}
-	}
-}
-
-func topicReady(ctx context.Context, adm *kadm.Client, topic string, partitions int32) bool {
-	details, err := adm.ListTopics(ctx, topic)
-	if err != nil || !details.Has(topic) || details[topic].Err != nil {
-		return false
-	}
-	parts := details[topic].Partitions
-	if int32(len(parts)) != partitions {
-		return false
-	}
-	for _, p := range parts {
-		if p.Err != nil || p.Leader < 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // deleteTopic deletes topic, retrying retriable errors until cleanupWaitMax.
@@ -136,18 +78,6 @@ func deleteTopic(t testing.TB, adm *kadm.Client, topic string) {
 			t.Errorf("cannot delete topic %s: %v", topic, err)
 			return
 		}
-		time.Sleep(adminRetry)
+		time.Sleep(kafkatest.AdminRetry)
 	}
-}
-
-func replicationFactor(t testing.TB) int16 {
-	v := os.Getenv(envReplication)
-	if v == "" {
-		return 1
-	}
-	n, err := strconv.ParseInt(v, 10, 16)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive replication factor", envReplication, v)
-	}
-	return int16(n)
 }
