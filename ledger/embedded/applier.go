@@ -149,6 +149,9 @@ func answer(reqs []*request, err error) {
 func (l *Ledger) waitInflight() {
 	if l.inflight != nil {
 		<-l.committed
+		if l.broken.Load() == nil {
+			l.remember(l.inflight)
+		}
 		l.inflight = nil
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,4 +154,57 @@ func BenchmarkLookupTransfers(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(lookup))/b.Elapsed().Seconds(), "transfers/s")
+}
+
+// BenchmarkServiceShape measures what the service sends: 64 concurrent
+// callers, each placing one pending transfer per call and then posting it in
+// another, so groups stay small and the per-group cost shows. It reports
+// the ledger transfers (pending and post) per second and the process CPU per
+// transfer.
+func BenchmarkServiceShape(b *testing.B) {
+	const callers = 64
+	l, ids := benchLedger(b)
+	ctx := context.Background()
+	var seq atomic.Uint64
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := seq.Add(1); n <= uint64(b.N); n = seq.Add(1) {
+				dr, cr := ids[n%benchAccounts], ids[(n*7+1)%benchAccounts]
+				if dr == cr {
+					cr = ids[(n*7+2)%benchAccounts]
+				}
+				id := ledger.Uint128{Hi: 11, Lo: n * 0x9e3779b97f4a7c15}
+				hold := ledger.Transfer{ID: id, DebitAccountID: dr, CreditAccountID: cr, Amount: ledger.U128(1),
+					Ledger: 1, Code: 1, Flags: ledger.TransferPending}
+				post := ledger.Transfer{ID: ledger.Uint128{Hi: 12, Lo: id.Lo}, PendingID: id, Amount: ledger.AmountMax,
+					Flags: ledger.TransferPostPendingTransfer}
+				for _, t := range []ledger.Transfer{hold, post} {
+					if res, err := l.CreateTransfers(ctx, []ledger.Transfer{t}); err != nil || len(res) != 0 {
+						b.Errorf("create transfer: %v %v", res, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	cpu := processCPU(b) - cpu0
+	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "transfers/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(2*b.N), "cpu-ns/transfer")
+}
+
+// processCPU returns the user+system CPU time the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

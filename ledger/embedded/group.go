@@ -179,6 +179,9 @@ func (l *Ledger) setStatus(id ledger.Uint128, sc statusChange) {
 		g.undo = append(g.undo, undoEntry{id: id, prevSC: prev, hadStatus: had})
 	}
 	g.status[id] = sc
+	// Before the group can reach Pebble: pendingStatus trusts a "never" from
+	// the filter. A rolled-back or discarded change leaves a false positive.
+	l.ids.add(statusTag(id))
 }
 
 // addTransfer records a created transfer (or an orphaned id) in the group.
@@ -236,6 +239,10 @@ func (l *Ledger) transfer(id ledger.Uint128, out *ledger.Transfer) lookupResult 
 			return lookupFound
 		}
 	}
+	if t, ok := l.recent.get(id); ok {
+		*out = t
+		return lookupFound
+	}
 	if !l.ids.mayContain(id) {
 		return lookupNotFound // never stored: no need to ask Pebble
 	}
@@ -285,6 +292,9 @@ func (l *Ledger) pendingStatus(id ledger.Uint128) byte {
 		if sc, ok := f.status[id]; ok {
 			return sc.status
 		}
+	}
+	if !l.ids.mayContain(statusTag(id)) {
+		return statusPending // no status was ever stored: no need to ask Pebble
 	}
 	var key [keyIDSize]byte
 	v, closer, err := l.db.Get(idKey(key[:], prefixPending, id))

@@ -138,3 +138,67 @@ func BenchmarkIDFilter(b *testing.B) {
 		f.testAndAdd(ids[i&(len(ids)-1)])
 	}
 }
+
+// A post or void reads the pending transfer's status through the filter's
+// status tag, and the pending transfer itself from the recent-pending cache:
+// a status stored before a restart must still refuse a second post or a
+// void (the rebuilt filter must hold its tag), and answers must not depend
+// on whether the cache holds the transfer.
+func TestPendingStatusAcrossRestart(t *testing.T) {
+	for _, recent := range []int{0, -1} {
+		t.Run(fmt.Sprintf("recent=%d", recent), func(t *testing.T) {
+			dir := t.TempDir()
+			open := func() *Ledger {
+				l, err := Open(Options{Dir: dir, CacheBytes: 8 << 20, MemTableBytes: 1 << 20, RecentPendingMax: recent})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			l := open()
+			createAB(t, l)
+			hold := func(lo uint64) ledger.Transfer {
+				return ledger.Transfer{ID: ledger.Uint128{Hi: 4, Lo: lo}, DebitAccountID: acctA, CreditAccountID: acctB,
+					Amount: ledger.U128(3), Ledger: 1, Code: 1, Flags: ledger.TransferPending}
+			}
+			resolve := func(lo uint64, pending ledger.Uint128, flags uint16) ledger.Transfer {
+				t := ledger.Transfer{ID: ledger.Uint128{Hi: 5, Lo: lo}, PendingID: pending, Flags: flags}
+				if flags&ledger.TransferPostPendingTransfer != 0 {
+					t.Amount = ledger.AmountMax // the full hold
+				}
+				return t
+			}
+			posted, open1 := hold(1), hold(2)
+			res, err := l.CreateTransfers(testCtx(t), []ledger.Transfer{posted, open1})
+			if err != nil || len(res) != 0 {
+				t.Fatalf("holds: %v %v", res, err)
+			}
+			// Posted in a later group, while the hold is fresh.
+			if res, err = l.CreateTransfers(testCtx(t), []ledger.Transfer{resolve(1, posted.ID, ledger.TransferPostPendingTransfer)}); err != nil || len(res) != 0 {
+				t.Fatalf("post: %v %v", res, err)
+			}
+			if res, err = l.CreateTransfers(testCtx(t), []ledger.Transfer{resolve(2, posted.ID, ledger.TransferVoidPendingTransfer)}); err != nil ||
+				len(res) != 1 || res[0].Result != ledger.TransferPendingTransferAlreadyPosted {
+				t.Fatalf("void of a posted hold before restart: %v %v", res, err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			l = open()
+			defer l.Close()
+			res, err = l.CreateTransfers(testCtx(t), []ledger.Transfer{
+				resolve(3, posted.ID, ledger.TransferVoidPendingTransfer),
+				resolve(4, open1.ID, ledger.TransferVoidPendingTransfer),
+			})
+			want := []ledger.TransferEventResult{{Index: 0, Result: ledger.TransferPendingTransferAlreadyPosted}}
+			if err != nil || fmt.Sprint(res) != fmt.Sprint(want) {
+				t.Fatalf("after restart: got %v %v, want %v", res, err, want)
+			}
+			got, err := l.LookupAccounts(testCtx(t), []ledger.Uint128{acctA})
+			if err != nil || len(got) != 1 || got[0].DebitsPosted != ledger.U128(3) || got[0].DebitsPending != ledger.U128(0) {
+				t.Fatalf("account A after restart: %+v %v, want 3 posted and nothing pending", got, err)
+			}
+		})
+	}
+}

@@ -44,6 +44,9 @@ const (
 	// DefaultTransferFilterBytes sizes the transfer id filter: about 1.3%
 	// false positives at 50 million stored transfers (see idFilter).
 	DefaultTransferFilterBytes = 64 << 20
+	// DefaultRecentPendingMax covers seconds of holds at the service's
+	// rates, where a hold is settled within milliseconds; about 200 bytes each.
+	DefaultRecentPendingMax = 1 << 16
 )
 
 // L0 shape; see Open.
@@ -77,6 +80,10 @@ type Options struct {
 	// spread over all of it, soon fully resident; Open reads every stored
 	// id once to fill it.
 	TransferFilterBytes int64
+	// RecentPendingMax is how many of the last committed pending transfers
+	// the applier keeps in memory for the posts and voids that follow them
+	// (DefaultRecentPendingMax if zero; negative: none).
+	RecentPendingMax int
 
 	// fs replaces the disk in package tests (an in-memory filesystem).
 	fs vfs.FS
@@ -107,7 +114,8 @@ type Ledger struct {
 	// Applier-only state.
 	lastTimestamp uint64
 	ids           *idFilter // every transfer id prefetched so far, and false positives
-	nextExpiry    uint64    // earliest expires_at that may be due; 0 = none
+	recent        recentPending
+	nextExpiry    uint64 // earliest expires_at that may be due; 0 = none
 	gen           uint64
 	groups        [2]group // executing and syncing, alternately
 	g             *group   // the group being executed
@@ -142,6 +150,7 @@ func Open(opts Options) (*Ledger, error) {
 		closing:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 		accounts: make(map[ledger.Uint128]*accountState),
+		recent:   newRecentPending(max(opts.RecentPendingMax, 0)),
 	}
 	if err := l.recover(); err != nil {
 		_ = db.Close()
@@ -181,6 +190,9 @@ func (o *Options) setDefaults() {
 		o.GroupEventsMax = DefaultGroupEventsMax
 	}
 	o.GroupEventsMax = max(o.GroupEventsMax, ledger.BatchEventsMax)
+	if o.RecentPendingMax == 0 {
+		o.RecentPendingMax = DefaultRecentPendingMax
+	}
 	if o.TransferFilterBytes <= 0 {
 		o.TransferFilterBytes = DefaultTransferFilterBytes
 	}

@@ -45,6 +45,9 @@ func (l *Ledger) prefetch(events []ledger.Transfer) {
 			if _, ok := g.known[id]; ok {
 				continue
 			}
+			if _, ok := l.recent.get(id); ok {
+				continue // transfer() finds it in memory
+			}
 			var k [keyIDSize]byte
 			idKey(k[:], prefixTransfer, id)
 			keys = append(keys, k)
