@@ -53,6 +53,11 @@ type Server struct {
 	LogLevel      string `yaml:"log_level"`      // debug, info, warn, error
 	MaxBodyBytes  int    `yaml:"max_body_bytes"` // request body limit
 	ShutdownGrace int    `yaml:"shutdown_grace_ms"`
+	// GoMaxProcs is the Go scheduler's P count (runtime.GOMAXPROCS); 0 means
+	// automatic: 4 per CPU when an embedded backend is on local disk (see
+	// node.schedulerProcs), else Go's default. A GOMAXPROCS environment
+	// variable wins over both.
+	GoMaxProcs int `yaml:"gomaxprocs"`
 }
 
 // Backends chooses each part's implementation.

@@ -24,6 +24,7 @@ func (c *Config) Validate() error {
 		{oneOf(c.Server.LogLevel, "debug", "info", "warn", "error"), "server.log_level", "must be debug, info, warn or error"},
 		{c.Server.MaxBodyBytes >= 1024 && c.Server.MaxBodyBytes <= 1<<20, "server.max_body_bytes", "must be 1024..1048576"},
 		{c.Server.ShutdownGrace > 0, "server.shutdown_grace_ms", "must be > 0"},
+		{c.Server.GoMaxProcs >= 0 && c.Server.GoMaxProcs <= 1024, "server.gomaxprocs", "must be 0 (automatic)..1024"},
 		{oneOf(c.Backends.Ledger, "embedded", "tigerbeetle"), "backends.ledger", "must be embedded or tigerbeetle"},
 		{oneOf(c.Backends.Store, "embedded", "scylla"), "backends.store", "must be embedded or scylla"},
 		{oneOf(c.Backends.Stream, "embedded", "kafka"), "backends.stream", "must be embedded or kafka"},

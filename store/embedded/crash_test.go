@@ -197,11 +197,10 @@ func verifyWhole(t *testing.T, s *Store) {
 		for _, user := range []uint64{r.UserID, r.ToUserID} {
 			hk := historyKey(user, r.CreatedAt, r.ID)
 			want[string(hk)] = true
-			copyOf, found, err := get(s.db, hk)
-			if wantCopy := r.Status.Final(); err != nil || !found || wantCopy != (len(copyOf) != 0) ||
-				wantCopy && string(copyOf) != string(v) {
-				t.Fatalf("request %d (%s): history entry for user %d found %v, %d bytes, err %v: stale or damaged",
-					r.ID, r.Status, user, found, len(copyOf), err)
+			entry, found, err := get(s.db, hk)
+			if err != nil || !found || len(entry) != 0 { // entries name their request; they hold nothing
+				t.Fatalf("request %d (%s): history entry for user %d found %v, %d bytes, err %v: missing or damaged",
+					r.ID, r.Status, user, found, len(entry), err)
 			}
 		}
 		if !r.Status.Final() {

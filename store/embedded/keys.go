@@ -12,7 +12,7 @@ import (
 // queries need:
 //
 //	'r' id                       → request (codec.go)
-//	'h' user ^created ^id        → final request copy or empty; history
+//	'h' user ^created ^id        → empty (before: a copy of the final request); history
 //	'o' created id               → empty; open (non-final), oldest first
 //	'i' user key                 → id, keyWrittenAt; idempotency key
 //	'e' keyWrittenAt user key    → empty; idempotency keys by age, for the sweep

@@ -73,7 +73,7 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 		}
 		k, v := it.Key(), it.Value()
 		if q.Status != 0 && len(v) > 1 && store.Status(v[1]) != q.Status {
-			continue // a final copy of another status: no need to decode it
+			continue // an earlier version's final copy of another status: no need to decode it
 		}
 		r, err := s.historyEntry(snap, k, v)
 		if err != nil {
@@ -97,8 +97,9 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 	return page, nil
 }
 
-// historyEntry returns the request of a history entry: its copy when the
-// request is final, else the request as it stands in snap.
+// historyEntry returns the request of a history entry: the request as it
+// stands in snap, or the copy of the final request that stores written by
+// earlier versions kept in the entry.
 func (s *Store) historyEntry(snap pebble.Reader, k, v []byte) (store.Request, error) {
 	if len(v) != 0 {
 		r, err := decodeRequest(v)

@@ -138,21 +138,20 @@ const (
 	requestScratchLen = 256
 )
 
-// putNew adds a new request r and its index entries to b. A history entry
-// is empty while its request is open and holds a copy of the request once it
-// is final (it never changes again), so a page of old history is one scan
-// and only recent, open requests send History to the request itself.
+// putNew adds a new request r and its index entries to b. History entries
+// are empty: History reads each request itself. (Stores written before
+// kept a copy of the final request in its history entries; History still
+// reads those.) Not rewriting both sides' entries when a request becomes
+// final took two of the eleven keys a transfer's three status writes make.
 func putNew(b *pebble.Batch, r *store.Request) {
 	var vb [requestScratchLen]byte
 	v := appendRequest(vb[:0], r)
 	var kb [keyScratchLen]byte
 	mustBatch(b.Set(appendRequestKey(kb[:0], r.ID), v, nil))
-	if r.Status.Final() {
-		putHistory(b, r, v)
-		return
+	putHistory(b, r)
+	if !r.Status.Final() {
+		mustBatch(b.Set(appendOpenKey(kb[:0], r.CreatedAt, r.ID), nil, nil))
 	}
-	putHistory(b, r, nil)
-	mustBatch(b.Set(appendOpenKey(kb[:0], r.CreatedAt, r.ID), nil, nil))
 }
 
 // putAdvanced adds the new state of an existing request r to b.
@@ -162,18 +161,17 @@ func putAdvanced(b *pebble.Batch, r *store.Request) {
 	var kb [keyScratchLen]byte
 	mustBatch(b.Set(appendRequestKey(kb[:0], r.ID), v, nil))
 	if r.Status.Final() {
-		putHistory(b, r, v)
 		mustBatch(b.Delete(appendOpenKey(kb[:0], r.CreatedAt, r.ID), nil))
 	}
 }
 
-// putHistory sets the history entries of both sides (one for a self-transfer)
-// to v: the encoded final request, or nil while it is open.
-func putHistory(b *pebble.Batch, r *store.Request, v []byte) {
+// putHistory sets the (empty) history entries of both sides, one for a
+// self-transfer.
+func putHistory(b *pebble.Batch, r *store.Request) {
 	var kb [historyKeyLen]byte
-	mustBatch(b.Set(appendHistoryKey(kb[:0], r.UserID, r.CreatedAt, r.ID), v, nil))
+	mustBatch(b.Set(appendHistoryKey(kb[:0], r.UserID, r.CreatedAt, r.ID), nil, nil))
 	if r.ToUserID != 0 && r.ToUserID != r.UserID {
-		mustBatch(b.Set(appendHistoryKey(kb[:0], r.ToUserID, r.CreatedAt, r.ID), v, nil))
+		mustBatch(b.Set(appendHistoryKey(kb[:0], r.ToUserID, r.CreatedAt, r.ID), nil, nil))
 	}
 }
 

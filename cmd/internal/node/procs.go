@@ -1,0 +1,40 @@
+package node
+
+import (
+	"log/slog"
+	"os"
+	"runtime"
+
+	"github.com/exchange/internal-transfer/config"
+)
+
+// procsPerCPUEmbedded is the automatic GOMAXPROCS per CPU when an embedded
+// backend writes to local disk.
+//
+// Pebble's WAL fsyncs (about 200–300 µs here) and table writes are blocking
+// system calls, and a goroutine in one keeps its P until the runtime's
+// monitor takes it back, which can be milliseconds when the monitor has
+// backed off. With one P per CPU, two fsyncs in flight (ledger and store)
+// left no P for the HTTP handlers and actors: at 4K transfers/s on 2 CPUs,
+// p99 was 149 ms with GOMAXPROCS=2, 38 ms with 4 and 29 ms with 8, and the
+// most the service sustained rose from about 5.9K/s to 8.8K/s with 8
+// (bench/bench.sh; docs/benchmarks.md). The OS still runs only as many
+// threads at once as there are CPUs; the extra Ps only keep runnable
+// goroutines from waiting behind a blocked one.
+const procsPerCPUEmbedded = 4
+
+// schedulerProcs sets GOMAXPROCS from cfg (server.gomaxprocs, or automatic)
+// unless the GOMAXPROCS environment variable already chose it.
+func schedulerProcs(cfg *config.Config, log *slog.Logger) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	n := cfg.Server.GoMaxProcs
+	if n == 0 && (cfg.Backends.Ledger == "embedded" || cfg.Backends.Store == "embedded") {
+		n = procsPerCPUEmbedded * runtime.NumCPU()
+	}
+	if n > 0 && n != runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(n)
+		log.Info("scheduler", "gomaxprocs", n, "cpus", runtime.NumCPU())
+	}
+}
