@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,5 +73,25 @@ func TestMedianPicksTheMiddleRun(t *testing.T) {
 	}
 	if _, err := median(nil); err == nil {
 		t.Fatal("median of no runs accepted")
+	}
+}
+
+// TestRunRefusesUsedWorkDir: a work dir holding an earlier run's data would
+// start the service on that run's money, so run must refuse it before
+// starting anything, and accept a fresh one.
+func TestRunRefusesUsedWorkDir(t *testing.T) {
+	work := t.TempDir()
+	if err := checkFreshWork(work); err != nil {
+		t.Fatalf("fresh work dir refused: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(work, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(options{mode: "bench", binDir: t.TempDir(), workDir: work})
+	if err == nil || !strings.Contains(err.Error(), "earlier run") {
+		t.Fatalf("run on a used work dir: err = %v, want a refusal naming the earlier run", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(work, "service.log")); statErr == nil {
+		t.Fatalf("run started the service before refusing the work dir")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -62,6 +63,20 @@ func (s *summary) line() string {
 		s.Mode, s.Cycles, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.CPU.ServiceCores, s.CPU.ServiceUSPer, s.CPU.LoadgenCores, s.CPU.BoxBusyCores, s.VerifyOK, s.Verify)
 }
 
+// checkFreshWork refuses a work dir that already holds a data dir: the
+// service would start on an earlier run's ledger and store, and the check of
+// every user's exact balance against this run's expectations would report
+// the earlier run's money as violations.
+func checkFreshWork(dir string) error {
+	data := filepath.Join(dir, "data")
+	if _, err := os.Stat(data); err == nil {
+		return fmt.Errorf("work dir %s already holds %s from an earlier run; remove it or choose another WORK", dir, data)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot check work dir %s: %w", dir, err)
+	}
+	return nil
+}
+
 // run is one driver run: start, load (and kills), settle, stop, verify.
 func run(o options) (*summary, error) {
 	if o.workDir == "" {
@@ -72,6 +87,9 @@ func run(o options) (*summary, error) {
 		o.workDir = dir
 	}
 	if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := checkFreshWork(o.workDir); err != nil {
 		return nil, err
 	}
 	p, err := freePorts()

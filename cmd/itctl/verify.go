@@ -76,17 +76,12 @@ func runVerify(cfg *config.Config, opts verify.Options) (*verify.Report, error) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	l, err := node.OpenLedger(cfg)
+	b, err := node.OpenBackends(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w (embedded backends: stop the service first, it holds the lock)", err)
 	}
-	defer l.Close()
-	s, err := node.OpenStore(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w (embedded backends: stop the service first, it holds the lock)", err)
-	}
-	defer s.Close()
-	opts.Ledger, opts.Store, opts.Catalog = l, s, catalog
+	defer b.Close()
+	opts.Ledger, opts.Store, opts.Catalog = b.Ledger, b.Store, catalog
 	rep, err := verify.Check(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("cannot complete the check: %w", err)

@@ -86,6 +86,15 @@ type Options struct {
 	// (DefaultRecentPendingMax if zero; negative: none).
 	RecentPendingMax int
 
+	// DB, when set, is an open Pebble database the ledger shares with other
+	// users (the embedded store): Dir, CacheBytes and MemTableBytes are then
+	// ignored, and Close leaves DB open for its owner to close after every
+	// user. The ledger's keys start with upper-case ASCII letters, so it
+	// shares a database with any user of other prefixes. Sharing one
+	// database shares one WAL: concurrent commits of both users wait for
+	// the same fsync instead of two fsync streams taking turns at the disk.
+	DB *pebble.DB
+
 	// fs replaces the disk in package tests (an in-memory filesystem).
 	fs vfs.FS
 }
@@ -131,16 +140,20 @@ var _ ledger.Ledger = (*Ledger)(nil)
 
 // Open opens (or creates) the ledger in opts.Dir and recovers its state.
 func Open(opts Options) (*Ledger, error) {
-	if opts.Dir == "" {
+	if opts.Dir == "" && opts.DB == nil {
 		return nil, errors.New("cannot open embedded ledger: Options.Dir is empty")
 	}
 	opts.setDefaults()
-	cache := pebble.NewCache(opts.CacheBytes)
-	popts := opts.pebbleOptions(cache)
-	db, err := pebble.Open(opts.Dir, popts)
-	if err != nil {
-		cache.Unref()
-		return nil, fmt.Errorf("cannot open pebble in %s: %w", opts.Dir, err)
+	var cache interface{ Unref() } = noCache{}
+	db := opts.DB
+	if db == nil {
+		c := pebble.NewCache(opts.CacheBytes)
+		var err error
+		if db, err = pebble.Open(opts.Dir, opts.pebbleOptions(c)); err != nil {
+			c.Unref()
+			return nil, fmt.Errorf("cannot open pebble in %s: %w", opts.Dir, err)
+		}
+		cache = c
 	}
 	l := &Ledger{
 		db:       db,
@@ -154,7 +167,9 @@ func Open(opts Options) (*Ledger, error) {
 		recent:   newRecentPending(max(opts.RecentPendingMax, 0)),
 	}
 	if err := l.recover(); err != nil {
-		_ = db.Close()
+		if opts.DB == nil {
+			_ = db.Close()
+		}
 		cache.Unref()
 		if l.ids != nil {
 			l.ids.release()
@@ -222,8 +237,14 @@ func (o *Options) pebbleOptions(cache *pebble.Cache) *pebble.Options {
 	return popts
 }
 
+// noCache stands for the block cache of a shared database, which its owner
+// holds.
+type noCache struct{}
+
+func (noCache) Unref() {}
+
 // Close stops the applier after the batches already queued, then closes
-// Pebble. Calls after Close return ledger.ErrClosed.
+// Pebble (unless it is a shared Options.DB). Calls after Close return ledger.ErrClosed.
 func (l *Ledger) Close() error {
 	var err error
 	l.once.Do(func() {
@@ -235,7 +256,9 @@ func (l *Ledger) Close() error {
 		for i := range l.groups {
 			_ = l.groups[i].batch.Close()
 		}
-		err = l.db.Close()
+		if l.opts.DB == nil { // a shared database is its owner's to close
+			err = l.db.Close()
+		}
 		l.cache.Unref()
 		l.ids.release() // the applier, its only user, has stopped
 	})

@@ -78,6 +78,16 @@ type Options struct {
 	// wait.
 	WALSyncIntervalMin time.Duration
 
+	// DB, when set, is an open Pebble database the store shares with other
+	// users (the embedded ledger): Dir, CacheSizeBytes, MemTableSizeBytes and
+	// WALSyncIntervalMin are then the owner's business, and Close leaves DB
+	// open for its owner to close after every user. The store's keys start
+	// with lower-case ASCII letters, so it shares a database with any user
+	// of other prefixes. One database has one WAL: the store's and the
+	// ledger's concurrent commits then wait for the same fsync instead of
+	// two fsync streams taking turns at the disk.
+	DB *pebble.DB
+
 	fs vfs.FS // nil: the OS file system; tests count syncs through it
 }
 
@@ -130,14 +140,53 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating if needed) the store in opts.Dir, rebuilds the open
 // counters from the open index, loads the seen filter and starts the idempotency-key sweep.
 func Open(opts Options) (*Store, error) {
-	if opts.Dir == "" {
+	if opts.Dir == "" && opts.DB == nil {
 		return nil, fmt.Errorf("cannot open embedded store: empty Dir: %w", store.ErrInvalid)
 	}
 	opts = withDefaults(opts)
-	// Pebble charges its memtables to the block cache; without room for them
-	// on top, the cache is reserved away and caches nothing.
-	cache := pebble.NewCache(opts.CacheSizeBytes + memTablesMax*int64(opts.MemTableSizeBytes))
-	defer cache.Unref() // the DB holds its own reference
+	db := opts.DB
+	if db == nil {
+		cache := pebble.NewCache(CacheBytes(opts))
+		var err error
+		db, err = pebble.Open(opts.Dir, PebbleOptions(opts, cache))
+		cache.Unref() // the DB holds its own reference
+		if err != nil {
+			return nil, fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err)
+		}
+	}
+	s := &Store{db: db, opts: opts, sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+	s.cache.max = openCacheMax
+	fail := func(err error) (*Store, error) {
+		s.filter.release()
+		if opts.DB == nil {
+			_ = db.Close()
+		}
+		return nil, err
+	}
+	if err := s.rebuildCounts(); err != nil {
+		return fail(err)
+	}
+	if err := s.loadFilter(); err != nil {
+		return fail(fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err))
+	}
+	go s.sweepLoop()
+	return s, nil
+}
+
+// CacheBytes is the size of the block cache Open makes for opts (with
+// defaults applied): Pebble charges its memtables to the block cache, and
+// without room for them on top the cache is reserved away and caches
+// nothing.
+func CacheBytes(opts Options) int64 {
+	opts = withDefaults(opts)
+	return opts.CacheSizeBytes + memTablesMax*int64(opts.MemTableSizeBytes)
+}
+
+// PebbleOptions returns the Pebble options Open uses for its own database
+// (opts with defaults applied) with the given block cache: a database
+// shared with the store (Options.DB) should be opened with them.
+func PebbleOptions(opts Options, cache *pebble.Cache) *pebble.Options {
+	opts = withDefaults(opts)
 	po := &pebble.Options{
 		Cache:                       cache,
 		MemTableSize:                opts.MemTableSizeBytes,
@@ -162,23 +211,7 @@ func Open(opts Options) (*Store, error) {
 	// Bloom filters (inherited by every level) let the point reads that miss
 	// (a new request id, a new idempotency key) skip most tables.
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
-	db, err := pebble.Open(opts.Dir, po)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err)
-	}
-	s := &Store{db: db, opts: opts, sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
-	s.cache.max = openCacheMax
-	if err := s.rebuildCounts(); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	if err := s.loadFilter(); err != nil {
-		s.filter.release()
-		_ = db.Close()
-		return nil, fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err)
-	}
-	go s.sweepLoop()
-	return s, nil
+	return po
 }
 
 func withDefaults(o Options) Options {
@@ -222,6 +255,9 @@ func (s *Store) Close() error {
 	close(s.sweepStop)
 	<-s.sweepDone
 	s.filter.release() // no operation is in flight, none can start
+	if s.opts.DB != nil {
+		return nil // a shared database is its owner's to close
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("cannot close embedded store: %w", err)
 	}

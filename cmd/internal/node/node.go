@@ -104,18 +104,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role)
 }
 
 func (n *Node) openBackends(ctx context.Context) error {
-	l, err := OpenLedger(n.cfg)
+	b, err := OpenBackends(ctx, n.cfg)
 	if err != nil {
 		return err
 	}
-	n.ledger = l
-	n.stops = append(n.stops, l.Close)
-	s, err := OpenStore(ctx, n.cfg)
-	if err != nil {
-		return err
-	}
-	n.store = s
-	n.stops = append(n.stops, s.Close)
+	n.ledger, n.store = b.Ledger, b.Store
+	n.stops = append(n.stops, b.Close)
 	st, err := OpenStream(n.cfg)
 	if err != nil {
 		return err

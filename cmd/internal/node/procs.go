@@ -14,7 +14,8 @@ import (
 // Pebble's WAL fsyncs (about 200–300 µs here) and table writes are blocking
 // system calls, and a goroutine in one keeps its P until the runtime's
 // monitor takes it back, which can be milliseconds when the monitor has
-// backed off. With one P per CPU, two fsyncs in flight (ledger and store)
+// backed off. With one P per CPU, two fsyncs in flight (then the ledger's and
+// the store's; they now share one WAL, cmd/internal/node/backends.go)
 // left no P for the HTTP handlers and actors: at 4K transfers/s on 2 CPUs,
 // p99 was 149 ms with GOMAXPROCS=2, 38 ms with 4 and 29 ms with 8, and the
 // most the service sustained rose from about 5.9K/s to 8.8K/s with 8
