@@ -132,6 +132,9 @@ func Encode(c Confirmation) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot encode confirmation of request %d: %w", c.RequestID, err)
 	}
+	if b, ok := appendFast(make([]byte, 0, 384), &c); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode confirmation of request %d: %w", c.RequestID, err)
@@ -141,6 +144,12 @@ func Encode(c Confirmation) ([]byte, error) {
 
 // Decode parses and validates a record value. Errors wrap ErrInvalidRecord.
 func Decode(value []byte) (Confirmation, error) {
+	if c, ok := decodeFast(value); ok && c.V == Version {
+		if err := c.Validate(); err != nil {
+			return Confirmation{}, fmt.Errorf("cannot decode confirmation: %w", err)
+		}
+		return c, nil
+	}
 	var probe struct {
 		V *int `json:"v"`
 	}
