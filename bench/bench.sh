@@ -16,7 +16,7 @@
 #
 # Env: RATE (0 = closed loop at CONCURRENCY), USERS, DURATION, CONCURRENCY,
 # INFLIGHT, BENCH_MD (append the row to this markdown file), LABEL, WORK (keep
-# data, logs and results there), PERF (e.g. 20s: perf-profile the service),
+# data, logs and results there), PROFILE (e.g. 20s: CPU-profile the service through its /debug/pprof),
 # BIN, GO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,5 +41,5 @@ args=(-mode "$mode" -bin "$BIN" -config config/dev.yaml -rate "$rate"
 	-concurrency "${CONCURRENCY:-64}" -inflight "$inflight" -label "${LABEL:-$mode}")
 [ -n "${BENCH_MD:-}" ] && args+=(-md "$BENCH_MD")
 [ -n "${WORK:-}" ] && args+=(-work "$WORK")
-[ -n "${PERF:-}" ] && args+=(-perf "$PERF")
+[ -n "${PROFILE:-}" ] && args+=(-profile "$PROFILE")
 exec "$BIN/chaos" "${args[@]}"

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,7 @@ type options struct {
 	mode, binDir, config, workDir, md, label string
 	users, concurrency, inflight, cycles     int
 	rate                                     float64
-	duration, killMin, killMax, perf         time.Duration
+	duration, killMin, killMax, profile      time.Duration
 	verifyOut                                io.Writer // itctl verify's output (default stdout)
 }
 
@@ -167,8 +168,8 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	if o.perf > 0 && o.mode != "chaos" {
-		go profile(o, svc.pid())
+	if o.profile > 0 && o.mode != "chaos" {
+		go profile(o, svc)
 	}
 	if o.mode == "chaos" {
 		if err := killCycles(o, svc, sum, done); err != nil {
@@ -267,50 +268,79 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// perfWarmup is how long after the generator starts the profile begins
+// profileWarmup is how long after the generator starts the profile begins
 // (funding and connection set-up excluded).
-const perfWarmup = 15 * time.Second
+var profileWarmup = 15 * time.Second // a var: tests shorten it
 
-// profile samples the service's stacks with perf(1) for o.perf and writes
-// perf.data and perf.txt (the hottest symbols, self and with children) to
-// the work dir. The service needs no profiling hook for this.
-func profile(o options, pid int) {
-	time.Sleep(perfWarmup)
-	data := filepath.Join(o.workDir, "perf.data")
-	rec := exec.Command("perf", "record", "-F", "499", "-g", "-p", strconv.Itoa(pid), "-o", data,
-		"--", "sleep", strconv.Itoa(int(o.perf.Seconds())))
-	if out, err := rec.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "chaos: perf record: %v %s\n", err, lastLines(string(out), 3))
+// profile takes a CPU profile of the service for o.profile from its own
+// profiler (/debug/pprof/profile on the metrics port; monitoring.pprof_enabled,
+// on in config/dev.yaml) — Go's profiles carry their function names, so the
+// stripped release build reads as well as any — and writes cpu.pprof and
+// profile.txt (`go tool pprof -top`: the hottest functions by their own
+// time, then the cumulative share of the service's parts) to the work dir.
+func profile(o options, svc *service) {
+	time.Sleep(profileWarmup)
+	data := filepath.Join(o.workDir, "cpu.pprof")
+	url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", svc.ports.metrics, int(o.profile.Seconds()))
+	client := &http.Client{Timeout: o.profile + 30*time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "chaos: profile: %v\n", err)
+		return
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(os.Stderr, "chaos: profile: HTTP %d, %v (is monitoring.pprof_enabled on?)\n", resp.StatusCode, err)
+		return
+	}
+	if err := os.WriteFile(data, raw, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "chaos: profile: %v\n", err)
 		return
 	}
 	var text strings.Builder
-	for _, mode := range []string{"--no-children", "--children"} { // self time, then call-tree totals of our code
-		rep := exec.Command("perf", "report", "-i", data, mode, "--sort", "sym", "--stdio", "-g", "none")
-		out, err := rep.Output()
+	for _, view := range []struct{ title, flag string }{
+		{"functions by their own CPU time (go tool pprof -top, top 30)", ""},
+		{"the service's parts by cumulative CPU time (go tool pprof -top -cum, selected frames)", "-cum"},
+	} {
+		args := []string{"tool", "pprof", "-top", "-nodecount=2000"}
+		if view.flag != "" {
+			args = append(args, view.flag)
+		}
+		out, err := exec.Command("go", append(args, data)...).Output()
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "chaos: perf report: %v\n", err)
+			fmt.Fprintf(os.Stderr, "chaos: go tool pprof: %v\n", err)
 			return
 		}
-		fmt.Fprintf(&text, "perf report %s (top 30)\n", mode)
-		n := 0
+		fmt.Fprintf(&text, "%s\n", view.title)
+		n, rows := 0, false
 		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, "%") && !strings.HasPrefix(line, "#") && n < 30 && (mode == "--no-children" || ownFrame(line)) {
+			switch {
+			case strings.Contains(line, "flat%"):
+				rows = true
+				text.WriteString(line + "\n")
+			case strings.HasPrefix(line, "Duration:"):
+				text.WriteString(line + "\n")
+			case rows && n < 30 && (view.flag == "" || ownFrame(line)):
 				text.WriteString(line + "\n")
 				n++
 			}
 		}
 	}
-	_ = os.WriteFile(filepath.Join(o.workDir, "perf.txt"), []byte(text.String()), 0o644)
+	_ = os.WriteFile(filepath.Join(o.workDir, "profile.txt"), []byte(text.String()), 0o644)
 }
 
-// ownFrame keeps, in the call-tree view, the service's own functions and
-// the kernel's I/O entry points (the generic runtime and actor frames all
-// read ~100 % and say nothing).
+// ownFrame keeps, in the cumulative view, the service's own functions and
+// the entry points of what it runs on (Pebble's WAL, flushes and
+// compactions, fasthttp, the Kafka client and broker, fsync, GC); the
+// generic runtime and actor frames all read ~100 % and say nothing.
 func ownFrame(line string) bool {
-	for _, k := range []string{"internal-transfer/", "fdatasync", "ksys_write", "ksys_read", "gcBgMarkWorker", "mallocgc ", "mallocgc\n"} {
+	for _, k := range []string{"internal-transfer/", "LogWriter).flushLoop", "(*DB).flush1", "(*DB).compact1",
+		"(*memTable).apply", "fasthttp.(*Server).serveConn", "kfake.(*Cluster).run", "kgo.(*Client).produce",
+		"unix.Fdatasync", "runtime.gcBgMarkWorker", "runtime.mallocgc", "runtime.findRunnable"} {
 		if strings.Contains(line, k) {
 			return true
 		}
 	}
-	return strings.HasSuffix(line, "runtime.mallocgc")
+	return false
 }
