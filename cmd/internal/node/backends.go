@@ -45,7 +45,7 @@ func InProcess(cfg *config.Config) bool {
 func openLedger(cfg *config.Config, shared *pebble.DB) (ledger.Ledger, error) {
 	switch cfg.Backends.Ledger {
 	case "embedded":
-		l, err := ledgerembedded.Open(ledgerembedded.Options{Dir: filepath.Join(cfg.Server.DataDir, "ledger"), DB: shared})
+		l, err := ledgerembedded.Open(ledgerembedded.Options{Dir: filepath.Join(cfg.Server.DataDir, ledgerDir), DB: shared})
 		if err != nil {
 			return nil, fmt.Errorf("cannot open embedded ledger: %w", err)
 		}
@@ -71,7 +71,7 @@ func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (stor
 	ttl := time.Duration(cfg.Database.IdempotencyTTLHours) * time.Hour
 	switch cfg.Backends.Store {
 	case "embedded":
-		s, err := storeembedded.Open(storeembedded.Options{Dir: filepath.Join(cfg.Server.DataDir, "store"), IdempotencyTTL: ttl, DB: shared})
+		s, err := storeembedded.Open(storeembedded.Options{Dir: filepath.Join(cfg.Server.DataDir, storeDir), IdempotencyTTL: ttl, DB: shared})
 		if err != nil {
 			return nil, fmt.Errorf("cannot open embedded store: %w", err)
 		}
