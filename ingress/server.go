@@ -117,8 +117,14 @@ type Server struct {
 	log      *slog.Logger
 
 	mu       sync.Mutex
-	servers  []*fasthttp.Server
+	servers  []served
 	shutdown bool // Serve* refuses to start once set
+}
+
+// served is one fasthttp server and the listener it serves.
+type served struct {
+	srv *fasthttp.Server
+	ln  *DrainListener
 }
 
 // Errors callers branch on.
@@ -240,30 +246,33 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 
 func (s *Server) serve(ln net.Listener, name string, h fasthttp.RequestHandler) error {
 	srv := s.newHTTPServer(name, h)
+	dl := NewDrainListener(ln)
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
 		return fmt.Errorf("cannot serve %s: %w", name, ErrShutdown)
 	}
-	s.servers = append(s.servers, srv)
+	s.servers = append(s.servers, served{srv, dl})
 	s.mu.Unlock()
-	if err := srv.Serve(ln); err != nil {
+	if err := srv.Serve(dl); err != nil {
 		return fmt.Errorf("cannot serve %s on %s: %w", name, ln.Addr(), err)
 	}
 	return nil
 }
 
 // Shutdown stops accepting connections on every listener given to Serve*,
-// lets in-flight requests finish, and returns when they have or ctx ends.
+// lets in-flight requests finish, closes idle connections and those that
+// never sent a request (see DrainListener), and returns when every
+// connection is closed or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
-	servers := append([]*fasthttp.Server(nil), s.servers...)
+	servers := append([]served(nil), s.servers...)
 	s.mu.Unlock()
 	var errs []error
-	for _, srv := range servers {
-		if err := srv.ShutdownWithContext(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("cannot shut down %s: %w", srv.Name, err))
+	for _, sv := range servers {
+		if err := ShutdownServer(ctx, sv.srv, sv.ln); err != nil {
+			errs = append(errs, fmt.Errorf("cannot shut down %s: %w", sv.srv.Name, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -404,3 +405,42 @@ func TestOperatorTools(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// Clients keep connections they opened and never used (Go's transport dials
+// one per waiting request). Stop must not wait for them: fasthttp alone
+// counts such a connection as idle only about five seconds after accepting it.
+func TestStopDoesNotWaitForUnusedConnections(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Server.ShutdownGrace = 2000
+	n, _, err := startNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	for _, addr := range []string{n.APIAddr(), n.AdminAddr(), n.HealthAddr(), n.MetricsAddr()} {
+		if addr == "" {
+			continue
+		}
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	if len(conns) < 3 {
+		t.Fatalf("dialled %d listeners, want the API, admin and metrics ones at least", len(conns))
+	}
+	time.Sleep(50 * time.Millisecond) // let the servers accept them
+	if err := n.Stop(); err != nil {
+		t.Fatalf("Stop with connections that never sent a request: %v", err)
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("connection to %s still open after Stop", c.RemoteAddr())
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("connection to %s still open after Stop", c.RemoteAddr())
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/exchange/internal-transfer/ingress"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
@@ -32,17 +33,40 @@ func (n *Node) serve(name string, port int, handler fasthttp.RequestHandler) err
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
 	}
-	return n.serveWith(name, port, srv.Serve, srv.ShutdownWithContext)
+	ln, err := n.listenFor(name, port)
+	if err != nil {
+		return err
+	}
+	dl := ingress.NewDrainListener(ln)
+	n.serveOn(name, dl, srv.Serve, func(ctx context.Context) error {
+		return ingress.ShutdownServer(ctx, srv, dl)
+	})
+	return nil
 }
 
 // serveWith listens on port, runs serveFn on the listener, and registers
-// shutdown (stop accepting, let in-flight requests finish, bounded by
-// server.shutdown_grace_ms) as the listener's stop.
+// shutdown as the listener's stop (see serveOn).
 func (n *Node) serveWith(name string, port int, serveFn func(net.Listener) error, shutdown func(context.Context) error) error {
+	ln, err := n.listenFor(name, port)
+	if err != nil {
+		return err
+	}
+	n.serveOn(name, ln, serveFn, shutdown)
+	return nil
+}
+
+func (n *Node) listenFor(name string, port int) (net.Listener, error) {
 	ln, err := n.listen(port)
 	if err != nil {
-		return fmt.Errorf("cannot listen for %s on port %d: %w", name, port, err)
+		return nil, fmt.Errorf("cannot listen for %s on port %d: %w", name, port, err)
 	}
+	return ln, nil
+}
+
+// serveOn runs serveFn on ln and registers shutdown (stop accepting, let
+// in-flight requests finish, bounded by server.shutdown_grace_ms) as the
+// listener's stop.
+func (n *Node) serveOn(name string, ln net.Listener, serveFn func(net.Listener) error, shutdown func(context.Context) error) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -66,7 +90,6 @@ func (n *Node) serveWith(name string, port int, serveFn func(net.Listener) error
 		}
 		return nil
 	})
-	return nil
 }
 
 // startMetrics serves GET /metrics on monitoring.prometheus_port, and Go's

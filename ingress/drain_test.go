@@ -1,0 +1,124 @@
+package ingress
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// A connection that never sent a request must not hold a shutdown: fasthttp
+// alone treats it as idle only five seconds after it was accepted.
+func TestShutdownClosesUnusedConnections(t *testing.T) {
+	h := newHarness(t, nil)
+	srv, err := New(h.srv.opts, h.svc, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeUser(ln) }()
+
+	unused, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unused.Close()
+	used, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer used.Close()
+	if _, err := io.WriteString(used, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(used), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("health over a kept-alive connection: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// Make sure the server accepted the unused connection before shutting down.
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a connection that never sent a request: %v", err)
+	}
+	unused.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := unused.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the unused connection is still open after Shutdown: read %d, %v", n, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("ServeUser: %v", err)
+	}
+}
+
+func TestDrainListenerClosesOnlyUnusedConnections(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := NewDrainListener(tcp)
+	defer ln.Close()
+	dial := func() (client, server net.Conn) {
+		t.Helper()
+		c, err := net.Dial("tcp", tcp.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(); s.Close() })
+		return c, s
+	}
+	usedClient, usedServer := dial()
+	unusedClient, _ := dial()
+	closedClient, closedServer := dial()
+	closedServer.Close()
+	closedClient.Close()
+
+	if _, err := usedClient.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(usedServer, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := ln.CloseUnused(); n != 1 {
+		t.Fatalf("CloseUnused closed %d connections, want 1 (the one that sent nothing)", n)
+	}
+	unusedClient.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := unusedClient.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("the unused connection is still open: %v", err)
+	}
+	// The used connection still works both ways.
+	if _, err := usedServer.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	usedClient.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.ReadFull(usedClient, make([]byte, 1)); err != nil {
+		t.Fatalf("the used connection was closed: %v", err)
+	}
+	// A connection accepted after CloseUnused is refused.
+	c, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := ln.Accept(); err == nil {
+		t.Fatal("Accept after CloseUnused returned a connection")
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
