@@ -111,6 +111,9 @@ func TestCrashBetweenStepsIsFinishedByRestart(t *testing.T) {
 				"IT_KAFKA_EMBEDDED_LISTEN=127.0.0.1:" + strconv.Itoa(kafka),
 				"IT_SETTLEMENT_SCANNER_INTERVAL_MS=200",
 				"IT_SETTLEMENT_GRACE_MS=500",
+				// waitStatus polls every 10 ms; dev.yaml's 60 requests a
+				// minute would answer 429 once settling takes a moment.
+				"IT_RATE_LIMITING_MAX_REQUESTS_PER_MINUTE=" + strconv.Itoa(cfg.RateLimiting.MaxRequestsPerMinute),
 			}
 			dev, err := config.Load("../../../config/dev.yaml", nil)
 			if err != nil {
