@@ -36,7 +36,7 @@ func main() {
 	flag.IntVar(&o.cycles, "cycles", 20, "SIGKILL/restart cycles (chaos)")
 	flag.DurationVar(&o.killMin, "kill-min", time.Second, "shortest time between kills (chaos)")
 	flag.DurationVar(&o.killMax, "kill-max", 4*time.Second, "longest time between kills (chaos)")
-	flag.DurationVar(&o.profile, "profile", 0, "CPU-profile the service (its /debug/pprof) for this long, 15 s into the load (bench, overload); go tool pprof summarises it")
+	flag.DurationVar(&o.profile, "profile", 0, "CPU-profile the service (its /debug/pprof) for this long, 15 s into the load (bench, overload); go tool pprof summarises it. The generator then writes its own whole-run profile to loadgen.pprof in the work dir")
 	flag.StringVar(&o.md, "md", "", "append the results as markdown to this file")
 	flag.StringVar(&o.label, "label", "", "label of the run in the markdown")
 	medianOf := flag.Bool("median", false, "print the medians of the summary.json files given as arguments, then exit")

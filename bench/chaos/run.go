@@ -148,6 +148,9 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 	args := []string{"-config", o.config, "-users", strconv.Itoa(o.users), "-rate", fmt.Sprint(o.rate),
 		"-concurrency", strconv.Itoa(o.concurrency), "-inflight", strconv.Itoa(o.inflight),
 		"-expect", filepath.Join(o.workDir, "expect.json"), "-out", out, "-drain", loadgenDrain.String(), "-q"}
+	if o.profile > 0 && o.mode != "chaos" {
+		args = append(args, "-cpuprofile", filepath.Join(o.workDir, "loadgen.pprof"))
+	}
 	if o.mode == "chaos" {
 		args = append(args, "-duration", "0")
 	} else {

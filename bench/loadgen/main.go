@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -37,7 +38,7 @@ func main() {
 }
 
 // outputs names the files a run writes.
-type outputs struct{ out, md, expect string }
+type outputs struct{ out, md, expect, cpuProfile string }
 
 func run() error {
 	o, files, err := options()
@@ -50,7 +51,18 @@ func run() error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go func() { <-sig; close(stop) }()
 
+	if files.cpuProfile != "" {
+		f, err := os.Create(files.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cannot write the CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cannot start the CPU profile: %w", err)
+		}
+	}
 	res, exp, err := load.Run(context.Background(), o)
+	pprof.StopCPUProfile() // no-op without -cpuprofile
 	if err != nil {
 		return err
 	}
@@ -94,6 +106,7 @@ func options() (load.Options, outputs, error) {
 	flag.StringVar(&files.out, "out", "", "write the result as JSON here")
 	flag.StringVar(&files.md, "md", "", "append the result as a markdown table row here")
 	flag.StringVar(&files.expect, "expect", "", "write the expectations for `itctl verify --users-file` here")
+	flag.StringVar(&files.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile (funding, load and drain) here, for go tool pprof")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
 	flag.Parse()
 
