@@ -317,7 +317,9 @@ func TestOverloadAnswers503Fast(t *testing.T) {
 	if overloaded == 0 {
 		t.Fatalf("no request was refused with 503 at %d concurrent requests and in_flight_max 2", n)
 	}
-	if slowest > 500*time.Millisecond {
+	// A refusal must not wait for a slot (the request budget is 5 s); 1 s
+	// leaves room for 200 connections dialled at once on a busy CI box.
+	if slowest > time.Second {
 		t.Fatalf("a 503 took %v; refusals must be fast", slowest)
 	}
 }
