@@ -144,4 +144,17 @@ if [ -f "$work/max-1/profile.txt" ]; then
 		echo '```'
 	} >>"$DOC"
 fi
+if [ -f "$work/max-1/loadgen.pprof" ]; then
+	{
+		echo
+		echo "## The generator's own CPU (go tool pprof, max-rate run 1, the whole run)"
+		echo
+		echo "The generator shares the 2 cores with the service; \`loadgen -cpuprofile\` (chaos passes it with"
+		echo "-profile) says where its share goes, by cumulative time (top 25 frames)."
+		echo
+		echo '```'
+		"$GO" tool pprof -top -cum -nodecount=25 "$work/max-1/loadgen.pprof" 2>/dev/null | sed -n '/^Duration/p;/flat%/,$p'
+		echo '```'
+	} >>"$DOC"
+fi
 echo "measure: wrote $DOC (runs in $work)"
