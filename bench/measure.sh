@@ -25,6 +25,7 @@ USERS=${USERS:-10000}
 CONCURRENCY=${CONCURRENCY:-64}
 "$GO" build -o "$BIN/loadgen" ./bench/loadgen
 "$GO" build -o "$BIN/chaos" ./bench/chaos
+"$GO" build -o "$BIN/fsyncprobe" ./bench/fsyncprobe
 work=$(mktemp -d /tmp/itmeasure-XXXXXX)
 profile_arg=(-profile 20s)
 
@@ -69,6 +70,13 @@ drive() { # label mode rate [extra args]
 	echo
 	echo "The generator runs on the same 2 cores as the service (and as anything else running on the box:"
 	echo "the load average above says how much that was)."
+	echo
+	echo "### The disk's durable-write floor (\`fsyncprobe\`, before the runs)"
+	echo
+	echo "Every acknowledged transfer waits for WAL fsyncs of the embedded Pebble database in the work dir's"
+	echo "file system; \`bench/fsyncprobe\` measures that floor alone, with nothing else writing from it."
+	echo
+	"$BIN/fsyncprobe" -dir "$work" -duration 5s
 	echo
 	echo "## Max sustained rate (closed loop, $CONCURRENCY workers, $USERS users, $DURATION)"
 	echo

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestEveryCaseSyncsAndCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range cases() {
+		lat, elapsed, err := probe(dir, c, 30*time.Millisecond, 4096)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(lat) == 0 || elapsed <= 0 {
+			t.Fatalf("%s: %d syncs in %v", c.name, len(lat), elapsed)
+		}
+		for _, l := range lat {
+			if l <= 0 {
+				t.Fatalf("%s: a sync took %v", c.name, l)
+			}
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("scratch files left behind: %v", left)
+	}
+}
+
+func TestRunRefusesBadFlags(t *testing.T) {
+	if err := run(t.TempDir(), time.Second, 0); err == nil {
+		t.Error("run accepted a zero record size")
+	}
+	if err := run(t.TempDir(), 0, 4096); err == nil {
+		t.Error("run accepted a zero duration")
+	}
+}
