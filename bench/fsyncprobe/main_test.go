@@ -9,12 +9,15 @@ import (
 func TestEveryCaseSyncsAndCleansUp(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range cases() {
-		lat, elapsed, err := probe(dir, c, 30*time.Millisecond, 4096)
+		lat, elapsed, pause, err := probe(dir, c, 30*time.Millisecond, 4096)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		if len(lat) == 0 || elapsed <= 0 {
 			t.Fatalf("%s: %d syncs in %v", c.name, len(lat), elapsed)
+		}
+		if (c.pause > 0) != (pause >= c.pause) {
+			t.Fatalf("%s: asked for pauses of %v, measured %v", c.name, c.pause, pause)
 		}
 		for _, l := range lat {
 			if l <= 0 {
