@@ -49,6 +49,7 @@ func TestCrash(t *testing.T) {
 	acked := map[uint64]store.Status{} // every acknowledged status per request
 	deadline := time.Now().Add(crashBudget)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	ran, acking := 0, 0
 	for round := range rounds {
 		if time.Now().After(deadline) {
 			if round < crashRoundsMin {
@@ -60,6 +61,16 @@ func TestCrash(t *testing.T) {
 		n := crashRound(t, dir, round, time.Duration(20+rng.IntN(280))*time.Millisecond, acked)
 		verifyCrashed(t, dir, acked)
 		t.Logf("round %d: %d acknowledged writes, %d requests so far", round, n, len(acked))
+		ran++
+		if n > 0 {
+			acking++
+		}
+	}
+	// A kill may land before the child's first acknowledgement (a slow
+	// first fsync on a busy machine); that is a crash point too. Most
+	// rounds must have acknowledged writes for the test to check them.
+	if acking < (ran+1)/2 {
+		t.Errorf("only %d of %d rounds acknowledged a write before the kill", acking, ran)
 	}
 }
 
@@ -114,9 +125,6 @@ func crashRound(t *testing.T, dir string, round int, runFor time.Duration, acked
 			acked[id] = st
 		}
 		n++
-	}
-	if n == 0 {
-		t.Errorf("round %d: child acknowledged nothing in %s", round, runFor)
 	}
 	return n
 }
