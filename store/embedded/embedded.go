@@ -80,12 +80,12 @@ type Options struct {
 	// parked (measured here: time.Sleep and time.AfterFunc of 50, 100 and
 	// 500 µs all took 1.09–1.14 ms on an idle runtime) — which is the state
 	// of a service whose requests are all waiting for that fsync. With 100 µs
-	// (the earlier default) the service at 5K/s offered had a median
-	// p99 of 204 ms against 46 ms without (3 runs each), p50 8.2 against
-	// 6.1 ms, and a closed loop of 64 workers reached 5,213 against 5,863
-	// transfers/s (one run each); the store benchmark (64 writers) gave 119K against 128K
-	// writes/s (medians of 3). The interval saved at most a few per cent of
-	// CPU per request.
+	// (the earlier default) the store benchmark (64 writers, BenchmarkTransfer)
+	// was slower in each of six alternating pairs, by 3–17 %; the service at
+	// 1K/s offered had a p50 of 3.1–3.5 ms against 2.1–2.2 ms without; at
+	// 5K/s, five alternating pairs gave a median p99 of 166 ms against 134 ms
+	// without, within this machine's noise. The interval saved at most a few
+	// per cent of CPU per request.
 	WALSyncIntervalMin time.Duration
 
 	// DB, when set, is an open Pebble database the store shares with other
