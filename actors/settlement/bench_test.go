@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/store"
 )
 
@@ -28,8 +29,13 @@ func BenchmarkSettle(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
+	// The producer refuses records beyond its buffer (ErrBufferFull) rather
+	// than block; keep the records awaiting an ack below it.
+	inflight := make(chan struct{}, stream.DefaultBufferedRecordsMax/2)
 	for _, r := range reqs {
+		inflight <- struct{}{}
 		e.producer.PublishAsync(r, func(err error) {
+			<-inflight
 			if err != nil {
 				b.Error(err)
 			}
@@ -37,6 +43,9 @@ func BenchmarkSettle(b *testing.B) {
 	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for svc.consumer.settled.Load()-before < int64(b.N) {
+		if b.Failed() {
+			b.FailNow() // a record was never published: it would never settle
+		}
 		if time.Now().After(deadline) {
 			b.Fatalf("settled %d of %d", svc.consumer.settled.Load()-before, b.N)
 		}
