@@ -198,6 +198,7 @@ func (l *Ledger) promote() {
 // stage writes the group's changes into its Pebble batch.
 func (l *Ledger) stage() error {
 	g := l.g
+	g.lastTS = l.lastTimestamp
 	b := g.batch
 	b.Reset()
 	// Keys go into the batch in key order: Pebble inserts a batch into the
@@ -266,7 +267,8 @@ func expiresAt(t *ledger.Transfer) uint64 {
 	return t.Timestamp + uint64(t.Timeout)*uint64(time.Second)
 }
 
-// publish makes a synced group visible to readers.
+// publish makes a synced group visible to readers: its accounts, then its
+// transfers (publishedTS).
 func (l *Ledger) publish(g *group) {
 	l.mu.Lock()
 	for i := range g.pub {
@@ -274,6 +276,7 @@ func (l *Ledger) publish(g *group) {
 		p.st.committed, p.st.committedOK = p.val, p.ok
 	}
 	l.mu.Unlock()
+	l.publishedTS.Store(g.lastTS)
 }
 
 // fail marks the ledger broken after a failed commit: what reached the disk

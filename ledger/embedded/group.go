@@ -77,6 +77,7 @@ type group struct {
 	order          []int32 // positions in transfers, in id order, for staging
 	key            [keyExpirySize]byte
 	batch          *pebble.Batch
+	lastTS         uint64 // the ledger's last timestamp when the group was staged
 	// err is the first storage read error of the group; the group is then
 	// discarded and every batch in it fails without being applied.
 	err error

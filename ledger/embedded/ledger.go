@@ -117,9 +117,15 @@ type Ledger struct {
 	// unknown to this process and every later call fails.
 	broken atomic.Pointer[error]
 
-	readMu   sync.RWMutex // held by readers of Pebble; Close takes it to close Pebble
-	mu       sync.RWMutex // guards map insertions/deletions and committed account values
-	accounts map[ledger.Uint128]*accountState
+	readMu sync.RWMutex // held by readers of Pebble; Close takes it to close Pebble
+	// publishedTS is the last cluster timestamp of the newest group synced
+	// and published. Pebble makes a batch readable before its fsync has
+	// returned, so the query paths that read transfers from Pebble ignore
+	// anything newer: nobody may learn of a transfer that is not durable, or
+	// before the accounts it changed show it.
+	publishedTS atomic.Uint64
+	mu          sync.RWMutex // guards map insertions/deletions and committed account values
+	accounts    map[ledger.Uint128]*accountState
 
 	// Applier-only state.
 	lastTimestamp uint64
@@ -176,6 +182,7 @@ func Open(opts Options) (*Ledger, error) {
 		}
 		return nil, err
 	}
+	l.publishedTS.Store(l.lastTimestamp) // everything on disk is durable
 	for i := range l.groups {
 		l.groups[i].init()
 		l.groups[i].batch = db.NewBatch(pebble.WithMaxRetainedSizeBytes(256 << 20))

@@ -35,6 +35,7 @@ func (l *Ledger) LookupTransfers(ctx context.Context, ids []ledger.Uint128) ([]l
 	if err := l.readable(ctx, len(ids)); err != nil {
 		return nil, err
 	}
+	published := l.publishedTS.Load()
 	out := make([]ledger.Transfer, 0, len(ids))
 	for i, id := range ids {
 		if i&255 == 255 && ctx.Err() != nil {
@@ -45,7 +46,7 @@ func (l *Ledger) LookupTransfers(ctx context.Context, ids []ledger.Uint128) ([]l
 		if err != nil {
 			return nil, fmt.Errorf("cannot look up transfers: %w", err)
 		}
-		if res == lookupFound {
+		if res == lookupFound && t.Timestamp <= published {
 			out = append(out, t)
 		}
 	}
@@ -69,6 +70,7 @@ func (l *Ledger) GetAccountTransfers(ctx context.Context, filter ledger.AccountF
 	if hi == 0 {
 		hi = ^uint64(0) - 1
 	}
+	hi = min(hi, l.publishedTS.Load()) // nothing still syncing
 	var lower, upper, seek [keyAccountXSize]byte
 	accountIndexKey(lower[:], filter.AccountID, 0)
 	accountIndexKey(upper[:], filter.AccountID, ^uint64(0))
