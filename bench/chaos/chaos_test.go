@@ -95,3 +95,16 @@ func TestRunRefusesUsedWorkDir(t *testing.T) {
 		t.Fatalf("run started the service before refusing the work dir")
 	}
 }
+
+// TestWALUse: fsyncs per second, their mean and their count per accepted
+// transfer come from the differences of the two /metrics readings; a
+// service without an embedded WAL (no readings) reports nothing.
+func TestWALUse(t *testing.T) {
+	got := walMark{count: 100, sumMS: 20}.use(walMark{count: 1100, sumMS: 270}, 2, 4000)
+	if want := (walUse{FsyncsPerS: 500, MeanMS: 0.25, PerAccepted: 0.25}); got != want {
+		t.Errorf("use = %+v, want %+v", got, want)
+	}
+	if got := (walMark{}).use(walMark{}, 2, 4000); got != (walUse{}) {
+		t.Errorf("use without readings = %+v, want zero", got)
+	}
+}

@@ -64,3 +64,35 @@ func markCPU(pid int, wall float64) cpuMark {
 	busy, _ := boxCPU()
 	return cpuMark{service: procCPUSeconds(pid), busy: busy, wall: wall}
 }
+
+// walUse is the embedded database's WAL fsyncs while the generator ran (zero
+// when the service has no embedded backend).
+type walUse struct {
+	FsyncsPerS  float64 `json:"fsyncs_per_s"`
+	MeanMS      float64 `json:"mean_ms"`
+	PerAccepted float64 `json:"per_accepted_transfer"`
+}
+
+// walMark is the service's fsync count and total time, from /metrics.
+type walMark struct{ count, sumMS float64 }
+
+func markWAL(svc *service) walMark {
+	n, err1 := svc.metric("internal_transfer_embedded_wal_fsync_ms_count")
+	ms, err2 := svc.metric("internal_transfer_embedded_wal_fsync_ms_sum")
+	if err1 != nil || err2 != nil {
+		return walMark{}
+	}
+	return walMark{count: n, sumMS: ms}
+}
+
+func (m walMark) use(end walMark, wall float64, accepted int64) walUse {
+	n := end.count - m.count
+	if n <= 0 || wall <= 0 {
+		return walUse{}
+	}
+	u := walUse{FsyncsPerS: n / wall, MeanMS: (end.sumMS - m.sumMS) / n}
+	if accepted > 0 {
+		u.PerAccepted = n / float64(accepted)
+	}
+	return u
+}

@@ -51,6 +51,7 @@ type summary struct {
 	Requests    int          `json:"requests"`
 	SettleS     float64      `json:"settle_seconds"` // load end → no request open
 	CPU         cpuUse       `json:"cpu"`            // bench and overload: while the generator ran`
+	WAL         walUse       `json:"wal"`            // likewise: the embedded database's WAL fsyncs
 	WorkDir     string       `json:"work_dir"`
 	LoadgenFail string       `json:"loadgen_failure,omitempty"`
 }
@@ -60,8 +61,12 @@ func (s *summary) line() string {
 	if s.Load != nil {
 		acc, unknown, viol = s.Load.Counts["accepted"], s.Load.UnknownOutcomes, s.Load.Violations
 	}
-	return fmt.Sprintf("chaos: mode=%s cycles=%d requests=%d accepted=%d unknown=%d generator_violations=%d max_rss=%.0fMB cpu: service %.2f cores (%.0f µs per HTTP attempt), loadgen %.2f cores, whole box %.2f cores busy; verify_ok=%t | %s",
-		s.Mode, s.Cycles, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.CPU.ServiceCores, s.CPU.ServiceUSPer, s.CPU.LoadgenCores, s.CPU.BoxBusyCores, s.VerifyOK, s.Verify)
+	wal := ""
+	if s.WAL.FsyncsPerS > 0 {
+		wal = fmt.Sprintf(" wal: %.0f fsyncs/s of %.3f ms mean, %.2f per accepted transfer;", s.WAL.FsyncsPerS, s.WAL.MeanMS, s.WAL.PerAccepted)
+	}
+	return fmt.Sprintf("chaos: mode=%s cycles=%d requests=%d accepted=%d unknown=%d generator_violations=%d max_rss=%.0fMB cpu: service %.2f cores (%.0f µs per HTTP attempt), loadgen %.2f cores, whole box %.2f cores busy;%s verify_ok=%t | %s",
+		s.Mode, s.Cycles, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.CPU.ServiceCores, s.CPU.ServiceUSPer, s.CPU.LoadgenCores, s.CPU.BoxBusyCores, wal, s.VerifyOK, s.Verify)
 }
 
 // checkFreshWork refuses a work dir that already holds a data dir: the
@@ -165,7 +170,7 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 	}
 	defer lg.Close()
 	cmd.Stdout, cmd.Stderr = lg, io.MultiWriter(lg, &stderr)
-	start := markCPU(svc.pid(), float64(time.Now().UnixNano())/1e9)
+	start, walStart := markCPU(svc.pid(), float64(time.Now().UnixNano())/1e9), markWAL(svc)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("cannot start loadgen: %w", err)
 	}
@@ -188,7 +193,7 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 		_ = cmd.Process.Kill()
 		return errors.New("loadgen did not finish in time; killed")
 	}
-	end := markCPU(svc.pid(), float64(time.Now().UnixNano())/1e9)
+	end, walEnd := markCPU(svc.pid(), float64(time.Now().UnixNano())/1e9), markWAL(svc)
 	raw, err := os.ReadFile(out)
 	if err != nil {
 		return fmt.Errorf("loadgen wrote no result (%v): %s", waitErr, lastLines(stderr.String(), 20))
@@ -206,6 +211,7 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 		if n := sum.Load.Counts["attempts"]; n > 0 {
 			sum.CPU.ServiceUSPer = (end.service - start.service) * 1e6 / float64(n)
 		}
+		sum.WAL = walStart.use(walEnd, wall, sum.Load.Counts["accepted"])
 	}
 	if waitErr != nil {
 		sum.LoadgenFail = lastLines(stderr.String(), 5)

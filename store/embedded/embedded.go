@@ -88,9 +88,17 @@ type Options struct {
 	// per cent of CPU per request.
 	WALSyncIntervalMin time.Duration
 
+	// WALSyncObserver, when set, is called with the duration of every
+	// fsync of the WAL, from Pebble's WAL goroutine (keep it cheap). Every
+	// acknowledged write waits for one, so their rate and latency bound the
+	// store's durable throughput (the node exports them as
+	// internal_transfer_embedded_wal_fsync_ms). Like WALSyncIntervalMin, it
+	// is the owner's business when DB is set.
+	WALSyncObserver func(time.Duration)
+
 	// DB, when set, is an open Pebble database the store shares with other
-	// users (the embedded ledger): Dir, CacheSizeBytes, MemTableSizeBytes and
-	// WALSyncIntervalMin are then the owner's business, and Close leaves DB
+	// users (the embedded ledger): Dir, CacheSizeBytes, MemTableSizeBytes,
+	// WALSyncIntervalMin and WALSyncObserver are then the owner's business, and Close leaves DB
 	// open for its owner to close after every user. The store's keys start
 	// with lower-case ASCII letters, so it shares a database with any user
 	// of other prefixes. One database has one WAL: the store's and the
@@ -98,7 +106,7 @@ type Options struct {
 	// two fsync streams taking turns at the disk.
 	DB *pebble.DB
 
-	fs vfs.FS // nil: the OS file system; tests count syncs through it
+	fs vfs.FS // nil: the OS file system; tests wrap it
 }
 
 // Defaults of Options.
@@ -213,6 +221,12 @@ func PebbleOptions(opts Options, cache *pebble.Cache) *pebble.Options {
 		FormatMajorVersion:    pebble.FormatNewest,
 		Logger:                quietLogger{},
 		FS:                    opts.fs,
+	}
+	if opts.WALSyncObserver != nil {
+		if po.FS == nil {
+			po.FS = vfs.Default
+		}
+		po.FS = walSyncFS{FS: po.FS, observe: opts.WALSyncObserver}
 	}
 	if d := opts.WALSyncIntervalMin; d > 0 {
 		po.WALMinSyncInterval = func() time.Duration { return d }

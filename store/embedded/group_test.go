@@ -2,49 +2,17 @@ package embedded
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/exchange/internal-transfer/store"
 )
 
-// syncCountingFS counts the syncs of WAL files.
-type syncCountingFS struct {
-	vfs.FS
-	walSyncs *atomic.Int64
-}
-
-func (fs syncCountingFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
-	if err != nil || !strings.HasSuffix(name, ".log") {
-		return f, err
-	}
-	return syncCountingFile{File: f, syncs: fs.walSyncs}, nil
-}
-
-func (fs syncCountingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.Create(name, c)
-	return fs.wrap(name, f, err)
-}
-
-func (fs syncCountingFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
-	return fs.wrap(newname, f, err)
-}
-
-type syncCountingFile struct {
-	vfs.File
-	syncs *atomic.Int64
-}
-
-func (f syncCountingFile) Sync() error     { f.syncs.Add(1); return f.File.Sync() }
-func (f syncCountingFile) SyncData() error { f.syncs.Add(1); return f.File.SyncData() }
-func (f syncCountingFile) SyncTo(n int64) (bool, error) {
-	f.syncs.Add(1)
-	return f.File.SyncTo(n)
+// countSyncs returns a WALSyncObserver that counts into n.
+func countSyncs(n *atomic.Int64) func(time.Duration) {
+	return func(time.Duration) { n.Add(1) }
 }
 
 // TestGroupCommitSharesSyncs checks that concurrent durable writes share WAL
@@ -52,7 +20,7 @@ func (f syncCountingFile) SyncTo(n int64) (bool, error) {
 func TestGroupCommitSharesSyncs(t *testing.T) {
 	const writers, transfers = 64, 20
 	var syncs atomic.Int64
-	s := openTest(t, Options{fs: syncCountingFS{FS: vfs.Default, walSyncs: &syncs}})
+	s := openTest(t, Options{WALSyncObserver: countSyncs(&syncs)})
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var next atomic.Uint64
@@ -89,7 +57,7 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 func TestWALSyncIntervalMin(t *testing.T) {
 	const writers, creates, interval = 8, 10, 10 * time.Millisecond
 	var syncs atomic.Int64
-	s := openTest(t, Options{WALSyncIntervalMin: interval, fs: syncCountingFS{FS: vfs.Default, walSyncs: &syncs}})
+	s := openTest(t, Options{WALSyncIntervalMin: interval, WALSyncObserver: countSyncs(&syncs)})
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var next atomic.Uint64
@@ -111,5 +79,37 @@ func TestWALSyncIntervalMin(t *testing.T) {
 	t.Logf("%d durable writes in %v, %d WAL syncs", writers*creates, elapsed, n)
 	if most := int64(elapsed/interval) + 2; n > most {
 		t.Errorf("%d WAL syncs in %v; want at most %d at one per %v", n, elapsed, most, interval)
+	}
+}
+
+// TestWALSyncObserverSeesEverySync checks that Options.WALSyncObserver hears
+// of every WAL fsync: one writer's durable writes each need their own.
+func TestWALSyncObserverSeesEverySync(t *testing.T) {
+	const creates = 20
+	var mu sync.Mutex
+	var durations []time.Duration
+	s := openTest(t, Options{WALSyncObserver: func(d time.Duration) {
+		mu.Lock()
+		durations = append(durations, d)
+		mu.Unlock()
+	}})
+	mu.Lock()
+	before := len(durations)
+	mu.Unlock()
+	for i := range uint64(creates) {
+		if _, _, err := s.Create(context.Background(), testRequest(i+1, "", time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	seen := durations[before:]
+	if len(seen) < creates {
+		t.Fatalf("%d sequential durable writes, %d WAL syncs observed; want at least one each", creates, len(seen))
+	}
+	for _, d := range seen {
+		if d <= 0 {
+			t.Fatalf("observed a WAL sync of %v", d)
+		}
 	}
 }

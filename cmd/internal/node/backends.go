@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/config"
@@ -71,7 +72,10 @@ func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (stor
 	ttl := time.Duration(cfg.Database.IdempotencyTTLHours) * time.Hour
 	switch cfg.Backends.Store {
 	case "embedded":
-		s, err := storeembedded.Open(storeembedded.Options{Dir: filepath.Join(cfg.Server.DataDir, storeDir), IdempotencyTTL: ttl, DB: shared})
+		s, err := storeembedded.Open(storeembedded.Options{
+			Dir: filepath.Join(cfg.Server.DataDir, storeDir), IdempotencyTTL: ttl, DB: shared,
+			WALSyncObserver: observeWALSync, // its own database's WAL, when not shared
+		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot open embedded store: %w", err)
 		}
@@ -161,7 +165,7 @@ func openShared(cfg *config.Config) (*pebble.DB, error) {
 	case apart:
 		return nil, nil
 	}
-	sopts := storeembedded.Options{}
+	sopts := storeembedded.Options{WALSyncObserver: observeWALSync}
 	cache := pebble.NewCache(storeembedded.CacheBytes(sopts) + ledgerembedded.DefaultCacheBytes)
 	defer cache.Unref() // the database holds its own reference
 	db, err := pebble.Open(filepath.Join(dir, sharedDir), storeembedded.PebbleOptions(sopts, cache))
@@ -170,6 +174,14 @@ func openShared(cfg *config.Config) (*pebble.DB, error) {
 	}
 	return db, nil
 }
+
+// walFsyncMS is the duration of each fsync of an embedded database's WAL
+// (the shared one, or the store's own): every acknowledged transfer step
+// waits for one, so their rate and latency bound what the node sustains.
+var walFsyncMS = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_embedded_wal_fsync_ms",
+	[]float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 25, 50, 100, 250, 1000})
+
+func observeWALSync(d time.Duration) { walFsyncMS.Update(float64(d) / float64(time.Millisecond)) }
 
 func exists(path string) (bool, error) {
 	_, err := os.Stat(path)

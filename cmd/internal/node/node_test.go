@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -334,6 +335,7 @@ func newUserSafe() uint64 {
 
 func TestHealthReadyMetrics(t *testing.T) {
 	s := service(t)
+	s.deposit(newUser(), "funding", "USDT", "1") // a durable write: at least one WAL fsync
 	for _, path := range []string{"/health", "/ready"} {
 		resp, err := http.Get(s.api(path))
 		if err != nil || resp.StatusCode != 200 {
@@ -365,6 +367,23 @@ func TestHealthReadyMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+	// The embedded database's WAL fsyncs are timed.
+	if n := metricValue(string(body), "internal_transfer_embedded_wal_fsync_ms_count"); n < 1 {
+		t.Errorf("internal_transfer_embedded_wal_fsync_ms_count = %v after a deposit, want at least 1", n)
+	}
+}
+
+// metricValue returns the value of the unlabelled series name in a
+// Prometheus exposition, or -1 when it is absent.
+func metricValue(exposition, name string) float64 {
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 func TestOperatorTools(t *testing.T) {
