@@ -71,6 +71,26 @@ func TestMedianPicksTheMiddleRun(t *testing.T) {
 	if want := "median of 3 runs: accepted/s 200,"; line[:len(want)] != want {
 		t.Fatalf("median line %q, want prefix %q", line, want)
 	}
+	if strings.Contains(line, "WAL") {
+		t.Fatalf("median line %q names WAL fsyncs the runs did not measure", line)
+	}
+	// With WAL readings, each figure is the median of its own.
+	paths = paths[:0]
+	for i, fsyncs := range []float64{3000, 1000, 2000} {
+		s := &summary{Mode: "bench", VerifyOK: true, WAL: walUse{FsyncsPerS: fsyncs, MeanMS: fsyncs / 10000, PerAccepted: fsyncs / 4000}}
+		s.Load = loadResult(100)
+		p := filepath.Join(dir, string(rune('x'+i))+".json")
+		if err := s.writeJSON(p); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	if line, err = median(paths); err != nil {
+		t.Fatal(err)
+	}
+	if want := ", WAL 2000 fsyncs/s of 0.200 ms mean (0.50 per accepted transfer)"; !strings.HasSuffix(line, want) {
+		t.Fatalf("median line %q, want suffix %q", line, want)
+	}
 	if _, err := median(nil); err == nil {
 		t.Fatal("median of no runs accepted")
 	}

@@ -109,12 +109,18 @@ func median(paths []string) (string, error) {
 		sort.Float64s(v)
 		return v[len(v)/2]
 	}
-	return fmt.Sprintf("median of %d runs: accepted/s %.0f, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, accepted→final p50 %.1f ms, p99 %.1f ms, max RSS %.0f MB",
+	line := fmt.Sprintf("median of %d runs: accepted/s %.0f, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, accepted→final p50 %.1f ms, p99 %.1f ms, max RSS %.0f MB",
 		len(runs), pick(func(s *summary) float64 { return s.Load.AcceptedPerS }),
 		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P50 }),
 		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P99 }),
 		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P999 }),
 		pick(func(s *summary) float64 { return s.Load.AcceptedToFinal.P50 }),
 		pick(func(s *summary) float64 { return s.Load.AcceptedToFinal.P99 }),
-		pick(func(s *summary) float64 { return s.MaxRSSMB })), nil
+		pick(func(s *summary) float64 { return s.MaxRSSMB }))
+	if wal := pick(func(s *summary) float64 { return s.WAL.FsyncsPerS }); wal > 0 {
+		line += fmt.Sprintf(", WAL %.0f fsyncs/s of %.3f ms mean (%.2f per accepted transfer)", wal,
+			pick(func(s *summary) float64 { return s.WAL.MeanMS }),
+			pick(func(s *summary) float64 { return s.WAL.PerAccepted }))
+	}
+	return line, nil
 }
