@@ -90,7 +90,11 @@ for i in $(seq "$RUNS"); do
 	drive "max-$i" bench 0 "${extra[@]}"
 	maxruns+=("$work/max-$i/summary.json")
 done
-{ echo; echo '```'; "$BIN/chaos" -median "${maxruns[@]}"; echo '```'; } >>"$DOC"
+maxline=$("$BIN/chaos" -median "${maxruns[@]}")
+{ echo; echo '```'; echo "$maxline"; echo '```'; } >>"$DOC"
+# The overload run offers twice the closed loop's median.
+capacity=$(sed -n 's/.*accepted\/s \([0-9]*\),.*/\1/p' <<<"$maxline")
+overload_rate=$((2 * ${capacity:-6000}))
 
 {
 	echo
@@ -109,10 +113,13 @@ done
 	echo
 	echo "## Overload"
 	echo
-	echo "\`bash bench/bench.sh overload\`: RATE=3000 offered with the service's pipeline bounded"
-	echo "(IT_ACTORS_IN_FLIGHT_MAX=256); \"max RSS\" is the service's largest VmRSS sampled every 250 ms."
+	echo "\`RATE=$overload_rate bash bench/bench.sh overload\`: twice the closed loop's median rate above, offered with"
+	echo "the service's pipeline bounded (IT_ACTORS_IN_FLIGHT_MAX=256): the excess must be answered 503 (or 429)"
+	echo "quickly, the accepted latency and the service's memory must stay bounded (\"max RSS\": its largest"
+	echo "VmRSS sampled every 250 ms), and nothing may be lost. The generator retries a 503 like a client would"
+	echo "and drops arrivals beyond its 4,096 requests in flight (counted, not sent)."
 } >>"$DOC"
-(export IT_ACTORS_IN_FLIGHT_MAX=256; drive overload overload 3000 -inflight 4096)
+(export IT_ACTORS_IN_FLIGHT_MAX=256; drive overload overload "$overload_rate" -inflight 4096)
 
 {
 	echo

@@ -128,3 +128,22 @@ func TestWALUse(t *testing.T) {
 		t.Errorf("use without readings = %+v, want zero", got)
 	}
 }
+
+// TestCheckOverloaded: an overload run must have made the service refuse
+// some of its offered load, or it showed nothing of how the excess is shed.
+func TestCheckOverloaded(t *testing.T) {
+	r := loadResult(3000)
+	if err := checkOverloaded(r); err == nil {
+		t.Error("an overload run without a 503 or 429 passed")
+	}
+	for _, code := range []string{"attempt_http_503", "attempt_http_429"} {
+		r := loadResult(3000)
+		r.Counts[code] = 1
+		if err := checkOverloaded(r); err != nil {
+			t.Errorf("with %s: %v", code, err)
+		}
+	}
+	if err := checkOverloaded(nil); err == nil {
+		t.Error("an overload run without a result passed")
+	}
+}

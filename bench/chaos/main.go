@@ -7,7 +7,7 @@
 // wrappers around it.
 //
 //	chaos -mode bench    -rate 5000 -duration 60s        the default profile
-//	chaos -mode overload -rate 40000                      offered load beyond capacity
+//	chaos -mode overload -rate 12000                      beyond capacity: fails unless some is refused
 //	chaos -mode chaos    -cycles 20 -rate 2000             SIGKILL + restart cycles
 //	chaos -median DIR1/summary.json DIR2/summary.json …   medians of several runs
 //

@@ -143,7 +143,26 @@ func run(o options) (*summary, error) {
 	if sum.LoadgenFail != "" {
 		return sum, errors.New("loadgen: " + sum.LoadgenFail)
 	}
+	if o.mode == "overload" {
+		if err := checkOverloaded(sum.Load); err != nil {
+			sum.LoadgenFail = err.Error()
+			return sum, err
+		}
+	}
 	return sum, nil
+}
+
+// checkOverloaded refuses an overload run in which the service refused
+// nothing: its offered rate was within capacity, so the run showed nothing
+// of how the service sheds the excess.
+func checkOverloaded(r *load.Result) error {
+	if r == nil {
+		return errors.New("overload run has no load result")
+	}
+	if r.Counts["attempt_http_503"]+r.Counts["attempt_http_429"] == 0 {
+		return fmt.Errorf("overload run at %.0f/s offered got no 503 or 429 answer: the rate is within the service's capacity; offer more (RATE)", r.TargetRate)
+	}
+	return nil
 }
 
 // runLoad runs bin/loadgen, and in chaos mode kills and restarts the
