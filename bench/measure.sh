@@ -94,7 +94,8 @@ maxline=$("$BIN/chaos" -median "${maxruns[@]}")
 { echo; echo '```'; echo "$maxline"; echo '```'; } >>"$DOC"
 # The overload run offers twice the closed loop's median.
 capacity=$(sed -n 's/.*accepted\/s \([0-9]*\),.*/\1/p' <<<"$maxline")
-overload_rate=$((2 * ${capacity:-6000}))
+[[ $capacity =~ ^[1-9][0-9]*$ ]] || { echo "measure: no closed-loop rate in: $maxline" >&2; exit 1; }
+overload_rate=$((2 * capacity))
 
 {
 	echo

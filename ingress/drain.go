@@ -54,17 +54,25 @@ func (l *DrainListener) Accept() (net.Conn, error) {
 	return dc, nil
 }
 
-// CloseUnused stops accepting and closes every accepted connection that
-// has not sent a byte. It returns how many it closed.
+// CloseUnused stops accepting (it closes the listener) and closes every
+// accepted connection that has not sent a byte. It returns how many it
+// closed. A connection whose first bytes arrive at the same moment is
+// either left alone, its request served, or closed with those bytes
+// dropped: never both.
 func (l *DrainListener) CloseUnused() int {
 	l.mu.Lock()
 	l.closed = true
 	conns := make([]*drainConn, 0, len(l.unused))
 	for c := range l.unused {
-		conns = append(conns, c)
+		if c.state.CompareAndSwap(connUnused, connClaimed) {
+			conns = append(conns, c)
+		}
 	}
 	clear(l.unused)
 	l.mu.Unlock()
+	// A Serve that has not reached Accept yet would otherwise block there
+	// until the next client; fasthttp closes only the listeners it serves.
+	_ = l.Listener.Close()
 	for _, c := range conns {
 		c.Conn.Close()
 	}
@@ -77,23 +85,35 @@ func (l *DrainListener) forget(c *drainConn) {
 	l.mu.Unlock()
 }
 
+// States of a drainConn: the first byte read and CloseUnused race for an
+// unused connection, and the first compare-and-swap wins.
+const (
+	connUnused  int32 = iota // accepted, no byte read yet
+	connUsed                 // a byte was read, or the server closed it
+	connClaimed              // CloseUnused closed it before its first byte
+)
+
 type drainConn struct {
 	net.Conn
-	l    *DrainListener
-	used atomic.Bool
+	l     *DrainListener
+	state atomic.Int32
 }
 
 func (c *drainConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.used.Load() {
-		c.used.Store(true)
+	if n > 0 && c.state.Load() != connUsed {
+		if !c.state.CompareAndSwap(connUnused, connUsed) {
+			// CloseUnused closed the connection as these bytes came in;
+			// they must not become a request that runs and cannot answer.
+			return 0, net.ErrClosed
+		}
 		c.l.forget(c)
 	}
 	return n, err
 }
 
 func (c *drainConn) Close() error {
-	if !c.used.Swap(true) {
+	if c.state.CompareAndSwap(connUnused, connUsed) {
 		c.l.forget(c)
 	}
 	return c.Conn.Close()

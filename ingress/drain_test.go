@@ -3,6 +3,7 @@ package ingress
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -107,16 +108,85 @@ func TestDrainListenerClosesOnlyUnusedConnections(t *testing.T) {
 	if _, err := io.ReadFull(usedClient, make([]byte, 1)); err != nil {
 		t.Fatalf("the used connection was closed: %v", err)
 	}
-	// A connection accepted after CloseUnused is refused.
-	c, err := net.Dial("tcp", tcp.Addr().String())
+	// CloseUnused closed the listener: Accept fails at once rather than
+	// waiting for a client, and new clients are refused.
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+		accepted <- err
+	}()
+	select {
+	case err := <-accepted:
+		if err == nil {
+			t.Fatal("Accept after CloseUnused returned a connection")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Accept after CloseUnused is still waiting for a client")
+	}
+	if c, err := net.Dial("tcp", tcp.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("a client could connect after CloseUnused")
+	}
+}
+
+// TestDrainListenerFirstBytesRaceCloseUnused: when CloseUnused closes a
+// connection while its first bytes are being read, those bytes must not
+// reach the server, or it would run a request it can no longer answer.
+func TestDrainListenerFirstBytesRaceCloseUnused(t *testing.T) {
+	conn := &racingConn{}
+	ln := NewDrainListener(&oneConnListener{conn: conn})
+	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if _, err := ln.Accept(); err == nil {
-		t.Fatal("Accept after CloseUnused returned a connection")
+	var closed int
+	conn.beforeReturn = func() { closed = ln.CloseUnused() } // lands between the read and its bookkeeping
+	n, err := c.Read(make([]byte, 16))
+	if closed != 1 || !conn.closed {
+		t.Fatalf("CloseUnused closed %d connections (racing one closed: %v), want the racing one", closed, conn.closed)
+	}
+	if n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read of a connection CloseUnused closed = %d bytes, %v; want 0 and net.ErrClosed", n, err)
 	}
 }
+
+// oneConnListener accepts conn once, then reports itself closed.
+type oneConnListener struct {
+	conn     net.Conn
+	accepted bool
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	if l.accepted {
+		return nil, net.ErrClosed
+	}
+	l.accepted = true
+	return l.conn, nil
+}
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// racingConn reads one byte of a request, calling beforeReturn after the
+// byte arrived and before Read returns.
+type racingConn struct {
+	net.Conn
+	beforeReturn func()
+	closed       bool
+}
+
+func (c *racingConn) Read(p []byte) (int, error) {
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	p[0] = 'P'
+	c.beforeReturn()
+	return 1, nil
+}
+
+func (c *racingConn) Close() error { c.closed = true; return nil }
 
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)

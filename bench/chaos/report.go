@@ -47,7 +47,7 @@ func cpuCell(c cpuUse) string {
 
 func verdict(s *summary) string {
 	v := "FAILED"
-	if s.VerifyOK && s.LoadgenFail == "" && (s.Load == nil || s.Load.Violations == 0) {
+	if s.VerifyOK && s.LoadgenFail == "" && s.CheckFail == "" && (s.Load == nil || s.Load.Violations == 0) {
 		v = "OK"
 	}
 	if s.Load != nil {
@@ -117,8 +117,17 @@ func median(paths []string) (string, error) {
 		pick(func(s *summary) float64 { return s.Load.AcceptedToFinal.P50 }),
 		pick(func(s *summary) float64 { return s.Load.AcceptedToFinal.P99 }),
 		pick(func(s *summary) float64 { return s.MaxRSSMB }))
-	if wal := pick(func(s *summary) float64 { return s.WAL.FsyncsPerS }); wal > 0 {
-		line += fmt.Sprintf(", WAL %.0f fsyncs/s of %.3f ms mean (%.2f per accepted transfer)", wal,
+	// WAL figures: medians of the runs that have them.
+	var walRuns []*summary
+	for _, s := range runs {
+		if s.WAL.FsyncsPerS > 0 {
+			walRuns = append(walRuns, s)
+		}
+	}
+	if len(walRuns) > 0 {
+		runs = walRuns
+		line += fmt.Sprintf(", WAL %.0f fsyncs/s of %.3f ms mean (%.2f per accepted transfer)",
+			pick(func(s *summary) float64 { return s.WAL.FsyncsPerS }),
 			pick(func(s *summary) float64 { return s.WAL.MeanMS }),
 			pick(func(s *summary) float64 { return s.WAL.PerAccepted }))
 	}

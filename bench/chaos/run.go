@@ -54,6 +54,7 @@ type summary struct {
 	WAL         walUse       `json:"wal"`            // likewise: the embedded database's WAL fsyncs
 	WorkDir     string       `json:"work_dir"`
 	LoadgenFail string       `json:"loadgen_failure,omitempty"`
+	CheckFail   string       `json:"check_failure,omitempty"` // the run did not show what its mode is for
 }
 
 func (s *summary) line() string {
@@ -145,7 +146,7 @@ func run(o options) (*summary, error) {
 	}
 	if o.mode == "overload" {
 		if err := checkOverloaded(sum.Load); err != nil {
-			sum.LoadgenFail = err.Error()
+			sum.CheckFail = err.Error()
 			return sum, err
 		}
 	}

@@ -95,8 +95,10 @@ type Options struct {
 	// the same fsync instead of two fsync streams taking turns at the disk.
 	DB *pebble.DB
 
-	// fs replaces the disk in package tests (an in-memory filesystem).
-	fs vfs.FS
+	// FS is the file system Pebble uses; nil: the OS's. The node wraps it
+	// to time WAL fsyncs (store/embedded.WALSyncFS); package tests pass an
+	// in-memory one. Ignored with DB.
+	FS vfs.FS
 }
 
 // Ledger is the embedded engine. It implements ledger.Ledger and is safe for
@@ -235,8 +237,8 @@ func (o *Options) pebbleOptions(cache *pebble.Cache) *pebble.Options {
 		L0StopWritesThreshold: l0StopWritesFiles,
 		Logger:                quietLogger{},
 	}
-	if o.fs != nil {
-		popts.FS = o.fs
+	if o.FS != nil {
+		popts.FS = o.FS
 	}
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)

@@ -81,7 +81,7 @@ func (f gatedFile) SyncTo(length int64) (bool, error) {
 // final before the post is durable, or before the balances show it).
 func TestQueriesIgnoreTransfersStillSyncing(t *testing.T) {
 	gate := &syncGate{}
-	l, err := Open(Options{Dir: t.TempDir(), fs: gatedFS{FS: vfs.Default, gate: gate}, CacheBytes: 8 << 20, MemTableBytes: 1 << 20})
+	l, err := Open(Options{Dir: t.TempDir(), FS: gatedFS{FS: vfs.Default, gate: gate}, CacheBytes: 8 << 20, MemTableBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +101,15 @@ func TestQueriesIgnoreTransfersStillSyncing(t *testing.T) {
 		}
 		done <- err
 	}()
-	// Pebble has the batch readable well within this while its sync waits.
+	// Pebble has the batch readable well within this while its sync waits;
+	// the test is only worth something once it does.
 	deadline := time.Now().Add(300 * time.Millisecond)
+	pebbleShows := false
 	for time.Now().Before(deadline) {
+		if v, closer, err := l.db.Get(idKey(make([]byte, keyIDSize), prefixTransfer, tr.ID)); err == nil {
+			pebbleShows = pebbleShows || len(v) > 0
+			closer.Close()
+		}
 		select {
 		case err := <-done:
 			t.Fatalf("CreateTransfers returned (%v) while its WAL sync was held", err)
@@ -117,6 +123,9 @@ func TestQueriesIgnoreTransfersStillSyncing(t *testing.T) {
 			t.Fatalf("GetAccountTransfers while the transfer syncs: %v %v, want nothing", got, err)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if !pebbleShows {
+		t.Fatal("Pebble never showed the transfer while its sync was held: the test proves nothing")
 	}
 
 	gate.release()

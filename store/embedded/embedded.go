@@ -233,10 +233,7 @@ func PebbleOptions(opts Options, cache *pebble.Cache) *pebble.Options {
 		FS:                    opts.fs,
 	}
 	if opts.WALSyncObserver != nil {
-		if po.FS == nil {
-			po.FS = vfs.Default
-		}
-		po.FS = walSyncFS{FS: po.FS, observe: opts.WALSyncObserver}
+		po.FS = WALSyncFS(po.FS, opts.WALSyncObserver)
 	}
 	if d := opts.WALSyncIntervalMin; d > 0 {
 		po.WALMinSyncInterval = func() time.Duration { return d }

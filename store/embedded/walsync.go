@@ -7,9 +7,18 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// walSyncFS reports the duration of every sync of Pebble's write-ahead log
-// files (the *.log files it creates or recycles) to observe; other files
-// pass through untouched.
+// WALSyncFS returns fs (nil: the OS's) with every sync of Pebble's
+// write-ahead log files (the *.log files it creates or recycles) timed and
+// reported to observe; other files pass through untouched. Open uses it
+// for Options.WALSyncObserver; the node also gives it to a ledger that has
+// its own database.
+func WALSyncFS(fs vfs.FS, observe func(time.Duration)) vfs.FS {
+	if fs == nil {
+		fs = vfs.Default
+	}
+	return walSyncFS{FS: fs, observe: observe}
+}
+
 type walSyncFS struct {
 	vfs.FS
 	observe func(time.Duration)

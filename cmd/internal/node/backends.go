@@ -46,7 +46,10 @@ func InProcess(cfg *config.Config) bool {
 func openLedger(cfg *config.Config, shared *pebble.DB) (ledger.Ledger, error) {
 	switch cfg.Backends.Ledger {
 	case "embedded":
-		l, err := ledgerembedded.Open(ledgerembedded.Options{Dir: filepath.Join(cfg.Server.DataDir, ledgerDir), DB: shared})
+		l, err := ledgerembedded.Open(ledgerembedded.Options{
+			Dir: filepath.Join(cfg.Server.DataDir, ledgerDir), DB: shared,
+			FS: storeembedded.WALSyncFS(nil, observeWALSync), // its own database's WAL, when not shared
+		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot open embedded ledger: %w", err)
 		}
@@ -176,8 +179,9 @@ func openShared(cfg *config.Config) (*pebble.DB, error) {
 }
 
 // walFsyncMS is the duration of each fsync of an embedded database's WAL
-// (the shared one, or the store's own): every acknowledged transfer step
-// waits for one, so their rate and latency bound what the node sustains.
+// (the shared one, or the ledger's and the store's own): every acknowledged
+// transfer step waits for one, so their rate and latency bound what the
+// node sustains.
 var walFsyncMS = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_embedded_wal_fsync_ms",
 	[]float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 25, 50, 100, 250, 1000})
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/exchange/internal-transfer/config"
 	"github.com/exchange/internal-transfer/ledger"
@@ -203,6 +204,21 @@ func TestBackendsLayout(t *testing.T) {
 		if isDir(filepath.Join(dir, sharedDir)) {
 			t.Fatalf("opened a shared database next to the separate ones")
 		}
+		// Each database's WAL fsyncs reach internal_transfer_embedded_wal_fsync_ms.
+		before := walFsyncCount(t)
+		if res, err := b.Ledger.CreateAccounts(ctx, []ledger.Account{sampleAccount(2)}); err != nil || len(res) != 0 {
+			t.Fatalf("CreateAccounts = %v, %v", res, err)
+		}
+		afterLedger := walFsyncCount(t)
+		if afterLedger <= before {
+			t.Errorf("a durable ledger write in its own database: fsync count %v → %v, want it to grow", before, afterLedger)
+		}
+		if _, created, err := b.Store.Create(ctx, sampleRequest(2)); err != nil || !created {
+			t.Fatalf("Create = %v, %v", created, err)
+		}
+		if after := walFsyncCount(t); after <= afterLedger {
+			t.Errorf("a durable store write in its own database: fsync count %v → %v, want it to grow", afterLedger, after)
+		}
 	})
 	t.Run("both layouts: refused", func(t *testing.T) {
 		dir := t.TempDir()
@@ -220,4 +236,30 @@ func TestBackendsLayout(t *testing.T) {
 			t.Fatalf("error %q does not say what to do", err)
 		}
 	})
+}
+
+// walFsyncCount is internal_transfer_embedded_wal_fsync_ms_count as the
+// node's /metrics would show it.
+func walFsyncCount(t *testing.T) float64 {
+	t.Helper()
+	var b strings.Builder
+	metrics.WritePrometheus(&b, false)
+	n := MetricValue(b.String(), "internal_transfer_embedded_wal_fsync_ms_count")
+	if n < 0 {
+		t.Fatal("internal_transfer_embedded_wal_fsync_ms_count is not exported")
+	}
+	return n
+}
+
+// MetricValue (for this package's tests, internal and external) returns the value of the unlabelled series name in a
+// Prometheus exposition, or -1 when it is absent.
+func MetricValue(exposition, name string) float64 {
+	for _, line := range strings.Split(exposition, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

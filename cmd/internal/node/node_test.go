@@ -7,11 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/exchange/internal-transfer/cmd/internal/node"
 )
 
 // One service serves the tests that do not restart it; TestMain owns it.
@@ -368,22 +369,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 		}
 	}
 	// The embedded database's WAL fsyncs are timed.
-	if n := metricValue(string(body), "internal_transfer_embedded_wal_fsync_ms_count"); n < 1 {
+	if n := node.MetricValue(string(body), "internal_transfer_embedded_wal_fsync_ms_count"); n < 1 {
 		t.Errorf("internal_transfer_embedded_wal_fsync_ms_count = %v after a deposit, want at least 1", n)
 	}
-}
-
-// metricValue returns the value of the unlabelled series name in a
-// Prometheus exposition, or -1 when it is absent.
-func metricValue(exposition, name string) float64 {
-	for _, line := range strings.Split(exposition, "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-				return f
-			}
-		}
-	}
-	return -1
 }
 
 func TestOperatorTools(t *testing.T) {
