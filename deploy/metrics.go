@@ -47,6 +47,7 @@ var Metrics = []Metric{
 	{"internal_transfer_ledger_queue_depth", KindGauge, "ledger events waiting for a batch"},
 	{"internal_transfer_user_actors", KindGauge, "per-user actors alive"},
 	{"internal_transfer_embedded_wal_fsync_ms", KindHistogram, "duration of each fsync of the embedded Pebble WAL in ms (embedded backends only)"},
+	{"internal_transfer_embedded_write_stall_ms", KindHistogram, "duration of each write stall of the shared embedded Pebble database in ms (embedded backends only)"},
 }
 
 // Job names Prometheus scrapes the two services under; rules and panels

@@ -80,7 +80,7 @@ func TestMedianPicksTheMiddleRun(t *testing.T) {
 	for i, fsyncs := range []float64{3000, 0, 1000, 0, 2000} {
 		s := &summary{Mode: "bench", VerifyOK: true}
 		if fsyncs > 0 {
-			s.WAL = walUse{FsyncsPerS: fsyncs, MeanMS: fsyncs / 10000, PerAccepted: fsyncs / 4000}
+			s.WAL = walUse{FsyncsPerS: fsyncs, MeanMS: fsyncs / 10000, PerAccepted: fsyncs / 4000, Stalls: fsyncs / 1000}
 		}
 		s.Load = loadResult(100)
 		p := filepath.Join(dir, string(rune('x'+i))+".json")
@@ -92,7 +92,7 @@ func TestMedianPicksTheMiddleRun(t *testing.T) {
 	if line, err = median(paths); err != nil {
 		t.Fatal(err)
 	}
-	if want := ", WAL 2000 fsyncs/s of 0.200 ms mean (0.50 per accepted transfer)"; !strings.HasSuffix(line, want) {
+	if want := ", WAL 2000 fsyncs/s of 0.200 ms mean (0.50 per accepted transfer), 2 write stalls"; !strings.HasSuffix(line, want) {
 		t.Fatalf("median line %q, want suffix %q", line, want)
 	}
 	if _, err := median(nil); err == nil {
@@ -124,8 +124,8 @@ func TestRunRefusesUsedWorkDir(t *testing.T) {
 // transfer come from the differences of the two /metrics readings; a
 // service without an embedded WAL (no readings) reports nothing.
 func TestWALUse(t *testing.T) {
-	got := walMark{count: 100, sumMS: 20}.use(walMark{count: 1100, sumMS: 270}, 2, 4000)
-	if want := (walUse{FsyncsPerS: 500, MeanMS: 0.25, PerAccepted: 0.25}); got != want {
+	got := walMark{count: 100, sumMS: 20, stalls: 1, stallMS: 30}.use(walMark{count: 1100, sumMS: 270, stalls: 3, stallMS: 100}, 2, 4000)
+	if want := (walUse{FsyncsPerS: 500, MeanMS: 0.25, PerAccepted: 0.25, Stalls: 2, StallMS: 70}); got != want {
 		t.Errorf("use = %+v, want %+v", got, want)
 	}
 	if got := (walMark{}).use(walMark{}, 2, 4000); got != (walUse{}) {

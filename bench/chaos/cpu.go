@@ -71,10 +71,13 @@ type walUse struct {
 	FsyncsPerS  float64 `json:"fsyncs_per_s"`
 	MeanMS      float64 `json:"mean_ms"`
 	PerAccepted float64 `json:"per_accepted_transfer"`
+	Stalls      float64 `json:"write_stalls"`   // Pebble took no write until a flush or compaction caught up
+	StallMS     float64 `json:"write_stall_ms"` // their total duration
 }
 
-// walMark is the service's fsync count and total time, from /metrics.
-type walMark struct{ count, sumMS float64 }
+// walMark is the service's fsync and write stall counts and total times,
+// from /metrics.
+type walMark struct{ count, sumMS, stalls, stallMS float64 }
 
 func markWAL(svc *service) walMark {
 	n, err1 := svc.metric("internal_transfer_embedded_wal_fsync_ms_count")
@@ -82,7 +85,11 @@ func markWAL(svc *service) walMark {
 	if err1 != nil || err2 != nil {
 		return walMark{}
 	}
-	return walMark{count: n, sumMS: ms}
+	m := walMark{count: n, sumMS: ms}
+	// Absent until the first stall.
+	m.stalls, _ = svc.metric("internal_transfer_embedded_write_stall_ms_count")
+	m.stallMS, _ = svc.metric("internal_transfer_embedded_write_stall_ms_sum")
+	return m
 }
 
 func (m walMark) use(end walMark, wall float64, accepted int64) walUse {
@@ -90,7 +97,8 @@ func (m walMark) use(end walMark, wall float64, accepted int64) walUse {
 	if n <= 0 || wall <= 0 {
 		return walUse{}
 	}
-	u := walUse{FsyncsPerS: n / wall, MeanMS: (end.sumMS - m.sumMS) / n}
+	u := walUse{FsyncsPerS: n / wall, MeanMS: (end.sumMS - m.sumMS) / n,
+		Stalls: end.stalls - m.stalls, StallMS: end.stallMS - m.stallMS}
 	if accepted > 0 {
 		u.PerAccepted = n / float64(accepted)
 	}

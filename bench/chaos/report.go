@@ -126,10 +126,11 @@ func median(paths []string) (string, error) {
 	}
 	if len(walRuns) > 0 {
 		runs = walRuns
-		line += fmt.Sprintf(", WAL %.0f fsyncs/s of %.3f ms mean (%.2f per accepted transfer)",
+		line += fmt.Sprintf(", WAL %.0f fsyncs/s of %.3f ms mean (%.2f per accepted transfer), %.0f write stalls",
 			pick(func(s *summary) float64 { return s.WAL.FsyncsPerS }),
 			pick(func(s *summary) float64 { return s.WAL.MeanMS }),
-			pick(func(s *summary) float64 { return s.WAL.PerAccepted }))
+			pick(func(s *summary) float64 { return s.WAL.PerAccepted }),
+			pick(func(s *summary) float64 { return s.WAL.Stalls }))
 	}
 	return line, nil
 }

@@ -64,7 +64,8 @@ func (s *summary) line() string {
 	}
 	wal := ""
 	if s.WAL.FsyncsPerS > 0 {
-		wal = fmt.Sprintf(" wal: %.0f fsyncs/s of %.3f ms mean, %.2f per accepted transfer;", s.WAL.FsyncsPerS, s.WAL.MeanMS, s.WAL.PerAccepted)
+		wal = fmt.Sprintf(" wal: %.0f fsyncs/s of %.3f ms mean, %.2f per accepted transfer, %.0f write stalls (%.0f ms);",
+			s.WAL.FsyncsPerS, s.WAL.MeanMS, s.WAL.PerAccepted, s.WAL.Stalls, s.WAL.StallMS)
 	}
 	return fmt.Sprintf("chaos: mode=%s cycles=%d requests=%d accepted=%d unknown=%d generator_violations=%d max_rss=%.0fMB cpu: service %.2f cores (%.0f µs per HTTP attempt), loadgen %.2f cores, whole box %.2f cores busy;%s verify_ok=%t | %s",
 		s.Mode, s.Cycles, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.CPU.ServiceCores, s.CPU.ServiceUSPer, s.CPU.LoadgenCores, s.CPU.BoxBusyCores, wal, s.VerifyOK, s.Verify)

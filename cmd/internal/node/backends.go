@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -171,7 +172,9 @@ func openShared(cfg *config.Config) (*pebble.DB, error) {
 	sopts := storeembedded.Options{WALSyncObserver: observeWALSync}
 	cache := pebble.NewCache(storeembedded.CacheBytes(sopts) + ledgerembedded.DefaultCacheBytes)
 	defer cache.Unref() // the database holds its own reference
-	db, err := pebble.Open(filepath.Join(dir, sharedDir), storeembedded.PebbleOptions(sopts, cache))
+	po := storeembedded.PebbleOptions(sopts, cache)
+	po.EventListener = writeStallListener()
+	db, err := pebble.Open(filepath.Join(dir, sharedDir), po)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the embedded backends' database in %s: %w", filepath.Join(dir, sharedDir), err)
 	}
@@ -186,6 +189,25 @@ var walFsyncMS = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_em
 	[]float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 25, 50, 100, 250, 1000})
 
 func observeWALSync(d time.Duration) { walFsyncMS.Update(float64(d) / float64(time.Millisecond)) }
+
+// writeStallMS is the duration of each write stall of the shared embedded
+// database: Pebble took no write until a flush or compaction caught up, so
+// every transfer step waited.
+var writeStallMS = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_embedded_write_stall_ms",
+	[]float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000})
+
+// writeStallListener records each write stall's duration in writeStallMS.
+func writeStallListener() *pebble.EventListener {
+	var began atomic.Int64 // UnixNano of the stall in progress; 0: none
+	return &pebble.EventListener{
+		WriteStallBegin: func(pebble.WriteStallBeginInfo) { began.Store(time.Now().UnixNano()) },
+		WriteStallEnd: func() {
+			if t := began.Swap(0); t != 0 {
+				writeStallMS.Update(float64(time.Now().UnixNano()-t) / float64(time.Millisecond))
+			}
+		},
+	}
+}
 
 func exists(path string) (bool, error) {
 	_, err := os.Stat(path)

@@ -263,3 +263,34 @@ func MetricValue(exposition, name string) float64 {
 	}
 	return -1
 }
+
+// TestWriteStallListener: each write stall of the shared database (begin to
+// end) is one observation of internal_transfer_embedded_write_stall_ms, of
+// its duration; an end without a begin is none.
+func TestWriteStallListener(t *testing.T) {
+	count := func() float64 {
+		var b strings.Builder
+		metrics.WritePrometheus(&b, false)
+		return MetricValue(b.String(), "internal_transfer_embedded_write_stall_ms_count")
+	}
+	sum := func() float64 {
+		var b strings.Builder
+		metrics.WritePrometheus(&b, false)
+		return MetricValue(b.String(), "internal_transfer_embedded_write_stall_ms_sum")
+	}
+	l := writeStallListener()
+	n0, s0 := count(), sum()
+	l.WriteStallBegin(pebble.WriteStallBeginInfo{Reason: "memtable count limit reached"})
+	time.Sleep(20 * time.Millisecond)
+	l.WriteStallEnd()
+	if n := count(); n != n0+1 {
+		t.Fatalf("stall count %v → %v, want one more", n0, n)
+	}
+	if d := sum() - s0; d < 20 {
+		t.Fatalf("stall of at least 20 ms recorded as %v ms", d)
+	}
+	l.WriteStallEnd()
+	if n := count(); n != n0+1 {
+		t.Fatalf("an end without a begin counted: %v → %v", n0, n)
+	}
+}
