@@ -114,6 +114,10 @@ type Monitoring struct {
 	PrometheusPort  int  `yaml:"prometheus_port"`
 	HealthCheckPort int  `yaml:"health_check_port"`
 	PprofEnabled    bool `yaml:"pprof_enabled"` // Go's profiler under /debug/pprof/ on the metrics port
+	// SlowTraceMS, when positive, keeps the last seconds of the Go
+	// execution trace in memory and writes them to <data_dir>/traces when
+	// a transfer POST takes longer (at most one a minute, 20 in all).
+	SlowTraceMS int `yaml:"slow_trace_ms"`
 }
 
 // Auth holds the user JWT and admin credentials.

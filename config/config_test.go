@@ -85,6 +85,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		"wrong type":           {"server:\n  admin_port: eighty\n", "admin_port"},
 		"port range":           {"server:\n  admin_port: 70000\n", "server.admin_port"},
 		"negative procs":       {"server:\n  gomaxprocs: -1\n", "server.gomaxprocs"},
+		"negative slow trace":  {"monitoring:\n  slow_trace_ms: -5\n", "monitoring.slow_trace_ms"},
 		"backend":              {"backends:\n  ledger: sqlite\n", "backends.ledger"},
 		"consistency":          {"database:\n  consistency: MOST\n", "database.consistency"},
 		"min above max":        {"rate_limiting:\n  min_transfer_amount: 10\n  max_transfer_amount: 5\n", "rate_limiting.max_transfer_amount"},

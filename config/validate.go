@@ -51,6 +51,7 @@ func (c *Config) Validate() error {
 		{c.Settlement.GraceMS >= 100, "settlement.grace_ms", "must be >= 100"},
 		{validPort(c.Monitoring.PrometheusPort), "monitoring.prometheus_port", "must be 1..65535"},
 		{validPort(c.Monitoring.HealthCheckPort), "monitoring.health_check_port", "must be 1..65535"},
+		{c.Monitoring.SlowTraceMS >= 0, "monitoring.slow_trace_ms", "must be 0 (off) or more"},
 		{c.Monitoring.PrometheusPort != c.Monitoring.HealthCheckPort && c.Server.AdminPort != c.Monitoring.HealthCheckPort && c.Server.AdminPort != c.Monitoring.PrometheusPort, "server.admin_port", "admin, health and prometheus ports must differ"},
 		{oneOf(c.Auth.JWTAlgorithm, "HS256", "EdDSA", "RS256"), "auth.jwt_algorithm", "must be HS256, EdDSA or RS256"},
 		{c.Auth.JWTAlgorithm != "HS256" || len(c.Auth.JWTSecret) >= 32, "auth.jwt_secret", "must be at least 32 bytes for HS256"},

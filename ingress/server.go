@@ -94,6 +94,10 @@ type Options struct {
 	// any part not "running" makes /health answer 503 unhealthy.
 	HealthParts func() map[string]string
 
+	// OnTransferHandled, when set, is given each transfer POST's handling
+	// time, on the request's goroutine (the node's slow-request tracer).
+	OnTransferHandled func(time.Duration)
+
 	RequestTimeout time.Duration // bound on each service call; 0: DefaultRequestTimeout
 	ReadyTimeout   time.Duration // bound on the readiness probe; 0: DefaultReadyTimeout
 	ReadTimeout    time.Duration // fasthttp server read timeout; 0: DefaultReadTimeout

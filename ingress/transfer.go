@@ -26,6 +26,9 @@ func (s *Server) handleTransfer(ctx *fasthttp.RequestCtx) {
 	}
 	end := s.opts.Now()
 	observeTransfer(end.Sub(start), end)
+	if s.opts.OnTransferHandled != nil {
+		s.opts.OnTransferHandled(end.Sub(start))
+	}
 }
 
 func (s *Server) transfer(ctx *fasthttp.RequestCtx, now time.Time) *apiError {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -451,5 +452,27 @@ func TestStopDoesNotWaitForUnusedConnections(t *testing.T) {
 		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Fatalf("connection to %s still open after Stop", c.RemoteAddr())
 		}
+	}
+}
+
+// With monitoring.slow_trace_ms set, a transfer POST slower than it leaves a
+// Go execution trace in <data_dir>/traces.
+func TestSlowTransferLeavesATrace(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Monitoring.SlowTraceMS = 1 // a durable transfer takes longer than 1 ms
+	s := start(t, cfg)
+	user := newUser()
+	s.deposit(user, "funding", "USDT", "10")
+	deadline := time.Now().Add(10 * time.Second)
+	var traces []string
+	for i := 0; len(traces) == 0 && time.Now().Before(deadline); i++ {
+		if i < 20 {
+			s.post(user, transferBody("funding", "spot", "USDT", "0.1", 0, ""))
+		}
+		time.Sleep(50 * time.Millisecond)
+		traces, _ = filepath.Glob(filepath.Join(cfg.Server.DataDir, "traces", "slow-*.trace"))
+	}
+	if len(traces) == 0 {
+		t.Fatal("no execution trace written after transfers slower than monitoring.slow_trace_ms")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -64,6 +65,16 @@ func (n *Node) startGateway() error {
 		opts.JWTPublicKeyPEM = pem
 	}
 	opts.Operator = n.operatorTools()
+	if ms := cfg.Monitoring.SlowTraceMS; ms > 0 {
+		t, err := startSlowTracer(time.Duration(ms)*time.Millisecond, filepath.Join(cfg.Server.DataDir, "traces"), n.log)
+		if err != nil {
+			// Tracing is a diagnostic: the service runs without it.
+			n.log.Warn("slow-request tracing is off", "err", err)
+		} else {
+			opts.OnTransferHandled = t.observe
+			n.stops = append(n.stops, t.stop)
+		}
+	}
 	if n.settle != nil {
 		// Settlement runs in this process (embedded backends): /health
 		// reports it as the deployment guide's settlement check expects.
