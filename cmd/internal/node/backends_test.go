@@ -238,21 +238,28 @@ func TestBackendsLayout(t *testing.T) {
 	})
 }
 
+// exported is the value of the unlabelled series name in this process's
+// /metrics exposition, or -1 when it is absent.
+func exported(name string) float64 {
+	var b strings.Builder
+	metrics.WritePrometheus(&b, false)
+	return MetricValue(b.String(), name)
+}
+
 // walFsyncCount is internal_transfer_embedded_wal_fsync_ms_count as the
 // node's /metrics would show it.
 func walFsyncCount(t *testing.T) float64 {
 	t.Helper()
-	var b strings.Builder
-	metrics.WritePrometheus(&b, false)
-	n := MetricValue(b.String(), "internal_transfer_embedded_wal_fsync_ms_count")
+	n := exported("internal_transfer_embedded_wal_fsync_ms_count")
 	if n < 0 {
 		t.Fatal("internal_transfer_embedded_wal_fsync_ms_count is not exported")
 	}
 	return n
 }
 
-// MetricValue (for this package's tests, internal and external) returns the value of the unlabelled series name in a
-// Prometheus exposition, or -1 when it is absent.
+// MetricValue returns the value of the unlabelled series name in a
+// Prometheus exposition, or -1 when it is absent. (A test helper, exported
+// for this package's external tests.)
 func MetricValue(exposition, name string) float64 {
 	for _, line := range strings.Split(exposition, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
@@ -268,16 +275,8 @@ func MetricValue(exposition, name string) float64 {
 // end) is one observation of internal_transfer_embedded_write_stall_ms, of
 // its duration; an end without a begin is none.
 func TestWriteStallListener(t *testing.T) {
-	count := func() float64 {
-		var b strings.Builder
-		metrics.WritePrometheus(&b, false)
-		return MetricValue(b.String(), "internal_transfer_embedded_write_stall_ms_count")
-	}
-	sum := func() float64 {
-		var b strings.Builder
-		metrics.WritePrometheus(&b, false)
-		return MetricValue(b.String(), "internal_transfer_embedded_write_stall_ms_sum")
-	}
+	count := func() float64 { return exported("internal_transfer_embedded_write_stall_ms_count") }
+	sum := func() float64 { return exported("internal_transfer_embedded_write_stall_ms_sum") }
 	l := writeStallListener()
 	n0, s0 := count(), sum()
 	l.WriteStallBegin(pebble.WriteStallBeginInfo{Reason: "memtable count limit reached"})
