@@ -73,7 +73,7 @@ func (r *jsonReader) kind() string {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "a number"
 	case c == 0:
-		return "nothing"
+		return "the end of the body (the JSON is cut short)"
 	}
 	return "not JSON"
 }

@@ -133,6 +133,13 @@ func TestTransferValidation(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a body cut short says so", func(t *testing.T) {
+		r := h.post(1000, `{"from_account":`)
+		r.wantError(t, 400, codeInvalidRequest, "from_account")
+		if !strings.Contains(r.Error.Message, "cut short") {
+			t.Fatalf("message %q does not say the JSON is cut short", r.Error.Message)
+		}
+	})
 }
 
 func TestTransferAcceptsEquivalentForms(t *testing.T) {
@@ -284,6 +291,23 @@ func TestTransferServiceErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("outcome unknown", func(t *testing.T) {
+		h.svc.submit = func(transfers.Command) (store.Request, error) {
+			return store.Request{ID: 99, Status: store.StatusRequesting},
+				&transfers.RetryableError{Err: transfers.ErrOutcomeUnknown, RetryAfter: 2 * time.Second}
+		}
+		r := h.post(1000, okBody)
+		r.wantError(t, 503, codeUnavailable, "")
+		if got := r.header["Retry-After"]; got != "2" {
+			t.Fatalf("Retry-After %q, want 2", got)
+		}
+		if r.Error.Details["request_id"] != "99" || r.Error.Details["status"] != "requesting" {
+			t.Fatalf("details %v, want request_id \"99\" and status requesting: the client can look it up", r.Error.Details)
+		}
+		if !strings.Contains(r.Error.Message, "request_id") || !strings.Contains(r.Error.Message, "client_transfer_id") {
+			t.Fatalf("message %q does not say how to learn the outcome", r.Error.Message)
+		}
+	})
 	t.Run("replay of a failed request", func(t *testing.T) {
 		h.svc.submit = failed(codeInsufficientBalance)
 		r := h.post(1000, okBody, "Idempotency-Key", "k1")

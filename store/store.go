@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -202,4 +203,26 @@ type Store interface {
 	// Actions returns the operator actions of request id, oldest first.
 	Actions(ctx context.Context, id uint64) ([]Action, error)
 	Close() error
+}
+
+// IdempotencyKeyMax bounds the length of an idempotency key, in bytes.
+const IdempotencyKeyMax = 1024
+
+// ValidateNew refuses, wrapping ErrInvalid, what no implementation's Create
+// may store: a zero id or user, an idempotency key longer than
+// IdempotencyKeyMax, a creation time outside what int64 nanoseconds since
+// 1970 hold. (Create sets a zero CreatedAt to now before it checks.)
+func ValidateNew(req *Request) error {
+	switch {
+	case req.ID == 0:
+		return fmt.Errorf("cannot create request: zero id: %w", ErrInvalid)
+	case req.UserID == 0:
+		return fmt.Errorf("cannot create request %d: zero user id: %w", req.ID, ErrInvalid)
+	case req.CreatedAt.Before(time.Unix(0, math.MinInt64)) || req.CreatedAt.After(time.Unix(0, math.MaxInt64)):
+		return fmt.Errorf("cannot create request %d: created at %s out of range: %w", req.ID, req.CreatedAt, ErrInvalid)
+	case len(req.IdempotencyKey) > IdempotencyKeyMax:
+		return fmt.Errorf("cannot create request %d: idempotency key of %d bytes, more than %d: %w",
+			req.ID, len(req.IdempotencyKey), IdempotencyKeyMax, ErrInvalid)
+	}
+	return nil
 }

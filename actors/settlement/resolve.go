@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
 )
@@ -56,10 +57,22 @@ func (s *Settler) resolveHold(ctx context.Context, req store.Request) (store.Req
 		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeAccountNotFound, ErrorMessage: "account not found"})
 	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
 		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeAccountFrozen, ErrorMessage: "account frozen"})
-	default:
-		tbErrors.Inc()
-		return req, &ResultError{RequestID: req.ID, Op: "hold", Result: result}
 	}
+	if transfers.ExistsWithDifferent(result) {
+		// Decided as the gateway decides it: another request's transfer
+		// holds the id (its key reused after expiry) → failed; else an
+		// operator's case.
+		cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+		status, outcome, err := transfers.ResolveHoldResult(cctx, s.ledger, req, result)
+		cancel()
+		if err != nil {
+			tbErrors.Inc()
+			return req, err
+		}
+		return s.finish(ctx, req, status, outcome)
+	}
+	tbErrors.Inc()
+	return req, &ResultError{RequestID: req.ID, Op: "hold", Result: result}
 }
 
 // ledgerState is what the ledger knows of a request's hold.

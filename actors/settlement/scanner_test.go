@@ -141,3 +141,48 @@ func TestScannerBoundedRun(t *testing.T) {
 		t.Fatalf("second run %+v, %v; want the last 2", stats, err)
 	}
 }
+
+// A hold id taken by another ledger transfer (exists_with_different_*)
+// decides the request as the gateway decides it: taken by an older
+// request's hold (an idempotency key reused after its store record
+// expired, so both derive the same id), the request moved no money and
+// fails with IDEMPOTENCY_CONFLICT instead of being retried forever; taken
+// by its own hold in another form, nothing may fail it and Drive says so.
+func TestDriveHoldIDTakenByAnotherTransfer(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	settler := NewSettler(e.settlerOptions())
+	ctx := context.Background()
+	const old = 5 * time.Second
+
+	older := e.create(e.request(1, 1, 10, old))
+	e.hold(older)
+	reused := e.request(1, 1, 25, old)
+	reused.PendingID = older.PendingID // same user and key: same hold id
+	reused = e.create(reused)
+	got, err := settler.Drive(ctx, reused)
+	if err != nil {
+		t.Fatalf("Drive of the request whose key was reused: %v", err)
+	}
+	if got.Status != store.StatusFailed || got.ErrorCode != "IDEMPOTENCY_CONFLICT" {
+		t.Fatalf("request whose key was reused ended %s %q, want failed IDEMPOTENCY_CONFLICT", got.Status, got.ErrorCode)
+	}
+	if _, held, _, _ := e.balances(e.accountID(1, "funding")); held != 10 {
+		t.Fatalf("held %d, want only the older request's 10", held)
+	}
+
+	own := e.request(1, 1, 30, old)
+	own = e.create(own)
+	changed, err := e.catalog.HoldTransfer(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed.Amount = ledger.U128(31) // the request's own hold, in another form
+	e.createOK(changed)
+	if _, err := settler.Drive(ctx, own); err == nil {
+		t.Fatal("Drive of a request whose own hold differs: no error, want one for an operator")
+	}
+	if cur, err := e.store.Get(ctx, own.ID); err != nil || cur.Status != store.StatusRequesting {
+		t.Fatalf("request whose own hold differs is %s (%v), want still requesting", cur.Status, err)
+	}
+}

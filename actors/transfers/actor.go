@@ -174,7 +174,10 @@ func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, e
 	if err != nil {
 		dbErrors.Inc()
 		s.log.Warn("cannot record request", "user", u.user, "err", err)
-		return store.Request{}, s.retryable(ErrUnavailable)
+		// A failed write may still have landed (a timed-out ScyllaDB write
+		// can), and then the scanner finishes the request: the client gets
+		// its id to look it up rather than a plain "retry".
+		return req, s.retryable(ErrOutcomeUnknown)
 	}
 	crashPoint("after-requesting")
 	if !created {
@@ -202,21 +205,29 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (store.Request,
 		// requesting and the scanner learns its fate from the ledger.
 		tbErrors.Inc()
 		s.log.Warn("cannot place hold", "request_id", req.ID, "err", err)
-		return req, s.retryable(ErrUnavailable)
+		return req, s.retryable(ErrOutcomeUnknown)
 	}
 	crashPoint("after-hold")
 	status, outcome := store.StatusPending, store.Outcome{}
 	if len(results) > 0 {
-		status, outcome = store.StatusFailed, HoldOutcome(results[0].Result)
-		if outcome.ErrorCode == "" {
-			status = store.StatusPending // exists: an earlier attempt placed it
+		if status, outcome, err = ResolveHoldResult(ctx, s.ledger, req, results[0].Result); err != nil {
+			tbErrors.Inc()
+			s.log.Error("cannot settle hold", "request_id", req.ID, "err", err)
+			return req, s.retryable(ErrOutcomeUnknown)
 		}
 	}
 	done, err := s.store.Advance(ctx, req.ID, status, outcome)
+	var terr *store.TransitionError
+	if errors.As(err, &terr) {
+		// The scanner drove the request on (to pending or further) while
+		// this hold was in flight: the ledger answers both the same, so the
+		// stored state is the answer.
+		done, err = s.store.Get(ctx, req.ID)
+	}
 	if err != nil {
 		dbErrors.Inc()
 		s.log.Warn("cannot record hold outcome", "request_id", req.ID, "err", err)
-		return req, s.retryable(ErrUnavailable)
+		return req, s.retryable(ErrOutcomeUnknown)
 	}
 	if done.Status == store.StatusFailed {
 		failedTotal.Inc()
@@ -246,9 +257,57 @@ func HoldOutcome(r ledger.CreateTransferResult) store.Outcome {
 		return store.Outcome{ErrorCode: "ACCOUNT_NOT_FOUND", ErrorMessage: "destination account does not exist"}
 	default:
 		// exists_with_different_*: the key's ledger transfer was made by a
-		// different request (a key reused after its store record expired).
+		// different request (a key reused after its store record expired);
+		// see ResolveHoldResult.
 		return store.Outcome{ErrorCode: "IDEMPOTENCY_CONFLICT", ErrorMessage: "ledger refused the hold: " + r.String()}
 	}
+}
+
+// ResolveHoldResult is what a refused create of req's hold means: failed
+// with HoldOutcome's reason, or pending when the hold exists. The gateway
+// and the scanner decide with it alike.
+//
+// exists_with_different_* says a ledger transfer holds the hold's id but
+// differs from it. Made for another request (its user_data_64, the request
+// id, differs: the idempotency key was reused after its store record
+// expired), it leaves req without a hold: req fails with
+// IDEMPOTENCY_CONFLICT. Made for req itself, req's hold exists in another
+// form (its ledger form changed since, an asset renumbered): nothing here
+// may fail it, and the error says so for an operator.
+func ResolveHoldResult(ctx context.Context, l ledger.Ledger, req store.Request, r ledger.CreateTransferResult) (store.Status, store.Outcome, error) {
+	outcome := HoldOutcome(r)
+	switch {
+	case outcome.ErrorCode == "":
+		return store.StatusPending, outcome, nil
+	case !ExistsWithDifferent(r):
+		return store.StatusFailed, outcome, nil
+	}
+	id := ledger.Uint128FromBytes(req.PendingID)
+	found, err := l.LookupTransfers(ctx, []ledger.Uint128{id})
+	if err != nil {
+		return 0, store.Outcome{}, fmt.Errorf("cannot look up hold %s of request %d (%s): %w", id, req.ID, r, err)
+	}
+	if len(found) != 1 {
+		return 0, store.Outcome{}, fmt.Errorf("hold %s of request %d: the ledger answered %s but has no such transfer", id, req.ID, r)
+	}
+	if found[0].UserData64 == req.ID {
+		return 0, store.Outcome{}, fmt.Errorf("hold %s of request %d exists in another form (%s): settle it by hand", id, req.ID, r)
+	}
+	return store.StatusFailed, outcome, nil
+}
+
+// ExistsWithDifferent reports an exists_with_different_* result.
+func ExistsWithDifferent(r ledger.CreateTransferResult) bool {
+	switch r {
+	case ledger.TransferExistsWithDifferentFlags, ledger.TransferExistsWithDifferentPendingID,
+		ledger.TransferExistsWithDifferentTimeout, ledger.TransferExistsWithDifferentDebitAccountID,
+		ledger.TransferExistsWithDifferentCreditAccountID, ledger.TransferExistsWithDifferentAmount,
+		ledger.TransferExistsWithDifferentUserData128, ledger.TransferExistsWithDifferentUserData64,
+		ledger.TransferExistsWithDifferentUserData32, ledger.TransferExistsWithDifferentLedger,
+		ledger.TransferExistsWithDifferentCode:
+		return true
+	}
+	return false
 }
 
 // errorOf is the error a client sees for a stored request.

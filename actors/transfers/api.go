@@ -46,12 +46,16 @@ var (
 	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
 	ErrOverloaded          = errors.New("overloaded")
 	ErrUnavailable         = errors.New("backend unavailable")
-	ErrNotFound            = errors.New("not found")
-	ErrInvalid             = errors.New("invalid request")
+	// ErrOutcomeUnknown: the request may be recorded and its hold placed,
+	// but no answer says so; the scanner drives it to a final state. The
+	// request returned with it carries its id, for the client to look up.
+	ErrOutcomeUnknown = errors.New("outcome of the request not known yet")
+	ErrNotFound       = errors.New("not found")
+	ErrInvalid        = errors.New("invalid request")
 )
 
-// RetryableError is ErrOverloaded or ErrUnavailable with the time after which
-// the client may retry.
+// RetryableError is ErrOverloaded, ErrUnavailable or ErrOutcomeUnknown with
+// the time after which the client may retry.
 type RetryableError struct {
 	Err        error
 	RetryAfter time.Duration
@@ -61,5 +65,5 @@ func (e *RetryableError) Error() string {
 	return fmt.Sprintf("%v (retry after %v)", e.Err, e.RetryAfter)
 }
 
-// Unwrap lets errors.Is see ErrOverloaded or ErrUnavailable.
+// Unwrap lets errors.Is see the error it carries.
 func (e *RetryableError) Unwrap() error { return e.Err }

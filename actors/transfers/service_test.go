@@ -3,6 +3,7 @@ package transfers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -34,14 +35,24 @@ type countingPublisher struct{ n atomic.Int64 }
 func (p *countingPublisher) PublishAsync(store.Request, func(error)) { p.n.Add(1) }
 
 func newPipeline(tb testing.TB, opts transfers.Options) *pipeline {
+	return newPipelineWith(tb, opts, nil)
+}
+
+// newPipelineWith is newPipeline whose service reaches the ledger through
+// wrap(ledger, store) when wrap is not nil.
+func newPipelineWith(tb testing.TB, opts transfers.Options, wrap func(ledger.Ledger, store.Store) ledger.Ledger) *pipeline {
 	tb.Helper()
-	l, err := ledgerembedded.Open(ledgerembedded.Options{Dir: tb.TempDir()})
+	el, err := ledgerembedded.Open(ledgerembedded.Options{Dir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	st, err := storeembedded.Open(storeembedded.Options{Dir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	var l ledger.Ledger = el
+	if wrap != nil {
+		l = wrap(el, st)
 	}
 	catalog := testCatalog(tb)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
@@ -61,7 +72,7 @@ func newPipeline(tb testing.TB, opts transfers.Options) *pipeline {
 		_ = b.Close()
 		system.Shutdown()
 		_ = st.Close()
-		_ = l.Close()
+		_ = el.Close()
 	})
 	return &pipeline{svc: svc, admin: transfers.NewAdmin(b, catalog, svc), store: st, pub: pub}
 }
@@ -292,5 +303,56 @@ func TestActorStartResumesHalfDoneRequests(t *testing.T) {
 	got, err := p.store.Get(ctx, half.ID)
 	if err != nil || got.Status != store.StatusPending {
 		t.Fatalf("half-done request is %s (%v), want pending", got.Status, err)
+	}
+}
+
+// scannerFirst is a ledger on which every hold, once placed, is settled by
+// "the scanner" before its answer reaches the gateway: the request is
+// advanced to pending and then to success, as the scanner and settlement do
+// when the gateway's hold call is slow.
+type scannerFirst struct {
+	ledger.Ledger
+	store store.Store
+}
+
+func (l scannerFirst) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	res, err := l.Ledger.CreateTransfers(ctx, ts)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range ts {
+		if t.Flags&ledger.TransferPending == 0 {
+			continue
+		}
+		for _, to := range []store.Status{store.StatusPending, store.StatusSuccess} {
+			if _, err := l.store.Advance(ctx, t.UserData64, to, store.Outcome{}); err != nil {
+				return nil, fmt.Errorf("scanner stand-in: advance %d to %s: %w", t.UserData64, to, err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// A request the scanner finished while the gateway's hold call was in
+// flight is answered with its final state, not a 503 telling the client to
+// retry (which, without a key, would move the money a second time).
+func TestHoldAnsweredAfterTheScannerFinishedIt(t *testing.T) {
+	p := newPipelineWith(t, defaultOptions(), func(l ledger.Ledger, st store.Store) ledger.Ledger {
+		return scannerFirst{Ledger: l, store: st}
+	})
+	ctx := context.Background()
+	const user = 31
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.svc.Submit(ctx, cmd(user, 40, ""))
+	if err != nil {
+		t.Fatalf("Submit: %v, want the request as the scanner left it", err)
+	}
+	if got.Status != store.StatusSuccess {
+		t.Fatalf("Submit answered %s, want success", got.Status)
+	}
+	if p.pub.n.Load() != 0 {
+		t.Fatalf("published %d confirmations of a request already final", p.pub.n.Load())
 	}
 }

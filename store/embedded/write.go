@@ -59,27 +59,14 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 }
 
 // IdempotencyKeyMax bounds the length of an idempotency key, in bytes.
-const IdempotencyKeyMax = 1024
+const IdempotencyKeyMax = store.IdempotencyKeyMax
 
 // normTime drops t's monotonic reading and location, keeping what is stored
 // (nanoseconds, UTC), so what a write returns equals what a read returns.
 func normTime(t time.Time) time.Time { return time.Unix(0, t.UnixNano()).UTC() }
 
 // validateNew refuses what Create must never store.
-func validateNew(req *store.Request) error {
-	switch {
-	case req.ID == 0:
-		return fmt.Errorf("cannot create request: zero id: %w", store.ErrInvalid)
-	case req.UserID == 0:
-		return fmt.Errorf("cannot create request %d: zero user id: %w", req.ID, store.ErrInvalid)
-	case !timeEncodable(req.CreatedAt):
-		return fmt.Errorf("cannot create request %d: created at %s out of range: %w", req.ID, req.CreatedAt, store.ErrInvalid)
-	case len(req.IdempotencyKey) > IdempotencyKeyMax:
-		return fmt.Errorf("cannot create request %d: idempotency key of %d bytes, more than %d: %w",
-			req.ID, len(req.IdempotencyKey), IdempotencyKeyMax, store.ErrInvalid)
-	}
-	return nil
-}
+func validateNew(req *store.Request) error { return store.ValidateNew(req) }
 
 // claimID refuses an id already stored; the caller holds its stripe. An id
 // the seen filter has never had needs no read; it is recorded either way.

@@ -28,16 +28,13 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	if req.CreatedAt.IsZero() {
 		req.CreatedAt = now
 	}
+	if err := store.ValidateNew(&req); err != nil {
+		return store.Request{}, false, err
+	}
 	req.CreatedAt = toMillis(req.CreatedAt)
 	req.UpdatedAt = now
 	req.Status = store.StatusRequesting
 	req.ErrorCode, req.ErrorMessage = "", ""
-	switch {
-	case req.ID == 0:
-		return store.Request{}, false, fmt.Errorf("cannot create request: zero id: %w", store.ErrInvalid)
-	case req.UserID == 0:
-		return store.Request{}, false, fmt.Errorf("cannot create request %d: zero user id: %w", req.ID, store.ErrInvalid)
-	}
 	existing, err := s.get(ctx, req.ID)
 	switch {
 	case err == nil:

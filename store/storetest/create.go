@@ -1,8 +1,11 @@
 package storetest
 
 import (
+	"errors"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/exchange/internal-transfer/store"
 )
@@ -79,6 +82,24 @@ func (s suite) testCreate(t *testing.T) {
 		r = newRequest(t, 0, randID(t), now())
 		_, _, err = st.Create(ctx(t), r)
 		wantErr(t, "Create(user 0)", err, store.ErrInvalid)
+	})
+	t.Run("over-long keys and out-of-range times are refused", func(t *testing.T) {
+		user := randID(t)
+		long := newRequest(t, user, user, now())
+		long.IdempotencyKey = strings.Repeat("k", store.IdempotencyKeyMax+1)
+		_, _, err := st.Create(ctx(t), long)
+		wantErr(t, "Create(key of IdempotencyKeyMax+1 bytes)", err, store.ErrInvalid)
+		far := newRequest(t, user, user, time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC))
+		_, _, err = st.Create(ctx(t), far)
+		wantErr(t, "Create(created in 2300)", err, store.ErrInvalid)
+		for _, id := range []uint64{long.ID, far.ID} {
+			if _, err := st.Get(ctx(t), id); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("refused request %d: Get err = %v, want ErrNotFound", id, err)
+			}
+		}
+		ok := newRequest(t, user, user, now())
+		ok.IdempotencyKey = strings.Repeat("k", store.IdempotencyKeyMax)
+		mustCreate(t, st, ok)
 	})
 	t.Run("concurrent creates with one key create once", func(t *testing.T) {
 		testConcurrentKey(t, st)
