@@ -42,7 +42,7 @@ var Metrics = []Metric{
 	{"internal_transfer_scanner_runs_total", KindCounter, "completed scanner passes"},
 	{"internal_transfer_scanner_driven_total", KindCounter, "requests the scanner drove to a final state"},
 	{"internal_transfer_stream_errors", KindCounter, "Kafka (stream) call errors"},
-	{"internal_transfer_settlement_skipped_records_total", KindCounter, "confirmation records settlement skipped: undecodable, or naming no stored request"},
+	{"internal_transfer_settlement_skipped_records_total", KindCounter, "confirmation records settlement skipped: undecodable, naming no stored request, or not settleable as configured (the request stays open for an operator)"},
 	{"internal_transfer_settlement_partition_restarts_total", KindCounter, "partition actors restarted by their supervisor"},
 	{"internal_transfer_ledger_queue_depth", KindGauge, "ledger events waiting for a batch"},
 	{"internal_transfer_user_actors", KindGauge, "per-user actors alive"},

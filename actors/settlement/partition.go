@@ -251,10 +251,17 @@ func (c *consumer) handle(recs []*kgo.Record) []error {
 	defer cancel()
 	for i, err := range c.settler.SettleBatch(ctx, confs) {
 		rec := recs[at[i]]
-		if errors.Is(err, ErrNoSuchRequest) {
+		switch {
+		case errors.Is(err, ErrNoSuchRequest):
 			skippedRecords.Inc()
 			c.log.Error("skipping confirmation of an unknown request", "request_id", confs[i].RequestID,
 				"partition", rec.Partition, "offset", rec.Offset)
+			err = nil
+		case errors.Is(err, ErrUnsettleable):
+			// Retrying would stall the partition behind it for good.
+			skippedRecords.Inc()
+			c.log.Error("skipping confirmation settlement cannot settle; the request stays open for an operator",
+				"request_id", confs[i].RequestID, "partition", rec.Partition, "offset", rec.Offset, "err", err)
 			err = nil
 		}
 		errs[at[i]] = err

@@ -65,6 +65,9 @@ func (s *Settler) resolveHold(ctx context.Context, req store.Request) (store.Req
 		cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
 		status, outcome, err := transfers.ResolveHoldResult(cctx, s.ledger, req, result)
 		cancel()
+		if errors.Is(err, transfers.ErrHoldMismatch) {
+			err = fmt.Errorf("%w: %w", ErrUnsettleable, err)
+		}
 		if err != nil {
 			tbErrors.Inc()
 			return req, err

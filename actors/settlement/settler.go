@@ -65,6 +65,20 @@ func (e *ResultError) Error() string {
 	return fmt.Sprintf("settlement: unexpected ledger result %s for %s of request %d", e.Result, e.Op, e.RequestID)
 }
 
+// Is makes a ResultError an ErrUnsettleable: the ledger answers the same
+// ids the same way every time.
+func (e *ResultError) Is(target error) bool { return target == ErrUnsettleable }
+
+// ErrUnsettleable marks a settlement error that every retry repeats: the
+// ledger answered what settlement has no rule for, or the request names an
+// asset the configuration no longer has. The partition skips such a
+// confirmation (logged, counted in
+// internal_transfer_settlement_skipped_records_total)
+// instead of stalling every later record behind it; the request stays open,
+// counted as pending and then stuck, for an operator (admin reconcile,
+// manual post or void), and the scanner keeps re-driving it.
+var ErrUnsettleable = errors.New("cannot be settled as configured")
+
 // Publisher publishes a request's confirmation record (stream.Producer).
 type Publisher interface {
 	Publish(ctx context.Context, req store.Request) error
@@ -158,7 +172,7 @@ func (s *Settler) SettleRequest(ctx context.Context, id uint64) (store.Request, 
 func (s *Settler) settlePending(ctx context.Context, req store.Request) (store.Request, error) {
 	asset, ok := s.catalog.Asset(req.Asset)
 	if !ok {
-		return req, fmt.Errorf("cannot settle request %d: asset %q is not configured", req.ID, req.Asset)
+		return req, fmt.Errorf("cannot settle request %d: asset %q is not configured: %w", req.ID, req.Asset, ErrUnsettleable)
 	}
 	if !s.catalog.RouteAllowed(req.FromAccountType, req.ToAccountType, req.UserID != req.ToUserID) {
 		return s.void(ctx, req, asset.Ledger, store.Outcome{ErrorCode: CodePermissionDenied,

@@ -238,3 +238,36 @@ func testPartitionRetries(t *testing.T, restartsMax int) {
 	}
 	e.checkAgrees(svc.Settler(), final)
 }
+
+// A record every retry would fail the same way (its asset gone from the
+// configuration) is skipped, not retried: the records behind it in its
+// partition settle, and it stays open in the store for an operator.
+func TestPartitionSkipsUnsettleableRecord(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	svc := e.startService(e.options(time.Hour))
+	skippedBefore := skippedRecords.Get()
+	orphan := e.request(1, 1, 10, 0)
+	orphan.Asset = "DOGE" // no longer configured
+	orphan = e.markPending(e.create(orphan))
+	e.publish(orphan)
+	behind := e.transfer(1, 1, 20)
+	if got := e.waitFinal(10*time.Second, behind.ID)[behind.ID]; got.Status != store.StatusSuccess {
+		t.Fatalf("record behind the unsettleable one ended %s, want success", got.Status)
+	}
+	if got := e.get(orphan.ID); got.Status != store.StatusPending {
+		t.Fatalf("unsettleable request is %s, want still pending for an operator", got.Status)
+	}
+	if n := skippedRecords.Get() - skippedBefore; n != 1 {
+		t.Fatalf("skipped %d records, want 1", n)
+	}
+	// The partition moved past both: a later record is not held behind
+	// the skipped one.
+	deadline := time.Now().Add(5 * time.Second)
+	for svc.consumer.lag() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("partition lag %d, want 0: it is stuck behind the unsettleable record", svc.consumer.lag())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -291,7 +291,7 @@ func ResolveHoldResult(ctx context.Context, l ledger.Ledger, req store.Request, 
 		return 0, store.Outcome{}, fmt.Errorf("hold %s of request %d: the ledger answered %s but has no such transfer", id, req.ID, r)
 	}
 	if found[0].UserData64 == req.ID {
-		return 0, store.Outcome{}, fmt.Errorf("hold %s of request %d exists in another form (%s): settle it by hand", id, req.ID, r)
+		return 0, store.Outcome{}, fmt.Errorf("hold %s of request %d (%s): %w", id, req.ID, r, ErrHoldMismatch)
 	}
 	return store.StatusFailed, outcome, nil
 }

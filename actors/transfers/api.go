@@ -50,8 +50,12 @@ var (
 	// but no answer says so; the scanner drives it to a final state. The
 	// request returned with it carries its id, for the client to look up.
 	ErrOutcomeUnknown = errors.New("outcome of the request not known yet")
-	ErrNotFound       = errors.New("not found")
-	ErrInvalid        = errors.New("invalid request")
+	// ErrHoldMismatch: the ledger holds a request's hold in another form
+	// than the request's (its ledger form changed since, an asset
+	// renumbered); only an operator can settle it.
+	ErrHoldMismatch = errors.New("the ledger holds this request's hold in another form; settle it by hand")
+	ErrNotFound     = errors.New("not found")
+	ErrInvalid      = errors.New("invalid request")
 )
 
 // RetryableError is ErrOverloaded, ErrUnavailable or ErrOutcomeUnknown with
