@@ -17,6 +17,18 @@ import (
 // is re-published for settlement to post: nothing is ever voided because of
 // age alone.
 func (s *Settler) Drive(ctx context.Context, req store.Request) (store.Request, error) {
+	return s.drive(ctx, req, nil)
+}
+
+// drive is Drive whose publishing mayPublish, when not nil, can decline
+// (the scanner's throttle): the request is left as it is, open.
+func (s *Settler) drive(ctx context.Context, req store.Request, mayPublish func(id uint64) bool) (store.Request, error) {
+	publish := func(got store.Request) error {
+		if mayPublish != nil && !mayPublish(got.ID) {
+			return nil
+		}
+		return s.publish(ctx, got)
+	}
 	switch req.Status {
 	case store.StatusSuccess, store.StatusFailed:
 		return req, nil
@@ -25,13 +37,13 @@ func (s *Settler) Drive(ctx context.Context, req store.Request) (store.Request, 
 		if err != nil || got.Status != store.StatusPending {
 			return got, err
 		}
-		return got, s.publish(ctx, got)
+		return got, publish(got)
 	case store.StatusPending:
 		got, republish, err := s.resolvePending(ctx, req)
 		if err != nil || !republish {
 			return got, err
 		}
-		return got, s.publish(ctx, got)
+		return got, publish(got)
 	}
 	panic(fmt.Sprintf("BUG: request %d has invalid status %d", req.ID, req.Status))
 }

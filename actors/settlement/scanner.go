@@ -18,6 +18,7 @@ const (
 	DefaultCriticalThreshold = 2 * time.Hour
 	DefaultScanPerRunMax     = 5_000
 	DefaultScanPageSize      = 500
+	DefaultRepublishEvery    = 30 * time.Second
 )
 
 // ScannerOptions configures NewScanner.
@@ -28,7 +29,12 @@ type ScannerOptions struct {
 	CriticalThreshold time.Duration // older open requests are logged at error level with their id
 	PerRunMax         int           // requests driven per run, at most
 	PageSize          int           // requests per store.ListOpen page, 1..store.OpenLimitMax
-	Logger            *slog.Logger
+	// RepublishEvery spaces the scanner's publishes of one request's
+	// confirmation: an open hold is published again only this long after
+	// the scanner last published it, so a settlement backlog is not
+	// multiplied by a copy of each of its records every Interval.
+	RepublishEvery time.Duration
+	Logger         *slog.Logger
 }
 
 func (o ScannerOptions) withDefaults() ScannerOptions {
@@ -50,6 +56,9 @@ func (o ScannerOptions) withDefaults() ScannerOptions {
 	if o.PageSize <= 0 || o.PageSize > store.OpenLimitMax {
 		o.PageSize = DefaultScanPageSize
 	}
+	if o.RepublishEvery <= 0 {
+		o.RepublishEvery = DefaultRepublishEvery
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -67,6 +76,9 @@ type Scanner struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	lastErr error
+
+	runMu     sync.Mutex           // one RunOnce at a time
+	published map[uint64]time.Time // when the scanner last published each request
 }
 
 // RunStats is what one scanner run did.
@@ -152,7 +164,14 @@ func (sc *Scanner) Running() bool {
 // RunOnce counts open requests and drives those past the grace period, at
 // most PerRunMax of them, oldest first.
 func (sc *Scanner) RunOnce(ctx context.Context) (RunStats, error) {
+	sc.runMu.Lock()
+	defer sc.runMu.Unlock()
 	started := time.Now()
+	for id, at := range sc.published {
+		if started.Sub(at) >= sc.opts.RepublishEvery {
+			delete(sc.published, id)
+		}
+	}
 	scannerRuns.Inc()
 	defer scannerDuration.UpdateDuration(started)
 	var stats RunStats
@@ -192,8 +211,9 @@ func (sc *Scanner) driveOne(ctx context.Context, req store.Request, critical tim
 			"request_id", req.ID, "status", req.Status.String(), "created_at", req.CreatedAt,
 			"age", time.Since(req.CreatedAt).Round(time.Second).String())
 	}
-	got, err := sc.settler.Drive(ctx, req)
+	got, err := sc.settler.drive(ctx, req, sc.mayPublish)
 	if err != nil {
+		delete(sc.published, req.ID) // a failed publish is retried next run
 		stats.Errors++
 		sc.opts.Logger.Warn("scanner could not drive request", "request_id", req.ID, "err", err)
 		return
@@ -201,6 +221,19 @@ func (sc *Scanner) driveOne(ctx context.Context, req store.Request, critical tim
 	if got.Status.Final() {
 		stats.Final++
 	}
+}
+
+// mayPublish lets the scanner publish request id unless it did within
+// RepublishEvery; the caller holds runMu.
+func (sc *Scanner) mayPublish(id uint64) bool {
+	if _, recent := sc.published[id]; recent {
+		return false
+	}
+	if sc.published == nil {
+		sc.published = make(map[uint64]time.Time)
+	}
+	sc.published[id] = time.Now()
+	return true
 }
 
 func (sc *Scanner) count(ctx context.Context, now time.Time) (store.OpenCounts, error) {

@@ -2,6 +2,7 @@ package settlement
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,5 +185,53 @@ func TestDriveHoldIDTakenByAnotherTransfer(t *testing.T) {
 	}
 	if cur, err := e.store.Get(ctx, own.ID); err != nil || cur.Status != store.StatusRequesting {
 		t.Fatalf("request whose own hold differs is %s (%v), want still requesting", cur.Status, err)
+	}
+}
+
+// countingPublisher counts the confirmations it is asked to publish.
+type countingPublisher struct {
+	Publisher
+	n atomic.Int64
+}
+
+func (p *countingPublisher) Publish(ctx context.Context, req store.Request) error {
+	p.n.Add(1)
+	return p.Publisher.Publish(ctx, req)
+}
+
+// The scanner re-publishes an open hold at most once per RepublishEvery,
+// not on every run: a settlement backlog is not multiplied by copies.
+func TestScannerRepublishIsSpaced(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	opts := e.settlerOptions()
+	pub := &countingPublisher{Publisher: opts.Publisher}
+	opts.Publisher = pub
+	settler := NewSettler(opts) // no consumer: the hold stays open
+	const every = 300 * time.Millisecond
+	sc := NewScanner(settler, e.store, ScannerOptions{Grace: time.Second, RepublishEvery: every, Logger: e.log})
+	open := e.create(e.request(1, 1, 10, time.Minute))
+	e.hold(open)
+	e.markPending(open)
+
+	runs := func(n int) {
+		for range n {
+			if _, err := sc.RunOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	start := time.Now()
+	runs(3)
+	if n := pub.n.Load(); n != 1 {
+		t.Fatalf("%d publishes in 3 runs, want 1", n)
+	}
+	if time.Since(start) >= every {
+		t.Skipf("3 runs took %v, longer than RepublishEvery: this box is too slow for the test", time.Since(start))
+	}
+	time.Sleep(every)
+	runs(1)
+	if n := pub.n.Load(); n != 2 {
+		t.Fatalf("%d publishes after RepublishEvery, want 2", n)
 	}
 }
