@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/google/go-cmp/cmp"
@@ -124,4 +125,12 @@ func TestAdminServiceErrors(t *testing.T) {
 				wantError(t, tc.status, tc.code, "")
 		})
 	}
+	t.Run("outcome unknown", func(t *testing.T) {
+		h.admin.err = &transfers.RetryableError{Err: transfers.ErrOutcomeUnknown, RetryAfter: time.Second}
+		r := h.adminDo("POST", "/admin/v1/deposit", `{"user_id":1,"account_type":"funding","asset":"USDT","amount":"1"}`)
+		r.wantError(t, 503, codeUnavailable, "")
+		if !strings.Contains(r.Error.Message, "idempotency key") || strings.Contains(r.Error.Message, "request_id") {
+			t.Fatalf("message %q: want the advice to retry with the same idempotency key, and no request_id to look up", r.Error.Message)
+		}
+	})
 }

@@ -104,10 +104,14 @@ func (s *Server) fromServiceError(err error, req *store.Request) *apiError {
 	case errors.Is(err, transfers.ErrOverloaded):
 		return &apiError{status: fasthttp.StatusServiceUnavailable, code: codeOverloaded,
 			msg: "service overloaded, retry later", retryAfter: retryAfter}
-	case errors.Is(err, transfers.ErrOutcomeUnknown):
+	case errors.Is(err, transfers.ErrOutcomeUnknown) && withReq != nil:
 		return &apiError{status: fasthttp.StatusServiceUnavailable, code: codeUnavailable,
 			msg:     "the outcome is not known yet and the request may still complete: look up its request_id, or retry with the same client_transfer_id",
 			request: withReq, retryAfter: retryAfter}
+	case errors.Is(err, transfers.ErrOutcomeUnknown):
+		return &apiError{status: fasthttp.StatusServiceUnavailable, code: codeUnavailable,
+			msg:        "the outcome is not known yet and the operation may have been applied: retry with the same idempotency key to learn it (without one, check the balances first)",
+			retryAfter: retryAfter}
 	case errors.Is(err, transfers.ErrUnavailable):
 		return &apiError{status: fasthttp.StatusServiceUnavailable, code: codeUnavailable,
 			msg: "service unavailable, retry later", retryAfter: retryAfter}

@@ -72,7 +72,7 @@ func (a *Admin) move(ctx context.Context, kind string, user uint64, accountType,
 	results, err := a.ledger.CreateTransfers(ctx, []ledger.Transfer{t})
 	if err != nil {
 		tbErrors.Inc()
-		return a.retry(ErrUnavailable)
+		return a.retry(ErrOutcomeUnknown) // a timed-out call may have been applied
 	}
 	if len(results) == 0 {
 		return nil
@@ -85,24 +85,11 @@ func (a *Admin) move(ctx context.Context, kind string, user uint64, accountType,
 	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
 		return ErrAccountFrozen
 	default:
-		if isExistsWithDifferent(r) {
+		if ExistsWithDifferent(r) {
 			return ErrIdempotencyConflict
 		}
 		return fmt.Errorf("%w: %s", errOperation, r)
 	}
-}
-
-func isExistsWithDifferent(r ledger.CreateTransferResult) bool {
-	switch r {
-	case ledger.TransferExistsWithDifferentFlags, ledger.TransferExistsWithDifferentPendingID,
-		ledger.TransferExistsWithDifferentTimeout, ledger.TransferExistsWithDifferentDebitAccountID,
-		ledger.TransferExistsWithDifferentCreditAccountID, ledger.TransferExistsWithDifferentAmount,
-		ledger.TransferExistsWithDifferentUserData128, ledger.TransferExistsWithDifferentUserData64,
-		ledger.TransferExistsWithDifferentUserData32, ledger.TransferExistsWithDifferentLedger,
-		ledger.TransferExistsWithDifferentCode:
-		return true
-	}
-	return false
 }
 
 func freezeID(acct ledger.Uint128, generation int) ledger.Uint128 {
