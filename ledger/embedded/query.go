@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -160,7 +161,7 @@ func (s *scan) row(v []byte, reversed bool) {
 func validFilter(f *ledger.AccountFilter) bool {
 	const known = ledger.FilterDebits | ledger.FilterCredits | ledger.FilterReversed
 	return !f.AccountID.IsZero() && !f.AccountID.IsMax() &&
-		f.TimestampMin != ^uint64(0) && f.TimestampMax != ^uint64(0) &&
+		f.TimestampMin <= math.MaxInt64 && f.TimestampMax <= math.MaxInt64 && // 0 or TigerBeetle's TimestampRange
 		(f.TimestampMax == 0 || f.TimestampMin <= f.TimestampMax) &&
 		f.Limit != 0 && f.Limit <= ledger.BatchEventsMax &&
 		f.Flags&(ledger.FilterDebits|ledger.FilterCredits) != 0 &&

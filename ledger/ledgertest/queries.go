@@ -166,6 +166,9 @@ func testInvalidFilters(t *testing.T, h *harness, a ledger.Uint128) {
 		{"account zero", ledger.AccountFilter{Limit: 10, Flags: both}},
 		{"min after max", ledger.AccountFilter{AccountID: a, TimestampMin: 10, TimestampMax: 9, Limit: 10, Flags: both}},
 		{"reserved flag", ledger.AccountFilter{AccountID: a, Limit: 10, Flags: both | 1<<10}},
+		// Timestamps are 0 (no bound) or 1..2^63-1 (TigerBeetle's TimestampRange).
+		{"min past 2^63-1", ledger.AccountFilter{AccountID: a, TimestampMin: 1 << 63, Limit: 10, Flags: both}},
+		{"max past 2^63-1", ledger.AccountFilter{AccountID: a, TimestampMax: 1<<64 - 2, Limit: 10, Flags: both}},
 	}
 	for _, tc := range invalid {
 		t.Run("invalid "+tc.name, func(t *testing.T) {

@@ -3,8 +3,8 @@ package tigerbeetle
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"math/big"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,11 +23,12 @@ func envOptions(tb testing.TB) Options {
 	}
 	opts := Options{Addresses: strings.Split(raw, ","), Timeout: 10 * time.Second}
 	if s := strings.TrimSpace(os.Getenv("TB_CLUSTER_ID")); s != "" {
-		id, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			tb.Fatalf("TB_CLUSTER_ID=%q: %v", s, err)
+		id, ok := new(big.Int).SetString(s, 10)
+		if !ok || id.Sign() < 0 || id.BitLen() > 128 {
+			tb.Fatalf("TB_CLUSTER_ID=%q: want a decimal integer of 0..2^128-1 (TigerBeetle cluster ids are u128)", s)
 		}
-		opts.ClusterID = ledger.U128(id)
+		lo := new(big.Int).And(id, new(big.Int).SetUint64(^uint64(0)))
+		opts.ClusterID = ledger.Uint128{Lo: lo.Uint64(), Hi: new(big.Int).Rsh(id, 64).Uint64()}
 	}
 	return opts
 }

@@ -2,6 +2,7 @@ package tigerbeetle
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/tigerbeetle/tigerbeetle-go/pkg/types"
 
@@ -26,10 +27,10 @@ func tbFilter(f ledger.AccountFilter) (types.AccountFilter, error) {
 		problem = "account id is zero"
 	case f.AccountID.IsMax():
 		problem = "account id is 2^128-1"
-	case f.TimestampMin == ^uint64(0):
-		problem = "timestamp_min is 2^64-1"
-	case f.TimestampMax == ^uint64(0):
-		problem = "timestamp_max is 2^64-1"
+	case f.TimestampMin > math.MaxInt64:
+		problem = fmt.Sprintf("timestamp_min %d is past 2^63-1", f.TimestampMin)
+	case f.TimestampMax > math.MaxInt64:
+		problem = fmt.Sprintf("timestamp_max %d is past 2^63-1", f.TimestampMax)
 	case f.TimestampMax != 0 && f.TimestampMin > f.TimestampMax:
 		problem = fmt.Sprintf("timestamp_min %d is after timestamp_max %d", f.TimestampMin, f.TimestampMax)
 	case f.Limit == 0:

@@ -223,6 +223,8 @@ func TestFilter(t *testing.T) {
 		{"max account", func(f *ledger.AccountFilter) { f.AccountID = ledger.AmountMax }},
 		{"min max", func(f *ledger.AccountFilter) { f.TimestampMin = ^uint64(0) }},
 		{"max max", func(f *ledger.AccountFilter) { f.TimestampMax = ^uint64(0) }},
+		{"min past 2^63-1", func(f *ledger.AccountFilter) { f.TimestampMin, f.TimestampMax = 1<<63, 0 }},
+		{"max past 2^63-1", func(f *ledger.AccountFilter) { f.TimestampMax = 1 << 63 }},
 		{"min after max", func(f *ledger.AccountFilter) { f.TimestampMin, f.TimestampMax = 21, 20 }},
 		{"zero limit", func(f *ledger.AccountFilter) { f.Limit = 0 }},
 		{"limit too large", func(f *ledger.AccountFilter) { f.Limit = ledger.BatchEventsMax + 1 }},
@@ -241,5 +243,10 @@ func TestFilter(t *testing.T) {
 	open.TimestampMin, open.TimestampMax = 30, 0 // max 0 means unbounded
 	if _, err := tbFilter(open); err != nil {
 		t.Errorf("unbounded max refused: %v", err)
+	}
+	top := valid
+	top.TimestampMin, top.TimestampMax = 1<<63-1, 1<<63-1 // TimestampRange's top
+	if _, err := tbFilter(top); err != nil {
+		t.Errorf("timestamps of 2^63-1 refused: %v", err)
 	}
 }
