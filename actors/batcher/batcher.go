@@ -120,13 +120,24 @@ func (b *Batcher) admit(n int) (int, error) {
 	return i, nil
 }
 
+// ErrOpenChain refuses a submission whose last event has the linked flag:
+// merged into a batch, its chain would run on into the next caller's
+// events instead of failing as the ledger fails an open chain.
+var ErrOpenChain = errors.New("batcher: the last event is linked, leaving its chain open")
+
 // CreateTransfers submits transfers as one atomic, ordered part of a batch.
 func (b *Batcher) CreateTransfers(ctx context.Context, transfers []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	if n := len(transfers); n > 0 && transfers[n-1].Flags&ledger.TransferLinked != 0 {
+		return nil, ErrOpenChain
+	}
 	return submit[ledger.Transfer, ledger.TransferEventResult](ctx, b, "transfers", transfers)
 }
 
 // CreateAccounts submits accounts as one atomic, ordered part of a batch.
 func (b *Batcher) CreateAccounts(ctx context.Context, accounts []ledger.Account) ([]ledger.AccountEventResult, error) {
+	if n := len(accounts); n > 0 && accounts[n-1].Flags&ledger.AccountLinked != 0 {
+		return nil, ErrOpenChain
+	}
 	return submit[ledger.Account, ledger.AccountEventResult](ctx, b, "accounts", accounts)
 }
 

@@ -174,6 +174,23 @@ func TestLinkedChainStaysAtomicWhenMerged(t *testing.T) {
 	}
 }
 
+// A submission ending in an open chain is refused before it can be merged:
+// its chain would otherwise link into the next caller's events.
+func TestOpenChainIsRefused(t *testing.T) {
+	b, _, debit, credit := setup(t, Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second}, nil)
+	open := []ledger.Transfer{{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1, Flags: ledger.TransferLinked}}
+	if _, err := b.CreateTransfers(context.Background(), open); !errors.Is(err, ErrOpenChain) {
+		t.Fatalf("transfers ending linked: err %v, want ErrOpenChain", err)
+	}
+	if got, _ := b.LookupTransfers(context.Background(), []ledger.Uint128{open[0].ID}); len(got) != 0 {
+		t.Fatalf("refused transfer was created: %v", got)
+	}
+	accounts := []ledger.Account{{ID: randomID(t), Ledger: 1, Code: 1, Flags: ledger.AccountLinked}}
+	if _, err := b.CreateAccounts(context.Background(), accounts); !errors.Is(err, ErrOpenChain) {
+		t.Fatalf("accounts ending linked: err %v, want ErrOpenChain", err)
+	}
+}
+
 func TestOverloadAndDeadline(t *testing.T) {
 	gate := make(chan struct{})
 	b, _, debit, credit := setup(t, Options{Width: 1, QueueMax: ledger.BatchEventsMax, CallTimeout: 5 * time.Second}, gate)
