@@ -208,12 +208,22 @@ type Store interface {
 // IdempotencyKeyMax bounds the length of an idempotency key, in bytes.
 const IdempotencyKeyMax = 1024
 
+// CreatedAheadMax bounds how far past the store's clock a request's
+// creation time may be: a day of clock skew is already a fault. (ScyllaDB
+// refuses write timestamps more than 3 days ahead by default, and the
+// ScyllaDB store writes at the creation time.)
+const CreatedAheadMax = 24 * time.Hour
+
 // ValidateNew refuses, wrapping ErrInvalid, what no implementation's Create
 // may store: a zero id or user, an idempotency key longer than
 // IdempotencyKeyMax, a creation time outside what int64 nanoseconds since
-// 1970 hold. (Create sets a zero CreatedAt to now before it checks.)
-func ValidateNew(req *Request) error {
+// 1970 hold or more than CreatedAheadMax past now. (Create sets a zero
+// CreatedAt to now before it checks.)
+func ValidateNew(req *Request, now time.Time) error {
 	switch {
+	case req.CreatedAt.After(now.Add(CreatedAheadMax)):
+		return fmt.Errorf("cannot create request %d: created at %s, more than %s ahead of this clock: %w",
+			req.ID, req.CreatedAt, CreatedAheadMax, ErrInvalid)
 	case req.ID == 0:
 		return fmt.Errorf("cannot create request: zero id: %w", ErrInvalid)
 	case req.UserID == 0:

@@ -24,7 +24,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	if req.CreatedAt.IsZero() {
 		req.CreatedAt = now
 	}
-	if err := validateNew(&req); err != nil {
+	if err := validateNew(&req, now); err != nil {
 		return store.Request{}, false, err
 	}
 	req.CreatedAt = normTime(req.CreatedAt)
@@ -66,7 +66,7 @@ const IdempotencyKeyMax = store.IdempotencyKeyMax
 func normTime(t time.Time) time.Time { return time.Unix(0, t.UnixNano()).UTC() }
 
 // validateNew refuses what Create must never store.
-func validateNew(req *store.Request) error { return store.ValidateNew(req) }
+func validateNew(req *store.Request, now time.Time) error { return store.ValidateNew(req, now) }
 
 // claimID refuses an id already stored; the caller holds its stripe. An id
 // the seen filter has never had needs no read; it is recorded either way.

@@ -73,6 +73,9 @@ func (o Options) resolve() (settings, error) {
 	if o.Keyspace == "" {
 		o.Keyspace = DefaultKeyspace
 	}
+	// As the schema's unquoted name folds it (ApplySchema too); gocql
+	// quotes the keyspace it USEs, which would keep the case.
+	o.Keyspace = strings.ToLower(o.Keyspace)
 	if o.Consistency == "" {
 		o.Consistency = DefaultConsistency
 	}
@@ -119,7 +122,10 @@ func (o Options) resolve() (settings, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s.ttlSeconds = int((o.IdempotencyTTL + time.Second - 1) / time.Second)
+	// ScyllaDB keeps TTLs in whole seconds of a clock that truncates: a
+	// cell written with TTL n expires n-1 to n s later. One second more
+	// keeps every key at least IdempotencyTTL.
+	s.ttlSeconds = int((o.IdempotencyTTL+time.Second-1)/time.Second) + 1
 	s.Options = o
 	return s, nil
 }

@@ -40,8 +40,13 @@ func TestOptionsResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Keyspace != "trading" || s.consistency != gocql.Quorum || s.serial != gocql.Serial ||
-		s.Timeout != DefaultTimeout || s.ttlSeconds != 2 || s.OpenSealAfter != DefaultOpenSealAfter || s.Now == nil {
+		s.Timeout != DefaultTimeout || s.ttlSeconds != 3 || s.OpenSealAfter != DefaultOpenSealAfter || s.Now == nil {
+		// 1.5 s rounds up to 2, and one more second covers ScyllaDB's
+		// truncating TTL clock.
 		t.Errorf("resolved defaults wrong: %+v", s)
+	}
+	if s, err := (Options{Hosts: []string{"h"}, Keyspace: "Trading_EU"}).resolve(); err != nil || s.Keyspace != "trading_eu" {
+		t.Errorf("keyspace Trading_EU resolved to %q (%v), want trading_eu as CQL folds it", s.Keyspace, err)
 	}
 	for _, tc := range []struct {
 		name string

@@ -28,7 +28,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	if req.CreatedAt.IsZero() {
 		req.CreatedAt = now
 	}
-	if err := store.ValidateNew(&req); err != nil {
+	if err := store.ValidateNew(&req, now); err != nil {
 		return store.Request{}, false, err
 	}
 	req.CreatedAt = toMillis(req.CreatedAt)

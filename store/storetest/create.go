@@ -92,7 +92,10 @@ func (s suite) testCreate(t *testing.T) {
 		far := newRequest(t, user, user, time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC))
 		_, _, err = st.Create(ctx(t), far)
 		wantErr(t, "Create(created in 2300)", err, store.ErrInvalid)
-		for _, id := range []uint64{long.ID, far.ID} {
+		ahead := newRequest(t, user, user, now().Add(store.CreatedAheadMax+time.Hour))
+		_, _, err = st.Create(ctx(t), ahead)
+		wantErr(t, "Create(created a day and an hour ahead)", err, store.ErrInvalid)
+		for _, id := range []uint64{long.ID, far.ID, ahead.ID} {
 			if _, err := st.Get(ctx(t), id); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("refused request %d: Get err = %v, want ErrNotFound", id, err)
 			}

@@ -25,9 +25,11 @@
 //     store.ErrInvalid; ErrorCode/ErrorMessage are recorded when moving to
 //     failed.
 //   - History and ListOpen refuse a Limit outside 1..HistoryLimitMax /
-//     1..OpenLimitMax and an undecodable cursor with store.ErrInvalid. A page
-//     shorter than its Limit has NextCursor ""; a full page may carry a
-//     cursor whose next page is empty.
+//     1..OpenLimitMax and an undecodable cursor with store.ErrInvalid. Only
+//     the last page has NextCursor "". A page may carry a cursor and fewer
+//     than Limit requests (the ScyllaDB store stops a filtered History page
+//     at HistoryScanRowsMax rows read), or a cursor whose next page is
+//     empty: callers page on while there is a cursor.
 //   - Idempotency keys expire after opts.IdempotencyTTL (the suite uses 1 s
 //     and waits TTL+2 s): an expired key is absent, so a Create with it and a
 //     new request id creates (created == true).

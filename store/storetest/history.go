@@ -138,9 +138,6 @@ func collectHistory(t *testing.T, st store.Store, q store.HistoryQuery) []store.
 		if len(page.Requests) > q.Limit {
 			t.Fatalf("page of %d requests, limit %d", len(page.Requests), q.Limit)
 		}
-		if len(page.Requests) < q.Limit && page.NextCursor != "" {
-			t.Fatalf("short page (%d < %d) with cursor %q", len(page.Requests), q.Limit, page.NextCursor)
-		}
 		for _, r := range page.Requests {
 			if seen[r.ID] {
 				t.Fatalf("request %d returned twice", r.ID)
