@@ -90,6 +90,27 @@ func TestBrokenStatesFire(t *testing.T) {
 					Ledger: usdt, Code: ledger.CodeInternalTransfer, Flags: ledger.TransferVoidPendingTransfer})
 				return nil
 			}},
+		{name: "partial post", want: []string{"post-mismatch"},
+			break_: func(w *world) *Expectations {
+				r := w.storeOnly(2, "funding", "spot", 5, "pp", store.StatusSuccess)
+				hold, _ := w.catalog.HoldTransfer(r)
+				w.transfer(hold)
+				w.transfer(ledger.Transfer{ID: ledger.PostID(hold.ID), PendingID: hold.ID, Amount: ledger.U128(2),
+					Ledger: usdt, Code: ledger.CodeInternalTransfer, Flags: ledger.TransferPostPendingTransfer})
+				return nil
+			}},
+		{name: "open request dated ahead of the clock", want: []string{"not-final"},
+			break_: func(w *world) *Expectations {
+				w.now = w.now.Add(time.Hour) // a node whose clock runs an hour fast
+				w.storeOnly(2, "funding", "spot", 5, "ahead", store.StatusRequesting)
+				w.now = w.now.Add(-time.Hour)
+				return nil
+			}},
+		{name: "open request of an unlisted user", want: []string{"not-final"},
+			break_: func(w *world) *Expectations {
+				w.storeOnly(5, "funding", "spot", 5, "unlisted", store.StatusPending)
+				return nil
+			}},
 		{name: "two requests for one key", want: []string{"shared-key", "shared-pending-id"},
 			break_: func(w *world) *Expectations {
 				w.now = w.now.Add(48 * time.Hour) // the key's record expired; a store bug lets it be reused

@@ -67,6 +67,7 @@ type Report struct {
 	Accounts         int         `json:"accounts"`
 	Requests         int         `json:"requests"`
 	RequestsYoung    int         `json:"requests_young"`
+	RequestsOpenOnly int         `json:"requests_open_only"` // open requests not in a listed user's history
 	LedgerTransfers  int         `json:"ledger_transfers"`
 	ExpectedRequests int         `json:"expected_requests"`
 	InexactUsers     int         `json:"inexact_users"`
@@ -95,8 +96,8 @@ func (r *Report) Summary() string {
 	if !r.OK() {
 		verdict = "FAILED"
 	}
-	return fmt.Sprintf("verify %s: users=%d accounts=%d requests=%d (young %d) ledger_transfers=%d expected_requests=%d inexact_users=%d violations=%d %v",
-		verdict, r.Users, r.Accounts, r.Requests, r.RequestsYoung, r.LedgerTransfers, r.ExpectedRequests, r.InexactUsers, r.ViolationsTotal, r.ByCheck)
+	return fmt.Sprintf("verify %s: users=%d accounts=%d requests=%d (young %d, found only as open %d) ledger_transfers=%d expected_requests=%d inexact_users=%d violations=%d %v",
+		verdict, r.Users, r.Accounts, r.Requests, r.RequestsYoung, r.RequestsOpenOnly, r.LedgerTransfers, r.ExpectedRequests, r.InexactUsers, r.ViolationsTotal, r.ByCheck)
 }
 
 // Print writes every kept violation, then the summary line.
