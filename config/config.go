@@ -13,14 +13,11 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Version is the service version, set at build time from the VERSION file
@@ -172,9 +169,7 @@ func Load(path string, environ []string) (*Config, error) {
 // Parse is Load on bytes.
 func Parse(raw []byte, environ []string) (*Config, error) {
 	cfg := Defaults()
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
+	if err := decodeStrict(raw, cfg); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
 		return nil, fmt.Errorf("cannot parse config: %w", nameKeys(raw, err))
 	}
 	if err := applyEnv(cfg, environ); err != nil {

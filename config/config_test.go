@@ -1,6 +1,12 @@
 package config
 
 import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,10 +37,7 @@ func TestDevConfigLoads(t *testing.T) {
 // TestProdConfigValuesTakeEffect loads the guide-shaped production file and
 // checks every guide value arrives in the struct the binaries use.
 func TestProdConfigValuesTakeEffect(t *testing.T) {
-	key := filepath.Join(t.TempDir(), "jwt.pem")
-	if err := os.WriteFile(key, []byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := writePublicKey(t, ed25519Public(t))
 	cfg, err := Load("internal_transfer_prod.yaml", []string{
 		"IT_AUTH_ADMIN_TOKEN=prod-admin-token-from-the-environment-0123",
 		"IT_AUTH_JWT_PUBLIC_KEY_FILE=" + key,
@@ -133,5 +136,94 @@ func TestEnvironmentOverrides(t *testing.T) {
 		if _, err := Parse(raw, []string{bad}); err == nil || !strings.Contains(err.Error(), strings.SplitN(bad, "=", 2)[0]) {
 			t.Errorf("%s: got %v, want an error naming the variable", bad, err)
 		}
+	}
+}
+
+// writePublicKey writes pub as a PKIX "PUBLIC KEY" PEM file and returns its path.
+func writePublicKey(t *testing.T, pub crypto.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func ed25519Public(t *testing.T) crypto.PublicKey {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// The public key file must hold a key of the configured algorithm: its type
+// would otherwise choose the algorithm tokens are checked with.
+func TestJWTKeyMustMatchTheAlgorithm(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, rs := writePublicKey(t, ed25519Public(t)), writePublicKey(t, &rsaKey.PublicKey)
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		alg, key string
+		ok       bool
+	}{
+		{"EdDSA", ed, true}, {"RS256", rs, true},
+		{"EdDSA", rs, false}, {"RS256", ed, false}, {"EdDSA", garbage, false},
+	} {
+		raw := "auth:\n  jwt_algorithm: " + tc.alg + "\n  jwt_public_key_file: " + tc.key + "\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
+		_, err := Parse([]byte(raw), nil)
+		if tc.ok && err != nil {
+			t.Errorf("%s with %s: %v", tc.alg, filepath.Base(tc.key), err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "auth.jwt_public_key_file")) {
+			t.Errorf("%s with %s: got %v, want an error naming auth.jwt_public_key_file", tc.alg, tc.key, err)
+		}
+	}
+}
+
+// Numbers yaml.v3 would truncate into an integer key, a second document
+// and trailing data are refused, in the file and in IT_* lists alike.
+func TestConfigRefusesWhatWouldBeDropped(t *testing.T) {
+	base := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
+	for name, c := range map[string]struct{ yaml, key string }{
+		"fraction":        {"rate_limiting:\n  max_requests_per_minute: 60.9\n", "rate_limiting.max_requests_per_minute"},
+		"fractional node": {"server:\n  node_id: 1.9\n", "server.node_id"},
+		"past 64 bits":    {"rate_limiting:\n  max_transfer_amount: 18446744073709551616\n", "rate_limiting.max_transfer_amount"},
+		"exponent":        {"rate_limiting:\n  max_transfer_amount: 1.8446744073709552e19\n", "rate_limiting.max_transfer_amount"},
+		"in a list":       {"assets:\n  - {name: USDT, ledger: 1.5, decimals: 8}\n", "assets[0].ledger"},
+		"second document": {"server:\n  node_id: 1\n---\nbogus_key: 1\n", "second YAML document"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(base+c.yaml), nil)
+			if err == nil || !strings.Contains(err.Error(), c.key) {
+				t.Fatalf("got %v, want an error naming %q", err, c.key)
+			}
+		})
+	}
+	raw, err := os.ReadFile("dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		"IT_ASSETS=[{name: USDT, ledger: 1, decimals: 8}] extra",
+		"IT_ASSETS=[{name: USDT, ledger: 1, decimals: 8}]\n---\n[1]",
+		"IT_ASSETS=[{name: USDT, ledger: 1, decimals: 8.5}]",
+	} {
+		if _, err := Parse(raw, []string{bad}); err == nil || !strings.Contains(err.Error(), "IT_ASSETS") {
+			t.Errorf("%q: got %v, want an error naming IT_ASSETS", bad, err)
+		}
+	}
+	if _, err := Parse([]byte(base+"server:\n  node_id: 2\n"), nil); err != nil {
+		t.Fatalf("a whole number refused: %v", err)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
 
 // EnvPrefix starts every environment override.
@@ -85,9 +83,7 @@ func setField(f reflect.Value, value string) error {
 			return nil
 		}
 		ptr := reflect.New(f.Type())
-		dec := yaml.NewDecoder(strings.NewReader(value))
-		dec.KnownFields(true)
-		if err := dec.Decode(ptr.Interface()); err != nil {
+		if err := decodeStrict([]byte(value), ptr.Interface()); err != nil {
 			return fmt.Errorf("want a YAML list: %w", err)
 		}
 		f.Set(ptr.Elem())

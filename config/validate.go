@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/exchange/internal-transfer/actors/transfers"
+	"github.com/exchange/internal-transfer/ingress/auth"
 	"github.com/exchange/internal-transfer/ledger"
 )
 
@@ -72,6 +73,20 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Catalog(); err != nil {
 		return fmt.Errorf("invalid config: assets/account_types/routes: %w", err)
+	}
+	if c.Auth.JWTAlgorithm != "HS256" {
+		pemData, err := os.ReadFile(c.Auth.JWTPublicKeyFile)
+		if err != nil {
+			return fmt.Errorf("invalid config: auth.jwt_public_key_file: %w", err)
+		}
+		alg, err := auth.PublicKeyAlgorithm(pemData)
+		if err != nil {
+			return fmt.Errorf("invalid config: auth.jwt_public_key_file %s: %w", c.Auth.JWTPublicKeyFile, err)
+		}
+		if alg != c.Auth.JWTAlgorithm {
+			return fmt.Errorf("invalid config: auth.jwt_public_key_file %s holds a key for %s, but auth.jwt_algorithm is %s",
+				c.Auth.JWTPublicKeyFile, alg, c.Auth.JWTAlgorithm)
+		}
 	}
 	return nil
 }

@@ -210,6 +210,9 @@ func (s *Server) newHTTPServer(name string, h fasthttp.RequestHandler) *fasthttp
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
 		Logger:                       debugLogger{s.log},
+		// Header parse errors then do not quote the request (its
+		// Authorization header) into the log.
+		SecureErrorLogMessage: true,
 	}
 }
 

@@ -138,6 +138,13 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
+// PublicKeyAlgorithm returns the algorithm a PKIX "PUBLIC KEY" PEM verifies:
+// EdDSA for an Ed25519 key, RS256 for an RSA key of rsaKeyMinBits or more.
+func PublicKeyAlgorithm(pemData []byte) (string, error) {
+	alg, _, err := parsePublicKey(pemData)
+	return alg, err
+}
+
 func parsePublicKey(data []byte) (alg string, key any, err error) {
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PUBLIC KEY" {

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decodeStrict decodes raw, which must hold one YAML document, into out:
+// unknown keys are refused (KnownFields), and so are a second document or
+// anything after the first, and a number with a fraction or beyond 64 bits
+// where out has an integer, which yaml.v3 would silently truncate. An empty
+// raw returns io.EOF and leaves out as it was.
+func decodeStrict(raw []byte, out any) error {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&doc); err != nil {
+		return err // io.EOF for an empty document
+	}
+	var more yaml.Node
+	switch err := dec.Decode(&more); {
+	case err == nil:
+		return fmt.Errorf("line %d: a second YAML document; there must be one", more.Line)
+	case !errors.Is(err, io.EOF):
+		return fmt.Errorf("after the first YAML document: %w", err)
+	}
+	if err := checkWhole(&doc, reflect.TypeOf(out), ""); err != nil {
+		return err
+	}
+	strict := yaml.NewDecoder(bytes.NewReader(raw))
+	strict.KnownFields(true)
+	return strict.Decode(out)
+}
+
+// checkWhole walks n beside the Go type t it decodes into and refuses a
+// float where t has an integer (the key is named by its dotted path).
+func checkWhole(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch {
+	case n.Kind == yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := checkWhole(c, t, path); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if f, ok := fieldByYAMLKey(t, key); ok {
+				if err := checkWhole(n.Content[i+1], f.Type, joinKey(path, key)); err != nil {
+					return err
+				}
+			}
+		}
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := checkWhole(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkWhole(n.Content[i+1], t.Elem(), joinKey(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	case isInteger(t.Kind()) && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float":
+		return fmt.Errorf("invalid value %q for %s: want a whole number that fits", n.Value, path)
+	}
+	return nil
+}
+
+func fieldByYAMLKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func isInteger(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
