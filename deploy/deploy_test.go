@@ -72,6 +72,7 @@ type ruleFile struct {
 		Name  string
 		Rules []struct {
 			Alert       string
+			Record      string
 			Expr        string
 			For         string
 			Labels      map[string]string
@@ -101,9 +102,16 @@ func TestAlertRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		anchors := markdownAnchors(string(readFile(t, filepath.Join(repoRoot(t), "docs", "runbook.md"))))
-		var names []string
+		var names, records []string
 		for _, g := range rf.Groups {
 			for _, r := range g.Rules {
+				if r.Record != "" {
+					records = append(records, r.Record)
+					if unknown := UnknownMetrics(r.Expr); len(unknown) > 0 {
+						t.Errorf("recording rule %s names metrics no service exports: %v", r.Record, unknown)
+					}
+					continue
+				}
 				names = append(names, r.Alert)
 				if unknown := UnknownMetrics(r.Expr); len(unknown) > 0 {
 					t.Errorf("alert %s names metrics no service exports: %v", r.Alert, unknown)
@@ -121,6 +129,9 @@ func TestAlertRules(t *testing.T) {
 			if !slices.Contains(names, want) {
 				t.Errorf("alert %s missing; have %v", want, names)
 			}
+		}
+		if !slices.Contains(records, "cluster:internal_transfer_success_rate:ratio_rate1m") {
+			t.Errorf("recording rule of the cluster success rate missing; have %v", records)
 		}
 	})
 }

@@ -32,9 +32,14 @@ const (
 	DefaultRestartsMax       = 10
 	DefaultRestartWindow     = 1 * time.Minute
 	DefaultFetchMaxWait      = 500 * time.Millisecond
-	callbackWaitMax          = 30 * time.Second
-	mailboxSize              = 8 // a nudge and a step at most; the rest is slack
-	errorPause               = 100 * time.Millisecond
+	// callbackWaitMax bounds the revoke callback's wait for the partition
+	// actors: above a default batch in flight plus its commit
+	// (RecordTimeout + CommitTimeout), so an old owner is done before the
+	// callback returns, and below kgo's 60 s rebalance timeout.
+	callbackWaitMax = 45 * time.Second
+	leaveGroupWait  = 5 * time.Second
+	mailboxSize     = 8 // a nudge and a step at most; the rest is slack
+	errorPause      = 100 * time.Millisecond
 )
 
 // ConsumerOptions configures the settlement consumer. Zero fields take the
@@ -212,10 +217,16 @@ func (c *consumer) poll(ctx context.Context) {
 
 func (c *consumer) queue(fp kgo.FetchTopicPartition) {
 	p := c.part(fp.Partition)
-	if p == nil || fp.Err != nil {
+	if p == nil {
 		return
 	}
-	p.hwm.Store(fp.HighWatermark)
+	// A fetch can return good records and then an error for the same
+	// partition (a corrupt batch after them): kgo has already moved its
+	// position past those records, so they are queued all the same, or
+	// committing later offsets would skip them. The error was logged.
+	if fp.Err == nil {
+		p.hwm.Store(fp.HighWatermark)
+	}
 	if len(fp.Records) == 0 {
 		return
 	}
@@ -381,7 +392,12 @@ func (c *consumer) stop(ctx context.Context) error {
 	if len(parts) > 0 {
 		c.stopParts(parts)
 	}
-	if lerr := c.client.LeaveGroupContext(ctx); lerr != nil && err == nil {
+	// Its own deadline: stopping the partitions may have used up ctx, and a
+	// LeaveGroup not sent leaves the partitions unowned until the session
+	// times out (kgo does not send it again on Close).
+	leaveCtx, cancelLeave := context.WithTimeout(context.Background(), leaveGroupWait)
+	defer cancelLeave()
+	if lerr := c.client.LeaveGroupContext(leaveCtx); lerr != nil && err == nil {
 		err = fmt.Errorf("cannot leave group %s: %w", c.opts.Group, lerr)
 	}
 	c.client.Close()

@@ -38,10 +38,23 @@ var (
 	scannerDuration = metrics.GetOrCreateHistogram(metricScannerSeconds)
 	skippedRecords  = metrics.GetOrCreateCounter(metricSkipped)
 	restartsTotal   = metrics.GetOrCreateCounter(metricRestarts)
-	pendingGauge    = metrics.GetOrCreateGauge(metricPending, nil)
-	stuckGauge      = metrics.GetOrCreateGauge(metricStuck, nil)
 	_               = metrics.GetOrCreateGauge(metricLag, func() float64 { return float64(lags.total()) })
 )
+
+// The pending and stuck gauges exist once a scanner does (NewScanner): a
+// process without one (a gateway of the split layout) would only ever
+// export zeros.
+var (
+	scannerGauges            sync.Once
+	pendingGauge, stuckGauge *metrics.Gauge
+)
+
+func registerScannerGauges() {
+	scannerGauges.Do(func() {
+		pendingGauge = metrics.GetOrCreateGauge(metricPending, nil)
+		stuckGauge = metrics.GetOrCreateGauge(metricStuck, nil)
+	})
+}
 
 // latencyBucketsMS are the upper bounds of the settlement latency histogram:
 // from accepted to final, in milliseconds.

@@ -94,6 +94,7 @@ func NewScanner(settler *Settler, st store.Store, opts ScannerOptions) *Scanner 
 	if settler == nil || st == nil {
 		panic("BUG: settlement.NewScanner needs a Settler and a Store")
 	}
+	registerScannerGauges()
 	return &Scanner{settler: settler, store: st, opts: opts.withDefaults()}
 }
 
@@ -163,17 +164,21 @@ func (sc *Scanner) Running() bool {
 
 // RunOnce counts open requests and drives those past the grace period, at
 // most PerRunMax of them, oldest first.
-func (sc *Scanner) RunOnce(ctx context.Context) (RunStats, error) {
+func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 	sc.runMu.Lock()
 	defer sc.runMu.Unlock()
 	started := time.Now()
+	defer func() {
+		scannerDuration.UpdateDuration(started)
+		if err == nil {
+			scannerRuns.Inc() // completed passes: SettlementScannerStalled watches it
+		}
+	}()
 	for id, at := range sc.published {
 		if started.Sub(at) >= sc.opts.RepublishEvery {
 			delete(sc.published, id)
 		}
 	}
-	scannerRuns.Inc()
-	defer scannerDuration.UpdateDuration(started)
 	var stats RunStats
 	counts, err := sc.count(ctx, started)
 	if err != nil {

@@ -282,3 +282,26 @@ func BenchmarkPublish(b *testing.B) {
 	default:
 	}
 }
+
+// A producer for a topic the cluster does not have fails at once, naming
+// the topic, instead of refusing every record later (kgo never asks the
+// brokers to create it). The same cluster's own topic is found.
+func TestProducerRequiresItsTopic(t *testing.T) {
+	brokers, topic := testCluster(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	missing := topic + "-missing"
+	p, err := NewProducer(ctx, ProducerOptions{Brokers: brokers, Topic: missing})
+	if err == nil {
+		p.Close(ctx)
+		t.Fatalf("NewProducer for topic %s, which does not exist: no error", missing)
+	}
+	if !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("error %q does not say topic %s does not exist", err, missing)
+	}
+	p = newTestProducer(t, brokers, topic, 16)
+	defer p.Close(ctx)
+	if n, err := p.CheckTopic(ctx); err != nil || n != 2 {
+		t.Fatalf("CheckTopic = %d, %v; want 2 partitions", n, err)
+	}
+}

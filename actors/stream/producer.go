@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exchange/internal-transfer/store"
@@ -72,7 +74,31 @@ func NewProducer(ctx context.Context, opts ProducerOptions) (*Producer, error) {
 		client.Close()
 		return nil, fmt.Errorf("cannot reach brokers %v: %w", opts.Brokers, err)
 	}
-	return &Producer{client: client, topic: opts.Topic}, nil
+	p := &Producer{client: client, topic: opts.Topic}
+	if _, err := p.CheckTopic(ctx); err != nil {
+		client.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// CheckTopic asks the cluster for the topic and returns its partition
+// count. The producer never creates it (kgo does not ask brokers to
+// auto-create), so a cluster without it would refuse every record: the
+// service stops at start-up instead, and /ready fails.
+func (p *Producer) CheckTopic(ctx context.Context) (int, error) {
+	topics, err := kadm.NewClient(p.client).ListTopics(ctx, p.topic)
+	if err != nil {
+		return 0, fmt.Errorf("cannot list topic %s: %w", p.topic, err)
+	}
+	d, ok := topics[p.topic]
+	switch {
+	case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+		return 0, fmt.Errorf("topic %s does not exist: create it first (see the runbook, Kafka outage)", p.topic)
+	case d.Err != nil:
+		return 0, fmt.Errorf("topic %s: %w", p.topic, d.Err)
+	}
+	return len(d.Partitions), nil
 }
 
 func (o ProducerOptions) withDefaults() ProducerOptions {

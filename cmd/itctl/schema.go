@@ -19,12 +19,22 @@ import (
 func cmdSchema(args []string) error {
 	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
 	dryRun := fs.Bool("dry-run", false, "print the statements, change nothing")
-	replication := fs.String("replication", "", "CQL replication map replacing the file's (NetworkTopologyStrategy RF 3), e.g. \"{'class': 'SimpleStrategy', 'replication_factor': 1}\"")
+	replication := fs.String("replication", "", "CQL replication map replacing the file's, e.g. \"{'class': 'SimpleStrategy', 'replication_factor': 1}\" (default: NetworkTopologyStrategy with database.replication_factor)")
 	c, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	return applySchema(c.cfg, *replication, *dryRun)
+	return applySchema(c.cfg, schemaReplication(c.cfg, *replication), *dryRun)
+}
+
+// schemaReplication is the keyspace's replication map: the flag's when
+// given, else NetworkTopologyStrategy with database.replication_factor in
+// every datacenter (the file's own map, when that factor is 3).
+func schemaReplication(cfg *config.Config, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return fmt.Sprintf("{'class': 'NetworkTopologyStrategy', 'replication_factor': %d}", cfg.Database.ReplicationFactor)
 }
 
 func applySchema(cfg *config.Config, replication string, dryRun bool) error {

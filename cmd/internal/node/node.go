@@ -51,18 +51,19 @@ type Node struct {
 
 // Start builds and starts every part of role. On error, whatever started is
 // stopped again.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role) (n *Node, err error) {
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role) (*Node, error) {
 	catalog, err := cfg.Catalog()
 	if err != nil {
 		return nil, err
 	}
 	schedulerProcs(cfg, log)
 	bg, cancel := context.WithCancel(context.Background())
-	n = &Node{cfg: cfg, log: log, catalog: catalog, cancel: cancel, failed: make(chan error, 4)}
+	n := &Node{cfg: cfg, log: log, catalog: catalog, cancel: cancel, failed: make(chan error, 4)}
 	n.stops = append(n.stops, func() error { cancel(); return nil })
+	ok := false
 	defer func() {
-		if err != nil {
-			_ = n.Stop()
+		if !ok {
+			_ = n.Stop() // whatever started, on any error return
 		}
 	}()
 	if err := n.openBackends(ctx); err != nil {
@@ -84,7 +85,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role)
 	if err := transfers.EnsureOperatorAccounts(ctx, n.batcher, catalog); err != nil {
 		return nil, fmt.Errorf("cannot create operator accounts: %w", err)
 	}
-	go transfers.TrackSuccessRate(bg)
+	if InProcess(cfg) {
+		// Only a process that runs both the gateway and settlement sees
+		// every outcome; a split cluster's rate is the Prometheus recording
+		// rule cluster:internal_transfer_success_rate:ratio_rate1m.
+		go transfers.TrackSuccessRate(bg)
+	}
 	if role == Settlement || InProcess(cfg) {
 		if err := n.startSettlement(ctx); err != nil {
 			return nil, err
@@ -100,6 +106,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role)
 	if err := n.startMetrics(); err != nil {
 		return nil, err
 	}
+	ok = true
 	return n, nil
 }
 

@@ -98,7 +98,8 @@ func (n *Node) startGateway() error {
 	return n.serveWith("admin", cfg.Server.AdminPort, api.ServeAdmin, api.Shutdown)
 }
 
-// ready reaches every backend: a ledger lookup and a store read.
+// ready reaches every backend: a ledger lookup, a store read, and the
+// confirmation topic on the Kafka cluster.
 func (n *Node) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -110,6 +111,11 @@ func (n *Node) ready(ctx context.Context) error {
 	}
 	if _, err := n.store.Get(ctx, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("store: %w", err)
+	}
+	if n.producer != nil {
+		if _, err := n.producer.CheckTopic(ctx); err != nil {
+			return fmt.Errorf("stream: %w", err)
+		}
 	}
 	return nil
 }

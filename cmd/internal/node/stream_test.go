@@ -1,0 +1,64 @@
+package node_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/actors/stream"
+)
+
+// With backends.stream: kafka the node needs the confirmation topic: a
+// cluster without it stops the start, and /ready fails once the cluster is
+// gone.
+func TestKafkaTopicIsRequiredAndReadyChecksIt(t *testing.T) {
+	broker, err := stream.StartEmbedded(stream.EmbeddedOptions{ListenAddr: "127.0.0.1:0", Topic: "other_topic", Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	cfg := testConfig(t.TempDir())
+	cfg.Backends.Stream = "kafka"
+	cfg.Kafka.Brokers = broker.Addrs()
+	cfg.Kafka.Topic = "transfer_confirmations_missing"
+	if n, _, err := startNode(cfg); err == nil {
+		_ = n.Stop()
+		t.Fatal("the node started without its topic on the cluster")
+	} else if !strings.Contains(err.Error(), "transfer_confirmations_missing") {
+		t.Fatalf("start error %q does not name the missing topic", err)
+	}
+
+	cfg = testConfig(t.TempDir())
+	cfg.Backends.Stream = "kafka"
+	cfg.Kafka.Brokers = broker.Addrs()
+	cfg.Kafka.Topic = "other_topic"
+	s := start(t, cfg)
+	ready := func() (int, string) {
+		resp, err := s.http.Get(s.api("/ready"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := ready(); code != http.StatusOK {
+		t.Fatalf("/ready with the cluster up: %d %s", code, body)
+	}
+	// The ledger and the store are embedded and stay up: only the stream
+	// can make /ready fail now (its cause is logged, not shown).
+	broker.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := ready()
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready with the cluster gone: %d %s, want 503", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
