@@ -16,6 +16,7 @@ type Keyspace struct {
 	Name          string
 	Replication   map[string]string // option → value text ('class' included)
 	DurableWrites bool
+	Tablets       map[string]string // ScyllaDB's tablets option ('enabled'), nil when absent
 }
 
 // Table is one CREATE TABLE.
@@ -142,6 +143,15 @@ func (c *Catalog) createKeyspace(p *parser) error {
 				return p.errorf("want true or false")
 			}
 			ks.DurableWrites = v == "true"
+		case "tablets":
+			if ks.Tablets, err = p.stringMap(); err != nil {
+				return err
+			}
+			for k, v := range ks.Tablets {
+				if k != "enabled" || (v != "true" && v != "false") {
+					return p.errorf("tablets option %s = %s: want 'enabled': true or false", k, v)
+				}
+			}
 		default:
 			return p.errorf("unknown keyspace option %s", opt)
 		}

@@ -64,6 +64,19 @@ func TestCatalogOfShippedSchema(t *testing.T) {
 	if diff := cmp.Diff(wantRepl, ks.Replication); diff != "" || !ks.DurableWrites {
 		t.Errorf("keyspace replication (-want +got):\n%s durable_writes=%v", diff, ks.DurableWrites)
 	}
+	// The idempotency-key claim is a lightweight transaction, which
+	// ScyllaDB runs only on vnode keyspaces.
+	if ks.Tablets["enabled"] != "false" {
+		t.Errorf("keyspace tablets %v, want {'enabled': false}", ks.Tablets)
+	}
+	for _, bad := range []string{
+		"CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1} AND tablets = {'enabled': 'maybe'}",
+		"CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1} AND tablets = {'initial': 8}",
+	} {
+		if err := NewCatalog().Apply(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
 	type key struct {
 		Partition  []string
 		Clustering []ClusteringColumn
