@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exchange/internal-transfer/actors/stream"
@@ -32,6 +33,7 @@ const (
 	DefaultRestartsMax       = 10
 	DefaultRestartWindow     = 1 * time.Minute
 	DefaultFetchMaxWait      = 500 * time.Millisecond
+	DefaultEndOffsetsEvery   = 5 * time.Second
 	// callbackWaitMax bounds the revoke callback's wait for the partition
 	// actors: above a default batch in flight plus its commit
 	// (RecordTimeout + CommitTimeout), so an old owner is done before the
@@ -63,7 +65,12 @@ type ConsumerOptions struct {
 	RebalanceTimeout  time.Duration
 	HeartbeatInterval time.Duration
 	FetchMaxWait      time.Duration
-	Logger            *slog.Logger
+	// EndOffsetsEvery is how often the end offsets of the assigned
+	// partitions are listed for the lag gauge: a paused partition (its
+	// queue full behind a record that keeps failing) is not fetched, so
+	// fetches alone would stop reporting how far behind it falls.
+	EndOffsetsEvery time.Duration
+	Logger          *slog.Logger
 }
 
 func (o ConsumerOptions) withDefaults() ConsumerOptions {
@@ -95,6 +102,7 @@ func (o ConsumerOptions) withDefaults() ConsumerOptions {
 	defd(&o.RetryBackoffMax, DefaultRetryBackoffMax)
 	defd(&o.RestartWindow, DefaultRestartWindow)
 	defd(&o.FetchMaxWait, DefaultFetchMaxWait)
+	defd(&o.EndOffsetsEvery, DefaultEndOffsetsEvery)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -155,7 +163,40 @@ func (c *consumer) start(ctx context.Context) error {
 	c.pollCancel, c.pollDone = cancel, make(chan struct{})
 	lags.add(c)
 	go c.poll(pollCtx)
+	go c.watchEndOffsets(pollCtx)
 	return nil
+}
+
+// watchEndOffsets raises the assigned partitions' high watermarks from the
+// cluster's end offsets every EndOffsetsEvery until ctx ends.
+func (c *consumer) watchEndOffsets(ctx context.Context) {
+	tick := time.NewTicker(c.opts.EndOffsetsEvery)
+	defer tick.Stop()
+	adm := kadm.NewClient(c.client) // shares the client: never closed here
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, c.opts.EndOffsetsEvery)
+		ends, err := adm.ListEndOffsets(lctx, c.opts.Topic)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Debug("cannot list end offsets", "topic", c.opts.Topic, "err", err)
+			}
+			continue
+		}
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil {
+				return
+			}
+			if p := c.part(o.Partition); p != nil {
+				p.raiseHWM(o.Offset)
+			}
+		})
+	}
 }
 
 func (c *consumer) kgoOptions() []kgo.Opt {
@@ -225,11 +266,12 @@ func (c *consumer) queue(fp kgo.FetchTopicPartition) {
 	// position past those records, so they are queued all the same, or
 	// committing later offsets would skip them. The error was logged.
 	if fp.Err == nil {
-		p.hwm.Store(fp.HighWatermark)
+		p.raiseHWM(fp.HighWatermark)
 	}
 	if len(fp.Records) == 0 {
 		return
 	}
+	p.first.CompareAndSwap(-1, fp.Records[0].Offset)
 	if p.push(fp.Records) >= c.opts.PartitionQueueMax {
 		p.mu.Lock()
 		if !p.paused {

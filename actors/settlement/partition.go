@@ -22,8 +22,9 @@ type partition struct {
 	topic string
 	id    int32
 
-	hwm    atomic.Int64 // high watermark seen in the last fetch
+	hwm    atomic.Int64 // high watermark: the latest of the fetches' and ListEndOffsets'
 	next   atomic.Int64 // offset after the last finished record, -1 before any
+	first  atomic.Int64 // offset of the first record fetched since assignment, -1 before any
 	nudged atomic.Bool  // a nudgeMsg is in the actor's mailbox
 
 	mu     sync.Mutex
@@ -41,7 +42,19 @@ type partition struct {
 func newPartition(topic string, id int32) *partition {
 	p := &partition{topic: topic, id: id}
 	p.next.Store(-1)
+	p.first.Store(-1)
 	return p
+}
+
+// raiseHWM records a high watermark seen by a fetch or an offset listing;
+// it never moves back.
+func (p *partition) raiseHWM(hwm int64) {
+	for {
+		cur := p.hwm.Load()
+		if hwm <= cur || p.hwm.CompareAndSwap(cur, hwm) {
+			return
+		}
+	}
 }
 
 func (p *partition) setPID(pid *actor.PID) {
@@ -96,14 +109,17 @@ func (p *partition) queued() int {
 	return len(p.queue)
 }
 
-// lag is how many records of the partition are behind the high watermark.
+// lag is how many records of the partition are behind the high watermark:
+// from the first unfinished one (before any finished, the first fetched).
 func (p *partition) lag() int64 {
 	next := p.next.Load()
-	hwm := p.hwm.Load()
+	if next < 0 {
+		next = p.first.Load()
+	}
 	if next < 0 {
 		return int64(p.queued())
 	}
-	return max(hwm-next, 0)
+	return max(p.hwm.Load()-next, 0)
 }
 
 // partitionActor settles one partition's records in order.

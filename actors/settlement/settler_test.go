@@ -271,3 +271,40 @@ func TestPartitionSkipsUnsettleableRecord(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A partition paused behind a record that keeps failing is no longer
+// fetched; its lag still counts every record published behind it, from the
+// cluster's end offsets, so SettlementLag can see the backlog grow.
+func TestLagCountsRecordsBehindAPausedPartition(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	fl := &faultLedger{Ledger: e.ledger}
+	opts := e.options(time.Hour)
+	opts.Settler.Ledger = fl
+	opts.Consumer.PartitionQueueMax = 2
+	opts.Consumer.EndOffsetsEvery = 100 * time.Millisecond
+	svc := e.startService(opts)
+	fl.setFailures(1_000_000, false) // every post fails: the head record never finishes
+	for range 3 {
+		e.transfer(1, 1, 1)
+	}
+	waitFor(t, 10*time.Second, "the first records to be fetched", func() bool { return svc.consumer.lag() >= 3 })
+	for range 10 {
+		e.transfer(1, 1, 1) // published while the partition is paused
+	}
+	waitFor(t, 10*time.Second, "lag to count the records behind the paused partition", func() bool { return svc.consumer.lag() == 13 })
+	fl.setFailures(0, false)
+	waitFor(t, 20*time.Second, "the backlog to drain", func() bool { return svc.consumer.lag() == 0 })
+}
+
+// waitFor polls cond every 20 ms until it holds, failing after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
