@@ -223,7 +223,13 @@ func TestConfigRefusesWhatWouldBeDropped(t *testing.T) {
 			t.Errorf("%q: got %v, want an error naming IT_ASSETS", bad, err)
 		}
 	}
-	if _, err := Parse([]byte(base+"server:\n  node_id: 2\n"), nil); err != nil {
-		t.Fatalf("a whole number refused: %v", err)
+	for _, whole := range []string{"server:\n  node_id: 2\n", "server:\n  admin_port: 9.091e3\n"} {
+		cfg, err := Parse([]byte(base+whole), nil)
+		if err != nil {
+			t.Fatalf("%q: a whole number refused: %v", whole, err)
+		}
+		if strings.Contains(whole, "9.091e3") && cfg.Server.AdminPort != 9091 {
+			t.Fatalf("admin_port 9.091e3 loaded as %d, want 9091", cfg.Server.AdminPort)
+		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -13,8 +15,9 @@ import (
 
 // decodeStrict decodes raw, which must hold one YAML document, into out:
 // unknown keys are refused (KnownFields), and so are a second document or
-// anything after the first, and a number with a fraction or beyond 64 bits
-// where out has an integer, which yaml.v3 would silently truncate. An empty
+// anything after the first, and a number with a fraction or too large for a
+// float64 to hold exactly where out has an integer, which yaml.v3 would
+// silently change. An empty
 // raw returns io.EOF and leaves out as it was.
 func decodeStrict(raw []byte, out any) error {
 	var doc yaml.Node
@@ -74,10 +77,18 @@ func checkWhole(n *yaml.Node, t reflect.Type, path string) error {
 				return err
 			}
 		}
-	case isInteger(t.Kind()) && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float":
-		return fmt.Errorf("invalid value %q for %s: want a whole number that fits", n.Value, path)
+	case isInteger(t.Kind()) && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" && !wholeFloat(n.Value):
+		return fmt.Errorf("invalid value %q for %s: want a whole number (a fraction, or one past 2^53, would be cut)", n.Value, path)
 	}
 	return nil
+}
+
+// wholeFloat reports whether v is a float yaml.v3 turns into an integer
+// without changing it: no fraction, and small enough that float64 holds it
+// exactly (9.09e3 is 9090; 1.8446744073709552e19 is not 2^64-1).
+func wholeFloat(v string) bool {
+	f, err := strconv.ParseFloat(v, 64)
+	return err == nil && f == math.Trunc(f) && math.Abs(f) <= 1<<53
 }
 
 func fieldByYAMLKey(t reflect.Type, key string) (reflect.StructField, bool) {

@@ -326,7 +326,7 @@ func (c *consumer) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 	done := make(chan struct{})
 	c.system.Root.Send(c.supervisor, &startPartitions{parts: parts, done: done})
-	c.wait(done, "start", len(parts))
+	c.wait(context.Background(), done, "start", len(parts))
 	c.log.Info("partitions assigned", "topic", c.opts.Topic, "partitions", assigned[c.opts.Topic])
 }
 
@@ -347,20 +347,26 @@ func (c *consumer) revoked(_ context.Context, _ *kgo.Client, revoked map[string]
 	if len(parts) == 0 {
 		return
 	}
-	c.stopParts(parts)
+	c.stopParts(context.Background(), parts)
 	c.client.ResumeFetchPartitions(map[string][]int32{c.opts.Topic: ids})
 	c.log.Info("partitions revoked", "topic", c.opts.Topic, "partitions", ids)
 }
 
-func (c *consumer) stopParts(parts []*partition) {
+// stopParts stops parts' actors (each finishes its batch in flight and
+// commits), waiting at most callbackWaitMax or until ctx ends.
+func (c *consumer) stopParts(ctx context.Context, parts []*partition) {
 	done := make(chan struct{})
 	c.system.Root.Send(c.supervisor, &stopPartitions{parts: parts, done: done})
-	c.wait(done, "stop", len(parts))
+	c.wait(ctx, done, "stop", len(parts))
 }
 
-func (c *consumer) wait(done chan struct{}, what string, n int) {
+func (c *consumer) wait(ctx context.Context, done chan struct{}, what string, n int) {
+	start := time.Now()
 	select {
 	case <-done:
+	case <-ctx.Done():
+		c.log.Error("partition actors did not answer before the shutdown deadline", "op", what, "partitions", n,
+			"waited", time.Since(start).Round(time.Millisecond).String())
 	case <-time.After(callbackWaitMax):
 		c.log.Error("partition actors did not answer in time", "op", what, "partitions", n,
 			"waited", callbackWaitMax.String())
@@ -432,7 +438,7 @@ func (c *consumer) stop(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	if len(parts) > 0 {
-		c.stopParts(parts)
+		c.stopParts(ctx, parts)
 	}
 	// Its own deadline: stopping the partitions may have used up ctx, and a
 	// LeaveGroup not sent leaves the partitions unowned until the session

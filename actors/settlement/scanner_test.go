@@ -208,7 +208,7 @@ func TestScannerRepublishIsSpaced(t *testing.T) {
 	pub := &countingPublisher{Publisher: opts.Publisher}
 	opts.Publisher = pub
 	settler := NewSettler(opts) // no consumer: the hold stays open
-	const every = 300 * time.Millisecond
+	const every = 2 * time.Second
 	sc := NewScanner(settler, e.store, ScannerOptions{Grace: time.Second, RepublishEvery: every, Logger: e.log})
 	open := e.create(e.request(1, 1, 10, time.Minute))
 	e.hold(open)

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"sort"
 	"strconv"
 	"testing"
@@ -239,5 +240,50 @@ func BenchmarkCheck(b *testing.B) {
 		if err != nil || !rep.OK() {
 			b.Fatalf("check: %v %v", err, rep.Violations)
 		}
+	}
+}
+
+// createsDuringWalk is a store in which a request appears after the
+// histories were read: its first ListOpen creates it first.
+type createsDuringWalk struct {
+	store.Store
+	create func()
+}
+
+func (s *createsDuringWalk) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage, error) {
+	if s.create != nil {
+		s.create()
+		s.create = nil
+	}
+	return s.Store.ListOpen(ctx, q)
+}
+
+// A request created while the check walks the histories (after it
+// started, after its user's history was read) is young, not "missing"
+// from that history nor "dated ahead": the check reads the clock at its
+// start for what it judges, and again at judging time for what is dated
+// ahead.
+func TestRequestCreatedDuringTheWalkIsYoung(t *testing.T) {
+	w := newWorld(t)
+	late := &createsDuringWalk{Store: w.store, create: func() {
+		w.now = w.now.Add(30 * time.Second)
+		w.storeOnly(2, "funding", "spot", 5, "during", store.StatusPending)
+		w.now = w.now.Add(-30 * time.Second)
+	}}
+	calls := 0
+	clock := func() time.Time {
+		calls++
+		if calls == 1 {
+			return w.now.Add(20 * time.Second) // the check starts before the request exists
+		}
+		return w.now.Add(5 * time.Minute) // the walk took minutes
+	}
+	rep, err := Check(context.Background(), Options{Ledger: w.ledger, Store: late, Catalog: w.catalog,
+		Users: w.expect.Users, Now: clock, Grace: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("report %s %v: want no violation for a request created during the walk", rep.Summary(), rep.Violations)
 	}
 }

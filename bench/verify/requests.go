@@ -43,7 +43,9 @@ func (c *checker) loadRequests(ctx context.Context) error {
 // store's open index, so a request its users' histories do not show (a
 // user left out of the list, a lost history entry) is still judged.
 func (c *checker) loadOpen(ctx context.Context) error {
-	q := store.OpenQuery{Before: c.opts.Now().Add(-c.opts.Grace), Limit: store.OpenLimitMax}
+	// The clock read before the history walk: a request created during
+	// the walk is young, not missing from a history already read.
+	q := store.OpenQuery{Before: c.now.Add(-c.opts.Grace), Limit: store.OpenLimitMax}
 	for page := 0; ; page++ {
 		if page == historyPagesMax {
 			return fmt.Errorf("cannot walk the open requests: more than %d pages", historyPagesMax)
@@ -103,8 +105,10 @@ func (c *checker) checkRequests(ctx context.Context) error {
 	}
 	keys := map[string]uint64{}
 	var ids []ledger.Uint128
-	now := c.opts.Now()
-	cutoff, ahead := now.Add(-c.opts.Grace), now.Add(c.opts.Grace)
+	// Judged: created before the check started, less the grace; or dated
+	// more than the grace past the clock now, after every read (a clock
+	// running fast). Between the two: young, possibly still in flight.
+	cutoff, ahead := c.now.Add(-c.opts.Grace), c.opts.Now().Add(c.opts.Grace)
 	var judged []store.Request
 	for _, r := range sortedRequests(c.requests) {
 		pending := ledger.Uint128FromBytes(r.PendingID)

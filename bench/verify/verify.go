@@ -114,6 +114,7 @@ func (r *Report) Print(w io.Writer) {
 // checker carries one run's state between the checks.
 type checker struct {
 	opts     Options
+	now      time.Time // the clock when the check started: requests older than now-Grace are judged
 	rep      *Report
 	users    map[uint64]bool
 	accounts map[ledger.Uint128]ledger.Account // every found account of the listed users and operators
@@ -134,7 +135,7 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = 30 * time.Second
 	}
-	c := &checker{opts: opts, rep: &Report{}, users: map[uint64]bool{},
+	c := &checker{opts: opts, now: opts.Now(), rep: &Report{}, users: map[uint64]bool{},
 		accounts: map[ledger.Uint128]ledger.Account{}, owners: map[ledger.Uint128]uint64{},
 		requests: map[uint64]store.Request{}, holds: map[ledger.Uint128]uint64{}}
 	for _, u := range opts.Users {

@@ -61,4 +61,12 @@ func TestKafkaTopicIsRequiredAndReadyChecksIt(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// With the cluster gone the stop cannot leave the consumer group
+	// (whether it had joined decides if that is an error): stop here and
+	// accept it, rather than in the cleanup, which reports it.
+	n := s.node
+	s.node = nil
+	if err := n.Stop(); err != nil {
+		t.Logf("stop with the cluster gone: %v", err)
+	}
 }
