@@ -22,6 +22,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/exchange/internal-transfer/actors/dispatch"
 	"github.com/exchange/internal-transfer/actors/supervision"
 	"github.com/exchange/internal-transfer/ledger"
 )
@@ -72,11 +73,12 @@ func New(system *actor.ActorSystem, l ledger.Ledger, opts Options) *Batcher {
 	// The pool's guardian applies the policy: a failed batcher actor drains
 	// what it holds and is restarted after a backoff, within limits.
 	root := system.Root.WithGuardian(opts.Supervision.Strategy())
+	pool := dispatch.NewPool(dispatch.Options{}) // mailbox runs on reused goroutines (see package dispatch)
 	for i := 0; i < opts.Width; i++ {
 		i := i
 		props := actor.PropsFromProducer(func() actor.Actor {
 			return &batchActor{ledger: l, timeout: opts.CallTimeout, onDone: func(n int) { b.release(i, n) }}
-		})
+		}, actor.WithDispatcher(pool))
 		b.pids = append(b.pids, root.Spawn(props))
 	}
 	return b

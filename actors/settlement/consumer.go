@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exchange/internal-transfer/actors/dispatch"
 	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/ledger"
 )
@@ -129,11 +130,14 @@ type consumer struct {
 	// afterSettle, when set (tests only), runs after a record's outcome is
 	// in the store and before its offset may be committed.
 	afterSettle func(rec *kgo.Record)
+
+	dispatch *dispatch.Pool // runs the partition actors' mailboxes on reused goroutines
 }
 
 func newConsumer(settler *Settler, opts ConsumerOptions) *consumer {
 	opts = opts.withDefaults()
-	return &consumer{opts: opts, settler: settler, log: opts.Logger, parts: map[int32]*partition{}}
+	return &consumer{opts: opts, settler: settler, log: opts.Logger, parts: map[int32]*partition{},
+		dispatch: dispatch.NewPool(dispatch.Options{})}
 }
 
 func (c *consumer) start(ctx context.Context) error {

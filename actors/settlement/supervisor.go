@@ -85,7 +85,7 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 
 func (s *supervisorActor) spawn(ctx actor.Context, p *partition) {
 	props := actor.PropsFromProducer(func() actor.Actor { return &partitionActor{p: p, c: s.c} },
-		actor.WithMailbox(actor.Bounded(s.c.mailboxSize())))
+		actor.WithMailbox(actor.Bounded(s.c.mailboxSize())), actor.WithDispatcher(s.c.dispatch))
 	pid := ctx.Spawn(props)
 	s.children[pid] = p
 	p.setPID(pid)

@@ -54,7 +54,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		}
 		props := actor.PropsFromProducer(func() actor.Actor {
 			return &userActor{svc: s.svc, user: msg.user}
-		})
+		}, actor.WithDispatcher(s.svc.dispatch))
 		pid, err := ctx.SpawnNamed(props, "user-"+strconv.FormatUint(msg.user, 10))
 		if err != nil { // a stopping actor still holds the name: let the caller retry
 			ctx.Respond(err)

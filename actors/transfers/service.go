@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/exchange/internal-transfer/actors/dispatch"
 	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
 )
@@ -48,7 +49,8 @@ type Service struct {
 	users    sync.Map // uint64 → *userRef
 	inflight atomic.Int64
 	closed   atomic.Bool
-	parent   *actor.PID // supervisor of the user actors
+	parent   *actor.PID     // supervisor of the user actors
+	dispatch *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
 }
 
 // userRef is the route to one user's actor and its queue depth.
@@ -81,7 +83,8 @@ func NewService(system *actor.ActorSystem, l ledger.Ledger, s store.Store, pub P
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	svc := &Service{system: system, ledger: l, store: s, pub: pub, catalog: catalog, ids: ids, opts: opts, log: opts.Logger}
+	svc := &Service{system: system, ledger: l, store: s, pub: pub, catalog: catalog, ids: ids, opts: opts, log: opts.Logger,
+		dispatch: dispatch.NewPool(dispatch.Options{})}
 	svc.parent = system.Root.Spawn(supervisorProps(svc))
 	return svc, nil
 }
