@@ -48,10 +48,7 @@ func collectKeys(n *yaml.Node, path string, out map[int]string) {
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			if path != "" {
-				key = path + "." + key
-			}
+			key := joinKey(path, n.Content[i].Value)
 			out[n.Content[i+1].Line] = key
 			collectKeys(n.Content[i+1], key, out)
 		}

@@ -316,3 +316,18 @@ func (r CreateTransferResult) String() string {
 	}
 	return "unknown_create_transfer_result"
 }
+
+// ExistsWithDifferent reports an exists_with_different_* result: a transfer
+// with the event's id exists and differs from it in the named field.
+func (r CreateTransferResult) ExistsWithDifferent() bool {
+	switch r {
+	case TransferExistsWithDifferentFlags, TransferExistsWithDifferentPendingID,
+		TransferExistsWithDifferentTimeout, TransferExistsWithDifferentDebitAccountID,
+		TransferExistsWithDifferentCreditAccountID, TransferExistsWithDifferentAmount,
+		TransferExistsWithDifferentUserData128, TransferExistsWithDifferentUserData64,
+		TransferExistsWithDifferentUserData32, TransferExistsWithDifferentLedger,
+		TransferExistsWithDifferentCode:
+		return true
+	}
+	return false
+}

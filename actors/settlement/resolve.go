@@ -70,7 +70,7 @@ func (s *Settler) resolveHold(ctx context.Context, req store.Request) (store.Req
 	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
 		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeAccountFrozen, ErrorMessage: "account frozen"})
 	}
-	if transfers.ExistsWithDifferent(result) {
+	if result.ExistsWithDifferent() {
 		// Decided as the gateway decides it: another request's transfer
 		// holds the id (its key reused after expiry) → failed; else an
 		// operator's case.

@@ -279,7 +279,7 @@ func ResolveHoldResult(ctx context.Context, l ledger.Ledger, req store.Request, 
 	switch {
 	case outcome.ErrorCode == "":
 		return store.StatusPending, outcome, nil
-	case !ExistsWithDifferent(r):
+	case !r.ExistsWithDifferent():
 		return store.StatusFailed, outcome, nil
 	}
 	id := ledger.Uint128FromBytes(req.PendingID)
@@ -294,20 +294,6 @@ func ResolveHoldResult(ctx context.Context, l ledger.Ledger, req store.Request, 
 		return 0, store.Outcome{}, fmt.Errorf("hold %s of request %d (%s): %w", id, req.ID, r, ErrHoldMismatch)
 	}
 	return store.StatusFailed, outcome, nil
-}
-
-// ExistsWithDifferent reports an exists_with_different_* result.
-func ExistsWithDifferent(r ledger.CreateTransferResult) bool {
-	switch r {
-	case ledger.TransferExistsWithDifferentFlags, ledger.TransferExistsWithDifferentPendingID,
-		ledger.TransferExistsWithDifferentTimeout, ledger.TransferExistsWithDifferentDebitAccountID,
-		ledger.TransferExistsWithDifferentCreditAccountID, ledger.TransferExistsWithDifferentAmount,
-		ledger.TransferExistsWithDifferentUserData128, ledger.TransferExistsWithDifferentUserData64,
-		ledger.TransferExistsWithDifferentUserData32, ledger.TransferExistsWithDifferentLedger,
-		ledger.TransferExistsWithDifferentCode:
-		return true
-	}
-	return false
 }
 
 // errorOf is the error a client sees for a stored request.

@@ -85,7 +85,7 @@ func (a *Admin) move(ctx context.Context, kind string, user uint64, accountType,
 	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
 		return ErrAccountFrozen
 	default:
-		if ExistsWithDifferent(r) {
+		if r.ExistsWithDifferent() {
 			return ErrIdempotencyConflict
 		}
 		return fmt.Errorf("%w: %s", errOperation, r)
