@@ -285,3 +285,67 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// churnTransfers is how many finished transfers BenchmarkOpenScanAfterChurn
+// leaves behind: each deleted its open-index entry, so their tombstones lie
+// in the range the scanner and CountOpen walk until a compaction drops them.
+const churnTransfers = 300_000
+
+// BenchmarkOpenScanAfterChurn times CountOpen and a scanner page right after
+// churnTransfers transfers (dated a minute ago) went from create to success
+// with 1,000 older ones still pending: the cost of walking the finished
+// ones' open-index tombstones that flushes leave in L0.
+func BenchmarkOpenScanAfterChurn(b *testing.B) {
+	s := openBench(b)
+	ctx := context.Background()
+	now := time.Now()
+	const stuck = 1000
+	for i := range stuck {
+		r := benchRequest(uint64(i+1), uint64(i+1), now.Add(-10*time.Minute))
+		if _, _, err := s.Create(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range benchWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= churnTransfers; i = next.Add(1) {
+				r := benchRequest(uint64(i%10_000+1), uint64((i+1)%10_000+1), now.Add(-time.Minute))
+				if _, _, err := s.Create(ctx, r); err != nil {
+					b.Error(err)
+					return
+				}
+				for _, to := range []store.Status{store.StatusPending, store.StatusSuccess} {
+					if _, err := s.Advance(ctx, r.ID, to, store.Outcome{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if b.Failed() {
+		return
+	}
+	cutoff := now.Add(-30 * time.Second)
+	b.Run("CountOpen", func(b *testing.B) {
+		for range b.N {
+			c, err := s.CountOpen(ctx, cutoff)
+			if err != nil || c.Stuck != stuck {
+				b.Fatalf("CountOpen = %+v, %v; want %d stuck", c, err, stuck)
+			}
+		}
+	})
+	b.Run("ListOpen", func(b *testing.B) {
+		for range b.N {
+			page, err := s.ListOpen(ctx, store.OpenQuery{Before: cutoff, Limit: store.OpenLimitMax})
+			if err != nil || len(page.Requests) != min(stuck, store.OpenLimitMax) {
+				b.Fatalf("ListOpen: %d requests, %v", len(page.Requests), err)
+			}
+		}
+	})
+}
