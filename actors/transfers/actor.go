@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -55,7 +56,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		props := actor.PropsFromProducer(func() actor.Actor {
 			return &userActor{svc: s.svc, user: msg.user}
 		}, actor.WithDispatcher(s.svc.dispatch))
-		pid, err := ctx.SpawnNamed(props, "user-"+strconv.FormatUint(msg.user, 10))
+		pid, err := ctx.SpawnNamed(props, userActorPrefix+strconv.FormatUint(msg.user, 10))
 		if err != nil { // a stopping actor still holds the name: let the caller retry
 			ctx.Respond(err)
 			return
@@ -65,14 +66,44 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		userActors.Inc()
 		ctx.Respond(ref)
 	case *userIdle:
-		// Forget the route first, then stop after what is queued: a request
-		// sent to the old pid afterwards dead-letters and is re-sent.
-		if ref, ok := s.svc.users.Load(msg.user); ok && ref.(*userRef).pid.Equal(msg.pid) && ref.(*userRef).depth.Load() == 0 {
+		// Retire the route only while nothing is queued (the swap fails once
+		// a Submit has counted itself in; a later Submit sees the negative
+		// depth and goes to a fresh actor), forget it, then stop the actor.
+		if ref, ok := s.svc.users.Load(msg.user); ok && ref.(*userRef).pid.Equal(msg.pid) &&
+			ref.(*userRef).depth.CompareAndSwap(0, retiredDepth) {
 			s.svc.users.Delete(msg.user)
 			userActors.Dec()
 			ctx.Poison(msg.pid)
 		}
+	case *actor.Terminated:
+		// A user actor stopped, for idleness (already forgotten above) or
+		// by its supervision policy: forget a route still pointing at it,
+		// so the next request starts a fresh actor and the gauge counts
+		// live ones.
+		if user, ok := userOfPID(msg.Who); ok {
+			if ref, ok := s.svc.users.Load(user); ok && ref.(*userRef).pid.Equal(msg.Who) &&
+				s.svc.users.CompareAndDelete(user, ref) {
+				userActors.Dec()
+			}
+		}
 	}
+}
+
+// userActorPrefix names a user actor ("user-" + its user id) among the
+// supervisor's children.
+const userActorPrefix = "user-"
+
+// userOfPID is the user whose actor pid is.
+func userOfPID(pid *actor.PID) (uint64, bool) {
+	if pid == nil {
+		return 0, false
+	}
+	i := strings.LastIndex(pid.Id, "/"+userActorPrefix)
+	if i < 0 {
+		return 0, false
+	}
+	user, err := strconv.ParseUint(pid.Id[i+1+len(userActorPrefix):], 10, 64)
+	return user, err == nil
 }
 
 // userActor serialises one user's transfers.
@@ -96,6 +127,12 @@ func (u *userActor) Receive(ctx actor.Context) {
 	case *actor.ReceiveTimeout:
 		ctx.Send(ctx.Parent(), &userIdle{user: u.user, pid: ctx.Self()})
 	case *submit:
+		if !time.Now().Before(msg.deadline) {
+			// Reached after its deadline: refuse it untouched, so "retry"
+			// is true (the caller waits a little longer than the deadline).
+			ctx.Respond(&submitResult{err: u.svc.retryable(ErrUnavailable)})
+			return
+		}
 		c, cancel := context.WithDeadline(context.Background(), msg.deadline)
 		req, err := u.transfer(c, msg.cmd)
 		cancel()

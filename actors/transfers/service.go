@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,18 @@ func NewService(system *actor.ActorSystem, l ledger.Ledger, s store.Store, pub P
 	return svc, nil
 }
 
+// submitAttempts bounds Submit's tries to reach a live actor of the user.
+const submitAttempts = 5
+
+// answerMargin is how much longer Submit waits for the actor's answer than
+// the request's deadline: the store write or ledger call in progress at the
+// deadline finishes first (each honours its context when it starts or waits).
+const answerMargin = time.Second
+
+// retiredDepth marks a userRef whose actor the supervisor is stopping for
+// idleness: far below zero, so Submit's increment stays negative and says so.
+const retiredDepth = math.MinInt64 / 2
+
 // actorFor is the one way to reach a user's actor: today a local actor
 // spawned on first use, later a cluster identity.
 func (s *Service) actorFor(user uint64) (*userRef, error) {
@@ -119,13 +132,21 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		return store.Request{}, s.retryable(ErrOverloaded)
 	}
 	defer s.inflight.Add(-1)
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < submitAttempts; attempt++ {
 		ref, err := s.actorFor(cmd.UserID)
 		if err != nil { // e.g. the previous actor is still stopping
 			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 			continue
 		}
-		if ref.depth.Add(1) > int64(s.opts.MailboxMax) {
+		depth := ref.depth.Add(1)
+		if depth < 0 {
+			// Retired for idleness (see supervisor): its stop is queued and
+			// it would drop this request unanswered. Use a fresh actor.
+			ref.depth.Add(-1)
+			s.users.CompareAndDelete(cmd.UserID, ref)
+			continue
+		}
+		if depth > int64(s.opts.MailboxMax) {
 			ref.depth.Add(-1)
 			return store.Request{}, s.retryable(ErrOverloaded)
 		}
@@ -134,17 +155,27 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 			timeout = time.Until(dl)
 		}
-		res, err := s.system.Root.RequestFuture(ref.pid, &submit{cmd: cmd, deadline: time.Now().Add(timeout)}, timeout).Result()
+		if timeout <= 0 { // nothing was sent (a zero wait would never end)
+			ref.depth.Add(-1)
+			mailboxDepth.Dec()
+			return store.Request{}, s.retryable(ErrUnavailable)
+		}
+		// The actor answers by the deadline, or refuses a request it reaches
+		// after it without touching it; this wait is longer, so the caller's
+		// own timer never turns a request the actor started into "nothing
+		// happened, retry" (which a client without a key would act on).
+		res, err := s.system.Root.RequestFuture(ref.pid, &submit{cmd: cmd, deadline: time.Now().Add(timeout)}, timeout+answerMargin).Result()
 		ref.depth.Add(-1)
 		mailboxDepth.Dec()
 		switch {
 		case errors.Is(err, actor.ErrDeadLetter):
-			// The actor stopped for idleness between lookup and send: the
-			// request never ran, so sending it to a fresh actor is safe.
+			// The actor stopped between lookup and send: the request never
+			// ran, so sending it to a fresh actor is safe.
 			s.users.CompareAndDelete(cmd.UserID, ref)
 			continue
 		case errors.Is(err, actor.ErrTimeout):
-			return store.Request{}, s.retryable(ErrUnavailable)
+			// No answer even after the margin: the actor may be running it.
+			return store.Request{}, s.retryable(ErrOutcomeUnknown)
 		case err != nil:
 			return store.Request{}, fmt.Errorf("cannot submit transfer: %w", err)
 		}

@@ -356,3 +356,72 @@ func TestHoldAnsweredAfterTheScannerFinishedIt(t *testing.T) {
 		t.Fatalf("published %d confirmations of a request already final", p.pub.n.Load())
 	}
 }
+
+// slowHolds delays every ledger create by d: the ledger's answer comes after
+// the request's deadline.
+type slowHolds struct {
+	ledger.Ledger
+	d time.Duration
+}
+
+func (l slowHolds) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	time.Sleep(l.d)
+	return l.Ledger.CreateTransfers(ctx, ts)
+}
+
+// A request answered plain ErrUnavailable ("nothing happened, retry later")
+// must have left nothing behind: a client without a key would send it again.
+// With the ledger slower than the deadline, a request the actor started is
+// answered ErrOutcomeUnknown, and one it reaches after its deadline (queued
+// behind a slow one of the same user) is refused untouched.
+func TestTimedOutRequestIsNotAnsweredRetry(t *testing.T) {
+	opts := defaultOptions()
+	opts.RequestTimeout = 40 * time.Millisecond
+	p := newPipelineWith(t, opts, func(l ledger.Ledger, _ store.Store) ledger.Ledger { return slowHolds{l, 80 * time.Millisecond} })
+	ctx := context.Background()
+	const user = 5
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 1_000_000, "d"); err != nil {
+		t.Fatal(err)
+	}
+	var unavailable, unknown, other atomic.Int64
+	submit := func() {
+		sctx, cancel := context.WithTimeout(ctx, opts.RequestTimeout)
+		defer cancel()
+		_, err := p.svc.Submit(sctx, cmd(user, 1, ""))
+		switch {
+		case errors.Is(err, transfers.ErrOutcomeUnknown):
+			unknown.Add(1)
+		case errors.Is(err, transfers.ErrUnavailable):
+			unavailable.Add(1)
+		default:
+			other.Add(1)
+		}
+	}
+	// One at a time, each starts (and its answer races its deadline);
+	// then many at once, most reaching the actor late.
+	const sequential, concurrent = 20, 20
+	const n = sequential + concurrent
+	for range sequential {
+		submit()
+	}
+	var wg sync.WaitGroup
+	for range concurrent {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			submit()
+		}()
+	}
+	wg.Wait()
+	page, err := p.store.History(ctx, store.HistoryQuery{UserID: user, Limit: store.HistoryLimitMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("answers: %d unavailable, %d outcome unknown, %d other; %d stored", unavailable.Load(), unknown.Load(), other.Load(), len(page.Requests))
+	if got, want := int64(len(page.Requests)), n-unavailable.Load(); got != want {
+		t.Fatalf("%d requests stored, but %d of %d were answered \"unavailable, retry\": each of those must have left nothing", got, unavailable.Load(), n)
+	}
+	if unknown.Load() == 0 || unavailable.Load() == 0 {
+		t.Fatalf("want both kinds of answer (started: outcome unknown; reached late: unavailable), got %d and %d", unknown.Load(), unavailable.Load())
+	}
+}

@@ -1,0 +1,124 @@
+package transfers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	ledgerembedded "github.com/exchange/internal-transfer/ledger/embedded"
+	storeembedded "github.com/exchange/internal-transfer/store/embedded"
+)
+
+func newTestService(t *testing.T) *Service {
+	t.Helper()
+	el, err := ledgerembedded.Open(ledgerembedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := storeembedded.Open(storeembedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCatalog([]Asset{{Name: "USDT", Ledger: 1, Decimals: 8}},
+		[]AccountType{{Name: "funding", Code: 1}, {Name: "spot", Code: 2}}, []Route{{From: "funding", To: "spot"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	svc, err := NewService(sys, el, st, nil, c, Options{NodeID: 1, MailboxMax: 10, InFlightMax: 10,
+		IdleTimeout: time.Hour, RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		svc.Close()
+		sys.Shutdown()
+		_ = st.Close()
+		_ = el.Close()
+	})
+	return svc
+}
+
+// roundTrip returns once the supervisor has handled everything sent to it
+// before (its mailbox is FIFO).
+func roundTrip(t *testing.T, svc *Service) {
+	t.Helper()
+	if _, err := svc.system.Root.RequestFuture(svc.parent, &spawnUser{user: 999_999}, 5*time.Second).Result(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The supervisor stops an idle actor only while no Submit has counted itself
+// in, and marks the route retired so that a Submit holding it goes elsewhere
+// instead of queueing behind the stop (where it would be dropped unanswered).
+func TestIdleStopRetiresOnlyAnIdleRoute(t *testing.T) {
+	svc := newTestService(t)
+	const user uint64 = 42
+	ref, err := svc.actorFor(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.depth.Add(1) // a Submit on its way
+	svc.system.Root.Send(svc.parent, &userIdle{user: user, pid: ref.pid})
+	roundTrip(t, svc)
+	if got, ok := svc.users.Load(user); !ok || got != ref || ref.depth.Load() != 1 {
+		t.Fatalf("idle stop with a request on its way: route kept %v, depth %d; want kept, 1", ok, ref.depth.Load())
+	}
+	ref.depth.Add(-1)
+	svc.system.Root.Send(svc.parent, &userIdle{user: user, pid: ref.pid})
+	roundTrip(t, svc)
+	if _, ok := svc.users.Load(user); ok || ref.depth.Add(1) >= 0 {
+		t.Fatalf("idle stop of an idle route: route kept %v, depth %d; want forgotten and negative", ok, ref.depth.Load())
+	}
+}
+
+// A Submit that loaded a route just before it was retired runs the request
+// on a fresh actor instead of sending it to the one being stopped.
+func TestSubmitLeavesARetiredRoute(t *testing.T) {
+	svc := newTestService(t)
+	const user uint64 = 43
+	// The retired route's actor never answers: a request sent there would
+	// wait out the whole deadline.
+	deaf := svc.system.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	stale := &userRef{pid: deaf}
+	stale.depth.Store(retiredDepth)
+	svc.users.Store(user, stale)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := svc.Submit(ctx, Command{UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: 1, Received: time.Now()})
+	if err != ErrInsufficientBalance && (err == nil || !isRequestOutcome(err)) {
+		t.Fatalf("Submit with a retired route: %v; want the request run (refused for its balance)", err)
+	}
+	if got, ok := svc.users.Load(user); !ok || got == stale {
+		t.Fatalf("route after Submit: %v; want a fresh actor's", got)
+	}
+}
+
+// A user actor stopped by its supervision policy (not for idleness) is
+// forgotten, so the next request starts a fresh one.
+func TestStoppedUserActorIsForgotten(t *testing.T) {
+	svc := newTestService(t)
+	const user uint64 = 44
+	ref, err := svc.actorFor(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.system.Root.Stop(ref.pid)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := svc.users.Load(user); !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the route of a stopped user actor is still there after 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
