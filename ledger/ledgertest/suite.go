@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Ledger) {
 		{"PendingExpiry", testPendingExpiry},
 		{"Balancing", testBalancing},
 		{"ClosingAccounts", testClosingAccounts},
+		{"FrozenHolds", testFrozenHolds},
 		{"ConcurrentOverdraw", testConcurrentOverdraw},
 		{"Lookups", testLookups},
 		{"GetAccountTransfers", testGetAccountTransfers},

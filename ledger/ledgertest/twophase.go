@@ -255,3 +255,29 @@ func testClosingAccounts(t *testing.T, h *harness) {
 		h.createTransfers(h.transfer(opr, acct, 1))
 	})
 }
+
+// testFrozenHolds is what settlement relies on when a user's account is
+// frozen (a closing transfer) while holds of theirs are open: an already
+// posted hold answers "already posted" to a void (not "already closed"); a
+// replayed hold answers "exists"; an ordinary hold may be voided; a post
+// refused for the frozen account pins its id, so it stays refused after the
+// account is unfrozen.
+func testFrozenHolds(t *testing.T, h *harness) {
+	ids := h.newAccounts(3, 0)
+	acct, dest, opr := ids[0], ids[1], ids[2]
+	posted, voided, refused := h.pending(acct, dest, 1), h.pending(acct, dest, 1), h.pending(acct, dest, 1)
+	h.createTransfers(posted, voided, refused)
+	h.createTransfers(post(posted, ledger.AmountMax))
+	freeze := h.pending(acct, opr, 0)
+	freeze.Flags |= ledger.TransferClosingDebit
+	h.createTransfers(freeze)
+
+	h.expectTransfer(void(posted), ledger.TransferPendingTransferAlreadyPosted)
+	h.expectTransfer(voided, ledger.TransferExists)
+	postRefused := post(refused, ledger.AmountMax)
+	h.expectTransfer(postRefused, ledger.TransferDebitAccountAlreadyClosed)
+	h.createTransfers(void(voided))
+	h.createTransfers(void(freeze)) // unfreeze
+	h.expectTransfer(postRefused, ledger.TransferIDAlreadyFailed)
+	h.expectBalances(acct, balances{debitsPending: 1, debitsPosted: 1})
+}
