@@ -135,14 +135,15 @@ func TestConcurrentCallersGetTheirOwnResults(t *testing.T) {
 
 func TestLinkedChainStaysAtomicWhenMerged(t *testing.T) {
 	gate := make(chan struct{})
-	b, _, debit, credit := setup(t, Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second}, gate)
+	b, g, debit, credit := setup(t, Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second}, gate)
+	calls0 := g.calls.Load()
 	// Occupy the actor so the next submissions are merged into one batch.
 	first := make(chan error, 1)
 	go func() {
 		_, err := b.CreateTransfers(context.Background(), []ledger.Transfer{{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1}})
 		first <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitQueued(t, b, 1)
 	good := make(chan []ledger.TransferEventResult, 1)
 	go func() {
 		res, _ := b.CreateTransfers(context.Background(), []ledger.Transfer{{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(5), Ledger: 1, Code: 1}})
@@ -156,7 +157,7 @@ func TestLinkedChainStaysAtomicWhenMerged(t *testing.T) {
 		})
 		chain <- res
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitQueued(t, b, 4) // the held call's event, then 1 + 2 waiting
 	close(gate)
 	if err := <-first; err != nil {
 		t.Fatal(err)
@@ -171,6 +172,21 @@ func TestLinkedChainStaysAtomicWhenMerged(t *testing.T) {
 	accts, _ := b.LookupAccounts(context.Background(), []ledger.Uint128{debit})
 	if accts[0].DebitsPosted != ledger.U128(6) {
 		t.Fatalf("debits posted %v, want 6 (1 + 5, none of the failed chain)", accts[0].DebitsPosted)
+	}
+	if n := g.calls.Load() - calls0; n != 2 {
+		t.Fatalf("%d ledger calls, want 2: the held one, then the chain merged with the other caller", n)
+	}
+}
+
+// waitQueued waits until b holds n events (queued or in its ledger call).
+func waitQueued(t *testing.T, b *Batcher, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.QueueDepth() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("batcher holds %d events after 10 s, want %d", b.QueueDepth(), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

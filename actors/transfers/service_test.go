@@ -207,7 +207,14 @@ func TestIdleActorsStopAndComeBack(t *testing.T) {
 		if _, err := p.svc.Submit(ctx, cmd(11, 1, "")); err != nil {
 			t.Fatalf("submit %d: %v", i, err)
 		}
-		time.Sleep(80 * time.Millisecond) // the actor stops in between
+		// The actor stops in between: the live-actor count drops back.
+		deadline := time.Now().Add(5 * time.Second)
+		for p.svc.UserActors() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after submit %d: %d user actors still live 5 s later (idle timeout 50 ms)", i, p.svc.UserActors())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }
 

@@ -122,6 +122,7 @@ func TestQueriesIgnoreTransfersStillSyncing(t *testing.T) {
 		if err != nil || len(got) != 0 {
 			t.Fatalf("GetAccountTransfers while the transfer syncs: %v %v, want nothing", got, err)
 		}
+		expectPosted(t, l, 0, "while the transfer syncs")
 		time.Sleep(5 * time.Millisecond)
 	}
 	if !pebbleShows {
@@ -138,5 +139,19 @@ func TestQueriesIgnoreTransfersStillSyncing(t *testing.T) {
 	got, err := l.GetAccountTransfers(testCtx(t), ledger.AccountFilter{AccountID: acctA, Limit: 10, Flags: ledger.FilterDebits | ledger.FilterCredits})
 	if err != nil || len(got) != 1 || got[0].ID != tr.ID {
 		t.Fatalf("GetAccountTransfers after the sync: %v %v", got, err)
+	}
+	expectPosted(t, l, 3, "after the sync")
+}
+
+// expectPosted checks that LookupAccounts shows amount posted from acctA to
+// acctB.
+func expectPosted(t *testing.T, l *Ledger, amount uint64, when string) {
+	t.Helper()
+	accts, err := l.LookupAccounts(testCtx(t), []ledger.Uint128{acctA, acctB})
+	if err != nil || len(accts) != 2 {
+		t.Fatalf("LookupAccounts %s: %v %v", when, accts, err)
+	}
+	if accts[0].DebitsPosted != ledger.U128(amount) || accts[1].CreditsPosted != ledger.U128(amount) {
+		t.Fatalf("LookupAccounts %s: debits posted %v, credits posted %v; want %d", when, accts[0].DebitsPosted, accts[1].CreditsPosted, amount)
 	}
 }

@@ -217,31 +217,38 @@ func TestConcurrentFullBalanceTransfersOnlyOneWins(t *testing.T) {
 	s.deposit(user, "funding", "USDT", "50")
 	const n = 100
 	var wg sync.WaitGroup
-	statuses := make(chan int, n)
+	type answer struct {
+		status int
+		id     string
+	}
+	answers := make(chan answer, n)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e, _ := s.post(user, transferBody("funding", "spot", "USDT", "50", 0, ""))
-			statuses <- e.Status
+			e, tr := s.post(user, transferBody("funding", "spot", "USDT", "50", 0, ""))
+			answers <- answer{e.Status, tr.RequestID}
 		}()
 	}
 	wg.Wait()
-	close(statuses)
-	won := 0
-	for st := range statuses {
-		switch st {
+	close(answers)
+	won, winner := 0, ""
+	for a := range answers {
+		switch a.status {
 		case 200:
 			won++
+			winner = a.id
 		case 422, 503:
 		default:
-			t.Errorf("unexpected status %d", st)
+			t.Errorf("unexpected status %d", a.status)
 		}
 	}
 	if won != 1 {
 		t.Fatalf("%d transfers of the full balance succeeded, want exactly 1", won)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	if tr := s.waitStatus(user, winner, 20*time.Second); tr.Status != "success" {
+		t.Fatalf("the winning transfer %s is %q after 20 s, want success", winner, tr.Status)
+	}
 	s.wantBalance(user, "funding", "USDT", "0.00000000", "0.00000000")
 	s.wantBalance(user, "spot", "USDT", "50.00000000", "0.00000000")
 }
