@@ -192,3 +192,67 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
+
+// Shutdown drains every listener at once: one held by a request still
+// arriving must not keep another accepting meanwhile (the admin listener
+// would take deposits while the user API drains).
+func TestShutdownDrainsListenersTogether(t *testing.T) {
+	h := newHarness(t, nil)
+	srv, err := New(h.srv.opts, h.svc, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = srv.ServeUser(ln) }()
+		deadline := time.Now().Add(5 * time.Second)
+		for { // registered with srv once it answers
+			resp, err := http.Get("http://" + ln.Addr().String() + "/health")
+			if err == nil {
+				resp.Body.Close()
+				return ln
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("listener %s never answered: %v", ln.Addr(), err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	held, other := listen(), listen() // held registers first
+	conn, err := net.Dial("tcp", held.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /health HTTP/1.1\r\nHost: x\r\n"); err != nil { // headers not finished
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // accepted and reading
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	for {
+		c, err := net.DialTimeout("tcp", other.Addr().String(), 100*time.Millisecond)
+		if err != nil {
+			break // the other listener is closed while the held one drains
+		}
+		c.Close()
+		select {
+		case err := <-done:
+			t.Fatalf("Shutdown returned (%v) before the other listener stopped accepting", err)
+		default:
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) while a request was still arriving on the held listener", err)
+	default:
+	}
+	conn.Close()
+	<-done
+}

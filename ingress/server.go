@@ -276,12 +276,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown = true
 	servers := append([]served(nil), s.servers...)
 	s.mu.Unlock()
-	var errs []error
-	for _, sv := range servers {
-		if err := ShutdownServer(ctx, sv.srv, sv.ln); err != nil {
-			errs = append(errs, fmt.Errorf("cannot shut down %s: %w", sv.srv.Name, err))
-		}
+	// All at once: the admin listener must not take deposits while the user
+	// API drains, nor get only the grace the other left.
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, sv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ShutdownServer(ctx, sv.srv, sv.ln); err != nil {
+				errs[i] = fmt.Errorf("cannot shut down %s: %w", sv.srv.Name, err)
+			}
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
