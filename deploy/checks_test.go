@@ -21,7 +21,7 @@ func TestRenderLocalHAProxy(t *testing.T) {
 		}
 		for _, want := range []string{
 			"bind 127.0.0.1:18080", "server gw1 127.0.0.1:8080 check", "server gw2 127.0.0.1:8090 check",
-			"balance hdr(Authorization)", "hash-type consistent", "option httpchk GET /health",
+			"balance hash var(txn.sub)", "jwt_payload_query('$.sub')", "hash-type consistent", "option httpchk GET /health",
 			"inter 500ms", "local0 notice",
 		} {
 			if !strings.Contains(cfg, want) {

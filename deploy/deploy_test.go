@@ -201,7 +201,7 @@ func TestHAProxyConfigs(t *testing.T) {
 	t.Run("production config has the routing and checks", func(t *testing.T) {
 		cfg := string(readFile(t, filepath.Join("haproxy", "haproxy.cfg")))
 		for _, want := range []string{
-			"balance hdr(Authorization)", "hash-type consistent",
+			"balance hash var(txn.sub)", "jwt_payload_query('$.sub')", "hash-type consistent",
 			"option httpchk GET /health", "http-check expect status 200",
 			"server gw1 ", "server gw2 ", "server gw3 ",
 			"frontend fe_admin", "http-request deny deny_status 403 unless ops_network",

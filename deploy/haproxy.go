@@ -26,8 +26,9 @@ var (
 )
 
 // LocalHAProxy is a loopback HAProxy in front of gateway nodes running on
-// this machine: the same routing (consistent hash of the Authorization
-// header) and health check (GET /health) as deploy/haproxy/haproxy.cfg.
+// this machine: the same routing (consistent hash of the bearer token's
+// subject claim) and health check (GET /health) as
+// deploy/haproxy/haproxy.cfg.
 // Addresses are host:port.
 type LocalHAProxy struct {
 	UserListen    string        // where HAProxy accepts the user API, e.g. "127.0.0.1:18080"

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -125,17 +126,24 @@ func TestLocalHAProxyRouting(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return string(body)
 	}
-	waitFor(t, 10*time.Second, "HAProxy to route", func() bool { return strings.HasPrefix(owner("probe"), "gw") })
+	// JWT-shaped tokens (HAProxy reads the subject, it does not verify):
+	// session s of user i.
+	jwt := func(i, s int) string {
+		enc := base64.RawURLEncoding.EncodeToString
+		return enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." +
+			enc([]byte(fmt.Sprintf(`{"sub":"%d","iat":%d}`, 1000+i, 1_700_000_000+s))) + "." + enc([]byte(fmt.Sprintf("sig-%d-%d", i, s)))
+	}
+	token := func(i int) string { return jwt(i, 0) }
+	waitFor(t, 10*time.Second, "HAProxy to route", func() bool { return strings.HasPrefix(owner(token(0)), "gw") })
 
 	const users = 30
-	token := func(i int) string { return fmt.Sprintf("user-%d-token", i) }
 	before := map[int]string{}
 	perNode := map[string]int{}
 	for i := 0; i < users; i++ {
 		before[i] = owner(token(i))
-		for range 4 {
-			if got := owner(token(i)); got != before[i] {
-				t.Fatalf("user %d went to %s then %s", i, before[i], got)
+		for s := range 4 { // the same token again, and other sessions (refreshed tokens) of the user
+			if got := owner(jwt(i, s)); got != before[i] {
+				t.Fatalf("user %d went to %s, then to %s with session %d's token", i, before[i], got, s)
 			}
 		}
 		perNode[before[i]]++
