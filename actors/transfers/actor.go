@@ -162,6 +162,14 @@ func (u *userActor) resume() {
 		if req.UserID != u.user { // history lists both sides; only the sender's actor holds
 			continue
 		}
+		if _, err := u.svc.catalog.HoldTransfer(req); err != nil {
+			// Its asset or account type left the config since: the scanner
+			// logs it on every pass and it counts as stuck (runbook, "Stuck
+			// transfers"); holding here would panic at every start of this
+			// actor and lock the user out.
+			u.svc.log.Warn("cannot resume request without a ledger form; left to the scanner", "request_id", req.ID, "err", err)
+			continue
+		}
 		if err := u.ensureAccounts(ctx); err != nil {
 			return
 		}

@@ -432,3 +432,30 @@ func TestTimedOutRequestIsNotAnsweredRetry(t *testing.T) {
 		t.Fatalf("want both kinds of answer (started: outcome unknown; reached late: unavailable), got %d and %d", unknown.Load(), unavailable.Load())
 	}
 }
+
+// A half-done request the catalog no longer has a ledger form for (its
+// asset was removed from the config since) is left to the scanner, which
+// reports it; it must not crash the user's actor at every start and so
+// lock the user out.
+func TestActorStartSkipsAnUnsettleableRequest(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	const user = 22
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	orphan := store.Request{ID: 77_000_002, UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "DOGE", Amount: 60, Fingerprint: "fp", CreatedAt: time.Now().Add(-time.Minute)}
+	if _, created, err := p.store.Create(ctx, orphan); err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := p.svc.Submit(sctx, cmd(user, 50, ""))
+	if err != nil || req.Status != store.StatusPending {
+		t.Fatalf("request after an unsettleable half-done one: %+v %v, want pending", req, err)
+	}
+	if got, err := p.store.Get(ctx, orphan.ID); err != nil || got.Status != store.StatusRequesting {
+		t.Fatalf("the unsettleable request is %s (%v), want it left requesting for the scanner", got.Status, err)
+	}
+}
