@@ -138,6 +138,13 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 			continue
 		}
+		timeout := s.opts.RequestTimeout
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+			timeout = time.Until(dl)
+		}
+		if timeout <= 0 { // nothing sent (a zero wait would never end)
+			return store.Request{}, s.retryable(ErrUnavailable)
+		}
 		depth := ref.depth.Add(1)
 		if depth < 0 {
 			// Retired for idleness (see supervisor): its stop is queued and
@@ -151,15 +158,6 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 			return store.Request{}, s.retryable(ErrOverloaded)
 		}
 		mailboxDepth.Inc()
-		timeout := s.opts.RequestTimeout
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-			timeout = time.Until(dl)
-		}
-		if timeout <= 0 { // nothing was sent (a zero wait would never end)
-			ref.depth.Add(-1)
-			mailboxDepth.Dec()
-			return store.Request{}, s.retryable(ErrUnavailable)
-		}
 		// The actor answers by the deadline, or refuses a request it reaches
 		// after it without touching it; this wait is longer, so the caller's
 		// own timer never turns a request the actor started into "nothing
