@@ -173,7 +173,7 @@ func (u *userActor) resume() {
 		if err := u.ensureAccounts(ctx); err != nil {
 			return
 		}
-		if _, err := u.hold(ctx, req); err != nil && !isRequestOutcome(err) {
+		if _, _, err := u.hold(ctx, req); err != nil && !isRequestOutcome(err) {
 			u.svc.log.Warn("cannot resume request; the scanner will finish it", "request_id", req.ID, "err", err)
 		}
 	}
@@ -198,14 +198,39 @@ func (u *userActor) ensureAccounts(ctx context.Context) error {
 	return nil
 }
 
+// syncTimeout bounds the store sync before an answer (Options.Sync); it
+// fits in Submit's answerMargin, as the request's own deadline may be spent.
+const syncTimeout = answerMargin / 2
+
 // transfer is one request: idempotency check → requesting → hold → pending
-// (or failed) → confirmation record.
+// (or failed) → confirmation record. When the store defers its fsyncs to
+// the ledger's (Options.Sync), an answer that no hold created now made
+// durable syncs the store first.
 func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, error) {
+	req, durable, err := u.transferSteps(ctx, cmd)
+	if durable || u.svc.opts.Sync == nil {
+		return req, err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	if serr := u.svc.opts.Sync(sctx); serr != nil {
+		dbErrors.Inc()
+		u.svc.log.Warn("cannot sync the store before answering", "request_id", req.ID, "err", serr)
+		return req, u.svc.retryable(ErrOutcomeUnknown)
+	}
+	return req, err
+}
+
+// transferSteps is transfer without the final sync; durable reports that
+// whatever the answer rests on is durable already: nothing was written, or
+// the ledger created the hold now (after its fsync, which in a shared WAL
+// covers the request's record written before it).
+func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Request, durable bool, _ error) {
 	s := u.svc
 	if err := u.ensureAccounts(ctx); err != nil {
 		tbErrors.Inc()
 		s.log.Warn("cannot ensure accounts", "user", u.user, "err", err)
-		return store.Request{}, s.retryable(ErrUnavailable)
+		return store.Request{}, true, s.retryable(ErrUnavailable)
 	}
 	req := store.Request{
 		ID: s.ids.Next(), UserID: cmd.UserID, ToUserID: cmd.ToUserID,
@@ -222,23 +247,26 @@ func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, e
 		// A failed write may still have landed (a timed-out ScyllaDB write
 		// can), and then the scanner finishes the request: the client gets
 		// its id to look it up rather than a plain "retry".
-		return req, s.retryable(ErrOutcomeUnknown)
+		return req, false, s.retryable(ErrOutcomeUnknown)
 	}
 	crashPoint("after-requesting")
 	if !created {
+		// The stored record may predate a crash that kept it only in the
+		// page cache: not durable yet.
 		if stored.Fingerprint != cmd.Fingerprint {
-			return stored, ErrIdempotencyConflict
+			return stored, false, ErrIdempotencyConflict
 		}
 		if stored.Status != store.StatusRequesting {
-			return stored, errorOf(stored)
+			return stored, false, errorOf(stored)
 		}
 		// An earlier attempt stopped half-way: finish it with its own ids.
 	}
 	return u.hold(ctx, stored)
 }
 
-// hold places the pending ledger transfer and records the outcome.
-func (u *userActor) hold(ctx context.Context, req store.Request) (store.Request, error) {
+// hold places the pending ledger transfer and records the outcome; created
+// reports that the ledger created the hold in this call.
+func (u *userActor) hold(ctx context.Context, req store.Request) (_ store.Request, created bool, _ error) {
 	s := u.svc
 	t, err := s.catalog.HoldTransfer(req)
 	if err != nil {
@@ -250,15 +278,16 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (store.Request,
 		// requesting and the scanner learns its fate from the ledger.
 		tbErrors.Inc()
 		s.log.Warn("cannot place hold", "request_id", req.ID, "err", err)
-		return req, s.retryable(ErrOutcomeUnknown)
+		return req, false, s.retryable(ErrOutcomeUnknown)
 	}
 	crashPoint("after-hold")
+	created = len(results) == 0 // only failed events are returned
 	status, outcome := store.StatusPending, store.Outcome{}
-	if len(results) > 0 {
+	if !created {
 		if status, outcome, err = ResolveHoldResult(ctx, s.ledger, req, results[0].Result); err != nil {
 			tbErrors.Inc()
 			s.log.Error("cannot settle hold", "request_id", req.ID, "err", err)
-			return req, s.retryable(ErrOutcomeUnknown)
+			return req, false, s.retryable(ErrOutcomeUnknown)
 		}
 	}
 	done, err := s.store.Advance(ctx, req.ID, status, outcome)
@@ -272,7 +301,7 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (store.Request,
 	if err != nil {
 		dbErrors.Inc()
 		s.log.Warn("cannot record hold outcome", "request_id", req.ID, "err", err)
-		return req, s.retryable(ErrOutcomeUnknown)
+		return req, false, s.retryable(ErrOutcomeUnknown)
 	}
 	if done.Status == store.StatusFailed {
 		failedTotal.Inc()
@@ -285,7 +314,7 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (store.Request,
 			}
 		})
 	}
-	return done, errorOf(done)
+	return done, created, errorOf(done)
 }
 
 // HoldOutcome maps the ledger's result for a hold to the request's outcome.

@@ -34,6 +34,12 @@ type Options struct {
 	RequestTimeout time.Duration // one request's whole budget
 	RetryAfter     time.Duration // advertised to clients on overload
 	Logger         *slog.Logger
+	// Sync, when set, makes the store's writes so far durable. It is set
+	// with a store that defers its fsyncs to the ledger's, in one WAL
+	// (store/embedded Options.DeferSync): an answer that no hold created
+	// in its request made durable runs it first. Nil: every store write
+	// is durable when it returns.
+	Sync func(context.Context) error
 }
 
 // Service is the transfer service: it routes each request to its user's

@@ -44,6 +44,7 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -119,6 +120,23 @@ type Options struct {
 	// two fsync streams taking turns at the disk.
 	DB *pebble.DB
 
+	// DeferSync, which needs DB, makes Create and Advance commit without
+	// waiting for their fsync; Sync makes them durable. It is for a store
+	// sharing its database, and so its one WAL, with the embedded ledger
+	// (the node sets it then, with transfers.Options.Sync):
+	//   - Advance records what the ledger decided (the hold, post or void
+	//     the caller made it after), and the ledger answers only after its
+	//     own fsync. An Advance lost in a crash leaves the request in its
+	//     earlier status, and the user actor's restart or the scanner
+	//     re-submits the same ledger event and records the same outcome.
+	//   - Create's record precedes, in the WAL, the hold the caller places
+	//     next; the ledger's fsync of that hold makes it durable too (Pebble
+	//     syncs its WAL in order, and syncs a WAL it rotates away from). A
+	//     caller that answers without a new ledger write after Create (a
+	//     refusal, a replay, an error) calls Sync first.
+	// Every other write still waits for its fsync.
+	DeferSync bool
+
 	fs vfs.FS // nil: the OS file system; tests wrap it
 }
 
@@ -172,6 +190,9 @@ var _ store.Store = (*Store)(nil)
 func Open(opts Options) (*Store, error) {
 	if opts.Dir == "" && opts.DB == nil {
 		return nil, fmt.Errorf("cannot open embedded store: empty Dir: %w", store.ErrInvalid)
+	}
+	if opts.DeferSync && opts.DB == nil {
+		return nil, fmt.Errorf("cannot open embedded store: DeferSync needs a database shared with the embedded ledger (DB): %w", store.ErrInvalid)
 	}
 	opts = withDefaults(opts)
 	db := opts.DB
@@ -305,6 +326,32 @@ func (s *Store) Close() error {
 		return fmt.Errorf("cannot close embedded store: %w", err)
 	}
 	return nil
+}
+
+// Sync makes every write committed before it durable (one WAL fsync). It
+// is what a caller of a DeferSync store runs before an answer that no
+// synced ledger write has made durable; otherwise it costs an fsync and
+// changes nothing.
+func (s *Store) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot sync store: %w", err)
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("cannot sync store: %w", err)
+	}
+	return nil
+}
+
+// writeOpts is how Create and Advance commit: see Options.DeferSync.
+func (s *Store) writeOpts() *pebble.WriteOptions {
+	if s.opts.DeferSync {
+		return pebble.NoSync
+	}
+	return pebble.Sync
 }
 
 // enter admits an operation unless the store is closed; the caller must call

@@ -128,6 +128,14 @@ func TestReopenRebuildsCounts(t *testing.T) {
 	}
 }
 
+// TestDeferSyncNeedsASharedDatabase: a store on its own database has no
+// ledger fsync to lean on, so DeferSync there is refused.
+func TestDeferSyncNeedsASharedDatabase(t *testing.T) {
+	if _, err := Open(Options{Dir: t.TempDir(), DeferSync: true}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Open with DeferSync and no DB: %v, want ErrInvalid", err)
+	}
+}
+
 func TestClosedStore(t *testing.T) {
 	s, err := Open(Options{Dir: t.TempDir()})
 	if err != nil {
@@ -148,6 +156,7 @@ func TestClosedStore(t *testing.T) {
 	_, checks["CountOpen"] = s.CountOpen(ctx, time.Now())
 	checks["RecordAction"] = s.RecordAction(ctx, store.Action{RequestID: 1})
 	_, checks["Actions"] = s.Actions(ctx, 1)
+	checks["Sync"] = s.Sync(ctx)
 	for op, err := range checks {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after Close: err = %v, want ErrClosed", op, err)

@@ -79,6 +79,9 @@ func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (stor
 		s, err := storeembedded.Open(storeembedded.Options{
 			Dir: filepath.Join(cfg.Server.DataDir, storeDir), IdempotencyTTL: ttl, DB: shared,
 			WALSyncObserver: observeWALSync, // its own database's WAL, when not shared
+			// In the ledger's database its writes are made durable by the
+			// ledger's fsyncs that follow them (Backends.StoreSync).
+			DeferSync: shared != nil,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot open embedded store: %w", err)
@@ -105,7 +108,12 @@ func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (stor
 type Backends struct {
 	Ledger ledger.Ledger
 	Store  store.Store
-	shared *pebble.DB // nil: each opened its own, or neither is embedded
+	// StoreSync makes the store's writes so far durable when the store
+	// defers its fsyncs to the ledger's (both embedded, one database: see
+	// store/embedded Options.DeferSync); nil otherwise. It is the user
+	// actors' transfers.Options.Sync.
+	StoreSync func(context.Context) error
+	shared    *pebble.DB // nil: each opened its own, or neither is embedded
 }
 
 // Data directory layouts of the embedded backends under server.data_dir.
@@ -142,6 +150,9 @@ func OpenBackends(ctx context.Context, cfg *config.Config) (*Backends, error) {
 	if b.Store, err = openStore(ctx, cfg, b.shared); err != nil {
 		_ = b.Close()
 		return nil, err
+	}
+	if b.shared != nil {
+		b.StoreSync = b.Store.(*storeembedded.Store).Sync
 	}
 	return b, nil
 }
@@ -183,8 +194,9 @@ func openShared(cfg *config.Config) (*pebble.DB, error) {
 
 // walFsyncMS is the duration of each fsync of an embedded database's WAL
 // (the shared one, or the ledger's and the store's own): every acknowledged
-// transfer step waits for one, so their rate and latency bound what the
-// node sustains.
+// transfer waits for one (in the shared database only its hold's; see
+// Backends.StoreSync), so their rate and latency bound what the node
+// sustains.
 var walFsyncMS = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_embedded_wal_fsync_ms",
 	[]float64{0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 25, 50, 100, 250, 1000})
 
@@ -234,7 +246,7 @@ func (b *Backends) Close() error {
 			errs = append(errs, fmt.Errorf("cannot close the embedded backends' database: %w", err))
 		}
 	}
-	b.Store, b.Ledger, b.shared = nil, nil, nil
+	b.Store, b.Ledger, b.shared, b.StoreSync = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 

@@ -34,19 +34,21 @@ type Node struct {
 	log     *slog.Logger
 	catalog *transfers.Catalog
 
-	ledger   ledger.Ledger
-	store    store.Store
-	stream   *Stream
-	system   *actor.ActorSystem
-	batcher  *batcher.Batcher
-	producer *stream.Producer
-	service  *transfers.Service
-	admin    *transfers.Admin
-	settle   settlementPart
-	servers  []*server
-	cancel   context.CancelFunc
-	failed   chan error
-	stops    []func() error // in start order; Stop runs them in reverse
+	ledger ledger.Ledger
+	store  store.Store
+	// storeSync: see Backends.StoreSync
+	storeSync func(context.Context) error
+	stream    *Stream
+	system    *actor.ActorSystem
+	batcher   *batcher.Batcher
+	producer  *stream.Producer
+	service   *transfers.Service
+	admin     *transfers.Admin
+	settle    settlementPart
+	servers   []*server
+	cancel    context.CancelFunc
+	failed    chan error
+	stops     []func() error // in start order; Stop runs them in reverse
 }
 
 // Start builds and starts every part of role. On error, whatever started is
@@ -115,7 +117,7 @@ func (n *Node) openBackends(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.ledger, n.store = b.Ledger, b.Store
+	n.ledger, n.store, n.storeSync = b.Ledger, b.Store, b.StoreSync
 	n.stops = append(n.stops, b.Close)
 	st, err := OpenStream(n.cfg)
 	if err != nil {

@@ -34,6 +34,7 @@ func (n *Node) startGateway() error {
 		RequestTimeout: config.Duration(cfg.Actors.RequestTimeoutMS),
 		RetryAfter:     time.Second,
 		Logger:         n.log,
+		Sync:           n.storeSync,
 	})
 	if err != nil {
 		return err
