@@ -2,6 +2,7 @@ package settlement
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -95,14 +96,27 @@ func recommend(agrees bool, yes, no string) string {
 // harmless. The store follows the ledger: a hold already voided makes the
 // request failed and returns ErrLedgerDisagrees.
 func (s *Settler) ManualPost(ctx context.Context, id uint64, operator, reason string) (store.Request, error) {
-	return s.manual(ctx, id, operator, reason, "post")
+	return s.manualDurable(ctx, id, operator, reason, "post")
 }
 
 // ManualVoid voids request id's hold for operator, with reason (both
 // required), releasing the funds. A hold already posted makes the request
 // success and returns ErrLedgerDisagrees.
 func (s *Settler) ManualVoid(ctx context.Context, id uint64, operator, reason string) (store.Request, error) {
-	return s.manual(ctx, id, operator, reason, "void")
+	return s.manualDurable(ctx, id, operator, reason, "void")
+}
+
+// manualDurable is manual whose outcome, written or found, is on disk
+// before the operator hears it (SettlerOptions.Sync).
+func (s *Settler) manualDurable(ctx context.Context, id uint64, operator, reason, kind string) (store.Request, error) {
+	req, err := s.manual(ctx, id, operator, reason, kind)
+	if errors.Is(err, ErrReasonRequired) {
+		return req, err
+	}
+	if serr := s.syncStore(ctx); serr != nil {
+		return req, errors.Join(err, serr)
+	}
+	return req, err
 }
 
 func (s *Settler) manual(ctx context.Context, id uint64, operator, reason, kind string) (store.Request, error) {

@@ -223,6 +223,14 @@ func (a *partitionActor) commit() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.c.opts.CommitTimeout)
 	defer cancel()
+	// The outcomes behind the offset must be on disk first: a record past
+	// a committed offset is never delivered again.
+	if err := a.c.settler.syncStore(ctx); err != nil {
+		dbErrors.Inc()
+		a.c.log.Warn("offset not committed: the store's outcomes are not durable", "topic", a.p.topic, "partition", a.p.id,
+			"offset", a.p.done.Offset+1, "err", err)
+		return
+	}
 	if err := a.c.client.CommitRecords(ctx, a.p.done); err != nil {
 		streamErrors.Inc()
 		a.c.log.Warn("cannot commit offset", "topic", a.p.topic, "partition", a.p.id,

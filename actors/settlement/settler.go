@@ -9,7 +9,8 @@
 // operator's manual post and a second settlement node racing on one request
 // all name the same ledger transfer, and "exists", "already posted" and
 // "already voided" are outcomes, not errors. Offsets are committed only once
-// the store holds the outcome; a crash anywhere re-runs the same steps.
+// the store holds the outcome durably (SettlerOptions.Sync first, when the
+// store defers its fsyncs); a crash anywhere re-runs the same steps.
 package settlement
 
 import (
@@ -92,6 +93,13 @@ type SettlerOptions struct {
 	Publisher   Publisher     // needed by the scanner and Resend only
 	CallTimeout time.Duration // per ledger or store call; default DefaultCallTimeout
 	Logger      *slog.Logger  // default slog.Default()
+	// Sync, when set, makes the store's writes so far durable: the node
+	// sets it when the store defers its fsyncs to the ledger's (store/
+	// embedded Options.DeferSync). It runs before an offset commit and
+	// before an operator's post or void answers, so what those promise
+	// ("the store holds the outcome") holds on disk. Nil: every store write
+	// is durable when it returns.
+	Sync func(context.Context) error
 }
 
 // Settler holds the per-request settlement logic shared by the partition
@@ -103,6 +111,7 @@ type Settler struct {
 	publisher   Publisher
 	callTimeout time.Duration
 	log         *slog.Logger
+	sync        func(context.Context) error // nil: store writes are durable at once
 
 	// afterLedger, when set (tests only), runs after a post or void was
 	// applied in the ledger and before the store hears of it.
@@ -122,8 +131,22 @@ func NewSettler(opts SettlerOptions) *Settler {
 	}
 	return &Settler{
 		ledger: opts.Ledger, store: opts.Store, catalog: opts.Catalog, publisher: opts.Publisher,
-		callTimeout: opts.CallTimeout, log: opts.Logger,
+		callTimeout: opts.CallTimeout, log: opts.Logger, sync: opts.Sync,
 	}
+}
+
+// syncStore makes the store's writes so far durable (SettlerOptions.Sync),
+// within the call timeout.
+func (s *Settler) syncStore(ctx context.Context) error {
+	if s.sync == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	defer cancel()
+	if err := s.sync(ctx); err != nil {
+		return fmt.Errorf("cannot make the store's outcomes durable: %w", err)
+	}
+	return nil
 }
 
 // SettleRecord settles the request a confirmation names. The store is the

@@ -216,6 +216,11 @@ func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, e
 	if serr := u.svc.opts.Sync(sctx); serr != nil {
 		dbErrors.Inc()
 		u.svc.log.Warn("cannot sync the store before answering", "request_id", req.ID, "err", serr)
+		if req.Fingerprint != cmd.Fingerprint {
+			// Another request's (its key's owner): nothing of this
+			// command was written, and that id is not the client's.
+			return store.Request{}, u.svc.retryable(ErrUnavailable)
+		}
 		return req, u.svc.retryable(ErrOutcomeUnknown)
 	}
 	return req, err
@@ -251,8 +256,8 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 	}
 	crashPoint("after-requesting")
 	if !created {
-		// The stored record may predate a crash that kept it only in the
-		// page cache: not durable yet.
+		// The stored record may be an unsynced write of this process (an
+		// earlier attempt that failed before its hold): not durable yet.
 		if stored.Fingerprint != cmd.Fingerprint {
 			return stored, false, ErrIdempotencyConflict
 		}

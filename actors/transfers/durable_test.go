@@ -154,7 +154,8 @@ func TestAnsweredRequestsSurvivePowerLoss(t *testing.T) {
 	}
 
 	// The test can fail: a deferred write alone is lost.
-	probe := store.Request{ID: 1 << 40, UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+	// Another user's, so user's actor never resumes it.
+	probe := store.Request{ID: 1 << 40, UserID: user + 1, ToUserID: user + 1, FromAccountType: "funding", ToAccountType: "spot",
 		Asset: "USDT", Amount: 1, Fingerprint: "probe"}
 	if _, _, err := p.store.Create(ctx, probe); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,9 @@
 //
 // Each write is one Pebble batch committed with Sync, so an acknowledged
 // Create or Advance survives a crash and an interrupted one leaves nothing
-// behind: the request and its index entries commit together. Many callers
+// behind: the request and its index entries commit together. (With
+// Options.DeferSync, in a database shared with the embedded ledger, Create
+// and Advance leave their fsync to the ledger's and to Sync; see there.) Many callers
 // committing at once share one WAL fsync: Pebble's commit pipeline groups
 // the syncs of concurrent batches (TestGroupCommitSharesSyncs measures it;
 // a dedicated committer goroutine merging batches measured slower): while

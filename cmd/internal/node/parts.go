@@ -125,6 +125,7 @@ func (n *Node) settlerOptions() settlement.SettlerOptions {
 	return settlement.SettlerOptions{
 		Ledger: n.batcher, Store: n.store, Catalog: n.catalog, Publisher: n.producer,
 		CallTimeout: config.Duration(n.cfg.TigerBeetle.TimeoutMS), Logger: n.log.With("part", "settlement"),
+		Sync: n.storeSync,
 	}
 }
 
