@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -306,5 +307,37 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 			t.Fatalf("timed out after %v waiting for %s", within, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestOperatorAnswersAfterSync: with a store that defers its fsyncs
+// (SettlerOptions.Sync), an operator's post syncs before it answers, and a
+// failed sync is the operator's error, not a silent success.
+func TestOperatorAnswersAfterSync(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	var syncs atomic.Int64
+	var fail atomic.Bool
+	opts := e.settlerOptions()
+	opts.Sync = func(context.Context) error {
+		syncs.Add(1)
+		if fail.Load() {
+			return errors.New("sync refused by the test")
+		}
+		return nil
+	}
+	s := NewSettler(opts)
+	ctx := context.Background()
+	req := e.pendingRequest(1, 1, 10)
+	if got, err := s.ManualPost(ctx, req.ID, "alice", "ticket 1"); err != nil || got.Status != store.StatusSuccess || syncs.Load() != 1 {
+		t.Fatalf("ManualPost = %s, %v after %d syncs; want success after 1", got.Status, err, syncs.Load())
+	}
+	fail.Store(true)
+	other := e.pendingRequest(1, 1, 10)
+	if _, err := s.ManualVoid(ctx, other.ID, "alice", "ticket 2"); err == nil {
+		t.Fatal("ManualVoid answered without error although its outcome could not be made durable")
+	}
+	if _, err := s.ManualPost(ctx, other.ID, "alice", ""); !errors.Is(err, ErrReasonRequired) || syncs.Load() != 2 {
+		t.Fatalf("refused ManualPost = %v after %d syncs; want ErrReasonRequired and no sync", err, syncs.Load())
 	}
 }
