@@ -148,7 +148,10 @@ func (a *batchActor) createAccounts(batch []*submitAccounts, events int) {
 
 // apply merges the callers' parts into one ledger call and splits the
 // per-event results back, re-indexed to each part. Results come in index
-// order (TigerBeetle's contract); anything else is a bug.
+// order (TigerBeetle's contract). A call that panics or answers out of that
+// contract gives every caller ErrOutcomeUnknown: the batch may have been
+// applied, so each must find out from the ledger, and the process (the
+// batcher's goroutine has no supervisor above it) keeps running.
 func apply[E, R any](a *batchActor, what string, parts [][]E, events int,
 	call func(context.Context, []E) ([]R, error), index func(R) uint32, reindex func(R, uint32) R) ([][]R, error) {
 	merged := make([]E, 0, events)
@@ -157,7 +160,7 @@ func apply[E, R any](a *batchActor, what string, parts [][]E, events int,
 	}
 	batchSize.Update(float64(events))
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
-	results, err := call(ctx, merged)
+	results, err := guardedCall(ctx, call, merged)
 	cancel()
 	if err != nil {
 		tbErrors.Inc()
@@ -168,12 +171,32 @@ func apply[E, R any](a *batchActor, what string, parts [][]E, events int,
 	for i, p := range parts {
 		end := offset + len(p)
 		for ; r < len(results) && int(index(results[r])) < end; r++ {
-			if int(index(results[r])) < offset {
-				panic(fmt.Sprintf("BUG: ledger results out of order at index %d", index(results[r])))
+			if int(index(results[r])) < offset || (r > 0 && index(results[r]) <= index(results[r-1])) {
+				return malformed[R](len(parts), events, what, fmt.Sprintf("results out of order at index %d", index(results[r])))
 			}
 			out[i] = append(out[i], reindex(results[r], index(results[r])-uint32(offset)))
 		}
 		offset = end
 	}
+	if r < len(results) {
+		return malformed[R](len(parts), events, what, fmt.Sprintf("result for index %d of a batch of %d", index(results[r]), events))
+	}
 	return out, nil
+}
+
+// guardedCall runs call, turning a panic into ErrOutcomeUnknown.
+func guardedCall[E, R any](ctx context.Context, call func(context.Context, []E) ([]R, error), events []E) (results []R, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			results, err = nil, fmt.Errorf("%w: ledger call panicked: %v", ledger.ErrOutcomeUnknown, p)
+		}
+	}()
+	return call(ctx, events)
+}
+
+// malformed answers every caller of a batch whose results break the ledger's
+// contract.
+func malformed[R any](parts, events int, what, why string) ([][]R, error) {
+	tbErrors.Inc()
+	return make([][]R, parts), fmt.Errorf("cannot create %d %s: %w: the ledger broke its contract: %s", events, what, ledger.ErrOutcomeUnknown, why)
 }

@@ -247,3 +247,70 @@ func TestOverloadAndDeadline(t *testing.T) {
 		t.Fatalf("debits posted %v, want %d (held batch applied; replayed first event exists)", accts[0].DebitsPosted, ledger.BatchEventsMax)
 	}
 }
+
+// misbehavingLedger breaks the ledger's contract on demand: it panics, or
+// answers results out of order or for events that were not in the batch.
+type misbehavingLedger struct {
+	ledger.Ledger
+	mode atomic.Value // string: "", "panic", "reversed", "beyond"
+}
+
+func (m *misbehavingLedger) CreateTransfers(ctx context.Context, t []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	mode, _ := m.mode.Load().(string)
+	switch mode {
+	case "panic":
+		panic("ledger client bug")
+	case "reversed":
+		out := make([]ledger.TransferEventResult, len(t))
+		for i := range t {
+			out[i] = ledger.TransferEventResult{Index: uint32(len(t) - 1 - i), Result: ledger.TransferExists}
+		}
+		return out, nil
+	case "beyond":
+		return []ledger.TransferEventResult{{Index: uint32(len(t)), Result: ledger.TransferExists}}, nil
+	}
+	return m.Ledger.CreateTransfers(ctx, t)
+}
+
+// A ledger that breaks its contract costs its callers an outcome-unknown
+// answer, not the process: the actor's ledger call runs in a goroutine no
+// supervisor watches, and the batcher keeps serving afterwards.
+func TestBrokenLedgerContractIsOutcomeUnknown(t *testing.T) {
+	l, err := embedded.Open(embedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &misbehavingLedger{Ledger: l}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	b := New(system, m, Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second})
+	t.Cleanup(func() { _ = b.Close(); _ = l.Close(); system.Shutdown() })
+	debit, credit := randomID(t), randomID(t)
+	if res, err := l.CreateAccounts(context.Background(), []ledger.Account{{ID: debit, Ledger: 1, Code: 1}, {ID: credit, Ledger: 1, Code: 1}}); err != nil || len(res) != 0 {
+		t.Fatalf("create accounts: %v %v", res, err)
+	}
+	transfer := func() ledger.Transfer {
+		return ledger.Transfer{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1}
+	}
+	for _, mode := range []string{"panic", "reversed", "beyond"} {
+		m.mode.Store(mode)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := b.CreateTransfers(ctx, []ledger.Transfer{transfer(), transfer()})
+		cancel()
+		if !errors.Is(err, ledger.ErrOutcomeUnknown) || res != nil {
+			t.Fatalf("%s: got %v, %v; want ErrOutcomeUnknown and no results", mode, res, err)
+		}
+	}
+	m.mode.Store("")
+	good := transfer()
+	if res, err := b.CreateTransfers(context.Background(), []ledger.Transfer{good}); err != nil || len(res) != 0 {
+		t.Fatalf("after the broken calls: %v %v", res, err)
+	}
+	if got, err := b.LookupTransfers(context.Background(), []ledger.Uint128{good.ID}); err != nil || len(got) != 1 {
+		t.Fatalf("lookup after the broken calls: %v %v", got, err)
+	}
+	if b.QueueDepth() != 0 {
+		t.Fatalf("queue depth %d after every call returned", b.QueueDepth())
+	}
+}
