@@ -333,7 +333,8 @@ func (s *Store) Close() error {
 // Sync makes every write committed before it durable (one WAL fsync). It
 // is what a caller of a DeferSync store runs before an answer that no
 // synced ledger write has made durable; otherwise it costs an fsync and
-// changes nothing.
+// changes nothing. It returns at ctx's deadline even while the fsync still
+// runs: the caller then knows nothing, and the writes may yet be durable.
 func (s *Store) Sync(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cannot sync store: %w", err)
@@ -341,8 +342,28 @@ func (s *Store) Sync(ctx context.Context) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+	if ctx.Done() == nil { // no deadline: wait here
+		defer s.life.RUnlock()
+		return syncErr(s.db.LogData(nil, pebble.Sync))
+	}
+	// The fsync cannot be cancelled, so it runs on its own and the caller
+	// stops waiting at its deadline (a disk that stalls for hundreds of
+	// milliseconds must not hold an answer past it). Close waits for it.
+	done := make(chan error, 1)
+	go func() {
+		defer s.life.RUnlock()
+		done <- s.db.LogData(nil, pebble.Sync)
+	}()
+	select {
+	case err := <-done:
+		return syncErr(err)
+	case <-ctx.Done():
+		return fmt.Errorf("cannot sync store: %w", ctx.Err())
+	}
+}
+
+func syncErr(err error) error {
+	if err != nil {
 		return fmt.Errorf("cannot sync store: %w", err)
 	}
 	return nil

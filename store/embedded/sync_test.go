@@ -1,0 +1,110 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// stallFS holds every fsync of a WAL file while stalled, as a disk that
+// stops answering for a while does.
+type stallFS struct {
+	vfs.FS
+	stalled atomic.Bool
+	release chan struct{}
+}
+
+func (fs *stallFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return &stallFile{File: f, fs: fs}, nil
+}
+
+func (fs *stallFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
+	return fs.wrap(name, f, err)
+}
+
+func (fs *stallFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
+	return fs.wrap(newname, f, err)
+}
+
+type stallFile struct {
+	vfs.File
+	fs *stallFS
+}
+
+func (f *stallFile) wait() {
+	if f.fs.stalled.Load() {
+		<-f.fs.release
+	}
+}
+
+func (f *stallFile) Sync() error     { f.wait(); return f.File.Sync() }
+func (f *stallFile) SyncData() error { f.wait(); return f.File.SyncData() }
+
+// TestSyncReturnsAtItsDeadline: Sync on a disk whose fsync hangs answers at
+// the caller's deadline (the user actor then answers "outcome unknown"
+// instead of holding the client); the fsync runs on, and Close waits for it.
+func TestSyncReturnsAtItsDeadline(t *testing.T) {
+	fs := &stallFS{FS: vfs.NewMem(), release: make(chan struct{})}
+	cache := pebble.NewCache(8 << 20)
+	po := PebbleOptions(Options{}, cache)
+	po.FS = fs
+	db, err := pebble.Open("db", po)
+	cache.Unref()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := Open(Options{DB: db, DeferSync: true, FilterBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	req := testRequest(1, "k1", time.Now())
+	if _, _, err := s.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	fs.stalled.Store(true)
+	released := time.AfterFunc(3*time.Second, func() { close(fs.release) })
+	defer released.Stop()
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	start := time.Now()
+	err = s.Sync(short)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sync on a stalled disk: %v, want DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Sync returned after %v, not at its 50 ms deadline", took)
+	}
+	if !released.Stop() {
+		t.Fatal("the disk was released before Sync returned")
+	}
+	close(fs.release)
+	fs.stalled.Store(false)
+
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after the disk answered")
+	}
+	if err := s.Sync(ctx); err == nil {
+		t.Fatal("Sync after Close: nil error")
+	}
+}
