@@ -2,8 +2,10 @@ package settlement
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,4 +217,70 @@ func TestKafkaUnavailable(t *testing.T) {
 		}
 	}
 	e.checkAgrees(svc.Settler(), final)
+}
+
+// committedOffset is the env's group's committed offset of partition 0, or
+// -1 when none is committed.
+func (e *env) committedOffset() int64 {
+	e.t.Helper()
+	adm := e.admin()
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	offsets, err := adm.FetchOffsets(ctx, e.group)
+	if err != nil {
+		e.t.Fatalf("fetch offsets of %s: %v", e.group, err)
+	}
+	o, ok := offsets.Lookup(e.topic, 0)
+	if !ok || o.Err != nil {
+		return -1
+	}
+	return o.At
+}
+
+// TestOffsetWaitsForDurableOutcomes: with a store that defers its fsyncs
+// (SettlerOptions.Sync), the consumer commits an offset only after a sync
+// has made the outcomes before it durable: a record past a committed offset
+// is never delivered again, so an outcome lost in a power loss after the
+// commit could not be recovered from Kafka.
+func TestOffsetWaitsForDurableOutcomes(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	var failing atomic.Bool
+	var syncs atomic.Int64
+	failing.Store(true)
+	opts := e.options(time.Hour)
+	opts.Settler.Sync = func(ctx context.Context) error {
+		syncs.Add(1)
+		if failing.Load() {
+			return errors.New("disk gone")
+		}
+		return nil
+	}
+	e.startService(opts)
+
+	first := e.transfer(1, 1, 100)
+	if got := e.waitFinal(5*time.Second, first.ID)[first.ID]; got.Status != store.StatusSuccess {
+		t.Fatalf("status %s, want success", got.Status)
+	}
+	for deadline := time.Now().Add(5 * time.Second); syncs.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the consumer never synced the store after settling a record")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // room for a commit that should not happen
+	if at := e.committedOffset(); at != -1 {
+		t.Fatalf("offset %d committed although every sync failed", at)
+	}
+
+	failing.Store(false)
+	second := e.transfer(1, 1, 100)
+	if got := e.waitFinal(5*time.Second, second.ID)[second.ID]; got.Status != store.StatusSuccess {
+		t.Fatalf("status %s, want success", got.Status)
+	}
+	for deadline := time.Now().Add(5 * time.Second); e.committedOffset() != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("committed offset %d once syncs succeed, want 2 (after both records)", e.committedOffset())
+		}
+	}
 }
