@@ -225,10 +225,30 @@ func (s *Service) Balances(ctx context.Context, user uint64) ([]Balance, error) 
 }
 
 // Close stops accepting requests and stops every user actor after it has
-// finished what it was given.
+// answered what was queued for it.
 func (s *Service) Close() {
 	if s.closed.Swap(true) {
 		return
+	}
+	// A poison pill is a user message: each actor answers the submits
+	// queued ahead of it, then stops. Stopping the supervisor first would
+	// stop its children at once and leave those callers to wait out their
+	// deadline for "outcome unknown". A submit that reaches a stopped actor
+	// is dead-lettered and never ran; Submit then sends it to a fresh actor
+	// while the supervisor lives (drained in the next round), and answers
+	// "unavailable" after.
+	for round := 0; round < 3; round++ {
+		var stopping []*actor.Future
+		s.users.Range(func(_, v any) bool {
+			stopping = append(stopping, s.system.Root.PoisonFuture(v.(*userRef).pid))
+			return true
+		})
+		if len(stopping) == 0 {
+			break
+		}
+		for _, f := range stopping {
+			_ = f.Wait() // bounded by protoactor's 10 s; a queued request gives up at its deadline
+		}
 	}
 	_ = s.system.Root.PoisonFuture(s.parent).Wait()
 }

@@ -459,3 +459,63 @@ func TestActorStartSkipsAnUnsettleableRequest(t *testing.T) {
 		t.Fatalf("the unsettleable request is %s (%v), want it left requesting for the scanner", got.Status, err)
 	}
 }
+
+// TestCloseAnswersQueuedRequests: Close lets every user actor finish the
+// requests already in its mailbox before it stops, so a graceful shutdown
+// answers each of them (here: pending) instead of leaving its caller to
+// wait out the deadline for "outcome unknown".
+func TestCloseAnswersQueuedRequests(t *testing.T) {
+	opts := defaultOptions()
+	opts.RequestTimeout = 5 * time.Second
+	p := newPipelineWith(t, opts, func(l ledger.Ledger, _ store.Store) ledger.Ledger { return slowHolds{l, 20 * time.Millisecond} })
+	ctx := context.Background()
+	const user, n = 7, 10
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 1_000_000, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.svc.Submit(ctx, cmd(user, 1, "warm")); err != nil { // the actor is up
+		t.Fatal(err)
+	}
+	var started sync.WaitGroup
+	results := make(chan error, n)
+	for i := range n {
+		started.Add(1)
+		go func() {
+			started.Done()
+			_, err := p.svc.Submit(ctx, cmd(user, 1, fmt.Sprintf("q%d", i)))
+			results <- err
+		}()
+	}
+	started.Wait()
+	time.Sleep(30 * time.Millisecond) // all queued behind the first slow hold
+	begin := time.Now()
+	p.svc.Close()
+	closeTook := time.Since(begin)
+	var pending, unavailable int
+	for range n {
+		select {
+		case err := <-results:
+			switch {
+			case err == nil:
+				pending++
+			case errors.Is(err, transfers.ErrUnavailable): // reached Submit after Close began: nothing done
+				unavailable++
+			default:
+				t.Errorf("a request queued at Close: %v", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("a request queued at Close was not answered within 2 s (Close took %v)", closeTook)
+		}
+	}
+	page, err := p.store.History(ctx, store.HistoryQuery{UserID: user, Limit: store.HistoryLimitMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(page.Requests); got != 1+pending {
+		t.Fatalf("%d requests stored, want %d (the warm-up and every one answered pending)", got, 1+pending)
+	}
+	if pending < n/2 {
+		t.Fatalf("only %d of %d queued requests were finished by Close (%d unavailable)", pending, n, unavailable)
+	}
+	t.Logf("Close took %v: %d pending, %d unavailable", closeTook, pending, unavailable)
+}
