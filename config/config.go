@@ -132,6 +132,7 @@ type Actors struct {
 	UserMailboxMax   int `yaml:"user_mailbox_max"`   // queued requests per user actor
 	InFlightMax      int `yaml:"in_flight_max"`      // requests in the pipeline, all users
 	UserIdleMS       int `yaml:"user_idle_ms"`       // idle user actors stop after this
+	UserActorsMax    int `yaml:"user_actors_max"`    // live user actors; beyond, the longest idle are stopped early
 	RequestTimeoutMS int `yaml:"request_timeout_ms"` // a request's whole budget
 	LedgerQueueMax   int `yaml:"ledger_queue_max"`   // events queued per batcher
 }
@@ -194,7 +195,7 @@ func Defaults() *Config {
 		Settlement:   Settlement{ScannerIntervalMS: 5_000, StuckThresholdMS: 1_800_000, CriticalThresholdMS: 7_200_000, GraceMS: 2_000},
 		Monitoring:   Monitoring{PrometheusPort: 9090, HealthCheckPort: 8080},
 		Auth:         Auth{JWTAlgorithm: "HS256"},
-		Actors:       Actors{UserMailboxMax: 64, InFlightMax: 1024, UserIdleMS: 60_000, RequestTimeoutMS: 5_000, LedgerQueueMax: 4 * 8189},
+		Actors:       Actors{UserMailboxMax: 64, InFlightMax: 1024, UserIdleMS: 60_000, UserActorsMax: 100_000, RequestTimeoutMS: 5_000, LedgerQueueMax: 4 * 8189},
 		Assets:       []Asset{{"USDT", 1, 8}, {"BTC", 2, 8}, {"ETH", 3, 8}},
 		AccountTypes: []AccountType{{"funding", 1}, {"spot", 2}},
 		Routes:       []Route{{From: "funding", To: "spot"}, {From: "spot", To: "funding"}},

@@ -59,6 +59,7 @@ func (c *Config) Validate() error {
 		{c.Auth.JWTAlgorithm == "HS256" || fileExists(c.Auth.JWTPublicKeyFile), "auth.jwt_public_key_file", "must name a readable PEM file for EdDSA/RS256"},
 		{len(c.Auth.AdminToken) >= 32, "auth.admin_token", "must be at least 32 bytes"},
 		{c.Actors.UserMailboxMax >= 1, "actors.user_mailbox_max", "must be >= 1"},
+		{c.Actors.UserActorsMax >= 1, "actors.user_actors_max", "must be >= 1"},
 		{c.Actors.InFlightMax >= 1, "actors.in_flight_max", "must be >= 1"},
 		{c.Actors.UserIdleMS >= 100, "actors.user_idle_ms", "must be >= 100"},
 		{c.Actors.RequestTimeoutMS >= 10, "actors.request_timeout_ms", "must be >= 10"},

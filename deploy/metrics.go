@@ -46,6 +46,7 @@ var Metrics = []Metric{
 	{"internal_transfer_settlement_partition_restarts_total", KindCounter, "partition actors restarted by their supervisor"},
 	{"internal_transfer_ledger_queue_depth", KindGauge, "ledger events waiting for a batch"},
 	{"internal_transfer_user_actors", KindGauge, "per-user actors alive"},
+	{"internal_transfer_user_actors_evicted_total", KindCounter, "idle user actors stopped early to stay within actors.user_actors_max"},
 	{"internal_transfer_embedded_wal_fsync_ms", KindHistogram, "duration of each fsync of the embedded Pebble WAL in ms (embedded backends only)"},
 	{"internal_transfer_embedded_write_stall_ms", KindHistogram, "duration of each write stall of the shared embedded Pebble database in ms (embedded backends only)"},
 }

@@ -1,9 +1,11 @@
 package transfers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +37,8 @@ type (
 // supervisor owns the user actors: it spawns them on first use, restarts a
 // failing one (bounded, with backoff), and stops idle ones.
 type supervisor struct {
-	svc *Service
+	svc  *Service
+	live int // routes in svc.users, which only this actor adds and removes
 }
 
 func supervisorProps(svc *Service) *actor.Props {
@@ -53,6 +56,13 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			ctx.Respond(ref)
 			return
 		}
+		if max := s.svc.opts.UserActorsMax; s.live >= max {
+			s.evictIdle(ctx, max/10+1)
+			if s.live >= max {
+				ctx.Respond(ErrOverloaded)
+				return
+			}
+		}
 		props := actor.PropsFromProducer(func() actor.Actor {
 			return &userActor{svc: s.svc, user: msg.user}
 		}, actor.WithDispatcher(s.svc.dispatch))
@@ -62,18 +72,14 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			return
 		}
 		ref := &userRef{pid: pid}
+		ref.last.Store(time.Now().UnixNano())
 		s.svc.users.Store(msg.user, ref)
+		s.live++
 		userActors.Inc()
 		ctx.Respond(ref)
 	case *userIdle:
-		// Retire the route only while nothing is queued (the swap fails once
-		// a Submit has counted itself in; a later Submit sees the negative
-		// depth and goes to a fresh actor), forget it, then stop the actor.
-		if ref, ok := s.svc.users.Load(msg.user); ok && ref.(*userRef).pid.Equal(msg.pid) &&
-			ref.(*userRef).depth.CompareAndSwap(0, retiredDepth) {
-			s.svc.users.Delete(msg.user)
-			userActors.Dec()
-			ctx.Poison(msg.pid)
+		if ref, ok := s.svc.users.Load(msg.user); ok && ref.(*userRef).pid.Equal(msg.pid) {
+			s.retire(ctx, msg.user, ref.(*userRef))
 		}
 	case *actor.Terminated:
 		// A user actor stopped, for idleness (already forgotten above) or
@@ -83,10 +89,54 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		if user, ok := userOfPID(msg.Who); ok {
 			if ref, ok := s.svc.users.Load(user); ok && ref.(*userRef).pid.Equal(msg.Who) &&
 				s.svc.users.CompareAndDelete(user, ref) {
+				s.live--
 				userActors.Dec()
 			}
 		}
 	}
+}
+
+// retire stops ref's actor if nothing is queued for it: the swap fails once
+// a Submit has counted itself in, and a later Submit sees the negative depth
+// and goes to a fresh actor. The route is forgotten before the actor stops.
+func (s *supervisor) retire(ctx actor.Context, user uint64, ref *userRef) bool {
+	if !ref.depth.CompareAndSwap(0, retiredDepth) {
+		return false
+	}
+	s.svc.users.Delete(user)
+	s.live--
+	userActors.Dec()
+	ctx.Poison(ref.pid)
+	return true
+}
+
+// evictIdle retires up to n of the actors with nothing queued, longest
+// unused first, to make room under Options.UserActorsMax. It walks every
+// route, so it runs once per n spawns at most.
+func (s *supervisor) evictIdle(ctx actor.Context, n int) {
+	type idle struct {
+		user uint64
+		ref  *userRef
+		last int64
+	}
+	var candidates []idle
+	s.svc.users.Range(func(k, v any) bool {
+		if ref := v.(*userRef); ref.depth.Load() == 0 {
+			candidates = append(candidates, idle{k.(uint64), ref, ref.last.Load()})
+		}
+		return true
+	})
+	slices.SortFunc(candidates, func(a, b idle) int { return cmp.Compare(a.last, b.last) })
+	evicted := 0
+	for _, c := range candidates {
+		if evicted == n {
+			break
+		}
+		if s.retire(ctx, c.user, c.ref) {
+			evicted++
+		}
+	}
+	userEvicted.Add(evicted)
 }
 
 // userActorPrefix names a user actor ("user-" + its user id) among the

@@ -7,3 +7,10 @@ func (s *Service) UserActors() int {
 	s.users.Range(func(any, any) bool { n++; return true })
 	return n
 }
+
+// LiveUsers is the set of users the service has an actor for now.
+func (s *Service) LiveUsers() map[uint64]bool {
+	users := map[uint64]bool{}
+	s.users.Range(func(k, _ any) bool { users[k.(uint64)] = true; return true })
+	return users
+}

@@ -34,6 +34,11 @@ type Options struct {
 	RequestTimeout time.Duration // one request's whole budget
 	RetryAfter     time.Duration // advertised to clients on overload
 	Logger         *slog.Logger
+	// UserActorsMax bounds the live user actors (memory): a new user's
+	// actor beyond it first retires the longest-idle actors with nothing
+	// queued; when every one is busy, the request is refused overloaded.
+	// Zero: DefaultUserActorsMax.
+	UserActorsMax int
 	// Sync, when set, makes the store's writes so far durable. It is set
 	// with a store that defers its fsyncs to the ledger's, in one WAL
 	// (store/embedded Options.DeferSync): an answer that no hold created
@@ -60,11 +65,16 @@ type Service struct {
 	dispatch *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
 }
 
-// userRef is the route to one user's actor and its queue depth.
+// userRef is the route to one user's actor, its queue depth and when a
+// request last came for it (unix nanoseconds).
 type userRef struct {
 	pid   *actor.PID
 	depth atomic.Int64
+	last  atomic.Int64
 }
+
+// DefaultUserActorsMax is Options.UserActorsMax's default.
+const DefaultUserActorsMax = 100_000
 
 var (
 	dbErrors     = metrics.GetOrCreateCounter("internal_transfer_db_errors")
@@ -72,6 +82,7 @@ var (
 	failedTotal  = metrics.GetOrCreateCounter("internal_transfer_failed")
 	mailboxDepth = metrics.GetOrCreateGauge("internal_transfer_mailbox_depth", nil)
 	userActors   = metrics.GetOrCreateGauge("internal_transfer_user_actors", nil)
+	userEvicted  = metrics.GetOrCreateCounter("internal_transfer_user_actors_evicted_total")
 )
 
 // NewService starts the user-actor supervisor on system. l should be the
@@ -86,6 +97,9 @@ func NewService(system *actor.ActorSystem, l ledger.Ledger, s store.Store, pub P
 	}
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = time.Second
+	}
+	if opts.UserActorsMax <= 0 {
+		opts.UserActorsMax = DefaultUserActorsMax
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -122,6 +136,9 @@ func (s *Service) actorFor(user uint64) (*userRef, error) {
 	case *userRef:
 		return r, nil
 	case error:
+		if errors.Is(r, ErrOverloaded) {
+			return nil, r
+		}
 		return nil, fmt.Errorf("cannot spawn actor of user %d: %w", user, r)
 	}
 	panic(fmt.Sprintf("BUG: supervisor answered %T", res))
@@ -140,6 +157,9 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 	defer s.inflight.Add(-1)
 	for attempt := 0; attempt < submitAttempts; attempt++ {
 		ref, err := s.actorFor(cmd.UserID)
+		if errors.Is(err, ErrOverloaded) { // every live actor is busy
+			return store.Request{}, s.retryable(ErrOverloaded)
+		}
 		if err != nil { // e.g. the previous actor is still stopping
 			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 			continue
@@ -163,6 +183,7 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 			ref.depth.Add(-1)
 			return store.Request{}, s.retryable(ErrOverloaded)
 		}
+		ref.last.Store(time.Now().UnixNano())
 		mailboxDepth.Inc()
 		// The actor answers by the deadline, or refuses a request it reaches
 		// after it without touching it; this wait is longer, so the caller's

@@ -1,16 +1,21 @@
 package transfers_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/exchange/internal-transfer/actors/batcher"
@@ -518,4 +523,97 @@ func TestCloseAnswersQueuedRequests(t *testing.T) {
 		t.Fatalf("only %d of %d queued requests were finished by Close (%d unavailable)", pending, n, unavailable)
 	}
 	t.Logf("Close took %v: %d pending, %d unavailable", closeTook, pending, unavailable)
+}
+
+// slowWhile delays every ledger create by d while on is set.
+type slowWhile struct {
+	ledger.Ledger
+	on *atomic.Bool
+	d  time.Duration
+}
+
+func (l slowWhile) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	if l.on.Load() {
+		time.Sleep(l.d)
+	}
+	return l.Ledger.CreateTransfers(ctx, ts)
+}
+
+// TestUserActorsStayWithinTheirMax: live user actors never exceed
+// UserActorsMax. A new user's actor retires the longest-unused idle one;
+// when every live actor has work queued, the new user is refused overloaded
+// (retryable, nothing stored) until one is free.
+func TestUserActorsStayWithinTheirMax(t *testing.T) {
+	opts := defaultOptions()
+	opts.UserActorsMax = 4
+	slow := &atomic.Bool{}
+	p := newPipelineWith(t, opts, func(l ledger.Ledger, _ store.Store) ledger.Ledger { return slowWhile{l, slow, 300 * time.Millisecond} })
+	ctx := context.Background()
+	for user := uint64(1); user <= 9; user++ {
+		if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evictedBefore := userActorsEvicted(t)
+	for user := uint64(1); user <= 8; user++ {
+		if _, err := p.svc.Submit(ctx, cmd(user, 1, "")); err != nil {
+			t.Fatalf("user %d: %v", user, err)
+		}
+		if n := p.svc.UserActors(); n > opts.UserActorsMax {
+			t.Fatalf("after user %d: %d live user actors, max %d", user, n, opts.UserActorsMax)
+		}
+	}
+	if got, want := p.svc.LiveUsers(), map[uint64]bool{5: true, 6: true, 7: true, 8: true}; !maps.Equal(got, want) {
+		t.Fatalf("live users %v, want the four most recent %v", got, want)
+	}
+	if got := userActorsEvicted(t) - evictedBefore; got != 4 {
+		t.Fatalf("internal_transfer_user_actors_evicted_total grew by %d, want 4", got)
+	}
+
+	// Every live actor busy: the ninth user is refused, untouched.
+	slow.Store(true)
+	var wg sync.WaitGroup
+	for user := uint64(5); user <= 8; user++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := p.svc.Submit(ctx, cmd(user, 1, "")); err != nil {
+				t.Errorf("busy user %d: %v", user, err)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // all four holds in the slow ledger
+	_, err := p.svc.Submit(ctx, cmd(9, 1, "refused"))
+	var re *transfers.RetryableError
+	if !errors.Is(err, transfers.ErrOverloaded) || !errors.As(err, &re) {
+		t.Fatalf("new user with every actor busy: %v, want retryable ErrOverloaded", err)
+	}
+	wg.Wait()
+	slow.Store(false)
+	if page, err := p.store.History(ctx, store.HistoryQuery{UserID: 9, Limit: store.HistoryLimitMax}); err != nil || len(page.Requests) != 0 {
+		t.Fatalf("refused user's history: %d requests, err %v; want none", len(page.Requests), err)
+	}
+	if _, err := p.svc.Submit(ctx, cmd(9, 1, "refused")); err != nil {
+		t.Fatalf("new user once actors are idle: %v", err)
+	}
+	if n := p.svc.UserActors(); n > opts.UserActorsMax {
+		t.Fatalf("%d live user actors, max %d", n, opts.UserActorsMax)
+	}
+}
+
+// userActorsEvicted reads internal_transfer_user_actors_evicted_total.
+func userActorsEvicted(t *testing.T) int {
+	t.Helper()
+	var b bytes.Buffer
+	metrics.WritePrometheus(&b, false)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "internal_transfer_user_actors_evicted_total "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	return 0
 }

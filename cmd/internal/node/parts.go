@@ -29,6 +29,7 @@ func (n *Node) startGateway() error {
 	svc, err := transfers.NewService(n.system, n.batcher, n.store, n.producer, n.catalog, transfers.Options{
 		NodeID:         cfg.Server.NodeID,
 		MailboxMax:     cfg.Actors.UserMailboxMax,
+		UserActorsMax:  cfg.Actors.UserActorsMax,
 		InFlightMax:    cfg.Actors.InFlightMax,
 		IdleTimeout:    config.Duration(cfg.Actors.UserIdleMS),
 		RequestTimeout: config.Duration(cfg.Actors.RequestTimeoutMS),
