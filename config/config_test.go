@@ -56,6 +56,7 @@ func TestProdConfigValuesTakeEffect(t *testing.T) {
 		"kafka.brokers":                         len(cfg.Kafka.Brokers) == 3,
 		"kafka.topic":                           cfg.Kafka.Topic == "transfer_confirmations",
 		"kafka.consumer_group":                  cfg.Kafka.ConsumerGroup == "settlement_service",
+		"actors.user_actors_max":                cfg.Actors.UserActorsMax == 250_000,
 		"rate_limiting.max_requests_per_minute": cfg.RateLimiting.MaxRequestsPerMinute == 60,
 		"rate_limiting.max_transfer_amount":     cfg.RateLimiting.MaxTransferAmount == 1_000_000_000_000_000,
 		"rate_limiting.min_transfer_amount":     cfg.RateLimiting.MinTransferAmount == 1_000_000,
@@ -97,6 +98,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		"duplicate ledger":     {"assets:\n  - {name: A, ledger: 1, decimals: 8}\n  - {name: B, ledger: 1, decimals: 8}\n", "assets"},
 		"route unknown type":   {"routes:\n  - {from: funding, to: margin}\n", "routes"},
 		"scylla without hosts": {"backends:\n  store: scylla\n", "database.contact_points"},
+		"zero linger":          {"kafka:\n  producer_linger_ms: 0\n", "kafka.producer_linger_ms"},
+		"no actors allowed":    {"actors:\n  user_actors_max: 0\n", "actors.user_actors_max"},
 	}
 	base := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
 	for name, c := range cases {

@@ -42,6 +42,7 @@ func (c *Config) Validate() error {
 		{c.Kafka.Topic != "", "kafka.topic", "must not be empty"},
 		{c.Kafka.ConsumerGroup != "", "kafka.consumer_group", "must not be empty"},
 		{c.Kafka.Partitions >= 1 && c.Kafka.Partitions <= 1024, "kafka.partitions", "must be 1..1024"},
+		{c.Kafka.ProducerLingerMS >= 1 && c.Kafka.ProducerLingerMS <= 1000, "kafka.producer_linger_ms", "must be 1..1000"},
 		{validAddr(c.Kafka.EmbeddedListen), "kafka.embedded_listen", "must be host:port"},
 		{c.RateLimiting.MaxRequestsPerMinute >= 1, "rate_limiting.max_requests_per_minute", "must be >= 1"},
 		{c.RateLimiting.MinTransferAmount >= 1, "rate_limiting.min_transfer_amount", "must be >= 1"},

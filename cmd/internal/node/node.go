@@ -131,7 +131,8 @@ func (n *Node) openBackends(ctx context.Context) error {
 func (n *Node) startProducer(ctx context.Context) error {
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	p, err := stream.NewProducer(c, stream.ProducerOptions{Brokers: n.stream.Brokers, Topic: n.cfg.Kafka.Topic})
+	p, err := stream.NewProducer(c, stream.ProducerOptions{Brokers: n.stream.Brokers, Topic: n.cfg.Kafka.Topic,
+		Linger: config.Duration(n.cfg.Kafka.ProducerLingerMS)})
 	if err != nil {
 		return fmt.Errorf("cannot start Kafka producer: %w", err)
 	}
