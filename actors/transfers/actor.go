@@ -1,11 +1,10 @@
 package transfers
 
 import (
-	"cmp"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,8 +36,7 @@ type (
 // supervisor owns the user actors: it spawns them on first use, restarts a
 // failing one (bounded, with backoff), and stops idle ones.
 type supervisor struct {
-	svc  *Service
-	live int // routes in svc.users, which only this actor adds and removes
+	svc *Service
 }
 
 func supervisorProps(svc *Service) *actor.Props {
@@ -56,9 +54,9 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			ctx.Respond(ref)
 			return
 		}
-		if max := s.svc.opts.UserActorsMax; s.live >= max {
-			s.evictIdle(ctx, max/10+1)
-			if s.live >= max {
+		if max := int64(s.svc.opts.UserActorsMax); s.svc.liveUsers.Load() >= max {
+			s.evictIdle(ctx, int(max/100+1))
+			if s.svc.liveUsers.Load() >= max {
 				ctx.Respond(ErrOverloaded)
 				return
 			}
@@ -74,7 +72,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		ref := &userRef{pid: pid}
 		ref.last.Store(time.Now().UnixNano())
 		s.svc.users.Store(msg.user, ref)
-		s.live++
+		s.svc.liveUsers.Add(1)
 		userActors.Inc()
 		ctx.Respond(ref)
 	case *userIdle:
@@ -87,10 +85,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		// so the next request starts a fresh actor and the gauge counts
 		// live ones.
 		if user, ok := userOfPID(msg.Who); ok {
-			if ref, ok := s.svc.users.Load(user); ok && ref.(*userRef).pid.Equal(msg.Who) &&
-				s.svc.users.CompareAndDelete(user, ref) {
-				s.live--
-				userActors.Dec()
+			if ref, ok := s.svc.users.Load(user); ok && ref.(*userRef).pid.Equal(msg.Who) {
+				s.svc.forget(user, ref.(*userRef))
 			}
 		}
 	}
@@ -103,40 +99,59 @@ func (s *supervisor) retire(ctx actor.Context, user uint64, ref *userRef) bool {
 	if !ref.depth.CompareAndSwap(0, retiredDepth) {
 		return false
 	}
-	s.svc.users.Delete(user)
-	s.live--
-	userActors.Dec()
+	s.svc.forget(user, ref)
 	ctx.Poison(ref.pid)
 	return true
 }
 
 // evictIdle retires up to n of the actors with nothing queued, longest
 // unused first, to make room under Options.UserActorsMax. It walks every
-// route, so it runs once per n spawns at most.
+// route once, keeping the n oldest in a heap (O(routes · log n)), so with
+// n a hundredth of the cap it runs once per n new users at most.
 func (s *supervisor) evictIdle(ctx actor.Context, n int) {
-	type idle struct {
-		user uint64
-		ref  *userRef
-		last int64
-	}
-	var candidates []idle
+	oldest := &idleHeap{}
 	s.svc.users.Range(func(k, v any) bool {
-		if ref := v.(*userRef); ref.depth.Load() == 0 {
-			candidates = append(candidates, idle{k.(uint64), ref, ref.last.Load()})
+		ref := v.(*userRef)
+		if ref.depth.Load() != 0 {
+			return true
+		}
+		c := idleActor{user: k.(uint64), ref: ref, last: ref.last.Load()}
+		if oldest.Len() < n {
+			heap.Push(oldest, c)
+		} else if c.last < (*oldest)[0].last {
+			(*oldest)[0] = c
+			heap.Fix(oldest, 0)
 		}
 		return true
 	})
-	slices.SortFunc(candidates, func(a, b idle) int { return cmp.Compare(a.last, b.last) })
 	evicted := 0
-	for _, c := range candidates {
-		if evicted == n {
-			break
-		}
-		if s.retire(ctx, c.user, c.ref) {
+	for _, c := range *oldest {
+		if s.retire(ctx, c.user, c.ref) { // fails if a request came meanwhile
 			evicted++
 		}
 	}
 	userEvicted.Add(evicted)
+}
+
+// idleActor is an eviction candidate; idleHeap keeps the most recently used
+// of the candidates kept on top, to be replaced by an older one.
+type idleActor struct {
+	user uint64
+	ref  *userRef
+	last int64
+}
+
+type idleHeap []idleActor
+
+func (h idleHeap) Len() int           { return len(h) }
+func (h idleHeap) Less(i, j int) bool { return h[i].last > h[j].last }
+func (h idleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idleHeap) Push(x any)        { *h = append(*h, x.(idleActor)) }
+func (h *idleHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // userActorPrefix names a user actor ("user-" + its user id) among the

@@ -14,3 +14,17 @@ func (s *Service) LiveUsers() map[uint64]bool {
 	s.users.Range(func(k, _ any) bool { users[k.(uint64)] = true; return true })
 	return users
 }
+
+// UserDepth is the number of requests counted into user's actor now.
+func (s *Service) UserDepth(user uint64) int64 {
+	if ref, ok := s.users.Load(user); ok {
+		return ref.(*userRef).depth.Load()
+	}
+	return 0
+}
+
+// InFlight is the number of requests in Submit now.
+func (s *Service) InFlight() int64 { return s.inflight.Load() }
+
+// LiveCount is the service's count of routes, which must equal UserActors.
+func (s *Service) LiveCount() int64 { return s.liveUsers.Load() }

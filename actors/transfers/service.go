@@ -50,19 +50,22 @@ type Options struct {
 // Service is the transfer service: it routes each request to its user's
 // actor and serves reads.
 type Service struct {
-	system   *actor.ActorSystem
-	ledger   ledger.Ledger
-	store    store.Store
-	pub      Publisher
-	catalog  *Catalog
-	ids      *IDGenerator
-	opts     Options
-	log      *slog.Logger
-	users    sync.Map // uint64 → *userRef
-	inflight atomic.Int64
-	closed   atomic.Bool
-	parent   *actor.PID     // supervisor of the user actors
-	dispatch *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
+	system  *actor.ActorSystem
+	ledger  ledger.Ledger
+	store   store.Store
+	pub     Publisher
+	catalog *Catalog
+	ids     *IDGenerator
+	opts    Options
+	log     *slog.Logger
+	users   sync.Map // uint64 → *userRef
+	// liveUsers counts the routes in users: only the supervisor adds
+	// routes, and every removal goes through forget.
+	liveUsers atomic.Int64
+	inflight  atomic.Int64
+	closed    atomic.Bool
+	parent    *actor.PID     // supervisor of the user actors
+	dispatch  *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
 }
 
 // userRef is the route to one user's actor, its queue depth and when a
@@ -147,14 +150,17 @@ func (s *Service) actorFor(user uint64) (*userRef, error) {
 // Submit runs cmd through the actor of cmd.UserID. The returned request is
 // pending, or failed together with the error that failed it.
 func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error) {
+	// Counted in before the closed check: Close sets closed, then waits
+	// for the count to drain, so it either sees this request or this
+	// request sees closed.
+	n := s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	if s.closed.Load() {
 		return store.Request{}, s.retryable(ErrUnavailable)
 	}
-	if s.inflight.Add(1) > int64(s.opts.InFlightMax) {
-		s.inflight.Add(-1)
+	if n > int64(s.opts.InFlightMax) {
 		return store.Request{}, s.retryable(ErrOverloaded)
 	}
-	defer s.inflight.Add(-1)
 	for attempt := 0; attempt < submitAttempts; attempt++ {
 		ref, err := s.actorFor(cmd.UserID)
 		if errors.Is(err, ErrOverloaded) { // every live actor is busy
@@ -176,7 +182,7 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 			// Retired for idleness (see supervisor): its stop is queued and
 			// it would drop this request unanswered. Use a fresh actor.
 			ref.depth.Add(-1)
-			s.users.CompareAndDelete(cmd.UserID, ref)
+			s.forget(cmd.UserID, ref)
 			continue
 		}
 		if depth > int64(s.opts.MailboxMax) {
@@ -196,7 +202,7 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		case errors.Is(err, actor.ErrDeadLetter):
 			// The actor stopped between lookup and send: the request never
 			// ran, so sending it to a fresh actor is safe.
-			s.users.CompareAndDelete(cmd.UserID, ref)
+			s.forget(cmd.UserID, ref)
 			continue
 		case errors.Is(err, actor.ErrTimeout):
 			// No answer even after the margin: the actor may be running it.
@@ -208,6 +214,16 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		return r.req, r.err
 	}
 	return store.Request{}, s.retryable(ErrUnavailable)
+}
+
+// forget removes user's route if it is still ref, and counts it out.
+func (s *Service) forget(user uint64, ref *userRef) bool {
+	if !s.users.CompareAndDelete(user, ref) {
+		return false
+	}
+	s.liveUsers.Add(-1)
+	userActors.Dec()
+	return true
 }
 
 func (s *Service) retryable(err error) error {
@@ -246,30 +262,26 @@ func (s *Service) Balances(ctx context.Context, user uint64) ([]Balance, error) 
 }
 
 // Close stops accepting requests and stops every user actor after it has
-// answered what was queued for it.
+// answered what it was given: requests already in Submit are answered (by
+// their deadline at the latest) before any actor is told to stop, because a
+// stopping actor drops what is still queued for it.
 func (s *Service) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	// A poison pill is a user message: each actor answers the submits
-	// queued ahead of it, then stops. Stopping the supervisor first would
-	// stop its children at once and leave those callers to wait out their
-	// deadline for "outcome unknown". A submit that reaches a stopped actor
-	// is dead-lettered and never ran; Submit then sends it to a fresh actor
-	// while the supervisor lives (drained in the next round), and answers
-	// "unavailable" after.
-	for round := 0; round < 3; round++ {
-		var stopping []*actor.Future
-		s.users.Range(func(_, v any) bool {
-			stopping = append(stopping, s.system.Root.PoisonFuture(v.(*userRef).pid))
-			return true
-		})
-		if len(stopping) == 0 {
-			break
-		}
-		for _, f := range stopping {
-			_ = f.Wait() // bounded by protoactor's 10 s; a queued request gives up at its deadline
-		}
+	// Every request counted in before closed was set is answered (its
+	// actor answers by its deadline, the wait ends answerMargin later).
+	deadline := time.Now().Add(s.opts.RequestTimeout + answerMargin + 100*time.Millisecond)
+	for s.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	var stopping []*actor.Future
+	s.users.Range(func(_, v any) bool {
+		stopping = append(stopping, s.system.Root.PoisonFuture(v.(*userRef).pid))
+		return true
+	})
+	for _, f := range stopping {
+		_ = f.Wait()
 	}
 	_ = s.system.Root.PoisonFuture(s.parent).Wait()
 }

@@ -492,7 +492,11 @@ func TestCloseAnswersQueuedRequests(t *testing.T) {
 		}()
 	}
 	started.Wait()
-	time.Sleep(30 * time.Millisecond) // all queued behind the first slow hold
+	for deadline := time.Now().Add(5 * time.Second); p.svc.InFlight() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests in the service after 5 s", p.svc.InFlight(), n)
+		}
+	}
 	begin := time.Now()
 	p.svc.Close()
 	closeTook := time.Since(begin)
@@ -519,8 +523,11 @@ func TestCloseAnswersQueuedRequests(t *testing.T) {
 	if got := len(page.Requests); got != 1+pending {
 		t.Fatalf("%d requests stored, want %d (the warm-up and every one answered pending)", got, 1+pending)
 	}
-	if pending < n/2 {
-		t.Fatalf("only %d of %d queued requests were finished by Close (%d unavailable)", pending, n, unavailable)
+	if pending != n {
+		t.Fatalf("%d of %d requests in the service at Close were finished (%d unavailable)", pending, n, unavailable)
+	}
+	if _, err := p.svc.Submit(ctx, cmd(user, 1, "late")); !errors.Is(err, transfers.ErrUnavailable) {
+		t.Fatalf("a request after Close: %v, want ErrUnavailable", err)
 	}
 	t.Logf("Close took %v: %d pending, %d unavailable", closeTook, pending, unavailable)
 }
@@ -582,7 +589,13 @@ func TestUserActorsStayWithinTheirMax(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(100 * time.Millisecond) // all four holds in the slow ledger
+	for user := uint64(5); user <= 8; user++ { // all four counted into their actors
+		for deadline := time.Now().Add(5 * time.Second); p.svc.UserDepth(user) == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("user %d's request did not reach its actor within 5 s", user)
+			}
+		}
+	}
 	_, err := p.svc.Submit(ctx, cmd(9, 1, "refused"))
 	var re *transfers.RetryableError
 	if !errors.Is(err, transfers.ErrOverloaded) || !errors.As(err, &re) {
@@ -596,8 +609,8 @@ func TestUserActorsStayWithinTheirMax(t *testing.T) {
 	if _, err := p.svc.Submit(ctx, cmd(9, 1, "refused")); err != nil {
 		t.Fatalf("new user once actors are idle: %v", err)
 	}
-	if n := p.svc.UserActors(); n > opts.UserActorsMax {
-		t.Fatalf("%d live user actors, max %d", n, opts.UserActorsMax)
+	if n := p.svc.UserActors(); n > opts.UserActorsMax || int64(n) != p.svc.LiveCount() {
+		t.Fatalf("%d live user actors (counted %d), max %d", n, p.svc.LiveCount(), opts.UserActorsMax)
 	}
 }
 

@@ -342,7 +342,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
-	if ctx.Done() == nil { // no deadline: wait here
+	if ctx.Done() == nil { // cannot end: wait here
 		defer s.life.RUnlock()
 		return syncErr(s.db.LogData(nil, pebble.Sync))
 	}

@@ -91,11 +91,18 @@ func TestSyncReturnsAtItsDeadline(t *testing.T) {
 	if !released.Stop() {
 		t.Fatal("the disk was released before Sync returned")
 	}
-	close(fs.release)
-	fs.stalled.Store(false)
 
+	// The fsync Sync started still runs: Close waits for it (Pebble must
+	// not be closed under it), and returns once the disk answers.
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while the stalled fsync still ran", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	fs.stalled.Store(false)
+	close(fs.release)
 	select {
 	case err := <-closed:
 		if err != nil {
