@@ -63,19 +63,20 @@ func (s *Settler) resolveHold(ctx context.Context, req store.Request) (store.Req
 	switch result {
 	case ledger.TransferOK, ledger.TransferExists:
 		return s.finish(ctx, req, store.StatusPending, store.Outcome{})
-	case ledger.TransferExceedsCredits, ledger.TransferIDAlreadyFailed:
+	case ledger.TransferExceedsCredits:
 		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeInsufficientBalance, ErrorMessage: "insufficient balance"})
 	case ledger.TransferDebitAccountNotFound, ledger.TransferCreditAccountNotFound:
 		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeAccountNotFound, ErrorMessage: "account not found"})
 	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
 		return s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeAccountFrozen, ErrorMessage: "account frozen"})
 	}
-	if result.ExistsWithDifferent() {
+	if result.ExistsWithDifferent() || result == ledger.TransferIDAlreadyFailed {
 		// Decided as the gateway decides it: another request's transfer
 		// holds the id (its key reused after expiry) → failed; else an
-		// operator's case.
+		// operator's case. An id pinned by an earlier refusal → failed,
+		// its reason re-derived from the accounts.
 		cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
-		status, outcome, err := transfers.ResolveHoldResult(cctx, s.ledger, req, result)
+		status, outcome, err := transfers.ResolveHoldResult(cctx, s.ledger, req, hold, result)
 		cancel()
 		if errors.Is(err, transfers.ErrHoldMismatch) {
 			err = fmt.Errorf("%w: %w", ErrUnsettleable, err)

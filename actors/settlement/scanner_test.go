@@ -46,6 +46,21 @@ func TestScanner(t *testing.T) {
 			e.freeze(e.accountID(3, "funding"))
 			return e.create(e.request(3, 3, 10, old))
 		}, store.StatusFailed, CodeAccountFrozen},
+		{"requesting whose refused hold went unrecorded (id already failed)", func() store.Request {
+			e.fund(4, 100)
+			e.freeze(e.accountID(4, "funding"))
+			req := e.create(e.request(4, 4, 10, old))
+			hold, err := e.catalog.HoldTransfer(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The gateway's hold was refused, then it crashed before
+			// recording why: the ledger pinned the id as failed.
+			if res, err := e.ledger.CreateTransfers(context.Background(), []ledger.Transfer{hold}); err != nil || len(res) != 1 {
+				t.Fatalf("first hold: %v %v, want refused", res, err)
+			}
+			return req
+		}, store.StatusFailed, CodeAccountFrozen},
 		{"pending never published", func() store.Request {
 			req := e.create(e.request(1, 1, 30, old))
 			e.hold(req)

@@ -354,7 +354,7 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (_ store.Reques
 	created = len(results) == 0 // only failed events are returned
 	status, outcome := store.StatusPending, store.Outcome{}
 	if !created {
-		if status, outcome, err = ResolveHoldResult(ctx, s.ledger, req, results[0].Result); err != nil {
+		if status, outcome, err = ResolveHoldResult(ctx, s.ledger, req, t, results[0].Result); err != nil {
 			tbErrors.Inc()
 			s.log.Error("cannot settle hold", "request_id", req.ID, "err", err)
 			return req, false, s.retryable(ErrOutcomeUnknown)
@@ -393,7 +393,7 @@ func HoldOutcome(r ledger.CreateTransferResult) store.Outcome {
 	switch r {
 	case ledger.TransferOK, ledger.TransferExists:
 		return store.Outcome{}
-	case ledger.TransferExceedsCredits, ledger.TransferIDAlreadyFailed:
+	case ledger.TransferExceedsCredits, ledger.TransferIDAlreadyFailed: // see refusalOfFailedID
 		return store.Outcome{ErrorCode: "INSUFFICIENT_BALANCE", ErrorMessage: "insufficient available balance"}
 	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
 		return store.Outcome{ErrorCode: "ACCOUNT_FROZEN", ErrorMessage: "account is frozen"}
@@ -407,9 +407,14 @@ func HoldOutcome(r ledger.CreateTransferResult) store.Outcome {
 	}
 }
 
-// ResolveHoldResult is what a refused create of req's hold means: failed
-// with HoldOutcome's reason, or pending when the hold exists. The gateway
-// and the scanner decide with it alike.
+// ResolveHoldResult is what a refused create of req's hold (hold, its ledger
+// form) means: failed with HoldOutcome's reason, or pending when the hold
+// exists. The gateway and the scanner decide with it alike.
+//
+// id_already_failed says an earlier create of the same hold was refused for
+// a reason that depended on the ledger's state then (TigerBeetle pins the id
+// of such a failure): a crash came between that refusal and its record. The
+// ledger keeps no reason, so refusalOfFailedID re-derives it.
 //
 // exists_with_different_* says a ledger transfer holds the hold's id but
 // differs from it. Made for another request (its user_data_64, the request
@@ -418,11 +423,17 @@ func HoldOutcome(r ledger.CreateTransferResult) store.Outcome {
 // IDEMPOTENCY_CONFLICT. Made for req itself, req's hold exists in another
 // form (its ledger form changed since, an asset renumbered): nothing here
 // may fail it, and the error says so for an operator.
-func ResolveHoldResult(ctx context.Context, l ledger.Ledger, req store.Request, r ledger.CreateTransferResult) (store.Status, store.Outcome, error) {
+func ResolveHoldResult(ctx context.Context, l ledger.Ledger, req store.Request, hold ledger.Transfer, r ledger.CreateTransferResult) (store.Status, store.Outcome, error) {
 	outcome := HoldOutcome(r)
 	switch {
 	case outcome.ErrorCode == "":
 		return store.StatusPending, outcome, nil
+	case r == ledger.TransferIDAlreadyFailed:
+		outcome, err := refusalOfFailedID(ctx, l, hold)
+		if err != nil {
+			return 0, store.Outcome{}, fmt.Errorf("request %d: %w", req.ID, err)
+		}
+		return store.StatusFailed, outcome, nil
 	case !r.ExistsWithDifferent():
 		return store.StatusFailed, outcome, nil
 	}
@@ -438,6 +449,27 @@ func ResolveHoldResult(ctx context.Context, l ledger.Ledger, req store.Request, 
 		return 0, store.Outcome{}, fmt.Errorf("hold %s of request %d (%s): %w", id, req.ID, r, ErrHoldMismatch)
 	}
 	return store.StatusFailed, outcome, nil
+}
+
+// refusalOfFailedID re-derives why hold was refused before, from its
+// accounts as they are now: one missing is ACCOUNT_NOT_FOUND, one closed
+// (frozen) ACCOUNT_FROZEN, otherwise the balance fell short. The accounts
+// may have changed since the refusal (an account unfrozen meanwhile reads
+// as a short balance); the status, failed, is right either way.
+func refusalOfFailedID(ctx context.Context, l ledger.Ledger, hold ledger.Transfer) (store.Outcome, error) {
+	accounts, err := l.LookupAccounts(ctx, []ledger.Uint128{hold.DebitAccountID, hold.CreditAccountID})
+	if err != nil {
+		return store.Outcome{}, fmt.Errorf("cannot look up the accounts of refused hold %s: %w", hold.ID, err)
+	}
+	if len(accounts) < 2 {
+		return HoldOutcome(ledger.TransferCreditAccountNotFound), nil
+	}
+	for _, a := range accounts {
+		if a.Flags&ledger.AccountClosed != 0 {
+			return HoldOutcome(ledger.TransferDebitAccountAlreadyClosed), nil
+		}
+	}
+	return HoldOutcome(ledger.TransferExceedsCredits), nil
 }
 
 // errorOf is the error a client sees for a stored request.

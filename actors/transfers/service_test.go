@@ -28,10 +28,12 @@ import (
 
 // pipeline is the transfer service on the real embedded ledger and store.
 type pipeline struct {
-	svc   *transfers.Service
-	admin *transfers.Admin
-	store store.Store
-	pub   *countingPublisher
+	svc     *transfers.Service
+	admin   *transfers.Admin
+	store   store.Store
+	ledger  ledger.Ledger
+	catalog *transfers.Catalog
+	pub     *countingPublisher
 }
 
 // countingPublisher stands in for Kafka: it records what would be published.
@@ -79,7 +81,7 @@ func newPipelineWith(tb testing.TB, opts transfers.Options, wrap func(ledger.Led
 		_ = st.Close()
 		_ = el.Close()
 	})
-	return &pipeline{svc: svc, admin: transfers.NewAdmin(b, catalog, svc), store: st, pub: pub}
+	return &pipeline{svc: svc, admin: transfers.NewAdmin(b, catalog, svc), store: st, ledger: b, catalog: catalog, pub: pub}
 }
 
 func testCatalog(tb testing.TB) *transfers.Catalog {
@@ -629,4 +631,64 @@ func userActorsEvicted(t *testing.T) int {
 		}
 	}
 	return 0
+}
+
+// TestReplayedRefusalKeepsItsReason: a crash between a refused hold and its
+// record leaves the request requesting with its hold id pinned as failed in
+// the ledger; when the user's actor resumes it, the ledger answers only
+// id_already_failed, and the reason is re-derived from the accounts instead
+// of always reading INSUFFICIENT_BALANCE.
+func TestReplayedRefusalKeepsItsReason(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		user    uint64
+		to      uint64 // another user: funding→funding across users
+		amount  uint64 // of a balance of 100
+		prepare func(user uint64)
+		code    string
+	}{
+		{"short balance", 41, 41, 1_000, func(uint64) {}, "INSUFFICIENT_BALANCE"},
+		{"frozen", 42, 42, 50, func(user uint64) {
+			if err := p.admin.Freeze(ctx, user, "funding", "USDT"); err != nil {
+				t.Fatal(err)
+			}
+		}, "ACCOUNT_FROZEN"},
+		{"no destination account", 43, 4_300_000, 50, func(uint64) {}, "ACCOUNT_NOT_FOUND"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := p.admin.Deposit(ctx, c.user, "funding", "USDT", 100, ""); err != nil {
+				t.Fatal(err)
+			}
+			c.prepare(c.user)
+			half := store.Request{ID: 78_000_001 + uint64(i), UserID: c.user, ToUserID: c.to, FromAccountType: "funding", ToAccountType: "spot",
+				Asset: "USDT", Amount: c.amount, Fingerprint: "fp", CreatedAt: time.Now().Add(-time.Minute)}
+			if c.to != c.user {
+				half.ToAccountType = "funding"
+			}
+			half.PendingID = transfers.PendingID(half).Bytes()
+			if _, created, err := p.store.Create(ctx, half); err != nil || !created {
+				t.Fatalf("create: %v %v", created, err)
+			}
+			hold, err := p.catalog.HoldTransfer(half)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.ledger.CreateTransfers(ctx, []ledger.Transfer{hold})
+			if err != nil || len(res) != 1 {
+				t.Fatalf("first hold: %v %v, want refused", res, err)
+			}
+			if again, _ := p.ledger.CreateTransfers(ctx, []ledger.Transfer{hold}); len(again) != 1 || again[0].Result != ledger.TransferIDAlreadyFailed {
+				t.Fatalf("replayed hold: %v, want id_already_failed", again)
+			}
+			// The next request starts the actor, which resumes the half-done one.
+			_, _ = p.svc.Submit(ctx, cmd(c.user, 1, ""))
+			got, err := p.store.Get(ctx, half.ID)
+			if err != nil || got.Status != store.StatusFailed || got.ErrorCode != c.code {
+				t.Fatalf("resumed request: %s %q (%v), want failed %s (first refusal: %s)", got.Status, got.ErrorCode, err, c.code, res[0].Result)
+			}
+		})
+	}
 }
