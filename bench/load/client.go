@@ -18,6 +18,7 @@ type answer struct {
 	retryAfter time.Duration
 	err        error
 	latency    time.Duration
+	at         time.Time // when the answer (or the failure) came
 }
 
 // definitive reports whether the answer settles what happened to the
@@ -61,7 +62,8 @@ func (c *client) do(method string, uri string, auth []byte, body []byte) answer 
 	}
 	start := time.Now()
 	err := c.hc.DoTimeout(req, resp, c.timeout)
-	a := answer{latency: time.Since(start)}
+	at := time.Now()
+	a := answer{latency: at.Sub(start), at: at}
 	if err != nil {
 		a.err = err
 		if errors.Is(err, fasthttp.ErrTimeout) {

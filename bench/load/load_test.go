@@ -2,6 +2,7 @@ package load
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 )
@@ -150,5 +151,46 @@ func BenchmarkField(b *testing.B) {
 	for b.Loop() {
 		_ = field(body, `"request_id":"`)
 		_ = field(body, `"status":"`)
+	}
+}
+
+// The timeline counts accepted answers by the second they came in, and
+// slowHalfSeconds finds how concentrated the slow ones are.
+func TestTimelineCountsBySecond(t *testing.T) {
+	st := newStats()
+	start := time.Now()
+	st.attempt(&answer{status: 200, latency: 50 * time.Millisecond, at: start.Add(-time.Second)}) // before the load phase
+	st.begin(start)
+	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
+	for _, a := range []answer{
+		{status: 200, latency: 2 * time.Millisecond, at: at(0.1)},
+		{status: 200, latency: 30 * time.Millisecond, at: at(0.9)},
+		{status: 503, latency: 90 * time.Millisecond, at: at(1.5)}, // shed: not an accepted answer
+		{status: 200, latency: 25 * time.Millisecond, at: at(2.2)},
+		{status: 200, latency: 40 * time.Millisecond, at: at(2.3)},
+		{status: 200, latency: 60 * time.Millisecond, at: at(2.4)},
+		{status: 200, latency: 21 * time.Millisecond, at: at(4.0)},
+	} {
+		st.attempt(&a)
+	}
+	want := []Second{
+		{S: 0, Accepted: 2, Slow: 1, MaxMS: 30},
+		{S: 1},
+		{S: 2, Accepted: 3, Slow: 3, MaxMS: 60},
+		{S: 3},
+		{S: 4, Accepted: 1, Slow: 1, MaxMS: 21},
+	}
+	if !slices.Equal(st.seconds, want) {
+		t.Fatalf("timeline %+v, want %+v", st.seconds, want)
+	}
+	// 5 slow answers: second 2 alone holds 3 of them, at least half.
+	if got := slowHalfSeconds(st.seconds); got != 1 {
+		t.Fatalf("slowHalfSeconds = %d, want 1", got)
+	}
+	if got := slowHalfSeconds([]Second{{Slow: 1}, {Slow: 1}, {Slow: 1}, {Slow: 1}}); got != 2 {
+		t.Fatalf("slowHalfSeconds of an even spread = %d, want 2", got)
+	}
+	if got := slowHalfSeconds([]Second{{Accepted: 5}}); got != 0 {
+		t.Fatalf("slowHalfSeconds without slow answers = %d, want 0", got)
 	}
 }

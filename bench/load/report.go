@@ -1,10 +1,12 @@
 package load
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,6 +70,11 @@ type Result struct {
 	Violations       int64            `json:"violations"`
 	UnknownOutcomes  int64            `json:"unknown_outcomes"`
 	ExpectedRequests int              `json:"expected_requests"`
+	// Timeline is the accepted answers per second (see Second); SlowSeconds
+	// is how many of those seconds hold half of all the answers slower than
+	// SlowMS: few means the tail came in bursts.
+	Timeline    []Second `json:"timeline"`
+	SlowSeconds int      `json:"slow_half_in_seconds"`
 }
 
 func (r *runner) result(start, end, drained time.Time) *Result {
@@ -88,11 +95,36 @@ func (r *runner) result(start, end, drained time.Time) *Result {
 	r.st.mu.Lock()
 	res.LatencyAll, res.LatencyAccepted, res.AcceptedToFinal = quantiles(r.st.all), quantiles(r.st.accepted), quantiles(r.st.settle)
 	res.LatencyShed = quantiles(r.st.shed)
+	res.Timeline = slices.Clone(r.st.seconds)
 	r.st.mu.Unlock()
+	res.SlowSeconds = slowHalfSeconds(res.Timeline)
 	r.expMu.Lock()
 	res.ExpectedRequests = len(r.exp)
 	r.expMu.Unlock()
 	return res
+}
+
+// slowHalfSeconds is the fewest seconds of timeline that together hold at
+// least half of its answers slower than SlowMS (0 when there are none).
+func slowHalfSeconds(timeline []Second) int {
+	slow := make([]int64, 0, len(timeline))
+	var total int64
+	for _, s := range timeline {
+		slow = append(slow, s.Slow)
+		total += s.Slow
+	}
+	if total == 0 {
+		return 0
+	}
+	slices.SortFunc(slow, func(a, b int64) int { return cmp.Compare(b, a) })
+	var sum int64
+	for i, n := range slow {
+		sum += n
+		if 2*sum >= total {
+			return i + 1
+		}
+	}
+	return len(slow)
 }
 
 // expectations are the exact books after the run.

@@ -79,6 +79,7 @@ func Run(ctx context.Context, o Options) (*Result, *verify.Expectations, error) 
 	}
 	r.logf("funded in %.1f s; offering load", time.Since(fundStart).Seconds())
 	start := time.Now()
+	r.st.begin(start)
 	if o.Rate > 0 {
 		r.openLoop(ctx, start)
 	} else {

@@ -41,7 +41,27 @@ type stats struct {
 	settle   *hdrhistogram.Histogram // accepted → final, sampled
 	shed     *hdrhistogram.Histogram // attempts answered 429 or 503
 	counts   map[string]int64
+	start    time.Time // of the load phase; zero before it
+	seconds  []Second  // accepted answers per second of the load phase and its drain
 }
+
+// Second is one second of the run, by when the answers came: how many were
+// accepted, how many of those took longer than SlowMS, and the slowest.
+// A tail made by a few seconds of stalls (a disk's slow fsyncs) and one
+// spread over the whole run (the CPU's queueing) look alike in a p99; here
+// they do not.
+type Second struct {
+	S        int     `json:"s"`
+	Accepted int64   `json:"accepted"`
+	Slow     int64   `json:"slow"`
+	MaxMS    float64 `json:"max_ms"`
+}
+
+// SlowMS is the latency Second.Slow counts answers above: the 5K/s target's p99.
+const SlowMS = 20
+
+// timelineSecondsMax bounds the timeline (an hour).
+const timelineSecondsMax = 3600
 
 func newStats() *stats {
 	return &stats{
@@ -75,10 +95,39 @@ func (s *stats) attempt(a *answer) {
 	switch a.status {
 	case 200:
 		_ = s.accepted.RecordValue(clampUS(a.latency))
+		s.second(a)
 	case 429, 503:
 		_ = s.shed.RecordValue(clampUS(a.latency))
 	}
 	s.counts["attempt_http_"+strconv.Itoa(a.status)]++
+}
+
+// begin marks the start of the load phase: the timeline counts from it.
+func (s *stats) begin(t time.Time) {
+	s.mu.Lock()
+	s.start = t
+	s.mu.Unlock()
+}
+
+// second adds accepted answer a to the timeline; s.mu is held.
+func (s *stats) second(a *answer) {
+	if s.start.IsZero() || a.at.Before(s.start) {
+		return
+	}
+	i := int(a.at.Sub(s.start) / time.Second)
+	if i >= timelineSecondsMax {
+		return
+	}
+	for len(s.seconds) <= i {
+		s.seconds = append(s.seconds, Second{S: len(s.seconds)})
+	}
+	sec := &s.seconds[i]
+	sec.Accepted++
+	ms := float64(a.latency.Microseconds()) / 1000
+	if ms > SlowMS {
+		sec.Slow++
+	}
+	sec.MaxMS = max(sec.MaxMS, ms)
 }
 
 func (s *stats) inc(name string, n int64) {

@@ -72,6 +72,12 @@ func run() error {
 	fmt.Print(load.MarkdownHeader, res.MarkdownRow())
 	counts, _ := json.Marshal(res.Counts)
 	fmt.Printf("counts: %s\n", counts)
+	var slow int64
+	for _, s := range res.Timeline {
+		slow += s.Slow
+	}
+	fmt.Printf("timeline: %d accepted answers over %d ms in %d seconds; half of them in the worst %d seconds\n",
+		slow, load.SlowMS, len(res.Timeline), res.SlowSeconds)
 	if res.Violations > 0 {
 		return fmt.Errorf("%d violations seen by the generator (see counts violation_*)", res.Violations)
 	}
