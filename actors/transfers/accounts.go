@@ -72,7 +72,40 @@ func createAccounts(ctx context.Context, l ledger.Ledger, accounts []ledger.Acco
 }
 
 func ensureUserAccounts(ctx context.Context, l ledger.Ledger, c *Catalog, user uint64) error {
-	return createAccounts(ctx, l, userAccounts(c, user))
+	want := userAccounts(c, user)
+	// Look first: a returning user's accounts all exist, and a lookup is a
+	// read where a create is a ledger write (an fsync) for nothing. Only
+	// the missing ones, or ones that look wrong, go to createAccounts,
+	// which decides what a difference means.
+	ids := make([]ledger.Uint128, len(want))
+	for i, a := range want {
+		ids[i] = a.ID
+	}
+	found, err := l.LookupAccounts(ctx, ids)
+	if err != nil {
+		return createAccounts(ctx, l, want)
+	}
+	byID := make(map[ledger.Uint128]ledger.Account, len(found))
+	for _, a := range found {
+		byID[a.ID] = a
+	}
+	missing := want[:0:0]
+	for _, w := range want {
+		if a, ok := byID[w.ID]; !ok || !sameAccount(a, w) {
+			missing = append(missing, w)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return createAccounts(ctx, l, missing)
+}
+
+// sameAccount reports whether found is the account want defines; the
+// closed flag a freeze sets is not a difference.
+func sameAccount(found, want ledger.Account) bool {
+	return found.Ledger == want.Ledger && found.Code == want.Code && found.UserData64 == want.UserData64 &&
+		found.UserData32 == want.UserData32 && found.Flags&^ledger.AccountClosed == want.Flags
 }
 
 // EnsureOperatorAccounts creates the operator accounts of every asset.

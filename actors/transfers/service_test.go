@@ -692,3 +692,54 @@ func TestReplayedRefusalKeepsItsReason(t *testing.T) {
 		})
 	}
 }
+
+// countingAccounts counts the ledger's CreateAccounts calls.
+type countingAccounts struct {
+	ledger.Ledger
+	n *atomic.Int64
+}
+
+func (l countingAccounts) CreateAccounts(ctx context.Context, as []ledger.Account) ([]ledger.AccountEventResult, error) {
+	l.n.Add(1)
+	return l.Ledger.CreateAccounts(ctx, as)
+}
+
+// TestReturningUserCreatesNoAccounts: a user's actor ensures the user's
+// ledger accounts on its first request; once they exist (a frozen one
+// included), a fresh actor finds them with a lookup and writes nothing to
+// the ledger.
+func TestReturningUserCreatesNoAccounts(t *testing.T) {
+	opts := defaultOptions()
+	opts.IdleTimeout = 50 * time.Millisecond
+	creates := &atomic.Int64{}
+	p := newPipelineWith(t, opts, func(l ledger.Ledger, _ store.Store) ledger.Ledger { return countingAccounts{l, creates} })
+	ctx := context.Background()
+	const user = 51
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.admin.Freeze(ctx, user, "spot", "BTC"); err != nil {
+		t.Fatal(err)
+	}
+	submitAfterIdle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); p.svc.UserActors() != 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the user's actor did not stop for idleness")
+			}
+		}
+		if _, err := p.svc.Submit(ctx, cmd(user, 1, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if creates.Load() == 0 { // the deposit made the user's accounts through this ledger
+		t.Fatal("no CreateAccounts call counted")
+	}
+	first := creates.Load()
+	for range 3 {
+		submitAfterIdle() // a fresh actor each time
+	}
+	if got := creates.Load() - first; got != 0 {
+		t.Fatalf("returning user: %d CreateAccounts calls over 3 actor starts, want 0 (every account exists)", got)
+	}
+}
