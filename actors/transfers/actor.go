@@ -209,12 +209,20 @@ func (u *userActor) Receive(ctx actor.Context) {
 // scanner drives any beyond it.
 const resumeMax = 100
 
+// resumeWindow is how far back an actor start looks for its user's
+// half-done requests. The history scan reads each entry's request, so an
+// unbounded one cost a start as many reads as the user ever made requests;
+// the user rate limit bounds this window's. Older half-done requests are
+// the scanner's (it drives anything past its grace, every few seconds).
+const resumeWindow = 10 * time.Minute
+
 // resume reloads the user's requests still in requesting from the store and
 // drives each through its hold, with the ids it already has.
 func (u *userActor) resume() {
 	ctx, cancel := context.WithTimeout(context.Background(), u.svc.opts.RequestTimeout)
 	defer cancel()
-	page, err := u.svc.store.History(ctx, store.HistoryQuery{UserID: u.user, Status: store.StatusRequesting, Limit: store.HistoryLimitMax})
+	page, err := u.svc.store.History(ctx, store.HistoryQuery{UserID: u.user, Status: store.StatusRequesting,
+		From: time.Now().Add(-resumeWindow), Limit: store.HistoryLimitMax})
 	if err != nil {
 		dbErrors.Inc()
 		u.svc.log.Warn("cannot reload open requests; the scanner will finish them", "user", u.user, "err", err)

@@ -743,3 +743,34 @@ func TestReturningUserCreatesNoAccounts(t *testing.T) {
 		t.Fatalf("returning user: %d CreateAccounts calls over 3 actor starts, want 0 (every account exists)", got)
 	}
 }
+
+// TestActorStartLooksBackOnlyItsWindow: an actor start finishes its user's
+// recent half-done requests and leaves older ones to the scanner, so its
+// history scan is bounded however many requests the user ever made.
+func TestActorStartLooksBackOnlyItsWindow(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	const user = 61
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	half := func(id uint64, age time.Duration) store.Request {
+		req := store.Request{ID: id, UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+			Asset: "USDT", Amount: 10, Fingerprint: "fp", CreatedAt: time.Now().Add(-age)}
+		req.PendingID = transfers.PendingID(req).Bytes()
+		if _, created, err := p.store.Create(ctx, req); err != nil || !created {
+			t.Fatalf("create: %v %v", created, err)
+		}
+		return req
+	}
+	recent, old := half(79_000_001, time.Minute), half(79_000_002, time.Hour)
+	if _, err := p.svc.Submit(ctx, cmd(user, 1, "")); err != nil { // starts the actor
+		t.Fatal(err)
+	}
+	if got, err := p.store.Get(ctx, recent.ID); err != nil || got.Status != store.StatusPending {
+		t.Fatalf("recent half-done request: %s (%v), want pending", got.Status, err)
+	}
+	if got, err := p.store.Get(ctx, old.ID); err != nil || got.Status != store.StatusRequesting {
+		t.Fatalf("hour-old half-done request: %s (%v), want requesting (the scanner's)", got.Status, err)
+	}
+}
