@@ -71,23 +71,16 @@ func createAccounts(ctx context.Context, l ledger.Ledger, accounts []ledger.Acco
 	return nil
 }
 
+// ensureUserAccounts makes sure every ledger account of user exists.
 func ensureUserAccounts(ctx context.Context, l ledger.Ledger, c *Catalog, user uint64) error {
 	want := userAccounts(c, user)
 	// Look first: a returning user's accounts all exist, and a lookup is a
 	// read where a create is a ledger write (an fsync) for nothing. Only
 	// the missing ones, or ones that look wrong, go to createAccounts,
 	// which decides what a difference means.
-	ids := make([]ledger.Uint128, len(want))
-	for i, a := range want {
-		ids[i] = a.ID
-	}
-	found, err := l.LookupAccounts(ctx, ids)
+	byID, err := lookupAccounts(ctx, l, want)
 	if err != nil {
 		return createAccounts(ctx, l, want)
-	}
-	byID := make(map[ledger.Uint128]ledger.Account, len(found))
-	for _, a := range found {
-		byID[a.ID] = a
 	}
 	missing := want[:0:0]
 	for _, w := range want {
@@ -99,6 +92,24 @@ func ensureUserAccounts(ctx context.Context, l ledger.Ledger, c *Catalog, user u
 		return nil
 	}
 	return createAccounts(ctx, l, missing)
+}
+
+// lookupAccounts reads the accounts of want from the ledger, by id; the
+// ones not created yet are absent.
+func lookupAccounts(ctx context.Context, l ledger.Ledger, want []ledger.Account) (map[ledger.Uint128]ledger.Account, error) {
+	ids := make([]ledger.Uint128, len(want))
+	for i, a := range want {
+		ids[i] = a.ID
+	}
+	found, err := l.LookupAccounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[ledger.Uint128]ledger.Account, len(found))
+	for _, a := range found {
+		byID[a.ID] = a
+	}
+	return byID, nil
 }
 
 // sameAccount reports whether found is the account want defines; the
@@ -117,18 +128,10 @@ func EnsureOperatorAccounts(ctx context.Context, l ledger.Ledger, c *Catalog) er
 // read as zero.
 func balances(ctx context.Context, l ledger.Ledger, c *Catalog, user uint64, retryable func(error) error) ([]Balance, error) {
 	want := userAccounts(c, user)
-	ids := make([]ledger.Uint128, len(want))
-	for i, a := range want {
-		ids[i] = a.ID
-	}
-	found, err := l.LookupAccounts(ctx, ids)
+	byID, err := lookupAccounts(ctx, l, want)
 	if err != nil {
 		tbErrors.Inc()
 		return nil, retryable(ErrUnavailable)
-	}
-	byID := make(map[ledger.Uint128]ledger.Account, len(found))
-	for _, a := range found {
-		byID[a.ID] = a
 	}
 	typeName := map[uint16]string{}
 	for _, t := range c.AccountTypes() {
