@@ -2,29 +2,26 @@
 // transfer request, its history and open-request indexes and the users'
 // idempotency keys, durable on disk in Pebble.
 //
-// Each write is one Pebble batch committed with Sync, so an acknowledged
-// Create or Advance survives a crash and an interrupted one leaves nothing
-// behind: the request and its index entries commit together. (With
-// Options.DeferSync, in a database shared with the embedded ledger, Create
-// and Advance leave their fsync to the ledger's and to Sync; see there.) Many callers
-// committing at once share one WAL fsync: Pebble's commit pipeline groups
-// the syncs of concurrent batches (TestGroupCommitSharesSyncs measures it;
-// a dedicated committer goroutine merging batches measured slower): while
-// one fsync runs, the commits arriving meanwhile queue for the next. (Pebble
-// can also space fsyncs by a minimum interval, Options.WALSyncIntervalMin;
-// off by default, see there.)
+// Each write is one Pebble batch, acknowledged only once a WAL fsync that
+// began after its commit has returned, so an acknowledged Create or Advance
+// survives a crash and an interrupted one leaves nothing behind: the
+// request and its index entries commit together. (With Options.DeferSync,
+// in a database shared with the embedded ledger, Create and Advance leave
+// their fsync to the ledger's and to Sync; see there.) Many callers
+// writing at once share one fsync: each commits without a sync and waits
+// for the next round of the store's group syncer (groupSync), which yields
+// once before each fsync so that the writers the last one woke can join
+// it. (Pebble can also space fsyncs by a minimum interval,
+// Options.WALSyncIntervalMin; off by default, see there.)
 //
-// That bounds what a fixed number of writers sustains: the writers an fsync
-// wakes cannot join the next one, which starts at once, so each write waits
-// about two fsync periods, and N writers make about N/2 writes per period.
-// BenchmarkTransfer's 64 writers measured 21–27 writes per fsync and a
-// period of 245–257 µs (fsync 180–244 µs of it; the same write alone
-// fsyncs in 100–140 µs on this disk), so 100–140K writes/s. Holding the
-// next fsync until the woken writers were back (tried in Pebble's interval
-// callback) was slower: 93–106K against 114–123K. The fsyncs were slower
-// under load partly because of compactions writing to the same disk; with
-// tombstone-density compactions off (see PebbleOptions) the benchmark
-// measured 134–172K writes/s.
+// That bounds what a fixed number of writers sustains: every write waits
+// for at least one whole fsync. BenchmarkTransfer's 64 writers measured 36
+// writes per fsync and 171–177K writes/s; an fsync takes about 100 µs on
+// this disk alone and 120–145 µs under that load, partly because flushes
+// and compactions write to the same disk (tombstone-density compactions
+// are off for that reason, see PebbleOptions). Committing with
+// pebble.Sync, Pebble's own grouping, made 19–20 writes per fsync: see
+// groupSync.
 //
 // A request's read-modify-write runs under a striped lock keyed by its id,
 // and a Create with an idempotency key also holds the stripe of (user, key), so
@@ -174,6 +171,7 @@ type Store struct {
 	counts  openCounters
 	cache   openCache
 	filter  *seenFilter // nil: disabled
+	group   *groupSync  // nil with DeferSync
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
@@ -221,6 +219,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	if err := s.loadFilter(); err != nil {
 		return fail(fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err))
+	}
+	if !opts.DeferSync {
+		s.group = newGroupSync(db)
 	}
 	go s.sweepLoop()
 	return s, nil
@@ -320,6 +321,9 @@ func (s *Store) Close() error {
 	s.life.Unlock()
 	close(s.sweepStop)
 	<-s.sweepDone
+	if s.group != nil {
+		s.group.stop() // after the rounds of the writes just finished
+	}
 	s.filter.release() // no operation is in flight, none can start
 	if s.opts.DB != nil {
 		return nil // a shared database is its owner's to close
@@ -369,12 +373,13 @@ func syncErr(err error) error {
 	return nil
 }
 
-// writeOpts is how Create and Advance commit: see Options.DeferSync.
-func (s *Store) writeOpts() *pebble.WriteOptions {
-	if s.opts.DeferSync {
-		return pebble.NoSync
+// commit is how Create and Advance commit b: durably, through the group
+// syncer, or, with Options.DeferSync, without waiting for an fsync.
+func (s *Store) commit(b *pebble.Batch) error {
+	if err := b.Commit(pebble.NoSync); err != nil || s.group == nil {
+		return err
 	}
-	return pebble.Sync
+	return s.group.wait()
 }
 
 // enter admits an operation unless the store is closed; the caller must call

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/exchange/internal-transfer/store"
 )
 
 // stallFS holds every fsync of a WAL file while stalled, as a disk that
@@ -113,5 +114,46 @@ func TestSyncReturnsAtItsDeadline(t *testing.T) {
 	}
 	if err := s.Sync(ctx); err == nil {
 		t.Fatal("Sync after Close: nil error")
+	}
+}
+
+// TestWriteWaitsForItsFsync: a durable store acknowledges a Create or an
+// Advance only after a WAL fsync that began after its commit has
+// returned. While the disk's fsyncs hang, no write may return; once they
+// answer, every one does.
+func TestWriteWaitsForItsFsync(t *testing.T) {
+	fs := &stallFS{FS: vfs.NewMem(), release: make(chan struct{})}
+	s, err := Open(Options{Dir: "db", FilterBytes: -1, fs: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, testRequest(1, "", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	fs.stalled.Store(true)
+	done := make(chan error, 3)
+	go func() { _, _, err := s.Create(ctx, testRequest(2, "k2", time.Now())); done <- err }()
+	go func() { _, _, err := s.Create(ctx, testRequest(3, "", time.Now())); done <- err }()
+	go func() { _, err := s.Advance(ctx, 1, store.StatusPending, store.Outcome{}); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("a write returned (err %v) while every WAL fsync hung", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	fs.stalled.Store(false)
+	close(fs.release)
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("write after the disk answered: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a write did not return after the disk answered")
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 }
