@@ -16,14 +16,16 @@ import (
 // The point is the pause before each round. Committing with pebble.Sync
 // groups concurrent callers too, but Pebble starts the next fsync the
 // moment the last one returns: the writers that fsync woke are then still
-// queued to run (its goroutine holds its P in the fsync's syscall until the
-// runtime takes it back, tens of microseconds later), so they miss that
-// fsync and wait for the one after. Here the round goroutine yields once
+// queued to run, so they miss that fsync and wait for the one after. (Our
+// reading: with two Ps, one is held by the goroutine in the fsync
+// syscall. With -cpu 4 the same benchmark made 24–25 writes per fsync
+// instead of 19–20, and 146K and 170K writes/s against 134K and 138K.)
+// Here the round goroutine yields once
 // (runtime.Gosched) before it starts the next round, so the woken writers
 // run first and commit their next writes into it. BenchmarkTransfer (64
-// writers, 1000000x, three alternating pairs of runs): 172K, 177K and 171K
-// writes/s against 149K, 158K and 130K with pebble.Sync; writes per fsync
-// went from 19–20 to 36, and CPU per write from 8.1–9.5 µs to 6.9–7.1 µs.
+// writers, 1000000x, three alternating pairs of runs): 166K, 168K and 180K
+// writes/s against 148K, 143K and 134K with pebble.Sync; writes per fsync
+// went from 19–20 to 36, and CPU per write from 8.1–9.0 µs to 6.9–7.4 µs.
 // A writer alone pays two goroutine hand-offs more per write, a few
 // microseconds against an fsync of 100 µs or more.
 type groupSync struct {

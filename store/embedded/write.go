@@ -50,11 +50,14 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
 	putNew(b, &req)
-	if err := s.commit(b); err != nil {
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
 	s.counts.move(0, store.StatusRequesting)
 	s.cache.put(req)
+	if err := s.durable(); err != nil {
+		return store.Request{}, false, fmt.Errorf("cannot create request %d durably: %w", req.ID, err)
+	}
 	return req, true, nil
 }
 
@@ -199,11 +202,14 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	b := s.db.NewBatch()
 	defer b.Close()
 	putAdvanced(b, &r)
-	if err := s.commit(b); err != nil {
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
 	}
 	s.counts.move(from, to)
 	s.cache.put(r)
+	if err := s.durable(); err != nil {
+		return store.Request{}, fmt.Errorf("cannot advance request %d to %s durably: %w", id, to, err)
+	}
 	return r, nil
 }
 
