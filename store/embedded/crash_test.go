@@ -23,13 +23,18 @@ import (
 // checks every acknowledged write is there and every request present is
 // whole (request, history, open and idempotency entries together).
 const (
-	crashChildEnv   = "EMBEDDED_CRASH_CHILD_DIR"
-	crashRoundEnv   = "EMBEDDED_CRASH_ROUND"
-	crashRoundsEnv  = "EMBEDDED_CRASH_ROUNDS" // default crashRounds
-	crashRounds     = 24
-	crashRoundsMin  = 20 // rounds that must fit in crashBudget
-	crashWriters    = 16
-	crashBudget     = 60 * time.Second
+	crashChildEnv  = "EMBEDDED_CRASH_CHILD_DIR"
+	crashRoundEnv  = "EMBEDDED_CRASH_ROUND"
+	crashRoundsEnv = "EMBEDDED_CRASH_ROUNDS" // default crashRounds
+	crashRounds    = 24
+	crashRoundsMin = 20 // rounds that must fit in crashBudget
+	crashWriters   = 16
+	crashBudget    = 60 * time.Second
+	// Under -race a round took 6–20 s instead of about 1 s (each round
+	// re-reads everything stored so far), so a race-enabled run does
+	// crashRoundsRace rounds by default.
+	crashRoundsRace = 5
+	crashBudgetRace = 3 * time.Minute
 	crashReadyAfter = 10 * time.Second
 )
 
@@ -41,21 +46,24 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test re-executes the binary 20+ times; skipped in -short")
 	}
-	rounds := crashRounds
+	rounds, roundsMin, budget := crashRounds, crashRoundsMin, crashBudget
+	if raceEnabled { // fewer, slower rounds: -race is there to find races
+		rounds, roundsMin, budget = crashRoundsRace, crashRoundsRace, crashBudgetRace
+	}
 	if v, err := strconv.Atoi(os.Getenv(crashRoundsEnv)); err == nil && v > 0 {
 		rounds = v
 	}
 	dir := t.TempDir()
 	acked := map[uint64]store.Status{} // every acknowledged status per request
-	deadline := time.Now().Add(crashBudget)
+	deadline := time.Now().Add(budget)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	ran, acking := 0, 0
 	for round := range rounds {
 		if time.Now().After(deadline) {
-			if round < crashRoundsMin {
-				t.Fatalf("only %d rounds within %s, want at least %d", round, crashBudget, crashRoundsMin)
+			if round < roundsMin {
+				t.Fatalf("only %d rounds within %s, want at least %d", round, budget, roundsMin)
 			}
-			t.Logf("stopping after %d rounds: %s budget spent", round, crashBudget)
+			t.Logf("stopping after %d rounds: %s budget spent", round, budget)
 			break
 		}
 		n := crashRound(t, dir, round, time.Duration(20+rng.IntN(280))*time.Millisecond, acked)
