@@ -8,20 +8,24 @@
 // request and its index entries commit together. (With Options.DeferSync,
 // in a database shared with the embedded ledger, Create and Advance leave
 // their fsync to the ledger's and to Sync; see there.) Many callers
-// writing at once share one fsync: each commits without a sync and waits
-// for the next round of the store's group syncer (groupSync), which yields
-// once before each fsync so that the writers the last one woke can join
-// it. (Pebble can also space fsyncs by a minimum interval,
-// Options.WALSyncIntervalMin; off by default, see there.)
+// writing at once share one fsync. In a process with no more Ps than CPUs
+// (Go's default) each commits without a sync and waits for the next round
+// of the store's group syncer (groupSync), which yields once before each
+// fsync so that the writers the last one woke can join it. With spare Ps
+// (the node runs 4 per CPU, cmd/internal/node/procs.go) each commits with
+// pebble.Sync, and Pebble's commit pipeline groups them; useGroupSync
+// gives the measurements behind that choice. (Pebble can also space fsyncs
+// by a minimum interval, Options.WALSyncIntervalMin; off by default, see
+// there.)
 //
 // That bounds what a fixed number of writers sustains: every write waits
-// for at least one whole fsync. BenchmarkTransfer's 64 writers measured 36
-// writes per fsync and 161–180K writes/s; an fsync takes about 100 µs on
-// this disk alone and 120–145 µs under that load, partly because flushes
-// and compactions write to the same disk (tombstone-density compactions
-// are off for that reason, see PebbleOptions). Committing with
-// pebble.Sync, Pebble's own grouping, made 19–20 writes per fsync: see
-// groupSync.
+// for at least one whole fsync. BenchmarkTransfer's 64 writers (at -cpu 2,
+// so through the group syncer) measured 36 writes per fsync and 134–183K
+// writes/s, median 161K; an fsync takes about 100 µs on this disk alone
+// and 120–145 µs under that load, partly because flushes and compactions
+// write to the same disk (tombstone-density compactions are off for that
+// reason, see PebbleOptions). Committing with pebble.Sync at -cpu 2 made
+// 19–20 writes per fsync: see groupSync.
 //
 // A request's read-modify-write runs under a striped lock keyed by its id,
 // and a Create with an idempotency key also holds the stripe of (user, key), so
@@ -46,6 +50,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -137,6 +142,9 @@ type Options struct {
 	DeferSync bool
 
 	fs vfs.FS // nil: the OS file system; tests wrap it
+	// groupSync chooses how durable writes wait (tests set it): 0 picks
+	// by spare Ps (see useGroupSync), groupSyncOn and groupSyncOff force.
+	groupSync int
 }
 
 // Defaults of Options.
@@ -171,7 +179,7 @@ type Store struct {
 	counts  openCounters
 	cache   openCache
 	filter  *seenFilter // nil: disabled
-	group   *groupSync  // nil with DeferSync
+	group   *groupSync  // nil: commits wait for their own sync, or defer it
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
@@ -220,7 +228,7 @@ func Open(opts Options) (*Store, error) {
 	if err := s.loadFilter(); err != nil {
 		return fail(fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err))
 	}
-	if !opts.DeferSync {
+	if useGroupSync(opts) {
 		s.group = newGroupSync(db)
 	}
 	go s.sweepLoop()
@@ -373,12 +381,49 @@ func syncErr(err error) error {
 	return nil
 }
 
-// durable waits until what the caller committed (with pebble.NoSync) is
-// durable: a round of the group syncer. With Options.DeferSync it returns
-// at once (see there). Create and Advance count a committed write in the
-// counters and the cache before this wait, as it is visible to reads
-// from then on; an error here leaves its durability unknown, as a crash
-// before the fsync would.
+// Values of Options.groupSync.
+const (
+	groupSyncOn  = 1
+	groupSyncOff = -1
+)
+
+// useGroupSync reports whether a store opened with opts makes its writes
+// durable through the group syncer, or commits them with pebble.Sync. The
+// group syncer is for a process with no more Ps than CPUs (Go's default):
+// there the goroutine in an fsync holds one of few Ps, and the syncer's
+// yield is what lets the woken writers into the next fsync. With spare Ps
+// they run at once anyway, and the syncer's two extra goroutine hand-offs
+// per fsync cost more than the yield gains: BenchmarkTransfer at -cpu 8
+// (the node's setting on 2 CPUs, cmd/internal/node/procs.go) gave 145.8K
+// and 142.2K writes/s with the syncer against 165.6K and 157.6K with
+// pebble.Sync, while at -cpu 2 the syncer gave 161.7K and 147.5K against
+// 135.2K and 132.6K (runs alternated).
+func useGroupSync(opts Options) bool {
+	switch {
+	case opts.DeferSync || opts.groupSync == groupSyncOff:
+		return false
+	case opts.groupSync == groupSyncOn:
+		return true
+	}
+	return runtime.GOMAXPROCS(0) <= runtime.NumCPU()
+}
+
+// commitOpts is how Create and Advance commit: with pebble.Sync unless
+// they wait for the group syncer (durable) or defer their sync.
+func (s *Store) commitOpts() *pebble.WriteOptions {
+	if s.group == nil && !s.opts.DeferSync {
+		return pebble.Sync
+	}
+	return pebble.NoSync
+}
+
+// durable waits, when the store has a group syncer, until what the caller
+// committed (with pebble.NoSync) is durable: a round of the syncer.
+// Otherwise the commit itself waited (pebble.Sync), or Options.DeferSync
+// leaves the sync to others. Create and Advance count a committed write
+// in the counters and the cache before this wait, as it is visible to
+// reads from then on; an error here leaves its durability unknown, as a
+// crash before the fsync would.
 func (s *Store) durable() error {
 	if s.group == nil {
 		return nil

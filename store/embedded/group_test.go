@@ -2,11 +2,13 @@ package embedded
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/exchange/internal-transfer/store"
 )
 
@@ -18,9 +20,15 @@ func countSyncs(n *atomic.Int64) func(time.Duration) {
 // TestGroupCommitSharesSyncs checks that concurrent durable writes share WAL
 // syncs: many writers must need far fewer fsyncs than writes.
 func TestGroupCommitSharesSyncs(t *testing.T) {
+	for name, mode := range map[string]int{"group syncer": groupSyncOn, "pebble.Sync": groupSyncOff} {
+		t.Run(name, func(t *testing.T) { testGroupCommitSharesSyncs(t, mode) })
+	}
+}
+
+func testGroupCommitSharesSyncs(t *testing.T, mode int) {
 	const writers, transfers = 64, 20
 	var syncs atomic.Int64
-	s := openTest(t, Options{WALSyncObserver: countSyncs(&syncs)})
+	s := openTest(t, Options{WALSyncObserver: countSyncs(&syncs), groupSync: mode})
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var next atomic.Uint64
@@ -111,5 +119,40 @@ func TestWALSyncObserverSeesEverySync(t *testing.T) {
 		if d <= 0 {
 			t.Fatalf("observed a WAL sync of %v", d)
 		}
+	}
+}
+
+// TestGroupSyncOnlyWithoutSpareProcs: a store uses the group syncer when
+// the process has no more Ps than CPUs, and commits with pebble.Sync when
+// it has spare Ps (the node's setting) or defers its syncs.
+func TestGroupSyncOnlyWithoutSpareProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	cpus := runtime.NumCPU()
+	for _, c := range []struct {
+		procs int
+		opts  Options
+		want  bool
+	}{
+		{cpus, Options{}, true},
+		{4 * cpus, Options{}, false},
+		{cpus, Options{DeferSync: true}, false},
+		{4 * cpus, Options{groupSync: groupSyncOn}, true},
+		{cpus, Options{groupSync: groupSyncOff}, false},
+	} {
+		runtime.GOMAXPROCS(c.procs)
+		if got := useGroupSync(c.opts); got != c.want {
+			t.Errorf("GOMAXPROCS %d (%d CPUs), DeferSync %v, groupSync %d: group syncer %v, want %v",
+				c.procs, cpus, c.opts.DeferSync, c.opts.groupSync, got, c.want)
+		}
+	}
+	runtime.GOMAXPROCS(cpus)
+	s := openTest(t, Options{})
+	if s.group == nil || s.commitOpts() != pebble.NoSync {
+		t.Fatalf("store opened with GOMAXPROCS = CPUs: group syncer %v, commit %v", s.group != nil, s.commitOpts())
+	}
+	runtime.GOMAXPROCS(4 * cpus)
+	s = openTest(t, Options{})
+	if s.group != nil || s.commitOpts() != pebble.Sync {
+		t.Fatalf("store opened with spare Ps: group syncer %v, commit %v", s.group != nil, s.commitOpts())
 	}
 }

@@ -27,7 +27,9 @@ import (
 // writes/s against 148K, 143K and 134K with pebble.Sync; writes per fsync
 // went from 19–20 to 36, and CPU per write from 8.1–9.0 µs to 6.9–7.4 µs.
 // A writer alone pays two goroutine hand-offs more per write, a few
-// microseconds against an fsync of 100 µs or more.
+// microseconds against an fsync of 100 µs or more; with spare Ps those
+// hand-offs cost more than the yield gains, and the store commits with
+// pebble.Sync instead (useGroupSync).
 type groupSync struct {
 	db *pebble.DB
 

@@ -119,11 +119,18 @@ func TestSyncReturnsAtItsDeadline(t *testing.T) {
 
 // TestWriteWaitsForItsFsync: a durable store acknowledges a Create or an
 // Advance only after a WAL fsync that began after its commit has
-// returned. While the disk's fsyncs hang, no write may return; once they
-// answer, every one does.
+// returned, whether it waits through the group syncer or commits with
+// pebble.Sync. While the disk's fsyncs hang, no write may return; once
+// they answer, every one does.
 func TestWriteWaitsForItsFsync(t *testing.T) {
+	for name, mode := range map[string]int{"group syncer": groupSyncOn, "pebble.Sync": groupSyncOff} {
+		t.Run(name, func(t *testing.T) { testWriteWaitsForItsFsync(t, mode) })
+	}
+}
+
+func testWriteWaitsForItsFsync(t *testing.T, mode int) {
 	fs := &stallFS{FS: vfs.NewMem(), release: make(chan struct{})}
-	s, err := Open(Options{Dir: "db", FilterBytes: -1, fs: fs})
+	s, err := Open(Options{Dir: "db", FilterBytes: -1, fs: fs, groupSync: mode})
 	if err != nil {
 		t.Fatal(err)
 	}

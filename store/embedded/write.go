@@ -50,7 +50,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
 	putNew(b, &req)
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := b.Commit(s.commitOpts()); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
 	s.counts.move(0, store.StatusRequesting)
@@ -202,7 +202,7 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	b := s.db.NewBatch()
 	defer b.Close()
 	putAdvanced(b, &r)
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := b.Commit(s.commitOpts()); err != nil {
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
 	}
 	s.counts.move(from, to)
