@@ -20,12 +20,16 @@ import (
 // reading: with two Ps, one is held by the goroutine in the fsync
 // syscall. With -cpu 4 the same benchmark made 24–25 writes per fsync
 // instead of 19–20, and 146K and 170K writes/s against 134K and 138K.)
-// Here the round goroutine yields once
-// (runtime.Gosched) before it starts the next round, so the woken writers
-// run first and commit their next writes into it. BenchmarkTransfer (64
-// writers, 1000000x, three alternating pairs of runs): 166K, 168K and 180K
-// writes/s against 148K, 143K and 134K with pebble.Sync; writes per fsync
-// went from 19–20 to 36, and CPU per write from 8.1–9.0 µs to 6.9–7.4 µs.
+// Here the round goroutine yields once (runtime.Gosched) before it starts
+// the next round, so the woken writers run first and commit their next
+// writes into it. (An earlier session held the next fsync through Pebble's
+// minimum-sync-interval callback instead, which waits on a Go timer, and
+// measured 93–106K writes/s against 114–123K.)
+//
+// BenchmarkTransfer (64 writers, 1000000x, -cpu 2, three alternating pairs
+// of runs): 166K, 168K and 180K writes/s against 148K, 143K and 134K with
+// pebble.Sync; writes per fsync went from 19–20 to 36, and CPU per write
+// from 8.1–9.0 µs to 6.9–7.4 µs.
 // A writer alone pays two goroutine hand-offs more per write, a few
 // microseconds against an fsync of 100 µs or more; with spare Ps those
 // hand-offs cost more than the yield gains, and the store commits with
