@@ -20,8 +20,8 @@
 //
 // That bounds what a fixed number of writers sustains: every write waits
 // for at least one whole fsync. BenchmarkTransfer's 64 writers (at -cpu 2,
-// so through the group syncer) measured 36 writes per fsync and 134–183K
-// writes/s, median 161K; an fsync takes about 100 µs on this disk alone
+// so through the group syncer) measured 36 writes per fsync and 123–183K
+// writes/s, median 161K, varying with the machine; an fsync takes about 100 µs on this disk alone
 // and 120–145 µs under that load, partly because flushes and compactions
 // write to the same disk (tombstone-density compactions are off for that
 // reason, see PebbleOptions). Committing with pebble.Sync at -cpu 2 made
