@@ -17,10 +17,14 @@ func countSyncs(n *atomic.Int64) func(time.Duration) {
 	return func(time.Duration) { n.Add(1) }
 }
 
+// syncModes are the two ways a durable store waits for its fsyncs
+// (Options.groupSync), for tests that run on both.
+var syncModes = map[string]int{"group syncer": groupSyncOn, "pebble.Sync": groupSyncOff}
+
 // TestGroupCommitSharesSyncs checks that concurrent durable writes share WAL
 // syncs: many writers must need far fewer fsyncs than writes.
 func TestGroupCommitSharesSyncs(t *testing.T) {
-	for name, mode := range map[string]int{"group syncer": groupSyncOn, "pebble.Sync": groupSyncOff} {
+	for name, mode := range syncModes {
 		t.Run(name, func(t *testing.T) { testGroupCommitSharesSyncs(t, mode) })
 	}
 }

@@ -123,7 +123,7 @@ func TestSyncReturnsAtItsDeadline(t *testing.T) {
 // pebble.Sync. While the disk's fsyncs hang, no write may return; once
 // they answer, every one does.
 func TestWriteWaitsForItsFsync(t *testing.T) {
-	for name, mode := range map[string]int{"group syncer": groupSyncOn, "pebble.Sync": groupSyncOff} {
+	for name, mode := range syncModes {
 		t.Run(name, func(t *testing.T) { testWriteWaitsForItsFsync(t, mode) })
 	}
 }
