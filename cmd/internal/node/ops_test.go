@@ -463,9 +463,12 @@ func TestOpsOpenAPIMatchesRealResponses(t *testing.T) {
 	u := opsUsers{user: newUser(), other: newUser(), stranger: newUser()}
 	setup := checkAgainstSpec(t, spec, u.writeCalls(t, s))
 	id := requestIDOf(t, setup["transfer 200"])
-	if final := s.waitStatus(u.user, id, 3*time.Second); final.Status != "success" {
+	// Settle before freezing: a hold whose account is frozen before
+	// settlement posts it is voided (ACCOUNT_FROZEN), as it should be.
+	if final := s.waitStatus(u.user, id, 10*time.Second); final.Status != "success" {
 		t.Fatalf("transfer %s ended %q, want success", id, final.Status)
 	}
+	checkAgainstSpec(t, spec, u.freezeCalls(t, s))
 	failedID := requestIDOf(t, setup["transfer insufficient 422"])
 	checkAgainstSpec(t, spec, u.readCalls(s, id, failedID))
 }
@@ -474,7 +477,7 @@ func TestOpsOpenAPIMatchesRealResponses(t *testing.T) {
 // a second user with accounts, stranger has none.
 type opsUsers struct{ user, other, stranger uint64 }
 
-// writeCalls deposit, withdraw, transfer and freeze, with each refusal.
+// writeCalls deposit, withdraw and transfer, with each refusal.
 func (u opsUsers) writeCalls(t *testing.T, s *svc) []apiCall {
 	tok, admin := s.token(u.user), s.cfg.Auth.AdminToken
 	transferURL := s.api("/api/v1/user/internal_transfer")
@@ -484,9 +487,6 @@ func (u opsUsers) writeCalls(t *testing.T, s *svc) []apiCall {
 			b["idempotency_key"] = key
 		}
 		return mustJSON(t, b)
-	}
-	acct := func(user uint64) []byte {
-		return mustJSON(t, map[string]any{"user_id": user, "account_type": "spot", "asset": "USDT"})
 	}
 	body := func(amount, key string, toUser uint64) []byte {
 		return mustJSON(t, transferBody("funding", "spot", "USDT", amount, toUser, key))
@@ -513,8 +513,21 @@ func (u opsUsers) writeCalls(t *testing.T, s *svc) []apiCall {
 		{name: "transfer too large 413", method: "POST", url: transferURL, bearer: tok, body: append(bytes.Repeat([]byte(" "), 64<<10), "{}"...), want: 413, lengthOnly: true},
 		{name: "transfer to unknown user 422", method: "POST", url: transferURL, bearer: tok, body: mustJSON(t, transferBody("funding", "funding", "USDT", "1", u.stranger+1_000_000, "")), want: 422},
 		{name: "transfer PUT 405", method: "PUT", url: transferURL, bearer: tok, want: 405, wantHdr: "Allow"},
+	}
+}
+
+// freezeCalls freeze and unfreeze accounts, with a transfer refused while
+// the user's account is frozen.
+func (u opsUsers) freezeCalls(t *testing.T, s *svc) []apiCall {
+	tok, admin := s.token(u.user), s.cfg.Auth.AdminToken
+	acct := func(user uint64) []byte {
+		return mustJSON(t, map[string]any{"user_id": user, "account_type": "spot", "asset": "USDT"})
+	}
+	body := mustJSON(t, transferBody("funding", "spot", "USDT", "1", 0, ""))
+	transferURL := s.api("/api/v1/user/internal_transfer")
+	return []apiCall{
 		{name: "admin freeze 200", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: acct(u.user), want: 200},
-		{name: "transfer to frozen 423", method: "POST", url: transferURL, bearer: tok, body: body("1", "", 0), want: 423},
+		{name: "transfer to frozen 423", method: "POST", url: transferURL, bearer: tok, body: body, want: 423},
 		{name: "admin unfreeze 200", method: "POST", url: s.admin("/admin/v1/unfreeze"), bearer: admin, body: acct(u.user), want: 200},
 		{name: "admin freeze new account 200", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: acct(u.stranger), want: 200},
 		{name: "admin freeze bad body 400", method: "POST", url: s.admin("/admin/v1/freeze"), bearer: admin, body: []byte(`{"user_id":"x"}`), want: 400},
