@@ -1,10 +1,12 @@
 package transfers
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +39,15 @@ type (
 // failing one (bounded, with backoff), and stops idle ones.
 type supervisor struct {
 	svc *Service
+	// spare holds eviction candidates a walk found, the longest unused
+	// last; walking is set while a background walk runs (see walkAhead).
+	spare   []idleActor
+	walking bool
 }
+
+// idleFound carries a background walk's eviction candidates to the
+// supervisor.
+type idleFound struct{ oldest []idleActor }
 
 func supervisorProps(svc *Service) *actor.Props {
 	policy := supervision.Default(svc.log)
@@ -55,7 +65,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			return
 		}
 		if max := int64(s.svc.opts.UserActorsMax); s.svc.liveUsers.Load() >= max {
-			s.evictIdle(ctx, int(max/100+1))
+			s.makeRoom(ctx, max)
 			if s.svc.liveUsers.Load() >= max {
 				ctx.Respond(ErrOverloaded)
 				return
@@ -74,7 +84,13 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.svc.users.Store(msg.user, ref)
 		s.svc.liveUsers.Add(1)
 		userActors.Inc()
+		s.walkAhead(ctx) // before the answer, so a caller sees a walk it started
 		ctx.Respond(ref)
+	case *idleFound:
+		// Fresher than what is left of the last list, which it includes
+		// where still idle and old.
+		s.spare, s.walking = msg.oldest, false
+		s.svc.walking.Store(false)
 	case *userIdle:
 		if ref, ok := s.svc.users.Load(msg.user); ok && ref.(*userRef).pid.Equal(msg.pid) {
 			s.retire(ctx, msg.user, ref.(*userRef))
@@ -104,13 +120,58 @@ func (s *supervisor) retire(ctx actor.Context, user uint64, ref *userRef) bool {
 	return true
 }
 
-// evictIdle retires up to n of the actors with nothing queued, longest
-// unused first, to make room under Options.UserActorsMax. It walks every
-// route once, keeping the n oldest in a heap (O(routes · log n)), so with
-// n a hundredth of the cap it runs once per n new users at most.
-func (s *supervisor) evictIdle(ctx actor.Context, n int) {
+// evictBatch is how many eviction candidates one walk keeps: a hundredth
+// of Options.UserActorsMax.
+func (s *supervisor) evictBatch() int { return s.svc.opts.UserActorsMax/100 + 1 }
+
+// makeRoom retires idle actors, longest unused first, until a new one fits
+// under max (Options.UserActorsMax). It takes them from the spare list a
+// background walk prepared; only when that list is used up does it walk
+// the routes itself, and the new user waits for that walk (55 ms at
+// 250,000 actors, the pause walkAhead exists to avoid).
+func (s *supervisor) makeRoom(ctx actor.Context, max int64) {
+	walked := false
+	for s.svc.liveUsers.Load() >= max {
+		if len(s.spare) == 0 {
+			if walked {
+				return // every live actor is busy
+			}
+			s.spare, walked = s.svc.oldestIdle(s.evictBatch()), true
+			s.svc.inlineWalks.Add(1)
+			continue
+		}
+		c := s.spare[len(s.spare)-1]
+		s.spare = s.spare[:len(s.spare)-1]
+		// Skipped if used since the walk saw it (no longer among the
+		// longest unused), or busy or retired now.
+		if c.ref.last.Load() == c.last && s.retire(ctx, c.user, c.ref) {
+			userEvicted.Inc()
+		}
+	}
+}
+
+// walkAhead starts a background walk for eviction candidates once the live
+// actors come within a batch of the cap and the spare list runs low, so
+// new users at the cap take candidates from a list instead of waiting for a
+// walk of every route. The walk reads only the routes (a sync.Map) and
+// hands its result back as a message.
+func (s *supervisor) walkAhead(ctx actor.Context) {
+	batch := s.evictBatch()
+	if s.walking || len(s.spare) > batch/2 || s.svc.liveUsers.Load() < int64(s.svc.opts.UserActorsMax-batch) {
+		return
+	}
+	s.walking = true
+	s.svc.walking.Store(true)
+	root, self, svc := ctx.ActorSystem().Root, ctx.Self(), s.svc
+	go func() { root.Send(self, &idleFound{oldest: svc.oldestIdle(batch)}) }()
+}
+
+// oldestIdle returns up to n of the actors with nothing queued, the
+// longest unused last. It walks every route once, keeping the n oldest in
+// a heap (O(routes · log n)).
+func (s *Service) oldestIdle(n int) []idleActor {
 	oldest := &idleHeap{}
-	s.svc.users.Range(func(k, v any) bool {
+	s.users.Range(func(k, v any) bool {
 		ref := v.(*userRef)
 		if ref.depth.Load() != 0 {
 			return true
@@ -124,13 +185,9 @@ func (s *supervisor) evictIdle(ctx actor.Context, n int) {
 		}
 		return true
 	})
-	evicted := 0
-	for _, c := range *oldest {
-		if s.retire(ctx, c.user, c.ref) { // fails if a request came meanwhile
-			evicted++
-		}
-	}
-	userEvicted.Add(evicted)
+	// Most recently used first, so the longest unused pop off the end.
+	slices.SortFunc(*oldest, func(a, b idleActor) int { return cmp.Compare(b.last, a.last) })
+	return *oldest
 }
 
 // idleActor is an eviction candidate; idleHeap keeps the most recently used

@@ -28,3 +28,10 @@ func (s *Service) InFlight() int64 { return s.inflight.Load() }
 
 // LiveCount is the service's count of routes, which must equal UserActors.
 func (s *Service) LiveCount() int64 { return s.liveUsers.Load() }
+
+// InlineWalks is the number of eviction walks new users waited for.
+func (s *Service) InlineWalks() int64 { return s.inlineWalks.Load() }
+
+// EvictionWalking reports whether a background eviction walk runs, or its
+// result has not reached the supervisor yet.
+func (s *Service) EvictionWalking() bool { return s.walking.Load() }

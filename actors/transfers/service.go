@@ -62,10 +62,15 @@ type Service struct {
 	// liveUsers counts the routes in users: only the supervisor adds
 	// routes, and every removal goes through forget.
 	liveUsers atomic.Int64
-	inflight  atomic.Int64
-	closed    atomic.Bool
-	parent    *actor.PID     // supervisor of the user actors
-	dispatch  *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
+	// inlineWalks counts the eviction walks a new user waited for, and
+	// walking is set while a background one runs (for tests; see
+	// supervisor.makeRoom and walkAhead).
+	inlineWalks atomic.Int64
+	walking     atomic.Bool
+	inflight    atomic.Int64
+	closed      atomic.Bool
+	parent      *actor.PID     // supervisor of the user actors
+	dispatch    *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
 }
 
 // userRef is the route to one user's actor, its queue depth and when a

@@ -616,6 +616,57 @@ func TestUserActorsStayWithinTheirMax(t *testing.T) {
 	}
 }
 
+// TestEvictionCandidatesAreFoundAhead: at the cap, a new user's actor
+// retires one a background walk picked before it came, so no new user
+// waits for a walk of every route; the longest unused still go first, and
+// a candidate used since the walk is passed over.
+func TestEvictionCandidatesAreFoundAhead(t *testing.T) {
+	opts := defaultOptions()
+	opts.UserActorsMax = 200 // candidates found 3 at a time
+	p := newPipeline(t, opts)
+	ctx := context.Background()
+	submit := func(user uint64) {
+		t.Helper()
+		// Nothing deposited: refused, but the actor starts and is used.
+		if _, err := p.svc.Submit(ctx, cmd(user, 1, "")); !errors.Is(err, transfers.ErrInsufficientBalance) {
+			t.Fatalf("user %d: %v, want ErrInsufficientBalance", user, err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); p.svc.EvictionWalking(); time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("background eviction walk did not report within 10 s")
+			}
+		}
+	}
+	for user := uint64(1); user <= 200; user++ {
+		submit(user)
+	}
+	inlineBefore, evictedBefore := p.svc.InlineWalks(), userActorsEvicted(t)
+	for user := uint64(201); user <= 260; user++ {
+		submit(user)
+	}
+	if got := p.svc.InlineWalks() - inlineBefore; got != 0 {
+		t.Errorf("%d of 60 new users at the cap waited for an eviction walk, want 0", got)
+	}
+	if got := userActorsEvicted(t) - evictedBefore; got != 60 {
+		t.Errorf("internal_transfer_user_actors_evicted_total grew by %d, want 60", got)
+	}
+	want := map[uint64]bool{}
+	for user := uint64(61); user <= 260; user++ {
+		want[user] = true
+	}
+	if got := p.svc.LiveUsers(); !maps.Equal(got, want) {
+		t.Fatalf("live users: %d, want users 61-260 (the most recent 200)", len(got))
+	}
+
+	// User 61 is the next candidate; used again, it is passed over for 62.
+	submit(61)
+	submit(261)
+	if live := p.svc.LiveUsers(); !live[61] || live[62] || !live[261] || len(live) != 200 {
+		t.Fatalf("after using 61 and adding 261: 61 live %v, 62 live %v, 261 live %v, %d live; want true, false, true, 200",
+			live[61], live[62], live[261], len(live))
+	}
+}
+
 // userActorsEvicted reads internal_transfer_user_actors_evicted_total.
 func userActorsEvicted(t *testing.T) int {
 	t.Helper()
