@@ -30,17 +30,17 @@ func TestProcessStop(t *testing.T) {
 	})
 	t.Run("killed after grace", func(t *testing.T) {
 		// An ignored signal stays ignored across exec: sleep ignores SIGTERM.
-		p, err := StartProcess("sh", "-c", `trap "" TERM; exec sleep 30`)
+		p, err := StartProcess("sh", "-c", `trap "" TERM; echo ready; exec sleep 30`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		waitFor(t, 5*time.Second, "output", func() bool { return strings.Contains(p.Output(), "ready") })
 		start := time.Now()
 		err = p.Stop(200 * time.Millisecond)
 		if err == nil || !strings.Contains(err.Error(), "killed") {
 			t.Fatalf("Stop = %v, want killed after the grace", err)
 		}
-		if took := time.Since(start); took > 2*time.Second {
+		if took := time.Since(start); took > 5*time.Second {
 			t.Fatalf("Stop took %v with a 200 ms grace", took)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -202,11 +203,12 @@ func TestShutdownDrainsListenersTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen := func() net.Listener {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := func() *acceptLog {
+		inner, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		ln := &acceptLog{Listener: inner, remotes: map[string]bool{}}
 		go func() { _ = srv.ServeUser(ln) }()
 		deadline := time.Now().Add(5 * time.Second)
 		for { // registered with srv once it answers
@@ -230,7 +232,7 @@ func TestShutdownDrainsListenersTogether(t *testing.T) {
 	if _, err := io.WriteString(conn, "GET /health HTTP/1.1\r\nHost: x\r\n"); err != nil { // headers not finished
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // accepted and reading
+	waitUsed(t, srv, held, conn.LocalAddr().String()) // accepted and reading
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -255,4 +257,79 @@ func TestShutdownDrainsListenersTogether(t *testing.T) {
 	}
 	conn.Close()
 	<-done
+}
+
+// waitUsed waits until srv's listener ln has read from the connection of
+// client address addr (its drain listener no longer counts it unused).
+func waitUsed(t *testing.T, srv *Server, ln *acceptLog, addr string) {
+	t.Helper()
+	var dl *DrainListener
+	srv.mu.Lock()
+	for _, s := range srv.servers {
+		if s.ln.Addr().String() == ln.Addr().String() {
+			dl = s.ln
+		}
+	}
+	srv.mu.Unlock()
+	if dl == nil {
+		t.Fatalf("no drain listener on %s", ln.Addr())
+	}
+	// Read from, and no longer unused: the drain listener marks a
+	// connection used just after its first read returns bytes.
+	unused := func() bool {
+		dl.mu.Lock()
+		defer dl.mu.Unlock()
+		for c := range dl.unused {
+			if c.RemoteAddr().String() == addr {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if ln.readFrom(addr) && !unused() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not read from %s within 10 s", addr)
+		}
+	}
+}
+
+// acceptLog is a listener that remembers the client addresses of the
+// connections it accepted that the server has read from.
+type acceptLog struct {
+	net.Listener
+	mu      sync.Mutex
+	remotes map[string]bool
+}
+
+func (l *acceptLog) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &readLog{Conn: c, l: l}, nil
+}
+
+// readFrom reports whether the server read from the client at addr.
+func (l *acceptLog) readFrom(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.remotes[addr]
+}
+
+type readLog struct {
+	net.Conn
+	l *acceptLog
+}
+
+func (c *readLog) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.l.mu.Lock()
+		c.l.remotes[c.RemoteAddr().String()] = true
+		c.l.mu.Unlock()
+	}
+	return n, err
 }

@@ -54,7 +54,7 @@ func TestPoolRunsConcurrentlyAndOnce(t *testing.T) {
 
 // Idle workers exit after IdleMax, and no more than IdleCountMax park.
 func TestPoolIdleWorkersExit(t *testing.T) {
-	p := NewPool(Options{IdleMax: 50 * time.Millisecond, IdleCountMax: 3})
+	p := NewPool(Options{IdleMax: time.Second, IdleCountMax: 3})
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(5)

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-const externalRunMax = 90 * time.Second // the child test process, -race included
+const externalRunMax = 5 * time.Minute // the child test process, -race included
 
 // kafkaLikeCluster starts a kfake cluster with Kafka's defaults rather than
 // the embedded broker's: three brokers, a 6 s minimum group session timeout,

@@ -22,7 +22,7 @@ func TestHappyPath(t *testing.T) {
 	}
 	before := successTotal.Get()
 	req := e.transfer(1, 1, 100)
-	got := e.waitFinal(time.Second, req.ID)[req.ID]
+	got := e.waitFinal(waitMax, req.ID)[req.ID]
 	if got.Status != store.StatusSuccess {
 		t.Fatalf("status %s (%s), want success", got.Status, got.ErrorCode)
 	}
@@ -32,14 +32,14 @@ func TestHappyPath(t *testing.T) {
 		t.Fatalf("funding debits posted %d pending %d, spot credits posted %d pending %d; want 100 0 100 0", dp, dpend, cp, cpend)
 	}
 	// The counter moves just after the store write the test saw.
-	for deadline := time.Now().Add(time.Second); successTotal.Get() <= before; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(waitMax); successTotal.Get() <= before; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("internal_transfer_success did not count the settlement")
 		}
 	}
 	e.checkAgrees(svc.Settler(), map[uint64]store.Request{req.ID: got})
 	// The partition has settled everything up to its high watermark.
-	for deadline := time.Now().Add(time.Second); svc.consumer.lag() != 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(waitMax); svc.consumer.lag() != 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("lag %d after everything settled, want 0", svc.consumer.lag())
 		}
@@ -143,10 +143,15 @@ func TestRebalance(t *testing.T) {
 				if n == users*perUser/2 {
 					go func() {
 						defer close(stopped)
-						if a.consumer.settled.Load() == 0 {
-							t.Errorf("member a settled nothing before it stopped")
+						for deadline := time.Now().Add(waitMax); a.consumer.settled.Load() == 0; time.Sleep(5 * time.Millisecond) {
+							if time.Now().After(deadline) {
+								t.Errorf("member a settled nothing within %v", waitMax)
+								break
+							}
 						}
-						if err := a.Stop(ctx); err != nil {
+						stopCtx, cancel := context.WithTimeout(context.Background(), waitMax)
+						defer cancel()
+						if err := a.Stop(stopCtx); err != nil {
 							t.Errorf("stop member a: %v", err)
 						}
 					}()

@@ -65,9 +65,14 @@ func TestStrategyRestartsThenStops(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		system.Root.Send(child, "crash")
-		time.Sleep(50 * time.Millisecond)
 	}
 	// First start plus two restarts; the third failure stops the child.
+	for deadline := time.Now().Add(5 * time.Second); starts.Load() < 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("child started %d times within 5 s, want 3 (1 + MaxRestarts)", starts.Load())
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // a fourth start would come within this
 	if got := starts.Load(); got != 3 {
 		t.Fatalf("child started %d times, want 3 (1 + MaxRestarts)", got)
 	}

@@ -89,7 +89,7 @@ func TestSubmitLeavesARetiredRoute(t *testing.T) {
 	stale := &userRef{pid: deaf}
 	stale.depth.Store(retiredDepth)
 	svc.users.Store(user, stale)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := svc.Submit(ctx, Command{UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
 		Asset: "USDT", Amount: 1, Received: time.Now()})

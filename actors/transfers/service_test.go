@@ -534,16 +534,21 @@ func TestCloseAnswersQueuedRequests(t *testing.T) {
 	t.Logf("Close took %v: %d pending, %d unavailable", closeTook, pending, unavailable)
 }
 
-// slowWhile delays every ledger create by d while on is set.
-type slowWhile struct {
+// heldWhile holds every ledger create while on is set, until gate is
+// closed (or the call's context ends).
+type heldWhile struct {
 	ledger.Ledger
-	on *atomic.Bool
-	d  time.Duration
+	on   *atomic.Bool
+	gate chan struct{}
 }
 
-func (l slowWhile) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+func (l heldWhile) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.TransferEventResult, error) {
 	if l.on.Load() {
-		time.Sleep(l.d)
+		select {
+		case <-l.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	return l.Ledger.CreateTransfers(ctx, ts)
 }
@@ -555,8 +560,8 @@ func (l slowWhile) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([
 func TestUserActorsStayWithinTheirMax(t *testing.T) {
 	opts := defaultOptions()
 	opts.UserActorsMax = 4
-	slow := &atomic.Bool{}
-	p := newPipelineWith(t, opts, func(l ledger.Ledger, _ store.Store) ledger.Ledger { return slowWhile{l, slow, 300 * time.Millisecond} })
+	slow, gate := &atomic.Bool{}, make(chan struct{})
+	p := newPipelineWith(t, opts, func(l ledger.Ledger, _ store.Store) ledger.Ledger { return heldWhile{l, slow, gate} })
 	ctx := context.Background()
 	for user := uint64(1); user <= 9; user++ {
 		if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
@@ -603,6 +608,7 @@ func TestUserActorsStayWithinTheirMax(t *testing.T) {
 	if !errors.Is(err, transfers.ErrOverloaded) || !errors.As(err, &re) {
 		t.Fatalf("new user with every actor busy: %v, want retryable ErrOverloaded", err)
 	}
+	close(gate)
 	wg.Wait()
 	slow.Store(false)
 	if page, err := p.store.History(ctx, store.HistoryQuery{UserID: 9, Limit: store.HistoryLimitMax}); err != nil || len(page.Requests) != 0 {

@@ -223,6 +223,11 @@ func (s *svc) get(user uint64, id string) (envelope, transfer) {
 	return e, tr
 }
 
+// settleWait bounds how long a test waits for settlement to finish a
+// transfer: a hang guard, generous for a slow, busy CI machine (settlement
+// goes through Kafka and two fsyncs); how fast it is, benchmarks measure.
+const settleWait = 15 * time.Second
+
 // waitStatus polls until request id is final or the deadline passes.
 func (s *svc) waitStatus(user uint64, id string, within time.Duration) transfer {
 	s.t.Helper()

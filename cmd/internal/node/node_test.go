@@ -57,10 +57,11 @@ func TestHappyPathSettlesAndMovesFunds(t *testing.T) {
 		t.Fatalf("transfer echoed wrongly: %+v", tr)
 	}
 	start := time.Now()
-	final := s.waitStatus(user, tr.RequestID, time.Second)
+	final := s.waitStatus(user, tr.RequestID, settleWait)
 	if final.Status != "success" {
-		t.Fatalf("status after %v: %q, want success within 1 s", time.Since(start), final.Status)
+		t.Fatalf("status after %v: %q, want success", time.Since(start), final.Status)
 	}
+	t.Logf("settled in %v", time.Since(start))
 	s.wantBalance(user, "funding", "USDT", "90.00000000", "0.00000000")
 	s.wantBalance(user, "spot", "USDT", "10.00000000", "0.00000000")
 }
@@ -171,7 +172,7 @@ func TestCrossUserTransferVisibleToBothSides(t *testing.T) {
 	if e.Status != 200 {
 		t.Fatalf("cross-user POST: %d %s", e.Status, e.code())
 	}
-	if final := s.waitStatus(from, tr.RequestID, 2*time.Second); final.Status != "success" {
+	if final := s.waitStatus(from, tr.RequestID, settleWait); final.Status != "success" {
 		t.Fatalf("cross-user transfer ended %q", final.Status)
 	}
 	if e, _ := s.get(to, tr.RequestID); e.Status != 200 {
@@ -206,7 +207,9 @@ func TestIdempotentReplayAndConflict(t *testing.T) {
 	if e4.Status != 409 || e4.code() != "IDEMPOTENCY_CONFLICT" {
 		t.Fatalf("conflict: %d %s, want 409 IDEMPOTENCY_CONFLICT", e4.Status, e4.code())
 	}
-	s.waitStatus(user, first.RequestID, 2*time.Second)
+	if final := s.waitStatus(user, first.RequestID, settleWait); final.Status != "success" {
+		t.Fatalf("first transfer ended %q, want success", final.Status)
+	}
 	s.wantBalance(user, "funding", "USDT", "93.00000000", "0.00000000")
 	s.wantBalance(user, "spot", "USDT", "7.00000000", "0.00000000")
 }
@@ -270,7 +273,7 @@ func TestFrozenDestinationIsRefused(t *testing.T) {
 		t.Fatalf("unfreeze: %d %s", e.Status, e.code())
 	}
 	e, tr := s.post(user, transferBody("funding", "spot", "USDT", "3", 0, ""))
-	if e.Status != 200 || s.waitStatus(user, tr.RequestID, 2*time.Second).Status != "success" {
+	if e.Status != 200 || s.waitStatus(user, tr.RequestID, settleWait).Status != "success" {
 		t.Fatalf("after unfreeze: %d %s", e.Status, e.code())
 	}
 }
@@ -327,9 +330,10 @@ func TestOverloadAnswers503Fast(t *testing.T) {
 	if overloaded == 0 {
 		t.Fatalf("no request was refused with 503 at %d concurrent requests and in_flight_max 2", n)
 	}
-	// A refusal must not wait for a slot (the request budget is 5 s); 1 s
-	// leaves room for 200 connections dialled at once on a busy CI box.
-	if slowest > time.Second {
+	// A refusal must not wait for a slot (the request budget is 5 s); 2.5 s
+	// is half of it and leaves room for 200 connections dialled at once on
+	// a slow, busy CI box.
+	if slowest > 2500*time.Millisecond {
 		t.Fatalf("a 503 took %v; refusals must be fast", slowest)
 	}
 }
@@ -387,7 +391,7 @@ func TestOperatorTools(t *testing.T) {
 	user := newUser()
 	s.deposit(user, "funding", "USDT", "10")
 	_, tr := s.post(user, transferBody("funding", "spot", "USDT", "2", 0, ""))
-	if s.waitStatus(user, tr.RequestID, 2*time.Second).Status != "success" {
+	if s.waitStatus(user, tr.RequestID, settleWait).Status != "success" {
 		t.Fatal("transfer did not settle")
 	}
 	tok := s.cfg.Auth.AdminToken

@@ -220,7 +220,7 @@ func TestOpsHAProxyInFrontOfService(t *testing.T) {
 			if e.Status != 200 || tr.RequestID == "" {
 				t.Fatalf("user %d: POST through HAProxy: %d %s", user, e.Status, e.code())
 			}
-			if final := v.waitStatus(user, tr.RequestID, 3*time.Second); final.Status != "success" || final.RequestID != tr.RequestID {
+			if final := v.waitStatus(user, tr.RequestID, settleWait); final.Status != "success" || final.RequestID != tr.RequestID {
 				t.Fatalf("user %d: GET through HAProxy: %+v, want %s success", user, final, tr.RequestID)
 			}
 			v.wantBalance(user, "funding", "USDT", "6.00000000", "0.00000000")
@@ -354,7 +354,7 @@ func TestOpsPrometheusScrapesService(t *testing.T) {
 
 	t.Run("every dashboard panel has data", func(t *testing.T) {
 		var missing []deploy.QueryResult
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			missing, err = deploy.CheckDashboard(context.Background(), opsClient, promURL)
 			if err != nil {
@@ -465,7 +465,7 @@ func TestOpsOpenAPIMatchesRealResponses(t *testing.T) {
 	id := requestIDOf(t, setup["transfer 200"])
 	// Settle before freezing: a hold whose account is frozen before
 	// settlement posts it is voided (ACCOUNT_FROZEN), as it should be.
-	if final := s.waitStatus(u.user, id, 10*time.Second); final.Status != "success" {
+	if final := s.waitStatus(u.user, id, settleWait); final.Status != "success" {
 		t.Fatalf("transfer %s ended %q, want success", id, final.Status)
 	}
 	checkAgainstSpec(t, spec, u.freezeCalls(t, s))
