@@ -79,6 +79,7 @@ func crashChild(dir string, start uint64) {
 			os.Exit(2)
 		}
 	}
+	fmt.Fprintln(os.Stdout, "ready")
 	for k := start; ; k++ {
 		res, err := l.CreateTransfers(ctx, crashBatch(k))
 		if err != nil || len(res) != 0 {
@@ -100,7 +101,10 @@ func TestCrashRecovery(t *testing.T) {
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	next := uint64(1)
 	for kill := range crashKills {
-		acked := runChildUntilKilled(t, dir, next, time.Duration(30+r.IntN(300))*time.Millisecond)
+		// Every fourth kill counts its delay from the start, so it may come
+		// while the child opens and recovers.
+		duringOpen := kill%4 == 3
+		acked := runChildUntilKilled(t, dir, next, time.Duration(30+r.IntN(300))*time.Millisecond, duringOpen)
 		if acked != 0 && acked < next {
 			t.Fatalf("kill %d: child acked %d before its start %d", kill, acked, next)
 		}
@@ -113,10 +117,10 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-// runChildUntilKilled starts the writer at batch start, kills it after delay
-// (measured from its start), and returns the last batch it acknowledged (0:
-// none).
-func runChildUntilKilled(t *testing.T, dir string, start uint64, delay time.Duration) uint64 {
+// runChildUntilKilled starts the writer at batch start, kills it delay after
+// it is ready to write (or after its start, with duringOpen), and returns
+// the last batch it acknowledged (0: none).
+func runChildUntilKilled(t *testing.T, dir string, start uint64, delay time.Duration, duringOpen bool) uint64 {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashStart+"="+strconv.FormatUint(start, 10))
@@ -128,17 +132,30 @@ func runChildUntilKilled(t *testing.T, dir string, start uint64, delay time.Dura
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	acks := make(chan uint64, 1)
+	acks, ready := make(chan uint64, 1), make(chan struct{})
 	go func() {
 		var last uint64
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if k, ok := strings.CutPrefix(sc.Text(), "ack "); ok {
 				last, _ = strconv.ParseUint(k, 10, 64)
+			} else if sc.Text() == "ready" {
+				close(ready)
 			}
 		}
 		acks <- last
 	}()
+	if !duringOpen {
+		// The delay counts from the first write, so a slow start (open and
+		// recovery) does not eat it and every such kill lands among writes.
+		select {
+		case <-ready:
+		case <-acks:
+			t.Fatal("child's stdout closed before it was ready")
+		case <-time.After(30 * time.Second):
+			t.Fatal("child not ready within 30 s")
+		}
+	}
 	time.Sleep(delay)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
