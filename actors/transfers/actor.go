@@ -41,13 +41,19 @@ type supervisor struct {
 	svc *Service
 	// spare holds eviction candidates a walk found, the longest unused
 	// last; walking is set while a background walk runs (see walkAhead).
+	// gen counts the walks, so a background walk's list does not replace
+	// one an inline walk found after it started.
 	spare   []idleActor
 	walking bool
+	gen     uint64
 }
 
 // idleFound carries a background walk's eviction candidates to the
-// supervisor.
-type idleFound struct{ oldest []idleActor }
+// supervisor; gen is the supervisor's gen when the walk started.
+type idleFound struct {
+	oldest []idleActor
+	gen    uint64
+}
 
 func supervisorProps(svc *Service) *actor.Props {
 	policy := supervision.Default(svc.log)
@@ -88,11 +94,16 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		ctx.Respond(ref)
 	case *idleFound:
 		// Fresher than what is left of the last list, which it includes
-		// where still idle and old.
-		s.spare, s.walking = msg.oldest, false
+		// where still idle and old, unless an inline walk came after it.
+		if msg.gen == s.gen {
+			s.spare = msg.oldest
+		}
+		s.walking = false
 		s.svc.walking.Store(false)
 	case *userIdle:
-		if ref, ok := s.svc.users.Load(msg.user); ok && ref.(*userRef).pid.Equal(msg.pid) {
+		// The same *PID, not only the same name: a user's next actor has
+		// its name once this one is gone.
+		if ref, ok := s.svc.users.Load(msg.user); ok && ref.(*userRef).pid == msg.pid {
 			s.retire(ctx, msg.user, ref.(*userRef))
 		}
 	case *actor.Terminated:
@@ -101,7 +112,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		// so the next request starts a fresh actor and the gauge counts
 		// live ones.
 		if user, ok := userOfPID(msg.Who); ok {
-			if ref, ok := s.svc.users.Load(user); ok && ref.(*userRef).pid.Equal(msg.Who) {
+			if ref, ok := s.svc.users.Load(user); ok && ref.(*userRef).pid == msg.Who {
 				s.svc.forget(user, ref.(*userRef))
 			}
 		}
@@ -111,11 +122,16 @@ func (s *supervisor) Receive(ctx actor.Context) {
 // retire stops ref's actor if nothing is queued for it: the swap fails once
 // a Submit has counted itself in, and a later Submit sees the negative depth
 // and goes to a fresh actor. The route is forgotten before the actor stops.
+// A ref that is no longer the user's route is left alone: its actor is
+// stopped or stopping, and a poison sent by its name could reach the user's
+// next actor.
 func (s *supervisor) retire(ctx actor.Context, user uint64, ref *userRef) bool {
 	if !ref.depth.CompareAndSwap(0, retiredDepth) {
 		return false
 	}
-	s.svc.forget(user, ref)
+	if !s.svc.forget(user, ref) {
+		return false
+	}
 	ctx.Poison(ref.pid)
 	return true
 }
@@ -137,13 +153,14 @@ func (s *supervisor) makeRoom(ctx actor.Context, max int64) {
 				return // every live actor is busy
 			}
 			s.spare, walked = s.svc.oldestIdle(s.evictBatch()), true
+			s.gen++
 			s.svc.inlineWalks.Add(1)
 			continue
 		}
 		c := s.spare[len(s.spare)-1]
 		s.spare = s.spare[:len(s.spare)-1]
 		// Skipped if used since the walk saw it (no longer among the
-		// longest unused), or busy or retired now.
+		// longest unused), or busy, retired or no longer the route now.
 		if c.ref.last.Load() == c.last && s.retire(ctx, c.user, c.ref) {
 			userEvicted.Inc()
 		}
@@ -162,8 +179,8 @@ func (s *supervisor) walkAhead(ctx actor.Context) {
 	}
 	s.walking = true
 	s.svc.walking.Store(true)
-	root, self, svc := ctx.ActorSystem().Root, ctx.Self(), s.svc
-	go func() { root.Send(self, &idleFound{oldest: svc.oldestIdle(batch)}) }()
+	root, self, svc, gen := ctx.ActorSystem().Root, ctx.Self(), s.svc, s.gen
+	go func() { root.Send(self, &idleFound{oldest: svc.oldestIdle(batch), gen: gen}) }()
 }
 
 // oldestIdle returns up to n of the actors with nothing queued, the
