@@ -86,7 +86,7 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			return
 		}
 		ref := &userRef{pid: pid}
-		ref.last.Store(time.Now().UnixNano())
+		ref.last.Store(monoNow())
 		s.svc.users.Store(msg.user, ref)
 		s.svc.liveUsers.Add(1)
 		userActors.Inc()
@@ -135,6 +135,13 @@ func (s *supervisor) retire(ctx actor.Context, user uint64, ref *userRef) bool {
 	ctx.Poison(ref.pid)
 	return true
 }
+
+// monoStart anchors monoNow.
+var monoStart = time.Now()
+
+// monoNow is a monotonic clock reading in nanoseconds, for userRef.last:
+// a step of the wall clock must not reorder which actors were used last.
+func monoNow() int64 { return int64(time.Since(monoStart)) }
 
 // evictBatch is how many eviction candidates one walk keeps: a hundredth
 // of Options.UserActorsMax.

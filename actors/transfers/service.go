@@ -78,7 +78,7 @@ type Service struct {
 type userRef struct {
 	pid   *actor.PID
 	depth atomic.Int64
-	last  atomic.Int64
+	last  atomic.Int64 // monoNow of the last use (spawn or Submit)
 }
 
 // DefaultUserActorsMax is Options.UserActorsMax's default.
@@ -194,7 +194,7 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 			ref.depth.Add(-1)
 			return store.Request{}, s.retryable(ErrOverloaded)
 		}
-		ref.last.Store(time.Now().UnixNano())
+		ref.last.Store(monoNow())
 		mailboxDepth.Inc()
 		// The actor answers by the deadline, or refuses a request it reaches
 		// after it without touching it; this wait is longer, so the caller's
