@@ -180,6 +180,12 @@ func (s *supervisor) makeRoom(ctx actor.Context, max int64) {
 // walk of every route. The walk reads only the routes (a sync.Map) and
 // hands its result back as a message.
 func (s *supervisor) walkAhead(ctx actor.Context) {
+	// The longest unused are the ones the idle timeout stops first: drop
+	// such candidates off the end, so a list of stopped actors does not
+	// pass for a full one.
+	for len(s.spare) > 0 && !s.spare[len(s.spare)-1].evictable(s.svc) {
+		s.spare = s.spare[:len(s.spare)-1]
+	}
 	batch := s.evictBatch()
 	if s.walking || len(s.spare) > batch/2 || s.svc.liveUsers.Load() < int64(s.svc.opts.UserActorsMax-batch) {
 		return
@@ -220,6 +226,13 @@ type idleActor struct {
 	user uint64
 	ref  *userRef
 	last int64
+}
+
+// evictable reports whether c is still its user's route, idle and unused
+// since the walk saw it.
+func (c idleActor) evictable(svc *Service) bool {
+	ref, ok := svc.users.Load(c.user)
+	return ok && ref.(*userRef) == c.ref && c.ref.depth.Load() == 0 && c.ref.last.Load() == c.last
 }
 
 type idleHeap []idleActor

@@ -673,6 +673,43 @@ func TestEvictionCandidatesAreFoundAhead(t *testing.T) {
 	}
 }
 
+// TestEvictionListDropsStaleCandidates: candidates used (or stopped) since
+// their walk are dropped off the list before it counts as full, so a new
+// walk starts ahead of the cap instead of a new user at the cap waiting for
+// one.
+func TestEvictionListDropsStaleCandidates(t *testing.T) {
+	opts := defaultOptions()
+	opts.UserActorsMax = 200 // candidates found 3 at a time
+	p := newPipeline(t, opts)
+	submit := func(user uint64) {
+		t.Helper()
+		if _, err := p.svc.Submit(context.Background(), cmd(user, 1, "")); !errors.Is(err, transfers.ErrInsufficientBalance) {
+			t.Fatalf("user %d: %v, want ErrInsufficientBalance", user, err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); p.svc.EvictionWalking(); time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("background eviction walk did not report within 10 s")
+			}
+		}
+	}
+	for user := uint64(1); user <= 198; user++ { // the walk at 197 lists 1, 2, 3
+		submit(user)
+	}
+	for user := uint64(1); user <= 3; user++ { // the whole list, used again
+		submit(user)
+	}
+	inlineBefore := p.svc.InlineWalks()
+	for user := uint64(199); user <= 201; user++ { // 201 is the first at the cap
+		submit(user)
+	}
+	if got := p.svc.InlineWalks() - inlineBefore; got != 0 {
+		t.Errorf("%d new users waited for an eviction walk, want 0", got)
+	}
+	if live := p.svc.LiveUsers(); !live[1] || live[4] || !live[201] || len(live) != 200 {
+		t.Fatalf("1 live %v, 4 live %v, 201 live %v, %d live; want true, false, true, 200", live[1], live[4], live[201], len(live))
+	}
+}
+
 // userActorsEvicted reads internal_transfer_user_actors_evicted_total.
 func userActorsEvicted(t *testing.T) int {
 	t.Helper()
