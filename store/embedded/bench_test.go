@@ -166,7 +166,7 @@ func bulkLoad(tb testing.TB, s *Store, reqs []store.Request) {
 			r.UpdatedAt = r.CreatedAt
 			putNew(b, r)
 			if !r.Status.Final() {
-				s.counts.move(0, r.Status)
+				s.counts.move(r, 0, r.Status)
 			}
 			// As if just created: recent open requests are cached.
 			s.cache.put(*r)
@@ -258,6 +258,25 @@ func BenchmarkHistoryFirstPage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkHistoryRequesting is what every user actor's start asks: the
+// user's requests left in requesting over the last 10 minutes, among 1M
+// stored requests of which none is in requesting.
+func BenchmarkHistoryRequesting(b *testing.B) {
+	s := historyStore(b)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		q := store.HistoryQuery{UserID: rng.Uint64N(historyUsers) + 1, Status: store.StatusRequesting,
+			From: time.Now().Add(-10 * time.Minute), Limit: store.HistoryLimitMax}
+		page, err := s.History(ctx, q)
+		if err != nil || len(page.Requests) != 0 {
+			b.Fatalf("History: %d requests, err %v", len(page.Requests), err)
+		}
 	}
 }
 

@@ -15,30 +15,63 @@ import (
 // (run on every metrics scrape) costs no scan for them. They change only
 // after a batch commits, under the request's stripe lock, and are rebuilt
 // from the open index at Open.
+//
+// byUser counts the requests in requesting of each user on either side
+// (only users with some), so that History filtered to requesting, which
+// every user actor's start asks for its own, answers "none" without an
+// iterator for the many users with none.
 type openCounters struct {
 	mu         sync.Mutex
 	requesting int
 	pending    int
+	byUser     map[uint64]int32
 }
 
-// move records a request leaving status from (0: it is new) for status to.
-func (c *openCounters) move(from, to store.Status) {
+// move records request r leaving status from (0: it is new) for status to.
+func (c *openCounters) move(r *store.Request, from, to store.Status) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.add(from, -1)
-	c.add(to, 1)
+	c.add(r, from, -1)
+	c.add(r, to, 1)
 }
 
-func (c *openCounters) add(st store.Status, d int) {
+func (c *openCounters) add(r *store.Request, st store.Status, d int) {
 	switch st {
 	case store.StatusRequesting:
 		c.requesting += d
+		c.addUser(r.UserID, d)
+		if r.ToUserID != r.UserID {
+			c.addUser(r.ToUserID, d)
+		}
 	case store.StatusPending:
 		c.pending += d
 	}
 	if c.requesting < 0 || c.pending < 0 {
 		panic(fmt.Sprintf("BUG: open counters below zero: requesting %d pending %d", c.requesting, c.pending))
 	}
+}
+
+func (c *openCounters) addUser(user uint64, d int) {
+	if c.byUser == nil {
+		c.byUser = make(map[uint64]int32)
+	}
+	n := c.byUser[user] + int32(d)
+	switch {
+	case n < 0:
+		panic(fmt.Sprintf("BUG: requests in requesting of user %d below zero", user))
+	case n == 0:
+		delete(c.byUser, user)
+	default:
+		c.byUser[user] = n
+	}
+}
+
+// hasRequesting reports whether user is on either side of a request in
+// requesting.
+func (c *openCounters) hasRequesting(user uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byUser[user] > 0
 }
 
 func (c *openCounters) get() (requesting, pending int) {
@@ -69,12 +102,12 @@ func (s *Store) rebuildCounts() error {
 		if r.Status.Final() {
 			return fmt.Errorf("cannot count open requests: request %d is %s but indexed open: %w", id, r.Status, errCorrupt)
 		}
-		c.add(r.Status, 1)
+		c.add(&r, r.Status, 1)
 	}
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("cannot count open requests: %w", err)
 	}
-	s.counts.requesting, s.counts.pending = c.requesting, c.pending
+	s.counts.requesting, s.counts.pending, s.counts.byUser = c.requesting, c.pending, c.byUser
 	return nil
 }
 

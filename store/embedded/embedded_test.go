@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +119,7 @@ func TestReopenRebuildsCounts(t *testing.T) {
 	if before != want {
 		t.Errorf("counts %+v, want %+v", before, want)
 	}
+	wantRequesting(t, s, "before reopen")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +127,29 @@ func TestReopenRebuildsCounts(t *testing.T) {
 	after, err := s.CountOpen(ctx, stuckBefore)
 	if err != nil || after != want {
 		t.Errorf("after reopen: counts %+v, err %v; want %+v", after, err, want)
+	}
+	// History filtered to requesting answers from the rebuilt per-user
+	// counts for users with none: both sides of the open ones still list them.
+	wantRequesting(t, s, "after reopen")
+}
+
+// wantRequesting checks History filtered to requesting for both sides of
+// TestReopenRebuildsCounts' requests (9, 5 and 1 are in requesting) and for
+// a user with none.
+func wantRequesting(t *testing.T, s *Store, when string) {
+	t.Helper()
+	for user, want := range map[uint64][]uint64{7: {9, 5, 1}, 8: {9, 5, 1}, 9: nil} {
+		page, err := s.History(context.Background(), store.HistoryQuery{UserID: user, Status: store.StatusRequesting, Limit: 10})
+		if err != nil {
+			t.Fatalf("%s: history of %d: %v", when, user, err)
+		}
+		var got []uint64
+		for _, r := range page.Requests {
+			got = append(got, r.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: user %d's requests in requesting %v, want %v", when, user, got, want)
+		}
 	}
 }
 

@@ -56,6 +56,11 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 		return store.HistoryPage{}, err
 	}
 	defer s.life.RUnlock()
+	if q.Status == store.StatusRequesting && !s.counts.hasRequesting(q.UserID) {
+		// Counted once committed, so a request whose Create returned is
+		// found; most users have none, and every actor start asks.
+		return store.HistoryPage{}, nil
+	}
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})

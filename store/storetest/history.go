@@ -48,6 +48,27 @@ func (s suite) testHistory(t *testing.T) {
 			t.Errorf("receiver's history = %v, want only %d in success", gotB, cross.ID)
 		}
 	})
+	t.Run("the requesting filter finds both sides until the request moves on", func(t *testing.T) {
+		a, b := randID(t), randID(t)
+		cross := mustCreate(t, st, newRequest(t, a, b, base))
+		find := func(user uint64, status store.Status) []uint64 {
+			return ids(collectHistory(t, st, store.HistoryQuery{UserID: user, Status: status, Limit: 10}))
+		}
+		for _, u := range []uint64{a, b} {
+			if diff := cmp.Diff([]uint64{cross.ID}, find(u, store.StatusRequesting)); diff != "" {
+				t.Errorf("user %d in requesting (-want +got):\n%s", u, diff)
+			}
+		}
+		mustAdvance(t, st, cross.ID, store.StatusPending)
+		for _, u := range []uint64{a, b} {
+			if got := find(u, store.StatusRequesting); len(got) != 0 {
+				t.Errorf("user %d in requesting after the advance: %v, want none", u, got)
+			}
+			if diff := cmp.Diff([]uint64{cross.ID}, find(u, store.StatusPending)); diff != "" {
+				t.Errorf("user %d in pending (-want +got):\n%s", u, diff)
+			}
+		}
+	})
 	t.Run("status filter follows advances", func(t *testing.T) {
 		testHistoryStatus(t, st, base)
 	})
