@@ -143,8 +143,10 @@ var monoStart = time.Now()
 // a step of the wall clock must not reorder which actors were used last.
 func monoNow() int64 { return int64(time.Since(monoStart)) }
 
-// evictBatch is how many eviction candidates one walk keeps: a hundredth
-// of Options.UserActorsMax.
+// evictBatch is how many eviction candidates an inline walk keeps: a
+// hundredth of Options.UserActorsMax. A background walk keeps twice as
+// many and starts when half a batch is left, so at the cap it runs once
+// every one and a half batches of new users (a walk reads every route).
 func (s *supervisor) evictBatch() int { return s.svc.opts.UserActorsMax/100 + 1 }
 
 // makeRoom retires idle actors, longest unused first, until a new one fits
@@ -193,7 +195,7 @@ func (s *supervisor) walkAhead(ctx actor.Context) {
 	s.walking = true
 	s.svc.walking.Store(true)
 	root, self, svc, gen := ctx.ActorSystem().Root, ctx.Self(), s.svc, s.gen
-	go func() { root.Send(self, &idleFound{oldest: svc.oldestIdle(batch), gen: gen}) }()
+	go func() { root.Send(self, &idleFound{oldest: svc.oldestIdle(2 * batch), gen: gen}) }()
 }
 
 // oldestIdle returns up to n of the actors with nothing queued, the

@@ -628,7 +628,7 @@ func TestUserActorsStayWithinTheirMax(t *testing.T) {
 // a candidate used since the walk is passed over.
 func TestEvictionCandidatesAreFoundAhead(t *testing.T) {
 	opts := defaultOptions()
-	opts.UserActorsMax = 200 // candidates found 3 at a time
+	opts.UserActorsMax = 200 // batches of 3: a background walk keeps 6
 	p := newPipeline(t, opts)
 	ctx := context.Background()
 	submit := func(user uint64) {
@@ -679,7 +679,7 @@ func TestEvictionCandidatesAreFoundAhead(t *testing.T) {
 // one.
 func TestEvictionListDropsStaleCandidates(t *testing.T) {
 	opts := defaultOptions()
-	opts.UserActorsMax = 200 // candidates found 3 at a time
+	opts.UserActorsMax = 200 // batches of 3: a background walk keeps 6
 	p := newPipeline(t, opts)
 	submit := func(user uint64) {
 		t.Helper()
@@ -692,10 +692,10 @@ func TestEvictionListDropsStaleCandidates(t *testing.T) {
 			}
 		}
 	}
-	for user := uint64(1); user <= 198; user++ { // the walk at 197 lists 1, 2, 3
+	for user := uint64(1); user <= 198; user++ { // the walk at 197 lists 1 to 6
 		submit(user)
 	}
-	for user := uint64(1); user <= 3; user++ { // the whole list, used again
+	for user := uint64(1); user <= 6; user++ { // the whole list, used again
 		submit(user)
 	}
 	inlineBefore := p.svc.InlineWalks()
@@ -705,8 +705,8 @@ func TestEvictionListDropsStaleCandidates(t *testing.T) {
 	if got := p.svc.InlineWalks() - inlineBefore; got != 0 {
 		t.Errorf("%d new users waited for an eviction walk, want 0", got)
 	}
-	if live := p.svc.LiveUsers(); !live[1] || live[4] || !live[201] || len(live) != 200 {
-		t.Fatalf("1 live %v, 4 live %v, 201 live %v, %d live; want true, false, true, 200", live[1], live[4], live[201], len(live))
+	if live := p.svc.LiveUsers(); !live[1] || live[7] || !live[201] || len(live) != 200 {
+		t.Fatalf("1 live %v, 7 live %v, 201 live %v, %d live; want true, false, true, 200", live[1], live[7], live[201], len(live))
 	}
 }
 
