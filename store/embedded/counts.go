@@ -40,7 +40,7 @@ func (c *openCounters) add(r *store.Request, st store.Status, d int) {
 	case store.StatusRequesting:
 		c.requesting += d
 		c.addUser(r.UserID, d)
-		if r.ToUserID != r.UserID {
+		if r.ToUserID != 0 && r.ToUserID != r.UserID { // as putHistory
 			c.addUser(r.ToUserID, d)
 		}
 	case store.StatusPending:
