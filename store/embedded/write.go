@@ -53,8 +53,8 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	if err := b.Commit(s.commitOpts()); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
+	s.cache.put(req) // before the counters, whose check can panic
 	s.counts.move(&req, 0, store.StatusRequesting)
-	s.cache.put(req)
 	if err := s.durable(); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d durably: %w", req.ID, err)
 	}
@@ -205,8 +205,8 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	if err := b.Commit(s.commitOpts()); err != nil {
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
 	}
+	s.cache.put(r) // before the counters, whose check can panic
 	s.counts.move(&r, from, to)
-	s.cache.put(r)
 	if err := s.durable(); err != nil {
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s durably: %w", id, to, err)
 	}
