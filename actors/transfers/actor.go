@@ -40,12 +40,11 @@ type (
 type supervisor struct {
 	svc *Service
 	// spare holds eviction candidates a walk found, the longest unused
-	// last; walking is set while a background walk runs (see walkAhead).
-	// gen counts the walks, so a background walk's list does not replace
-	// one an inline walk found after it started.
-	spare   []idleActor
-	walking bool
-	gen     uint64
+	// last (Service.walking is set while a background walk runs, see
+	// walkAhead). gen counts the walks, so a background walk's list does
+	// not replace one an inline walk found after it started.
+	spare []idleActor
+	gen   uint64
 }
 
 // idleFound carries a background walk's eviction candidates to the
@@ -98,7 +97,6 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		if msg.gen == s.gen {
 			s.spare = msg.oldest
 		}
-		s.walking = false
 		s.svc.walking.Store(false)
 	case *userIdle:
 		// The same *PID, not only the same name: a user's next actor has
@@ -170,7 +168,7 @@ func (s *supervisor) makeRoom(ctx actor.Context, max int64) {
 		s.spare = s.spare[:len(s.spare)-1]
 		// Skipped if used since the walk saw it (no longer among the
 		// longest unused), or busy, retired or no longer the route now.
-		if c.ref.last.Load() == c.last && s.retire(ctx, c.user, c.ref) {
+		if c.evictable(s.svc) && s.retire(ctx, c.user, c.ref) {
 			userEvicted.Inc()
 		}
 	}
@@ -189,10 +187,9 @@ func (s *supervisor) walkAhead(ctx actor.Context) {
 		s.spare = s.spare[:len(s.spare)-1]
 	}
 	batch := s.evictBatch()
-	if s.walking || len(s.spare) > batch/2 || s.svc.liveUsers.Load() < int64(s.svc.opts.UserActorsMax-batch) {
+	if s.svc.walking.Load() || len(s.spare) > batch/2 || s.svc.liveUsers.Load() < int64(s.svc.opts.UserActorsMax-batch) {
 		return
 	}
-	s.walking = true
 	s.svc.walking.Store(true)
 	root, self, svc, gen := ctx.ActorSystem().Root, ctx.Self(), s.svc, s.gen
 	go func() { root.Send(self, &idleFound{oldest: svc.oldestIdle(2 * batch), gen: gen}) }()

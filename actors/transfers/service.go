@@ -62,8 +62,8 @@ type Service struct {
 	// liveUsers counts the routes in users: only the supervisor adds
 	// routes, and every removal goes through forget.
 	liveUsers atomic.Int64
-	// inlineWalks counts the eviction walks a new user waited for, and
-	// walking is set while a background one runs (for tests; see
+	// inlineWalks counts the eviction walks a new user waited for (for
+	// tests), and walking is set while a background one runs (see
 	// supervisor.makeRoom and walkAhead).
 	inlineWalks atomic.Int64
 	walking     atomic.Bool
