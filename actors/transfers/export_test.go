@@ -35,3 +35,6 @@ func (s *Service) InlineWalks() int64 { return s.inlineWalks.Load() }
 // EvictionWalking reports whether a background eviction walk runs, or its
 // result has not reached the supervisor yet.
 func (s *Service) EvictionWalking() bool { return s.walking.Load() }
+
+// Closing reports whether Close has begun.
+func (s *Service) Closing() bool { return s.closed.Load() }
