@@ -20,11 +20,18 @@ import (
 // (only users with some), so that History filtered to requesting, which
 // every user actor's start asks for its own, answers "none" without an
 // iterator for the many users with none.
+//
+// A count that would go below zero is a bug. It does not stop the store,
+// whose writes have committed by then: the counters are marked broken,
+// the bug is logged once, and until the next Open History reads the index
+// and CountOpen counts the open index instead of trusting them.
 type openCounters struct {
 	mu         sync.Mutex
 	requesting int
 	pending    int
 	byUser     map[uint64]int32
+	broken     bool
+	logf       func(format string, args ...any) // nil: pebble.DefaultLogger.Errorf
 }
 
 // move records request r leaving status from (0: it is new) for status to.
@@ -47,8 +54,21 @@ func (c *openCounters) add(r *store.Request, st store.Status, d int) {
 		c.pending += d
 	}
 	if c.requesting < 0 || c.pending < 0 {
-		panic(fmt.Sprintf("BUG: open counters below zero: requesting %d pending %d", c.requesting, c.pending))
+		c.breakDown(fmt.Sprintf("open counters below zero: requesting %d pending %d", c.requesting, c.pending))
 	}
+}
+
+// breakDown marks the counters untrusted after a bug, logging it once.
+func (c *openCounters) breakDown(why string) {
+	if c.broken {
+		return
+	}
+	c.broken = true
+	logf := c.logf
+	if logf == nil {
+		logf = pebble.DefaultLogger.Errorf
+	}
+	logf("BUG: %s; the store counts open requests from its index until it is reopened", why)
 }
 
 func (c *openCounters) addUser(user uint64, d int) {
@@ -58,7 +78,8 @@ func (c *openCounters) addUser(user uint64, d int) {
 	n := c.byUser[user] + int32(d)
 	switch {
 	case n < 0:
-		panic(fmt.Sprintf("BUG: requests in requesting of user %d below zero", user))
+		c.breakDown(fmt.Sprintf("requests in requesting of user %d below zero", user))
+		delete(c.byUser, user)
 	case n == 0:
 		delete(c.byUser, user)
 	default:
@@ -67,52 +88,70 @@ func (c *openCounters) addUser(user uint64, d int) {
 }
 
 // hasRequesting reports whether user is on either side of a request in
-// requesting.
+// requesting. With broken counters it says yes, so the caller reads.
 func (c *openCounters) hasRequesting(user uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.byUser[user] > 0
+	return c.broken || c.byUser[user] > 0
 }
 
-func (c *openCounters) get() (requesting, pending int) {
+// get returns the counts; ok is false when the counters are broken.
+func (c *openCounters) get() (requesting, pending int, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.requesting, c.pending
+	return c.requesting, c.pending, !c.broken
 }
 
 // rebuildCounts counts the open index by the status of each request; Open
 // calls it before serving.
 func (s *Store) rebuildCounts() error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOpen}, UpperBound: []byte{prefixOpen + 1}})
+	c, err := s.countIndex(context.Background(), s.db)
 	if err != nil {
-		return fmt.Errorf("cannot count open requests: %w", err)
-	}
-	defer it.Close()
-	var c openCounters
-	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
-		if len(k) != openKeyLen {
-			return fmt.Errorf("cannot count open requests: entry %x: %w", k, errCorrupt)
-		}
-		id := binary.BigEndian.Uint64(k[openCursorOffset+8:])
-		r, err := s.getRequest(s.db, id)
-		if err != nil {
-			return fmt.Errorf("cannot count open requests: request %d: %w", id, err)
-		}
-		if r.Status.Final() {
-			return fmt.Errorf("cannot count open requests: request %d is %s but indexed open: %w", id, r.Status, errCorrupt)
-		}
-		c.add(&r, r.Status, 1)
-	}
-	if err := it.Error(); err != nil {
-		return fmt.Errorf("cannot count open requests: %w", err)
+		return err
 	}
 	s.counts.requesting, s.counts.pending, s.counts.byUser = c.requesting, c.pending, c.byUser
 	return nil
 }
 
+// countIndex counts the open index of r (the database or a snapshot) by
+// the status of each request.
+func (s *Store) countIndex(ctx context.Context, r pebble.Reader) (*openCounters, error) {
+	c := &openCounters{}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOpen}, UpperBound: []byte{prefixOpen + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("cannot count open requests: %w", err)
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		if n++; n%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("cannot count open requests: %w", err)
+			}
+		}
+		k := it.Key()
+		if len(k) != openKeyLen {
+			return nil, fmt.Errorf("cannot count open requests: entry %x: %w", k, errCorrupt)
+		}
+		id := binary.BigEndian.Uint64(k[openCursorOffset+8:])
+		req, err := s.getRequest(r, id)
+		if err != nil {
+			return nil, fmt.Errorf("cannot count open requests: request %d: %w", id, err)
+		}
+		if req.Status.Final() {
+			return nil, fmt.Errorf("cannot count open requests: request %d is %s but indexed open: %w", id, req.Status, errCorrupt)
+		}
+		c.add(&req, req.Status, 1)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("cannot count open requests: %w", err)
+	}
+	return c, nil
+}
+
 // CountOpen counts non-final requests. Requesting and Pending come from the
-// in-memory counters; Stuck scans the open index up to stuckBefore, so it
+// in-memory counters (from a count of the open index once they broke, see
+// openCounters); Stuck scans the open index up to stuckBefore, so it
 // costs in proportion to the number of stuck requests (normally a few).
 func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.OpenCounts, error) {
 	if err := ctx.Err(); err != nil {
@@ -123,7 +162,16 @@ func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.Ope
 	}
 	defer s.life.RUnlock()
 	var out store.OpenCounts
-	out.Requesting, out.Pending = s.counts.get()
+	var ok bool
+	if out.Requesting, out.Pending, ok = s.counts.get(); !ok {
+		snap := s.db.NewSnapshot()
+		defer snap.Close()
+		c, err := s.countIndex(ctx, snap)
+		if err != nil {
+			return store.OpenCounts{}, err
+		}
+		out.Requesting, out.Pending = c.requesting, c.pending
+	}
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{prefixOpen},
 		UpperBound: binary.BigEndian.AppendUint64([]byte{prefixOpen}, encodeTimeClamped(stuckBefore)),

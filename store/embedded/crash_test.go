@@ -253,8 +253,8 @@ func verifyWhole(t *testing.T, s *Store) {
 			t.Fatalf("idempotency key %x points to missing request %d", k, id)
 		}
 	})
-	if r, p := s.counts.get(); r != open.Requesting || p != open.Pending {
-		t.Fatalf("counters %d/%d, requests say %d/%d", r, p, open.Requesting, open.Pending)
+	if r, p, ok := s.counts.get(); !ok || r != open.Requesting || p != open.Pending {
+		t.Fatalf("counters %d/%d (trusted %v), requests say %d/%d", r, p, ok, open.Requesting, open.Pending)
 	}
 }
 

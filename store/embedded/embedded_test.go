@@ -3,7 +3,9 @@ package embedded
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,13 +93,13 @@ func countPrefix(t *testing.T, s *Store, p byte) int {
 	return n
 }
 
-func TestReopenRebuildsCounts(t *testing.T) {
-	dir := t.TempDir()
+// countsDataset creates requests 1..9 an hour old, a minute apart, in
+// statuses by i%4 (i = id-1): 0,4,8 requesting; 1,5 pending; the others
+// final. It returns the CountOpen cut-off that makes 0, 1 and 4 stuck, and
+// the counts CountOpen must return for it.
+func countsDataset(t *testing.T, s *Store) (time.Time, store.OpenCounts) {
+	t.Helper()
 	ctx := context.Background()
-	s, err := Open(Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := time.Now().Add(-time.Hour)
 	for i := range uint64(9) {
 		if _, _, err := s.Create(ctx, testRequest(i+1, "", base.Add(time.Duration(i)*time.Minute))); err != nil {
@@ -109,13 +111,21 @@ func TestReopenRebuildsCounts(t *testing.T) {
 			}
 		}
 	}
-	stuckBefore := base.Add(4*time.Minute + time.Second)
+	return base.Add(4*time.Minute + time.Second), store.OpenCounts{Requesting: 3, Pending: 2, Stuck: 3}
+}
+
+func TestReopenRebuildsCounts(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuckBefore, want := countsDataset(t, s)
 	before, err := s.CountOpen(ctx, stuckBefore)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// i%4: 0,4,8 requesting; 1,5 pending; stuck (i <= 4, open): 0, 1, 4.
-	want := store.OpenCounts{Requesting: 3, Pending: 2, Stuck: 3}
 	if before != want {
 		t.Errorf("counts %+v, want %+v", before, want)
 	}
@@ -131,6 +141,32 @@ func TestReopenRebuildsCounts(t *testing.T) {
 	// History filtered to requesting answers from the rebuilt per-user
 	// counts for users with none: both sides of the open ones still list them.
 	wantRequesting(t, s, "after reopen")
+}
+
+// TestBrokenCountsFallBackToTheIndex: a counter driven below zero (a bug)
+// neither panics nor lies. It is logged once, and until the store is
+// reopened CountOpen counts the open index and History filtered to
+// requesting reads it, so both still answer right.
+func TestBrokenCountsFallBackToTheIndex(t *testing.T) {
+	s := openTest(t, Options{Dir: t.TempDir()})
+	var logged []string
+	s.counts.logf = func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+	stuckBefore, want := countsDataset(t, s)
+	r9, err := s.Get(context.Background(), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 { // request 9 leaves requesting four times: below zero
+		s.counts.move(&r9, store.StatusRequesting, 0)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "BUG") {
+		t.Fatalf("logged %q, want the bug once", logged)
+	}
+	got, err := s.CountOpen(context.Background(), stuckBefore)
+	if err != nil || got != want {
+		t.Errorf("counts with broken counters %+v, err %v; want %+v", got, err, want)
+	}
+	wantRequesting(t, s, "with broken counters")
 }
 
 // wantRequesting checks History filtered to requesting for both sides of

@@ -53,7 +53,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	if err := b.Commit(s.commitOpts()); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
-	s.cache.put(req) // before the counters, whose check can panic
+	s.cache.put(req)
 	s.counts.move(&req, 0, store.StatusRequesting)
 	if err := s.durable(); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d durably: %w", req.ID, err)
@@ -205,7 +205,7 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	if err := b.Commit(s.commitOpts()); err != nil {
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
 	}
-	s.cache.put(r) // before the counters, whose check can panic
+	s.cache.put(r)
 	s.counts.move(&r, from, to)
 	if err := s.durable(); err != nil {
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s durably: %w", id, to, err)
