@@ -97,12 +97,26 @@ func call[T any](l *Ledger, ctx context.Context, what string, fn func(tb.Client)
 // runCall is the goroutine of one request. It gives the slot back only when
 // the client has completed the packet, abandoned or not.
 func runCall[T any](l *Ledger, c tb.Client, p *pending[T], fn func(tb.Client) (T, error)) {
-	p.val, p.err = fn(c)
+	p.val, p.err = callRecovering(c, fn)
 	<-l.slots
 	if !p.state.CompareAndSwap(callRunning, callFinished) {
 		l.abandoned.Add(-1) // the caller gave up on this one
 	}
 	close(p.done)
+}
+
+// callRecovering runs fn, turning a panic of the client (tigerbeetle-go
+// panics on a reply it cannot read) into an error: the packet may have been
+// applied, so the outcome is unknown. A panic on the client's own thread,
+// in its completion callback, cannot be caught from Go.
+func callRecovering[T any](c tb.Client, fn func(tb.Client) (T, error)) (val T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var zero T
+			val, err = zero, fmt.Errorf("tigerbeetle client panicked: %v: %w", r, ledger.ErrOutcomeUnknown)
+		}
+	}()
+	return fn(c)
 }
 
 // clientError maps err from session s, replacing s if the cluster evicted it.

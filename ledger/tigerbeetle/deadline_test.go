@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	tb "github.com/tigerbeetle/tigerbeetle-go"
+
 	"github.com/exchange/internal-transfer/ledger"
 )
 
@@ -297,4 +299,29 @@ func TestConcurrentCallsAndClose(t *testing.T) {
 	within(t, 5*time.Second, "Close", func() { _ = l.Close() })
 	wg.Wait()
 	waitStats(t, l, "after Close", func(s Stats) bool { return s.Abandoned == 0 && s.InFlight == 0 })
+}
+
+// TestClientPanicIsAnUnknownOutcome: tigerbeetle-go panics on a reply it
+// cannot read. The call's goroutine turns that into "outcome unknown" (the
+// packet may have been applied), gives its slot back and answers, instead
+// of taking the process down with a panic nothing could catch.
+func TestClientPanicIsAnUnknownOutcome(t *testing.T) {
+	l := &Ledger{slots: make(chan struct{}, 1)}
+	if err := l.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := &pending[int]{done: make(chan struct{})}
+	p.state.Store(callRunning)
+	go runCall(l, nil, p, func(tb.Client) (int, error) { panic("unreachable") })
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call never answered")
+	}
+	if !errors.Is(p.err, ledger.ErrOutcomeUnknown) || p.val != 0 {
+		t.Fatalf("a panicking call gave %d, %v; want ErrOutcomeUnknown", p.val, p.err)
+	}
+	if n := len(l.slots); n != 0 {
+		t.Fatalf("%d slots still held after the call", n)
+	}
 }
