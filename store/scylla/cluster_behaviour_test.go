@@ -76,8 +76,43 @@ func TestClusterBehaviour(t *testing.T) {
 			t.Fatalf("receiver history = %+v, %v; want the request in success", h.Requests, err)
 		}
 	})
+	// later is the same keyspace through a store whose clock runs past the
+	// seal time of any index row s writes now.
+	later := openTest(t, hosts, keyspace, Options{Now: func() time.Time {
+		return time.Now().Add(DefaultOpenSealAfter + time.Minute)
+	}})
 	t.Run("empty sealed minutes leave the index and come back", func(t *testing.T) {
-		testMinuteIndex(t, s)
+		testMinuteIndex(t, s, later)
+	})
+	t.Run("a prune stamped after a create into a sealed minute cannot unlist it", func(t *testing.T) {
+		ctx := testCtx(t)
+		created := time.Now().Add(-50 * time.Hour).Truncate(time.Minute)
+		minute := minuteBucket(toMillis(created))
+		r, _, err := s.Create(ctx, testRequest(t, created))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A prune whose second look missed the create's batch, on a node
+		// whose clock is a second ahead: its delete is stamped after the
+		// batch. The index row must outlive it.
+		del := map[string]any{"shard": bucketShard, "minute_bucket": minute, "ts": time.Now().Add(time.Second).UnixMicro()}
+		if err := s.query(ctx, stmtBucketDelete, del).ExecRelease(); err != nil {
+			t.Fatal(err)
+		}
+		if minutes, err := s.listMinutes(ctx, minute, minute); err != nil || len(minutes) != 1 {
+			t.Fatalf("minute of an open request indexed: %v, %v; want it listed", minutes, err)
+		}
+		page, err := s.ListOpen(ctx, store.OpenQuery{Before: created.Add(time.Second), Limit: store.OpenLimitMax})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, o := range page.Requests {
+			found = found || o.ID == r.ID
+		}
+		if !found {
+			t.Fatalf("open request %d in a sealed minute not listed after a racing prune", r.ID)
+		}
 	})
 	t.Run("a key whose holder was never written is restored", func(t *testing.T) {
 		ctx := testCtx(t)
@@ -118,9 +153,11 @@ func TestClusterBehaviour(t *testing.T) {
 }
 
 // testMinuteIndex finalises a request in a long-sealed minute, checks that a
-// scan drops the minute from open_transfer_buckets, then creates into that
-// minute again and checks the minute is listed and its request found.
-func testMinuteIndex(t *testing.T, s *Store) {
+// scan drops the minute from open_transfer_buckets (a scan by later, once
+// the index row's own seal time is past, not one by s right away), then
+// creates into that minute again and checks the minute is listed and its
+// request found.
+func testMinuteIndex(t *testing.T, s, later *Store) {
 	ctx := testCtx(t)
 	created := time.Now().Add(-48 * time.Hour).Truncate(time.Minute)
 	minute := minuteBucket(toMillis(created))
@@ -144,10 +181,18 @@ func testMinuteIndex(t *testing.T, s *Store) {
 	if _, err := s.CountOpen(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if indexed() {
-		t.Fatal("empty sealed minute still indexed after a count")
+	if !indexed() {
+		t.Fatal("minute dropped by a count right after a create into it")
 	}
-	again, _, err := s.Create(ctx, testRequest(t, created.Add(time.Millisecond)))
+	if _, err := later.CountOpen(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if indexed() {
+		t.Fatal("empty sealed minute still indexed after a count past its row's seal time")
+	}
+	// Through later too: its prune's delete is stamped on its clock, which
+	// an index row stamped on s's would not outlive.
+	again, _, err := later.Create(ctx, testRequest(t, created.Add(time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
 	}

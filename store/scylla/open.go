@@ -119,20 +119,22 @@ func (s *Store) openRows(ctx context.Context, minute int64, lower, upper key, li
 
 // pruneMinute removes an empty minute from open_transfer_buckets once it is
 // sealed. Protocol, safe against a Create writing into that minute at the
-// same time: delete the index row, then look at the minute again and put
-// the row back if a request appeared. A Create writes its open row and the
-// index row in one batch, so either this second look sees the open row, or
-// the Create's batch runs after the delete and, carrying a later write
-// timestamp, restores the index row itself (clocks of the nodes being
-// synchronised well within OpenSealAfter, as ScyllaDB's last-write-wins
-// already requires). Creates into a sealed minute are rare anyway: created_at
-// is the request's arrival time, and sealing waits OpenSealAfter past it.
+// same time: delete the index row (stamped now), then look at the minute
+// again and put the row back (stamped later) if a request appeared. A
+// Create writes its open row and the index row in one batch, with the index
+// row stamped OpenSealAfter after the Create began (see writeNew). So either
+// this second look sees the open row, or the Create's index row outlives the
+// delete whenever its batch lands, as long as a Create's batch lands within
+// OpenSealAfter and node clocks agree well within it (as ScyllaDB's
+// last-write-wins already requires). The delete then leaves the row in
+// place, and a prune after the row's timestamp removes it.
 func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
+	now := s.set.Now()
 	end := time.UnixMilli((minute + 1) * minuteMillis)
-	if s.set.Now().Before(end.Add(s.set.OpenSealAfter)) {
+	if now.Before(end.Add(s.set.OpenSealAfter)) {
 		return nil // not sealed: a create may still be on its way
 	}
-	idx := map[string]any{"shard": bucketShard, "minute_bucket": minute}
+	idx := map[string]any{"shard": bucketShard, "minute_bucket": minute, "ts": now.UnixMicro()}
 	if err := s.query(ctx, stmtBucketDelete, idx).ExecRelease(); err != nil {
 		return fmt.Errorf("cannot prune open minute %d: %w", minute, err)
 	}
@@ -142,6 +144,7 @@ func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
 		return nil
 	}
 	if err == nil {
+		idx["ts"] = now.UnixMicro() + 1 // after the delete
 		err = s.query(ctx, stmtBucketInsert, idx).ExecRelease()
 	}
 	if err != nil {

@@ -62,8 +62,10 @@ var (
 	stmtOpenAny   = build(qb.Select(tableOpen).Columns("request_id").Where(qb.Eq("minute_bucket")).Limit(1))
 	stmtOpenCount = build(qb.Select(tableOpen).Columns("status", "created_at").Where(qb.Eq("minute_bucket")))
 
-	stmtBucketInsert = build(qb.Insert(tableBuckets).Columns("shard", "minute_bucket"))
-	stmtBucketDelete = build(qb.Delete(tableBuckets).Where(qb.Eq("shard"), qb.Eq("minute_bucket")))
+	// The index rows carry explicit write timestamps: see writeNew and
+	// pruneMinute.
+	stmtBucketInsert = build(qb.Insert(tableBuckets).Columns("shard", "minute_bucket").TimestampNamed("ts"))
+	stmtBucketDelete = build(qb.Delete(tableBuckets).TimestampNamed("ts").Where(qb.Eq("shard"), qb.Eq("minute_bucket")))
 	stmtBucketList   = build(qb.Select(tableBuckets).Columns("minute_bucket").Where(
 		qb.Eq("shard"), qb.GtOrEqNamed("minute_bucket", "first"), qb.LtOrEqNamed("minute_bucket", "last")).
 		LimitNamed("limit"))

@@ -130,6 +130,16 @@ func (s *Store) holderOf(ctx context.Context, copied store.Request) (store.Reque
 
 // writeNew writes the rows of r, a request in status requesting, and
 // registers its minute in open_transfer_buckets, in one logged batch.
+//
+// The index row is written OpenSealAfter in the future (its CQL write
+// timestamp), so no prune of the minute stamped before then can shadow it,
+// whenever this batch lands: a batch replayed from the batchlog, or one
+// still reaching replicas while a scanner's prune looks at the minute, keeps
+// its timestamp. A create into a sealed minute (an old created_at: a slow
+// create, or a key holder restored by holderOf) is as safe as any other.
+// The cost: a minute leaves the index OpenSealAfter after the last create
+// that wrote its row at the earliest, which for an ordinary minute is when
+// it becomes sealed anyway.
 func (s *Store) writeNew(ctx context.Context, r *store.Request) error {
 	b := s.newBatch(ctx)
 	addRequestRows(b, r)
@@ -140,7 +150,8 @@ func (s *Store) writeNew(ctx context.Context, r *store.Request) error {
 	minute := minuteBucket(r.CreatedAt)
 	index := s.needIndex(minute)
 	if index {
-		b.add(stmtBucketInsert, map[string]any{"shard": bucketShard, "minute_bucket": minute})
+		b.add(stmtBucketInsert, map[string]any{"shard": bucketShard, "minute_bucket": minute,
+			"ts": s.set.Now().Add(s.set.OpenSealAfter).UnixMicro()})
 	}
 	if err := b.exec(); err != nil {
 		return err
