@@ -49,11 +49,11 @@ func applySchema(cfg *config.Config, replication string, dryRun bool) error {
 	if len(cfg.Database.ContactPoints) == 0 {
 		return usageError("database.contact_points is empty: nothing to apply the schema to (the embedded store needs no schema)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	session, err := scylla.Connect(ctx, scylla.Options{
 		Hosts: cfg.Database.ContactPoints, Keyspace: cfg.Database.Keyspace,
-		Consistency: cfg.Database.Consistency, Timeout: config.Duration(cfg.Database.TimeoutMS),
+		Consistency: cfg.Database.Consistency, Timeout: max(config.Duration(cfg.Database.TimeoutMS), scylla.SchemaTimeout),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot connect to ScyllaDB: %w", err)

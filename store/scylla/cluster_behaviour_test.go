@@ -141,7 +141,7 @@ func TestClusterBehaviour(t *testing.T) {
 		}
 	})
 	t.Run("applying the schema twice is harmless", func(t *testing.T) {
-		sess, err := Connect(testCtx(t), Options{Hosts: hosts})
+		sess, err := Connect(testCtx(t), Options{Hosts: hosts, Timeout: SchemaTimeout})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,17 +39,19 @@ func freshKeyspace(tb testing.TB, hosts []string) string {
 		tb.Fatal(err)
 	}
 	keyspace := "it_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sess, err := Connect(ctx, Options{Hosts: hosts})
+	sess, err := Connect(ctx, Options{Hosts: hosts, Timeout: SchemaTimeout})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
 		defer sess.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if err := sess.ContextQuery(ctx, "DROP KEYSPACE IF EXISTS "+keyspace, nil).ExecRelease(); err != nil {
+		q := sess.ContextQuery(ctx, "DROP KEYSPACE IF EXISTS "+keyspace, nil)
+		q.Idempotent(true)
+		if err := q.ExecRelease(); err != nil {
 			tb.Errorf("cannot drop test keyspace %s: %v", keyspace, err)
 		}
 	})

@@ -5,7 +5,7 @@
 //
 // The operator command (make schema, itctl schema) runs:
 //
-//	sess, err := scylla.Connect(ctx, scylla.Options{Hosts: cfg.Database.ContactPoints})
+//	sess, err := scylla.Connect(ctx, scylla.Options{Hosts: cfg.Database.ContactPoints, Timeout: scylla.SchemaTimeout})
 //	defer sess.Close()
 //	err = scylla.ApplySchema(ctx, sess, cfg.Database.Keyspace, "")
 //
