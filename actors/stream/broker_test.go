@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // embeddedTopic is the topic of the tests that run the embedded broker
@@ -303,5 +305,38 @@ func TestProducerRequiresItsTopic(t *testing.T) {
 	defer p.Close(ctx)
 	if n, err := p.CheckTopic(ctx); err != nil || n != 2 {
 		t.Fatalf("CheckTopic = %d, %v; want 2 partitions", n, err)
+	}
+}
+
+// TestPublishEndsAtItsDeadline: a broker that takes a produce request and
+// never answers leaves the record in flight, which an idempotent producer
+// neither fails nor retries elsewhere. Publish (the scanner's, itctl's)
+// still returns at its caller's deadline.
+func TestPublishEndsAtItsDeadline(t *testing.T) {
+	skipIfExternal(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, embeddedTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	p := newTestProducer(t, c.ListenAddrs(), embeddedTopic, 10)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = p.Close(ctx)
+	})
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		return nil, nil, true // taken, never answered
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = p.Publish(ctx, sampleRequest())
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Publish took %v past its 300 ms deadline", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish to a broker that never answers = %v, want the deadline", err)
 	}
 }

@@ -141,13 +141,23 @@ func (p *Producer) record(req store.Request) (*kgo.Record, error) {
 
 // Publish publishes req's confirmation and waits for the brokers' ack, or
 // for ctx to end (then the record may still be delivered: publishing twice
-// is harmless, settlement is idempotent).
+// is harmless, settlement is idempotent). It does not wait for room in a
+// full buffer (ErrBufferFull). The wait is the caller's ctx alone: an
+// idempotent producer never fails a record whose batch was in flight when
+// its connection broke, it waits for the partition's leader to answer.
 func (p *Producer) Publish(ctx context.Context, req store.Request) error {
 	r, err := p.record(req)
 	if err != nil {
 		return err
 	}
-	if err := p.client.ProduceSync(ctx, r).FirstErr(); err != nil {
+	done := make(chan error, 1)
+	p.client.TryProduce(ctx, r, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("no ack before the deadline, the record may still be delivered: %w", ctx.Err())
+	}
+	if err != nil {
 		return fmt.Errorf("cannot publish confirmation of request %d: %w", req.ID, mapErr(err))
 	}
 	return nil
@@ -157,7 +167,11 @@ func (p *Producer) Publish(ctx context.Context, req store.Request) error {
 // nil) is called exactly once with the outcome, from the producer's promise
 // goroutine, so it must be quick and must not block on the producer. When
 // the buffer is full done receives ErrBufferFull right away instead of the
-// caller being blocked. Delivery is bounded by RecordDeliveryTimeout.
+// caller being blocked. Delivery is bounded by RecordDeliveryTimeout,
+// except for a record whose batch was in flight when its connection broke:
+// the idempotent producer waits for the partition's leader to answer it, so
+// done may come late (the request stays pending meanwhile; the scanner
+// publishes it again).
 func (p *Producer) PublishAsync(req store.Request, done func(error)) {
 	if done == nil {
 		done = func(error) {}
