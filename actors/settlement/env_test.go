@@ -8,7 +8,8 @@
 //	KAFKA_BROKERS=127.0.0.1:9092 go test ./actors/settlement/ ./actors/stream/
 //
 // Each env then creates its own topic "confirmations-<random>" with kadm
-// (the test's partition count; replication factor 1, or KAFKA_REPLICATION)
+// (the test's partition count; the cluster's default replication factor,
+// or KAFKA_REPLICATION)
 // and uses its own consumer group "settlement_test-<random>"; both are
 // deleted when the test ends. Tests that stop or restart the broker itself
 // skip. TestExternalBrokerPath proves this path on every default run by

@@ -52,7 +52,7 @@ func TestExternalBrokerPath(t *testing.T) {
 	}
 
 	// Each env logged the topic and group it created; all must be deleted.
-	made := regexp.MustCompile(`topic (confirmations-[0-9a-f]{12}) \(\d+ partitions, replication 1\), group (settlement_test-[0-9a-f]{12})`).
+	made := regexp.MustCompile(`topic (confirmations-[0-9a-f]{12}) \(\d+ partitions, replication -?\d+\), group (settlement_test-[0-9a-f]{12})`).
 		FindAllStringSubmatch(out, -1)
 	if len(made) < 4 {
 		t.Fatalf("child logged %d external topics, want one per env (≥ 4):\n%s", len(made), out)

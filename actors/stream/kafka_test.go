@@ -3,8 +3,8 @@
 // By default each test starts its own embedded broker (kfake over TCP). With
 // KAFKA_BROKERS set (comma-separated host:port) the producer round trips
 // run, unchanged, against that Kafka or Redpanda cluster instead, each on a
-// topic "confirmations-<random>" of its own created with kadm (replication
-// factor 1, or KAFKA_REPLICATION) and deleted when the test ends:
+// topic "confirmations-<random>" of its own created with kadm (the
+// cluster's default replication factor, or KAFKA_REPLICATION) and deleted when the test ends:
 //
 //	KAFKA_BROKERS=127.0.0.1:9092 go test ./actors/settlement/ ./actors/stream/
 //

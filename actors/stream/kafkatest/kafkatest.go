@@ -2,7 +2,9 @@
 // unchanged against an external Kafka or Redpanda cluster: KAFKA_BROKERS
 // names it (comma-separated host:port; unset means the embedded broker),
 // KAFKA_REPLICATION the replication factor of the throwaway test topics
-// (default 1). Run them so:
+// (default: the cluster's default.replication.factor, so a cluster whose
+// min.insync.replicas is above 1 accepts the tests' acks=all produces).
+// Run them so:
 //
 //	KAFKA_BROKERS=127.0.0.1:9092 go test ./actors/settlement/ ./actors/stream/
 package kafkatest
@@ -56,15 +58,16 @@ func RandomSuffix(t testing.TB) string {
 	return hex.EncodeToString(b[:])
 }
 
-// ReplicationFactor is KAFKA_REPLICATION, default 1.
+// ReplicationFactor is KAFKA_REPLICATION, default -1: the cluster's own
+// default.replication.factor.
 func ReplicationFactor(t testing.TB) int16 {
 	v := os.Getenv(EnvReplication)
 	if v == "" {
-		return 1
+		return -1
 	}
 	n, err := strconv.ParseInt(v, 10, 16)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive replication factor", EnvReplication, v)
+	if err != nil || (n < 1 && n != -1) {
+		t.Fatalf("%s=%q: want a positive replication factor, or -1 for the cluster's default", EnvReplication, v)
 	}
 	return int16(n)
 }
