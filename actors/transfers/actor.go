@@ -481,7 +481,7 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (_ store.Reques
 	if done.Status == store.StatusPending && s.pub != nil {
 		s.pub.PublishAsync(done, func(err error) {
 			if err != nil {
-				s.log.Warn("cannot publish confirmation; the scanner will re-drive it", "request_id", done.ID, "err", err)
+				s.publishFailed(done.ID, err)
 			}
 		})
 	}

@@ -68,9 +68,13 @@ type Service struct {
 	inlineWalks atomic.Int64
 	walking     atomic.Bool
 	inflight    atomic.Int64
-	closed      atomic.Bool
-	parent      *actor.PID     // supervisor of the user actors
-	dispatch    *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
+	// publishLoggedAt (unix ns) and publishUnlogged rate-limit the log of
+	// confirmations that could not be published (see publishFailed).
+	publishLoggedAt atomic.Int64
+	publishUnlogged atomic.Int64
+	closed          atomic.Bool
+	parent          *actor.PID     // supervisor of the user actors
+	dispatch        *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
 }
 
 // userRef is the route to one user's actor, its queue depth and when a
@@ -87,6 +91,7 @@ const DefaultUserActorsMax = 100_000
 var (
 	dbErrors     = metrics.GetOrCreateCounter("internal_transfer_db_errors")
 	tbErrors     = metrics.GetOrCreateCounter("internal_transfer_tb_errors")
+	streamErrors = metrics.GetOrCreateCounter("internal_transfer_stream_errors")
 	failedTotal  = metrics.GetOrCreateCounter("internal_transfer_failed")
 	mailboxDepth = metrics.GetOrCreateGauge("internal_transfer_mailbox_depth", nil)
 	userActors   = metrics.GetOrCreateGauge("internal_transfer_user_actors", nil)
@@ -289,4 +294,25 @@ func (s *Service) Close() {
 		_ = f.Wait()
 	}
 	_ = s.system.Root.PoisonFuture(s.parent).Wait()
+}
+
+// publishLogEvery is the least time between two log lines about
+// confirmations that could not be published: while Kafka is out, every
+// pending request fails to publish, thousands a second.
+const publishLogEvery = time.Second
+
+// publishFailed counts a confirmation of request id that could not be
+// published (internal_transfer_stream_errors) and logs it, at most once per
+// publishLogEvery with the number left unlogged since the last line. The
+// request stays pending; the scanner publishes it again.
+func (s *Service) publishFailed(id uint64, err error) {
+	streamErrors.Inc()
+	now := time.Now().UnixNano()
+	last := s.publishLoggedAt.Load()
+	if now-last < int64(publishLogEvery) || !s.publishLoggedAt.CompareAndSwap(last, now) {
+		s.publishUnlogged.Add(1)
+		return
+	}
+	s.log.Warn("cannot publish confirmation; the scanner will re-drive it", "request_id", id, "err", err,
+		"unlogged_before", s.publishUnlogged.Swap(0))
 }

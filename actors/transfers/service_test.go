@@ -36,10 +36,19 @@ type pipeline struct {
 	pub     *countingPublisher
 }
 
-// countingPublisher stands in for Kafka: it records what would be published.
-type countingPublisher struct{ n atomic.Int64 }
+// countingPublisher stands in for Kafka: it records what would be published,
+// and answers every record with fail when fail is set.
+type countingPublisher struct {
+	n    atomic.Int64
+	fail atomic.Pointer[error]
+}
 
-func (p *countingPublisher) PublishAsync(store.Request, func(error)) { p.n.Add(1) }
+func (p *countingPublisher) PublishAsync(_ store.Request, done func(error)) {
+	p.n.Add(1)
+	if err := p.fail.Load(); err != nil {
+		done(*err)
+	}
+}
 
 func newPipeline(tb testing.TB, opts transfers.Options) *pipeline {
 	return newPipelineWith(tb, opts, nil)
@@ -880,5 +889,55 @@ func TestActorStartLooksBackOnlyItsWindow(t *testing.T) {
 	}
 	if got, err := p.store.Get(ctx, old.ID); err != nil || got.Status != store.StatusRequesting {
 		t.Fatalf("hour-old half-done request: %s (%v), want requesting (the scanner's)", got.Status, err)
+	}
+}
+
+// countHandler counts the log records whose message is msg.
+type countHandler struct {
+	msg string
+	n   *atomic.Int64
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestPublishFailuresCountedAndLogLimited: a confirmation that cannot be
+// published (Kafka out) leaves its request pending for the scanner, counts
+// in internal_transfer_stream_errors, and is logged at most once a second,
+// not once per request.
+func TestPublishFailuresCountedAndLogLimited(t *testing.T) {
+	var logged atomic.Int64
+	opts := defaultOptions()
+	opts.Logger = slog.New(countHandler{msg: "cannot publish confirmation; the scanner will re-drive it", n: &logged})
+	p := newPipeline(t, opts)
+	ctx := context.Background()
+	const user, n = 7, 20
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 1_000, "d"); err != nil {
+		t.Fatal(err)
+	}
+	down := errors.New("brokers unreachable")
+	p.pub.fail.Store(&down)
+	streamErrors := metrics.GetOrCreateCounter("internal_transfer_stream_errors")
+	before := streamErrors.Get()
+	start := time.Now()
+	for i := range n {
+		req, err := p.svc.Submit(ctx, cmd(user, 1, fmt.Sprintf("k%d", i)))
+		if err != nil || req.Status != store.StatusPending {
+			t.Fatalf("transfer %d with Kafka out: %s, %v; want pending", i, req.Status, err)
+		}
+	}
+	took := time.Since(start)
+	if got := streamErrors.Get() - before; got != n {
+		t.Errorf("internal_transfer_stream_errors rose by %d, want %d", got, n)
+	}
+	if most := 1 + int64(took/time.Second); logged.Load() < 1 || logged.Load() > most {
+		t.Errorf("%d log lines for %d failed publishes in %v, want 1..%d", logged.Load(), n, took, most)
 	}
 }
