@@ -94,6 +94,14 @@ type Kafka struct {
 	// has its answer (pending) before the record is sent, so it delays only
 	// settlement; fewer, fuller produce requests cost less CPU.
 	ProducerLingerMS int `yaml:"producer_linger_ms"`
+	// SessionTimeoutMS is the settlement consumer's group session: a node
+	// that stops heartbeating (killed, cut off) keeps its partitions
+	// unsettled this long before the group hands them to the others.
+	// Kafka's default is 45 s; the broker's group.min.session.timeout.ms
+	// (6 s by default) is the floor. HeartbeatIntervalMS must be at most a
+	// third of it.
+	SessionTimeoutMS    int `yaml:"session_timeout_ms"`
+	HeartbeatIntervalMS int `yaml:"heartbeat_interval_ms"`
 }
 
 // RateLimiting holds per-user limits. Amounts are in the asset's smallest unit.
@@ -192,10 +200,11 @@ func Defaults() *Config {
 	return &Config{
 		Server: Server{NodeID: 1, BindAddress: "127.0.0.1", AdminPort: 8081, DataDir: "./data",
 			LogLevel: "info", MaxBodyBytes: 16 << 10, ShutdownGrace: 10_000},
-		Backends:     Backends{Ledger: "embedded", Store: "embedded", Stream: "embedded"},
-		Database:     Database{Keyspace: "trading", Consistency: "QUORUM", ReplicationFactor: 3, TimeoutMS: 2_000, IdempotencyTTLHours: 24},
-		TigerBeetle:  TigerBeetle{Concurrency: 4, TimeoutMS: 2_000},
-		Kafka:        Kafka{Topic: "transfer_confirmations", ConsumerGroup: "settlement_service", Partitions: 8, EmbeddedListen: "127.0.0.1:9092", ProducerLingerMS: 10},
+		Backends:    Backends{Ledger: "embedded", Store: "embedded", Stream: "embedded"},
+		Database:    Database{Keyspace: "trading", Consistency: "QUORUM", ReplicationFactor: 3, TimeoutMS: 2_000, IdempotencyTTLHours: 24},
+		TigerBeetle: TigerBeetle{Concurrency: 4, TimeoutMS: 2_000},
+		Kafka: Kafka{Topic: "transfer_confirmations", ConsumerGroup: "settlement_service", Partitions: 8, EmbeddedListen: "127.0.0.1:9092", ProducerLingerMS: 10,
+			SessionTimeoutMS: 10_000, HeartbeatIntervalMS: 1_000},
 		RateLimiting: RateLimiting{MaxRequestsPerMinute: 60, MaxTransferAmount: 1_000_000_000_000_000, MinTransferAmount: 1_000_000},
 		Settlement:   Settlement{ScannerIntervalMS: 5_000, StuckThresholdMS: 1_800_000, CriticalThresholdMS: 7_200_000, GraceMS: 2_000},
 		Monitoring:   Monitoring{PrometheusPort: 9090, HealthCheckPort: 8080},

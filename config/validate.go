@@ -43,6 +43,8 @@ func (c *Config) Validate() error {
 		{c.Kafka.ConsumerGroup != "", "kafka.consumer_group", "must not be empty"},
 		{c.Kafka.Partitions >= 1 && c.Kafka.Partitions <= 1024, "kafka.partitions", "must be 1..1024"},
 		{c.Kafka.ProducerLingerMS >= 1 && c.Kafka.ProducerLingerMS <= 1000, "kafka.producer_linger_ms", "must be 1..1000"},
+		{c.Kafka.SessionTimeoutMS >= 6_000 && c.Kafka.SessionTimeoutMS <= 300_000, "kafka.session_timeout_ms", "must be 6000..300000 (Kafka's group session bounds)"},
+		{c.Kafka.HeartbeatIntervalMS >= 100 && 3*c.Kafka.HeartbeatIntervalMS <= c.Kafka.SessionTimeoutMS, "kafka.heartbeat_interval_ms", "must be 100 or more and at most a third of kafka.session_timeout_ms"},
 		{validAddr(c.Kafka.EmbeddedListen), "kafka.embedded_listen", "must be host:port"},
 		{c.RateLimiting.MaxRequestsPerMinute >= 1, "rate_limiting.max_requests_per_minute", "must be >= 1"},
 		{c.RateLimiting.MinTransferAmount >= 1, "rate_limiting.min_transfer_amount", "must be >= 1"},

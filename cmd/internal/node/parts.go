@@ -158,6 +158,8 @@ func (n *Node) startSettlement(ctx context.Context) error {
 		Settler: n.settlerOptions(),
 		Consumer: settlement.ConsumerOptions{
 			Brokers: n.stream.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.ConsumerGroup,
+			SessionTimeout:    time.Duration(cfg.Kafka.SessionTimeoutMS) * time.Millisecond,
+			HeartbeatInterval: time.Duration(cfg.Kafka.HeartbeatIntervalMS) * time.Millisecond,
 		},
 		Scanner: n.scannerOptions(),
 	})
