@@ -83,10 +83,11 @@ type Scanner struct {
 
 // RunStats is what one scanner run did.
 type RunStats struct {
-	Open, Stuck, Critical int // counted by the store (exact)
-	Driven                int // requests looked at
-	Final                 int // of those, now final
-	Errors                int // of those, left open by an error (retried next run)
+	Open, Stuck, Critical int  // counted by the store (exact)
+	Driven                int  // requests looked at
+	Final                 int  // of those, now final
+	Errors                int  // of those, left open by an error (retried next run)
+	CountFailed           bool // the store could not count: Open and Stuck are unknown
 }
 
 // NewScanner returns a stopped scanner.
@@ -163,7 +164,9 @@ func (sc *Scanner) Running() bool {
 }
 
 // RunOnce counts open requests and drives those past the grace period, at
-// most PerRunMax of them, oldest first.
+// most PerRunMax of them, oldest first. A failed count is logged and
+// counted (internal_transfer_db_errors, RunStats.CountFailed); the pass
+// drives the requests all the same.
 func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 	sc.runMu.Lock()
 	defer sc.runMu.Unlock()
@@ -180,13 +183,17 @@ func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 		}
 	}
 	var stats RunStats
-	counts, err := sc.count(ctx, started)
-	if err != nil {
-		return stats, err
+	if counts, err := sc.count(ctx, started); err != nil {
+		// The counts only feed the gauges, which keep their last values:
+		// a count that fails (or outlasts its timeout over a large open
+		// set) must not keep the scanner from driving requests.
+		stats.CountFailed = true
+		sc.opts.Logger.Warn("scanner could not count open requests; driving them anyway", "err", err)
+	} else {
+		stats.Open, stats.Stuck = counts.Requesting+counts.Pending, counts.Stuck
+		pendingGauge.Set(float64(stats.Open))
+		stuckGauge.Set(float64(stats.Stuck))
 	}
-	stats.Open, stats.Stuck = counts.Requesting+counts.Pending, counts.Stuck
-	pendingGauge.Set(float64(stats.Open))
-	stuckGauge.Set(float64(stats.Stuck))
 
 	q := store.OpenQuery{Before: started.Add(-sc.opts.Grace), Limit: sc.opts.PageSize}
 	critical := started.Add(-sc.opts.CriticalThreshold)
@@ -204,6 +211,9 @@ func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 		}
 		q.Cursor = page.NextCursor
 	}
+	if stats.Errors > 1 {
+		sc.opts.Logger.Warn("scanner could not drive more requests this pass; they are retried next pass", "more", stats.Errors-1)
+	}
 	return stats, ctx.Err()
 }
 
@@ -219,8 +229,9 @@ func (sc *Scanner) driveOne(ctx context.Context, req store.Request, critical tim
 	got, err := sc.settler.drive(ctx, req, sc.mayPublish)
 	if err != nil {
 		delete(sc.published, req.ID) // a failed publish is retried next run
-		stats.Errors++
-		sc.opts.Logger.Warn("scanner could not drive request", "request_id", req.ID, "err", err)
+		if stats.Errors++; stats.Errors == 1 { // the rest are summed up at the end of the pass
+			sc.opts.Logger.Warn("scanner could not drive request", "request_id", req.ID, "err", err)
+		}
 		return
 	}
 	if got.Status.Final() {

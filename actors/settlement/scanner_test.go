@@ -2,6 +2,9 @@ package settlement
 
 import (
 	"context"
+	"errors"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -248,5 +251,85 @@ func TestScannerRepublishIsSpaced(t *testing.T) {
 	runs(1)
 	if n := pub.n.Load(); n != 2 {
 		t.Fatalf("%d publishes after RepublishEvery, want 2", n)
+	}
+}
+
+// uncountable is a store whose CountOpen always fails (a store that times
+// out counting a large open set).
+type uncountable struct{ store.Store }
+
+func (uncountable) CountOpen(context.Context, time.Time) (store.OpenCounts, error) {
+	return store.OpenCounts{}, errors.New("count timed out")
+}
+
+// A count that fails keeps the gauges as they were but not the scanner from
+// driving the open requests: the pass finishes them and says it could not
+// count.
+func TestScannerDrivesWhenItCannotCount(t *testing.T) {
+	e := newEnv(t, "", 1)
+	settler := NewSettler(e.settlerOptions())
+	sc := NewScanner(settler, uncountable{e.store}, ScannerOptions{Grace: time.Millisecond, Logger: e.log})
+	req := e.create(e.request(2, 2, 10, time.Second)) // no accounts: the pass fails it
+	stats, err := sc.RunOnce(context.Background())
+	if err != nil {
+		t.Fatalf("RunOnce with a failing count: %v", err)
+	}
+	if !stats.CountFailed || stats.Driven != 1 || stats.Final != 1 {
+		t.Fatalf("stats %+v, want the count failed and the request driven to a final state", stats)
+	}
+	if got := e.get(req.ID); got.Status != store.StatusFailed {
+		t.Fatalf("request %s after the pass, want failed", got.Status)
+	}
+}
+
+// downPublisher refuses every record (Kafka out, or its buffer full).
+type downPublisher struct{}
+
+func (downPublisher) Publish(context.Context, store.Request) error {
+	return errors.New("stream: producer buffer full")
+}
+
+// messageCounter counts log records by message.
+type messageCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *messageCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *messageCounter) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n[r.Message]++
+	return nil
+}
+func (h *messageCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *messageCounter) WithGroup(string) slog.Handler      { return h }
+
+// A pass whose requests all fail to drive (here: nothing can be published)
+// logs the first failure and one line for the rest, not one per request.
+func TestScannerSumsUpItsFailures(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	logs := &messageCounter{n: map[string]int{}}
+	opts := e.settlerOptions()
+	opts.Publisher = downPublisher{}
+	sc := NewScanner(NewSettler(opts), e.store, ScannerOptions{Grace: time.Millisecond, Logger: slog.New(logs)})
+	const n = 5
+	for i := range n {
+		req := e.create(e.request(1, 1, uint64(10+i), time.Second))
+		e.hold(req)
+		e.markPending(req) // pending, never published: the scanner publishes it
+	}
+	stats, err := sc.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Errors != n {
+		t.Fatalf("stats %+v, want all %d requests left open by the publish error", stats, n)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if first, rest := logs.n["scanner could not drive request"], logs.n["scanner could not drive more requests this pass; they are retried next pass"]; first != 1 || rest != 1 {
+		t.Fatalf("logged %d single and %d summary lines for %d failures, want 1 and 1", first, rest, n)
 	}
 }
