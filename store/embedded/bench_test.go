@@ -295,8 +295,10 @@ func BenchmarkCountOpen(b *testing.B) {
 	}
 }
 
-// TestMain removes the history dataset after the benchmarks.
+// TestMain makes a counter bug panic (see counterBugLog), and removes the
+// history dataset after the benchmarks.
 func TestMain(m *testing.M) {
+	counterBugLog = func(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 	code := m.Run()
 	if historyData.s != nil {
 		_ = historyData.s.Close()
