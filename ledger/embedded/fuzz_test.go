@@ -79,7 +79,7 @@ func (fz *fuzzer) byte() byte {
 }
 
 func (fz *fuzzer) open() {
-	l, err := Open(Options{Dir: "ledger", FS: fz.fs, CacheBytes: 8 << 20, MemTableBytes: 1 << 20})
+	l, err := Open(Options{Dir: "ledger", FS: fz.fs, CacheBytes: 8 << 20, MemTableBytes: 1 << 20, TransferFilterBytes: 1 << 20})
 	if err != nil {
 		fz.t.Fatal(err)
 	}
