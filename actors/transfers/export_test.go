@@ -38,3 +38,7 @@ func (s *Service) EvictionWalking() bool { return s.walking.Load() }
 
 // Closing reports whether Close has begun.
 func (s *Service) Closing() bool { return s.closed.Load() }
+
+// SetAfterClosedCheck makes every later Submit call f right after its
+// closed check. Call it before the Submits it should see.
+func (s *Service) SetAfterClosedCheck(f func()) { s.afterClosedCheck = f }

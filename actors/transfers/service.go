@@ -72,9 +72,13 @@ type Service struct {
 	// confirmations that could not be published (see publishFailed).
 	publishLoggedAt atomic.Int64
 	publishUnlogged atomic.Int64
-	closed          atomic.Bool
-	parent          *actor.PID     // supervisor of the user actors
-	dispatch        *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
+	// afterClosedCheck, set by tests before any Submit, runs in Submit
+	// right after its closed check: a request there is one Close must wait
+	// for.
+	afterClosedCheck func()
+	closed           atomic.Bool
+	parent           *actor.PID     // supervisor of the user actors
+	dispatch         *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
 }
 
 // userRef is the route to one user's actor, its queue depth and when a
@@ -167,6 +171,9 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 	defer s.inflight.Add(-1)
 	if s.closed.Load() {
 		return store.Request{}, s.retryable(ErrUnavailable)
+	}
+	if s.afterClosedCheck != nil { // tests only
+		s.afterClosedCheck()
 	}
 	if n > int64(s.opts.InFlightMax) {
 		return store.Request{}, s.retryable(ErrOverloaded)

@@ -941,3 +941,62 @@ func TestPublishFailuresCountedAndLogLimited(t *testing.T) {
 		t.Errorf("%d log lines for %d failed publishes in %v, want 1..%d", logged.Load(), n, took, most)
 	}
 }
+
+// TestCloseWaitsForARequestPastItsCheck: a request that passed Submit's
+// closed check but has not reached its actor when Close begins is still
+// finished (pending), because Close waits for every request counted in
+// before it stops the actors. Without that wait the actor would be gone
+// when the request is sent.
+func TestCloseWaitsForARequestPastItsCheck(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	const user = 7
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 1_000, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.svc.Submit(ctx, cmd(user, 1, "warm")); err != nil { // the actor is up
+		t.Fatal(err)
+	}
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	p.svc.SetAfterClosedCheck(func() {
+		once.Do(func() {
+			close(arrived)
+			<-release
+		})
+	})
+	type answer struct {
+		req store.Request
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		req, err := p.svc.Submit(ctx, cmd(user, 1, "between"))
+		answered <- answer{req, err}
+	}()
+	<-arrived
+	closed := make(chan struct{})
+	go func() {
+		p.svc.Close()
+		close(closed)
+	}()
+	for deadline := time.Now().Add(5 * time.Second); !p.svc.Closing(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Close did not begin within 5 s")
+		}
+	}
+	close(release)
+	select {
+	case a := <-answered:
+		if a.err != nil || a.req.Status != store.StatusPending {
+			t.Fatalf("a request past the closed check when Close began: %s, %v; want pending", a.req.Status, a.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the request was not answered")
+	}
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}
