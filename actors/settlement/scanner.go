@@ -228,7 +228,7 @@ func (sc *Scanner) driveOne(ctx context.Context, req store.Request, critical tim
 	}
 	got, err := sc.settler.drive(ctx, req, sc.mayPublish)
 	if err != nil {
-		delete(sc.published, req.ID) // a failed publish is retried next run
+		delete(sc.published, req.ID)           // a failed publish is retried next run
 		if stats.Errors++; stats.Errors == 1 { // the rest are summed up at the end of the pass
 			sc.opts.Logger.Warn("scanner could not drive request", "request_id", req.ID, "err", err)
 		}
