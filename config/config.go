@@ -55,6 +55,19 @@ type Server struct {
 	// node.schedulerProcs), else Go's default. A GOMAXPROCS environment
 	// variable wins over both.
 	GoMaxProcs int `yaml:"gomaxprocs"`
+	// GCPercent is the Go collector's GOGC: the heap may grow this many
+	// percent over the live heap before the next collection. Each
+	// collection stalls requests (a stop-the-world, then mark assists on the
+	// goroutines that allocate), so fewer, larger ones make a shorter tail;
+	// MemoryLimitMB bounds the memory that costs. 0 leaves Go's default
+	// (100). A GOGC environment variable wins.
+	GCPercent int `yaml:"gc_percent"`
+	// MemoryLimitMB is the Go runtime's soft memory limit (GOMEMLIMIT), in
+	// MiB: near it the collector runs as often as needed, whatever
+	// GCPercent says. It must stay well above the live heap (about 4 KB per
+	// live user actor, actors.user_actors_max), or collections come back to
+	// back. 0 means no limit. A GOMEMLIMIT environment variable wins.
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
 }
 
 // Backends chooses each part's implementation.
@@ -199,7 +212,7 @@ func Parse(raw []byte, environ []string) (*Config, error) {
 func Defaults() *Config {
 	return &Config{
 		Server: Server{NodeID: 1, BindAddress: "127.0.0.1", AdminPort: 8081, DataDir: "./data",
-			LogLevel: "info", MaxBodyBytes: 16 << 10, ShutdownGrace: 10_000},
+			LogLevel: "info", MaxBodyBytes: 16 << 10, ShutdownGrace: 10_000, GCPercent: 800, MemoryLimitMB: 4096},
 		Backends:    Backends{Ledger: "embedded", Store: "embedded", Stream: "embedded"},
 		Database:    Database{Keyspace: "trading", Consistency: "QUORUM", ReplicationFactor: 3, TimeoutMS: 2_000, IdempotencyTTLHours: 24},
 		TigerBeetle: TigerBeetle{Concurrency: 4, TimeoutMS: 2_000},

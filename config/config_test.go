@@ -57,6 +57,8 @@ func TestProdConfigValuesTakeEffect(t *testing.T) {
 		"kafka.topic":                           cfg.Kafka.Topic == "transfer_confirmations",
 		"kafka.consumer_group":                  cfg.Kafka.ConsumerGroup == "settlement_service",
 		"kafka.session_timeout_ms":              cfg.Kafka.SessionTimeoutMS == 10_000,
+		"server.gc_percent":                     cfg.Server.GCPercent == 800,
+		"server.memory_limit_mb":                cfg.Server.MemoryLimitMB == 4096,
 		"kafka.heartbeat_interval_ms":           cfg.Kafka.HeartbeatIntervalMS == 1_000,
 		"actors.user_actors_max":                cfg.Actors.UserActorsMax == 250_000,
 		"rate_limiting.max_requests_per_minute": cfg.RateLimiting.MaxRequestsPerMinute == 60,
@@ -102,6 +104,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		"scylla without hosts":  {"backends:\n  store: scylla\n", "database.contact_points"},
 		"zero linger":           {"kafka:\n  producer_linger_ms: 0\n", "kafka.producer_linger_ms"},
 		"session below kafka's": {"kafka:\n  session_timeout_ms: 3000\n", "kafka.session_timeout_ms"},
+		"gc percent too low":    {"server:\n  gc_percent: 10\n", "server.gc_percent"},
+		"memory limit tiny":     {"server:\n  memory_limit_mb: 100\n", "server.memory_limit_mb"},
 		"heartbeat too slow":    {"kafka:\n  session_timeout_ms: 9000\n  heartbeat_interval_ms: 3001\n", "kafka.heartbeat_interval_ms"},
 		"no actors allowed":     {"actors:\n  user_actors_max: 0\n", "actors.user_actors_max"},
 	}

@@ -26,6 +26,8 @@ func (c *Config) Validate() error {
 		{c.Server.MaxBodyBytes >= 1024 && c.Server.MaxBodyBytes <= 1<<20, "server.max_body_bytes", "must be 1024..1048576"},
 		{c.Server.ShutdownGrace > 0, "server.shutdown_grace_ms", "must be > 0"},
 		{c.Server.GoMaxProcs >= 0 && c.Server.GoMaxProcs <= 1024, "server.gomaxprocs", "must be 0 (automatic)..1024"},
+		{c.Server.GCPercent == 0 || (c.Server.GCPercent >= 25 && c.Server.GCPercent <= 10_000), "server.gc_percent", "must be 0 (Go's default) or 25..10000"},
+		{c.Server.MemoryLimitMB == 0 || c.Server.MemoryLimitMB >= 256, "server.memory_limit_mb", "must be 0 (no limit) or at least 256"},
 		{oneOf(c.Backends.Ledger, "embedded", "tigerbeetle"), "backends.ledger", "must be embedded or tigerbeetle"},
 		{oneOf(c.Backends.Store, "embedded", "scylla"), "backends.store", "must be embedded or scylla"},
 		{oneOf(c.Backends.Stream, "embedded", "kafka"), "backends.stream", "must be embedded or kafka"},

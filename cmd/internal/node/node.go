@@ -59,6 +59,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role)
 		return nil, err
 	}
 	schedulerProcs(cfg, log)
+	collectorSettings(cfg, log)
 	bg, cancel := context.WithCancel(context.Background())
 	n := &Node{cfg: cfg, log: log, catalog: catalog, cancel: cancel, failed: make(chan error, 4)}
 	n.stops = append(n.stops, func() error { cancel(); return nil })

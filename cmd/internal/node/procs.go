@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
 
 	"github.com/exchange/internal-transfer/config"
 )
@@ -38,4 +40,19 @@ func schedulerProcs(cfg *config.Config, log *slog.Logger) {
 		runtime.GOMAXPROCS(n)
 		log.Info("scheduler", "gomaxprocs", n, "cpus", runtime.NumCPU())
 	}
+}
+
+// collectorSettings applies server.gc_percent and server.memory_limit_mb,
+// each unless its environment variable (GOGC, GOMEMLIMIT) already chose it
+// or it is 0.
+func collectorSettings(cfg *config.Config, log *slog.Logger) {
+	gcPercent := "GOGC or 100"
+	if p := cfg.Server.GCPercent; p > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(p)
+		gcPercent = strconv.Itoa(p)
+	}
+	if mb := cfg.Server.MemoryLimitMB; mb > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(mb) << 20)
+	}
+	log.Info("collector", "gc_percent", gcPercent, "memory_limit_bytes", debug.SetMemoryLimit(-1)) // -1 only reads it
 }
