@@ -511,16 +511,7 @@ func TestCloseAnswersQueuedRequests(t *testing.T) {
 		}
 	}
 	begin := time.Now()
-	closed := make(chan struct{})
-	go func() {
-		p.svc.Close()
-		close(closed)
-	}()
-	for deadline := time.Now().Add(5 * time.Second); !p.svc.Closing(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("Close did not begin within 5 s")
-		}
-	}
+	closed := closeBegun(t, p.svc)
 	close(gate) // the queued requests go on, after Close began
 	select {
 	case <-closed:
@@ -975,16 +966,7 @@ func TestCloseWaitsForARequestPastItsCheck(t *testing.T) {
 		answered <- answer{req, err}
 	}()
 	<-arrived
-	closed := make(chan struct{})
-	go func() {
-		p.svc.Close()
-		close(closed)
-	}()
-	for deadline := time.Now().Add(5 * time.Second); !p.svc.Closing(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("Close did not begin within 5 s")
-		}
-	}
+	closed := closeBegun(t, p.svc)
 	close(release)
 	select {
 	case a := <-answered:
@@ -999,4 +981,21 @@ func TestCloseWaitsForARequestPastItsCheck(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Close did not return")
 	}
+}
+
+// closeBegun runs svc.Close in the background and returns once it has
+// begun; the channel closes when Close returns.
+func closeBegun(t *testing.T, svc *transfers.Service) <-chan struct{} {
+	t.Helper()
+	closed := make(chan struct{})
+	go func() {
+		svc.Close()
+		close(closed)
+	}()
+	for deadline := time.Now().Add(5 * time.Second); !svc.Closing(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Close did not begin within 5 s")
+		}
+	}
+	return closed
 }

@@ -102,15 +102,7 @@ func TestClusterBehaviour(t *testing.T) {
 		if minutes, err := s.listMinutes(ctx, minute, minute); err != nil || len(minutes) != 1 {
 			t.Fatalf("minute of an open request indexed: %v, %v; want it listed", minutes, err)
 		}
-		page, err := s.ListOpen(ctx, store.OpenQuery{Before: created.Add(time.Second), Limit: store.OpenLimitMax})
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, o := range page.Requests {
-			found = found || o.ID == r.ID
-		}
-		if !found {
+		if !listedOpen(t, s, created.Add(time.Second), r.ID) {
 			t.Fatalf("open request %d in a sealed minute not listed after a racing prune", r.ID)
 		}
 	})
@@ -199,15 +191,23 @@ func testMinuteIndex(t *testing.T, s, later *Store) {
 	if !indexed() {
 		t.Fatal("minute not indexed again by a create into it")
 	}
-	page, err := s.ListOpen(ctx, store.OpenQuery{Before: created.Add(time.Second), Limit: store.OpenLimitMax})
+	if !listedOpen(t, s, created.Add(time.Second), again.ID) {
+		t.Fatalf("request %d in a re-indexed minute not listed", again.ID)
+	}
+}
+
+// listedOpen reports whether ListOpen's first page of requests created
+// before before holds request id.
+func listedOpen(t *testing.T, s *Store, before time.Time, id uint64) bool {
+	t.Helper()
+	page, err := s.ListOpen(testCtx(t), store.OpenQuery{Before: before, Limit: store.OpenLimitMax})
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
 	for _, o := range page.Requests {
-		found = found || o.ID == again.ID
+		if o.ID == id {
+			return true
+		}
 	}
-	if !found {
-		t.Fatalf("request %d in a re-indexed minute not listed", again.ID)
-	}
+	return false
 }
