@@ -62,12 +62,14 @@ func connect(ctx context.Context, set settings, keyspace string) (gocqlx.Session
 	cluster.ConnectTimeout = set.ConnectTimeout
 	cluster.NumConns = set.NumConns
 	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
-	// gocql consults the retry policy for every statement; it declines only a
-	// retry of a non-idempotent statement that may already have run. The
-	// idempotency-key claim (the one write not marked idempotent) can so be
-	// retried after a server write timeout: a retry that finds its own claim
+	// gocql consults the retry policy for every failed statement. Ours
+	// retries only transient errors, never a non-idempotent statement that
+	// may already have run, and never past the statement's context (see
+	// retryPolicy). The idempotency-key claim (the one write not marked
+	// idempotent) can so be retried after a server write timeout, which
+	// gocql does not count as possibly run: a retry that finds its own claim
 	// is resolved by the serial read of the key (claimKey).
-	cluster.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 20 * time.Millisecond, Max: 500 * time.Millisecond}
+	cluster.RetryPolicy = retryPolicy{retries: 3, min: 20 * time.Millisecond, max: 500 * time.Millisecond}
 	if set.Username != "" {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: set.Username, Password: set.Password}
 	}
