@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -110,7 +111,7 @@ func (c *openCounters) get() (requesting, pending int, ok bool) {
 // rebuildCounts counts the open index by the status of each request; Open
 // calls it before serving.
 func (s *Store) rebuildCounts() error {
-	c, err := s.countIndex(context.Background(), s.db)
+	c, _, err := s.countIndex(context.Background(), s.db, nil)
 	if err != nil {
 		return err
 	}
@@ -119,39 +120,42 @@ func (s *Store) rebuildCounts() error {
 }
 
 // countIndex counts the open index of r (the database or a snapshot) by
-// the status of each request.
-func (s *Store) countIndex(ctx context.Context, r pebble.Reader) (*openCounters, error) {
+// the status of each request, and its entries before stuckBound (nil: none).
+func (s *Store) countIndex(ctx context.Context, r pebble.Reader, stuckBound []byte) (_ *openCounters, stuck int, _ error) {
 	c := &openCounters{}
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOpen}, UpperBound: []byte{prefixOpen + 1}})
 	if err != nil {
-		return nil, fmt.Errorf("cannot count open requests: %w", err)
+		return nil, 0, fmt.Errorf("cannot count open requests: %w", err)
 	}
 	defer it.Close()
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if n++; n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("cannot count open requests: %w", err)
+				return nil, 0, fmt.Errorf("cannot count open requests: %w", err)
 			}
 		}
 		k := it.Key()
 		if len(k) != openKeyLen {
-			return nil, fmt.Errorf("cannot count open requests: entry %x: %w", k, errCorrupt)
+			return nil, 0, fmt.Errorf("cannot count open requests: entry %x: %w", k, errCorrupt)
+		}
+		if bytes.Compare(k, stuckBound) < 0 {
+			stuck++
 		}
 		id := binary.BigEndian.Uint64(k[openCursorOffset+8:])
 		req, err := s.getRequest(r, id)
 		if err != nil {
-			return nil, fmt.Errorf("cannot count open requests: request %d: %w", id, err)
+			return nil, 0, fmt.Errorf("cannot count open requests: request %d: %w", id, err)
 		}
 		if req.Status.Final() {
-			return nil, fmt.Errorf("cannot count open requests: request %d is %s but indexed open: %w", id, req.Status, errCorrupt)
+			return nil, 0, fmt.Errorf("cannot count open requests: request %d is %s but indexed open: %w", id, req.Status, errCorrupt)
 		}
 		c.add(&req, req.Status, 1)
 	}
 	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("cannot count open requests: %w", err)
+		return nil, 0, fmt.Errorf("cannot count open requests: %w", err)
 	}
-	return c, nil
+	return c, stuck, nil
 }
 
 // CountOpen counts non-final requests. Requesting and Pending come from the
@@ -167,20 +171,19 @@ func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.Ope
 	}
 	defer s.life.RUnlock()
 	var out store.OpenCounts
+	stuckBound := binary.BigEndian.AppendUint64([]byte{prefixOpen}, encodeTimeClamped(stuckBefore))
 	var ok bool
 	if out.Requesting, out.Pending, ok = s.counts.get(); !ok {
-		snap := s.db.NewSnapshot()
+		snap := s.db.NewSnapshot() // the index and the requests as of one moment
 		defer snap.Close()
-		c, err := s.countIndex(ctx, snap)
+		c, stuck, err := s.countIndex(ctx, snap, stuckBound)
 		if err != nil {
 			return store.OpenCounts{}, err
 		}
-		out.Requesting, out.Pending = c.requesting, c.pending
+		out.Requesting, out.Pending, out.Stuck = c.requesting, c.pending, stuck
+		return out, nil
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{
-		LowerBound: []byte{prefixOpen},
-		UpperBound: binary.BigEndian.AppendUint64([]byte{prefixOpen}, encodeTimeClamped(stuckBefore)),
-	})
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixOpen}, UpperBound: stuckBound})
 	if err != nil {
 		return store.OpenCounts{}, fmt.Errorf("cannot count stuck requests: %w", err)
 	}
