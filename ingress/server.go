@@ -23,10 +23,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ingress/auth"
 	"github.com/exchange/internal-transfer/store"
-	"github.com/valyala/fasthttp"
 )
 
 // TransferService is what the user API needs from the transfer service.
@@ -295,5 +297,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // serviceContext bounds one service call.
 func (s *Server) serviceContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.opts.RequestTimeout)
+	return deadline.After(s.opts.RequestTimeout)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/ledger"
 )
 
@@ -159,7 +160,7 @@ func apply[E, R any](a *batchActor, what string, parts [][]E, events int,
 		merged = append(merged, p...)
 	}
 	batchSize.Update(float64(events))
-	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
+	ctx, cancel := deadline.After(a.timeout)
 	results, err := guardedCall(ctx, call, merged)
 	cancel()
 	if err != nil {

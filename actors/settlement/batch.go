@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ledger"
@@ -82,12 +83,12 @@ func (s *Settler) postAll(ctx context.Context, posts []ledger.Transfer, reqs []s
 	errs := make([]error, len(reqs))
 	sem := make(chan struct{}, storeWritersMax)
 	var wg sync.WaitGroup
-	for i, req := range reqs {
+	for i := range reqs { // by index: a captured copy of each request would be allocated
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			_, errs[i] = s.posted(ctx, req, assets[i], results[i])
+			_, errs[i] = s.posted(ctx, reqs[i], assets[i], results[i])
 		}()
 	}
 	wg.Wait()
@@ -98,7 +99,7 @@ func (s *Settler) postAll(ctx context.Context, posts []ledger.Transfer, reqs []s
 
 // createMany submits transfers in one call and returns every event's result.
 func (s *Settler) createMany(ctx context.Context, ts []ledger.Transfer) ([]ledger.CreateTransferResult, error) {
-	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	cctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	failed, err := s.ledger.CreateTransfers(cctx, ts)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
@@ -199,7 +200,7 @@ func (s *Settler) Resend(ctx context.Context, id uint64) error {
 }
 
 func (s *Settler) recordAction(ctx context.Context, a store.Action) error {
-	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	cctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	if err := s.store.RecordAction(cctx, a); err != nil {
 		dbErrors.Inc()

@@ -1,7 +1,6 @@
 package settlement
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/stream"
 )
 
@@ -221,7 +221,7 @@ func (a *partitionActor) commit() {
 	if a.p.done == nil || a.p.uncommitted == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.c.opts.CommitTimeout)
+	ctx, cancel := deadline.After(a.c.opts.CommitTimeout)
 	defer cancel()
 	// The outcomes behind the offset must be on disk first: a record past
 	// a committed offset is never delivered again.
@@ -271,7 +271,7 @@ func (c *consumer) handle(recs []*kgo.Record) []error {
 	if len(confs) == 0 {
 		return errs
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.RecordTimeout)
+	ctx, cancel := deadline.After(c.opts.RecordTimeout)
 	defer cancel()
 	for i, err := range c.settler.SettleBatch(ctx, confs) {
 		rec := recs[at[i]]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
@@ -75,7 +76,7 @@ func (s *Settler) resolveHold(ctx context.Context, req store.Request) (store.Req
 		// holds the id (its key reused after expiry) → failed; else an
 		// operator's case. An id pinned by an earlier refusal → failed,
 		// its reason re-derived from the accounts.
-		cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+		cctx, cancel := deadline.Within(ctx, s.callTimeout)
 		status, outcome, err := transfers.ResolveHoldResult(cctx, s.ledger, req, hold, result)
 		cancel()
 		if errors.Is(err, transfers.ErrHoldMismatch) {
@@ -140,7 +141,7 @@ func (s *Settler) publish(ctx context.Context, req store.Request) error {
 	if s.publisher == nil {
 		return errors.New("cannot publish: settler has no publisher")
 	}
-	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	cctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	if err := s.publisher.Publish(cctx, req); err != nil {
 		streamErrors.Inc()

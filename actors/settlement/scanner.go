@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/store"
 )
 
@@ -253,7 +254,7 @@ func (sc *Scanner) mayPublish(id uint64) bool {
 }
 
 func (sc *Scanner) count(ctx context.Context, now time.Time) (store.OpenCounts, error) {
-	cctx, cancel := context.WithTimeout(ctx, sc.settler.callTimeout)
+	cctx, cancel := deadline.Within(ctx, sc.settler.callTimeout)
 	defer cancel()
 	counts, err := sc.store.CountOpen(cctx, now.Add(-sc.opts.StuckThreshold))
 	if err != nil {
@@ -264,7 +265,7 @@ func (sc *Scanner) count(ctx context.Context, now time.Time) (store.OpenCounts, 
 }
 
 func (sc *Scanner) list(ctx context.Context, q store.OpenQuery) (store.OpenPage, error) {
-	cctx, cancel := context.WithTimeout(ctx, sc.settler.callTimeout)
+	cctx, cancel := deadline.Within(ctx, sc.settler.callTimeout)
 	defer cancel()
 	page, err := sc.store.ListOpen(cctx, q)
 	if err != nil {

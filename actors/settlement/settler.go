@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ledger"
@@ -141,7 +142,7 @@ func (s *Settler) syncStore(ctx context.Context) error {
 	if s.sync == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	ctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	if err := s.sync(ctx); err != nil {
 		return fmt.Errorf("cannot make the store's outcomes durable: %w", err)
@@ -252,7 +253,7 @@ func (s *Settler) void(ctx context.Context, req store.Request, assetLedger uint3
 // finish records the final (or pending) status. A store that already holds
 // a different final status keeps it: it is logged, not fought.
 func (s *Settler) finish(ctx context.Context, req store.Request, to store.Status, outcome store.Outcome) (store.Request, error) {
-	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	cctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	got, err := s.store.Advance(cctx, req.ID, to, outcome)
 	var terr *store.TransitionError
@@ -290,7 +291,7 @@ func (s *Settler) hookLedger(req store.Request) {
 }
 
 func (s *Settler) get(ctx context.Context, id uint64) (store.Request, error) {
-	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	cctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	req, err := s.store.Get(cctx, id)
 	if err != nil {
@@ -305,7 +306,7 @@ func (s *Settler) get(ctx context.Context, id uint64) (store.Request, error) {
 // create submits one transfer and returns its result. Errors (including
 // ledger.ErrOutcomeUnknown) are counted; the caller retries with the same ids.
 func (s *Settler) create(ctx context.Context, t ledger.Transfer) (ledger.CreateTransferResult, error) {
-	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	cctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	results, err := s.ledger.CreateTransfers(cctx, []ledger.Transfer{t})
 	if err != nil {
@@ -323,7 +324,7 @@ func (s *Settler) create(ctx context.Context, t ledger.Transfer) (ledger.CreateT
 
 // lookup returns the ledger transfers among ids that exist, by id.
 func (s *Settler) lookup(ctx context.Context, ids ...ledger.Uint128) (map[ledger.Uint128]ledger.Transfer, error) {
-	cctx, cancel := context.WithTimeout(ctx, s.callTimeout)
+	cctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	found, err := s.ledger.LookupTransfers(cctx, ids)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/supervision"
 	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
@@ -291,7 +292,7 @@ func (u *userActor) Receive(ctx actor.Context) {
 			ctx.Respond(&submitResult{err: u.svc.retryable(ErrUnavailable)})
 			return
 		}
-		c, cancel := context.WithDeadline(context.Background(), msg.deadline)
+		c, cancel := deadline.At(msg.deadline)
 		req, err := u.transfer(c, msg.cmd)
 		cancel()
 		ctx.Respond(&submitResult{req: req, err: err})
@@ -312,7 +313,7 @@ const resumeWindow = 10 * time.Minute
 // resume reloads the user's requests still in requesting from the store and
 // drives each through its hold, with the ids it already has.
 func (u *userActor) resume() {
-	ctx, cancel := context.WithTimeout(context.Background(), u.svc.opts.RequestTimeout)
+	ctx, cancel := deadline.After(u.svc.opts.RequestTimeout)
 	defer cancel()
 	page, err := u.svc.store.History(ctx, store.HistoryQuery{UserID: u.user, Status: store.StatusRequesting,
 		From: time.Now().Add(-resumeWindow), Limit: store.HistoryLimitMax})
@@ -377,7 +378,7 @@ func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, e
 	if durable || u.svc.opts.Sync == nil {
 		return req, err
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	sctx, cancel := deadline.After(syncTimeout)
 	defer cancel()
 	if serr := u.svc.opts.Sync(sctx); serr != nil {
 		dbErrors.Inc()
@@ -479,9 +480,10 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (_ store.Reques
 	}
 	crashPoint("after-pending")
 	if done.Status == store.StatusPending && s.pub != nil {
+		id := done.ID // captured alone: a captured request would be copied to the heap
 		s.pub.PublishAsync(done, func(err error) {
 			if err != nil {
-				s.publishFailed(done.ID, err)
+				s.publishFailed(id, err)
 			}
 		})
 	}
