@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/exchange/internal-transfer/store"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -120,6 +122,65 @@ func TestPublishAndRead(t *testing.T) {
 	// Records of one user share a partition, so they stay in order.
 	if recs[0].Partition != recs[1].Partition {
 		t.Fatalf("same key went to partitions %d and %d", recs[0].Partition, recs[1].Partition)
+	}
+}
+
+// TestPooledRecordsArriveIntact: records and their buffers are reused from
+// each one's promise on; many publishes in flight at once, of different
+// users and sizes, must each arrive with its own key and value (a buffer
+// reused too early would carry another request's bytes).
+func TestPooledRecordsArriveIntact(t *testing.T) {
+	brokers, topic := testCluster(t, 4)
+	p := newTestProducer(t, brokers, topic, 1000)
+	const n = 400
+	want := make(map[uint64]store.Request, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		req := sampleRequest()
+		req.ID += uint64(i)
+		req.UserID = uint64(1 + i%37)
+		req.Amount = uint64(1 + i)
+		req.IdempotencyKey = strings.Repeat("k", 1+i%60)
+		want[req.ID] = req
+		wg.Add(1)
+		if i%2 == 0 {
+			p.PublishAsync(req, func(err error) { errs <- err; wg.Done() })
+			continue
+		}
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			errs <- p.Publish(ctx, req)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	for _, r := range readAll(t, brokers, topic, n) {
+		c, err := Decode(r.Value)
+		if err != nil {
+			t.Fatalf("Decode(%q): %v", r.Value, err)
+		}
+		req, ok := want[c.RequestID]
+		if !ok {
+			t.Fatalf("unexpected or repeated request %d", c.RequestID)
+		}
+		delete(want, c.RequestID)
+		if got := FromRequest(req); c != got {
+			t.Fatalf("request %d arrived as %+v, want %+v", req.ID, c, got)
+		}
+		if string(r.Key) != strconv.FormatUint(req.UserID, 10) {
+			t.Fatalf("request %d has key %q, want its user %d", req.ID, r.Key, req.UserID)
+		}
+	}
+	if len(want) != 0 {
+		t.Fatalf("%d requests never arrived", len(want))
 	}
 }
 

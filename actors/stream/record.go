@@ -129,17 +129,22 @@ func (c Confirmation) Validate() error {
 
 // Encode validates c and returns its JSON value.
 func Encode(c Confirmation) ([]byte, error) {
+	return appendEncoded(make([]byte, 0, 384), c)
+}
+
+// appendEncoded is Encode appending to dst.
+func appendEncoded(dst []byte, c Confirmation) ([]byte, error) {
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("cannot encode confirmation of request %d: %w", c.RequestID, err)
+		return dst, fmt.Errorf("cannot encode confirmation of request %d: %w", c.RequestID, err)
 	}
-	if b, ok := appendFast(make([]byte, 0, 384), &c); ok {
+	if b, ok := appendFast(dst, &c); ok {
 		return b, nil
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
-		return nil, fmt.Errorf("cannot encode confirmation of request %d: %w", c.RequestID, err)
+		return dst, fmt.Errorf("cannot encode confirmation of request %d: %w", c.RequestID, err)
 	}
-	return b, nil
+	return append(dst, b...), nil
 }
 
 // Decode parses and validates a record value. Errors wrap ErrInvalidRecord.
