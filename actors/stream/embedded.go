@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"time"
@@ -30,6 +31,10 @@ type EmbeddedOptions struct {
 	ListenAddr string
 	Topic      string // default DefaultTopic
 	Partitions int32  // default DefaultPartitions
+	// Logger receives a warning (at most once a minute) when the broker
+	// closes a connection that sent something other than Kafka requests;
+	// nil logs nothing (they are counted either way).
+	Logger *slog.Logger
 }
 
 // Broker is a one-node Kafka cluster (franz-go's kfake) served over TCP, so
@@ -64,8 +69,14 @@ func StartEmbedded(opts EmbeddedOptions) (*Broker, error) {
 		kfake.NumBrokers(1),
 		kfake.Ports(port),
 		// kfake always asks for 127.0.0.1; listen where the operator said.
+		// Each connection refuses a request over RequestBytesMax before
+		// kfake allocates it (see frameLimitListener).
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+			ln, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				return nil, err
+			}
+			return &frameLimitListener{Listener: ln, max: RequestBytesMax, log: opts.Logger}, nil
 		}),
 		kfake.SeedTopics(opts.Partitions, opts.Topic),
 		kfake.GroupMinSessionTimeout(groupSessionMinimum),

@@ -265,7 +265,7 @@ func (s *Stream) Close() {
 }
 
 // OpenStream starts the embedded broker, or names the configured brokers.
-func OpenStream(cfg *config.Config) (*Stream, error) {
+func OpenStream(cfg *config.Config, log *slog.Logger) (*Stream, error) {
 	if cfg.Backends.Stream == "kafka" {
 		return &Stream{Brokers: cfg.Kafka.Brokers}, nil
 	}
@@ -274,6 +274,7 @@ func OpenStream(cfg *config.Config) (*Stream, error) {
 		ListenAddr: cfg.Kafka.EmbeddedListen,
 		Topic:      cfg.Kafka.Topic,
 		Partitions: int32(cfg.Kafka.Partitions),
+		Logger:     log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start embedded Kafka broker: %w", err)

@@ -120,7 +120,7 @@ func (n *Node) openBackends(ctx context.Context) error {
 	}
 	n.ledger, n.store, n.storeSync = b.Ledger, b.Store, b.StoreSync
 	n.stops = append(n.stops, b.Close)
-	st, err := OpenStream(n.cfg)
+	st, err := OpenStream(n.cfg, n.log)
 	if err != nil {
 		return err
 	}
