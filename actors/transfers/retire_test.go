@@ -101,6 +101,35 @@ func TestSubmitLeavesARetiredRoute(t *testing.T) {
 	}
 }
 
+// A Submit whose route names an actor that has stopped (not retired: its
+// depth says live) reaches no actor; the dead letter is answered at once,
+// and the request runs on a fresh actor instead of waiting out its deadline.
+func TestSubmitToAStoppedActorRunsOnAFreshOne(t *testing.T) {
+	svc := newTestService(t)
+	const user uint64 = 45
+	gone := svc.system.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	if err := svc.system.Root.StopFuture(gone).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	stale := &userRef{pid: gone}
+	svc.users.Store(user, stale)
+	svc.liveUsers.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := svc.Submit(ctx, Command{UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: 1, Received: time.Now()})
+	if err != ErrInsufficientBalance && (err == nil || !isRequestOutcome(err)) {
+		t.Fatalf("Submit with a stopped actor's route: %v; want the request run (refused for its balance)", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Submit took %v: it waited for an answer from a stopped actor", took)
+	}
+	if got, ok := svc.users.Load(user); !ok || got == stale {
+		t.Fatalf("route after Submit: %v; want a fresh actor's", got)
+	}
+}
+
 // A user actor stopped by its supervision policy (not for idleness) is
 // forgotten, so the next request starts a fresh one.
 func TestStoppedUserActorIsForgotten(t *testing.T) {

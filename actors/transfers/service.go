@@ -12,7 +12,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
 
+	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/dispatch"
 	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
@@ -77,8 +79,9 @@ type Service struct {
 	// for.
 	afterClosedCheck func()
 	closed           atomic.Bool
-	parent           *actor.PID     // supervisor of the user actors
-	dispatch         *dispatch.Pool // runs the user actors' mailboxes on reused goroutines
+	parent           *actor.PID                // supervisor of the user actors
+	deadLetters      *eventstream.Subscription // answerDeadLetter's
+	dispatch         *dispatch.Pool            // runs the user actors' mailboxes on reused goroutines
 }
 
 // userRef is the route to one user's actor, its queue depth and when a
@@ -124,7 +127,19 @@ func NewService(system *actor.ActorSystem, l ledger.Ledger, s store.Store, pub P
 	svc := &Service{system: system, ledger: l, store: s, pub: pub, catalog: catalog, ids: ids, opts: opts, log: opts.Logger,
 		dispatch: dispatch.NewPool(dispatch.Options{})}
 	svc.parent = system.Root.Spawn(supervisorProps(svc))
+	svc.deadLetters = system.EventStream.Subscribe(answerDeadLetter)
 	return svc, nil
+}
+
+// answerDeadLetter answers a submission that reached no actor (it had
+// stopped between Submit's lookup and its send): nothing of it ran. It runs
+// on the sender's goroutine, for every dead letter of the actor system.
+func answerDeadLetter(evt any) {
+	if dl, ok := evt.(*actor.DeadLetterEvent); ok {
+		if m, ok := dl.Message.(*submit); ok {
+			m.answer(submitResult{deadLetter: true})
+		}
+	}
 }
 
 // submitAttempts bounds Submit's tries to reach a live actor of the user.
@@ -212,23 +227,30 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		// after it without touching it; this wait is longer, so the caller's
 		// own timer never turns a request the actor started into "nothing
 		// happened, retry" (which a client without a key would act on).
-		res, err := s.system.Root.RequestFuture(ref.pid, &submit{cmd: cmd, deadline: time.Now().Add(timeout)}, timeout+answerMargin).Result()
+		now := time.Now()
+		msg := &submit{cmd: cmd, deadline: now.Add(timeout), done: make(chan struct{}, 1)}
+		wait, stop := deadline.At(now.Add(timeout + answerMargin))
+		s.system.Root.Send(ref.pid, msg)
+		var answered bool
+		select {
+		case <-msg.done:
+			answered = true
+		case <-wait.Done():
+		}
+		stop()
 		ref.depth.Add(-1)
 		mailboxDepth.Dec()
 		switch {
-		case errors.Is(err, actor.ErrDeadLetter):
+		case !answered:
+			// No answer even after the margin: the actor may be running it.
+			return store.Request{}, s.retryable(ErrOutcomeUnknown)
+		case msg.res.deadLetter:
 			// The actor stopped between lookup and send: the request never
 			// ran, so sending it to a fresh actor is safe.
 			s.forget(cmd.UserID, ref)
 			continue
-		case errors.Is(err, actor.ErrTimeout):
-			// No answer even after the margin: the actor may be running it.
-			return store.Request{}, s.retryable(ErrOutcomeUnknown)
-		case err != nil:
-			return store.Request{}, fmt.Errorf("cannot submit transfer: %w", err)
 		}
-		r := res.(*submitResult)
-		return r.req, r.err
+		return msg.res.req, msg.res.err
 	}
 	return store.Request{}, s.retryable(ErrUnavailable)
 }
@@ -301,6 +323,7 @@ func (s *Service) Close() {
 		_ = f.Wait()
 	}
 	_ = s.system.Root.PoisonFuture(s.parent).Wait()
+	s.system.EventStream.Unsubscribe(s.deadLetters)
 }
 
 // publishLogEvery is the least time between two log lines about
