@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,7 +133,7 @@ func (b *Batcher) CreateTransfers(ctx context.Context, transfers []ledger.Transf
 	if n := len(transfers); n > 0 && transfers[n-1].Flags&ledger.TransferLinked != 0 {
 		return nil, ErrOpenChain
 	}
-	return submit[ledger.Transfer, ledger.TransferEventResult](ctx, b, "transfers", transfers)
+	return submit[ledger.Transfer, ledger.TransferEventResult](ctx, b, "transfers", transfers, &transferSubs)
 }
 
 // CreateAccounts submits accounts as one atomic, ordered part of a batch.
@@ -140,13 +141,28 @@ func (b *Batcher) CreateAccounts(ctx context.Context, accounts []ledger.Account)
 	if n := len(accounts); n > 0 && accounts[n-1].Flags&ledger.AccountLinked != 0 {
 		return nil, ErrOpenChain
 	}
-	return submit[ledger.Account, ledger.AccountEventResult](ctx, b, "accounts", accounts)
+	return submit[ledger.Account, ledger.AccountEventResult](ctx, b, "accounts", accounts, &accountSubs)
 }
+
+// Submissions and their reply channels are reused: an actor answers a
+// submission once and then never touches it, so once its caller has the
+// answer it can go back to the pool (one that timed out may still be
+// answered, and is left to the collector). They were about 4 % of the
+// bytes allocated per transfer (docs/benchmarks.md, session 13).
+var (
+	transferSubs = sync.Pool{New: func() any {
+		return &submitTransfers{reply: make(chan reply[ledger.TransferEventResult], 1)}
+	}}
+	accountSubs = sync.Pool{New: func() any {
+		return &submitAccounts{reply: make(chan reply[ledger.AccountEventResult], 1)}
+	}}
+)
 
 // submit hands events to the least-loaded actor and waits for their results
 // within ctx. A caller that stops waiting learns nothing: the events may
-// still be applied, so it must retry with the same ids.
-func submit[E, R any](ctx context.Context, b *Batcher, what string, events []E) ([]R, error) {
+// still be applied, so it must retry with the same ids. pool holds
+// *submission[E, R].
+func submit[E, R any](ctx context.Context, b *Batcher, what string, events []E, pool *sync.Pool) ([]R, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
@@ -154,10 +170,13 @@ func submit[E, R any](ctx context.Context, b *Batcher, what string, events []E) 
 	if err != nil {
 		return nil, err
 	}
-	msg := &submission[E, R]{events: events, reply: make(chan reply[R], 1)}
+	msg := pool.Get().(*submission[E, R])
+	msg.events = events
 	b.system.Root.Send(b.pids[i], msg)
 	select {
 	case r := <-msg.reply:
+		msg.events = nil
+		pool.Put(msg)
 		return r.results, r.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("cannot create %s: %w (%v)", what, ledger.ErrOutcomeUnknown, ctx.Err())
