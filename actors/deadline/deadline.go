@@ -41,11 +41,17 @@ const slots = 1 << 14
 
 type shared struct {
 	context.Context
-	key    int64              // deadline in Grains since the Unix epoch
+	key    int64              // deadline in Grains since base
 	cancel context.CancelFunc // kept for vet; the context's timer ends it
 }
 
 var ring [slots]atomic.Pointer[shared]
+
+// base is the origin of the keys. Keys and deadlines are measured from it
+// on the monotonic clock, as context.WithTimeout measures: a step of the
+// wall clock (NTP, a resumed VM) neither ends shared contexts early nor
+// lets them run past the deadline asked for.
+var base = time.Now()
 
 func noop() {}
 
@@ -56,14 +62,14 @@ func At(t time.Time) (context.Context, context.CancelFunc) {
 	if time.Until(t) < MinShared {
 		return context.WithDeadline(context.Background(), t)
 	}
-	key := t.UnixNano() / int64(Grain)
+	key := int64(t.Sub(base)) / int64(Grain) // t is past base: rounds down
 	slot := &ring[key&(slots-1)]
 	for {
 		cur := slot.Load()
 		if cur != nil && cur.key == key {
 			return cur, noop
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), time.Unix(0, key*int64(Grain)))
+		ctx, cancel := context.WithDeadline(context.Background(), base.Add(time.Duration(key)*Grain))
 		s := &shared{Context: ctx, key: key, cancel: cancel}
 		if slot.CompareAndSwap(cur, s) {
 			return s, noop

@@ -8,11 +8,16 @@ import (
 	"time"
 )
 
+// grainStart is the start of the grain holding t, on the monotonic clock.
+func grainStart(t time.Time) time.Time {
+	return base.Add(t.Sub(base) / Grain * Grain)
+}
+
 func TestAtSharesOneContextPerGrain(t *testing.T) {
-	base := time.Now().Add(time.Second).Truncate(Grain)
-	a, cancelA := At(base.Add(100 * time.Microsecond))
-	b, cancelB := At(base.Add(900 * time.Microsecond))
-	c, cancelC := At(base.Add(Grain))
+	start := grainStart(time.Now().Add(time.Second))
+	a, cancelA := At(start.Add(100 * time.Microsecond))
+	b, cancelB := At(start.Add(900 * time.Microsecond))
+	c, cancelC := At(start.Add(Grain))
 	defer cancelA()
 	defer cancelB()
 	defer cancelC()
@@ -22,11 +27,27 @@ func TestAtSharesOneContextPerGrain(t *testing.T) {
 	if a == c {
 		t.Fatal("deadlines in different milliseconds got the same context")
 	}
-	if d, ok := a.Deadline(); !ok || !d.Equal(base) {
-		t.Fatalf("deadline %v (set %v), want %v: rounded down to the grain", d, ok, base)
+	if d, ok := a.Deadline(); !ok || !d.Equal(start) {
+		t.Fatalf("deadline %v (set %v), want %v: rounded down to the grain", d, ok, start)
 	}
-	if d, _ := c.Deadline(); !d.Equal(base.Add(Grain)) {
-		t.Fatalf("deadline %v, want %v", d, base.Add(Grain))
+	if d, _ := c.Deadline(); !d.Equal(start.Add(Grain)) {
+		t.Fatalf("deadline %v, want %v", d, start.Add(Grain))
+	}
+}
+
+// TestDeadlinesRunOnTheMonotonicClock: a shared context's deadline carries
+// the monotonic reading, so its timer and Deadline are immune to steps of
+// the wall clock (as context.WithTimeout's are); a key taken from the wall
+// clock would not be.
+func TestDeadlinesRunOnTheMonotonicClock(t *testing.T) {
+	ctx, cancel := After(time.Minute)
+	defer cancel()
+	d, _ := ctx.Deadline()
+	if d.String() == d.Round(0).String() { // Round(0) strips the monotonic reading
+		t.Fatalf("deadline %v has no monotonic clock reading", d)
+	}
+	if left := time.Until(d); left > time.Minute || left < time.Minute-time.Second {
+		t.Fatalf("deadline %v from now, want about a minute", left)
 	}
 }
 
