@@ -194,6 +194,11 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		return store.Request{}, s.retryable(ErrOverloaded)
 	}
 	for attempt := 0; attempt < submitAttempts; attempt++ {
+		if attempt > 0 && s.closed.Load() {
+			// Closing: nothing of cmd ran (the earlier attempts reached no
+			// actor), and a dead letter after Close would go unanswered.
+			return store.Request{}, s.retryable(ErrUnavailable)
+		}
 		ref, err := s.actorFor(cmd.UserID)
 		if errors.Is(err, ErrOverloaded) { // every live actor is busy
 			return store.Request{}, s.retryable(ErrOverloaded)
