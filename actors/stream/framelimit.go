@@ -11,10 +11,12 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 )
 
-// RequestBytesMax bounds a request the embedded broker accepts: Kafka's own
-// socket.request.max.bytes default. A client's batches are far smaller
-// (franz-go's default produce batch is 1 MB).
-const RequestBytesMax = 100 << 20
+// RequestBytesMax bounds a request the embedded broker accepts. Kafka's own
+// socket.request.max.bytes is 100 MiB, but kfake allocates a request's size
+// before reading it, so each connection could pin that much: the clients
+// here send produce batches of at most 1 MB (franz-go's and kcat's
+// defaults), and every other request is small.
+const RequestBytesMax = 16 << 20
 
 // refusedConns counts connections the embedded broker closed for a request
 // over RequestBytesMax.
