@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -184,7 +185,7 @@ func openShared(cfg *config.Config) (*pebble.DB, error) {
 	cache := pebble.NewCache(storeembedded.CacheBytes(sopts) + ledgerembedded.DefaultCacheBytes)
 	defer cache.Unref() // the database holds its own reference
 	po := storeembedded.PebbleOptions(sopts, cache)
-	po.EventListener = writeStallListener()
+	po.EventListener = backgroundListener()
 	db, err := pebble.Open(filepath.Join(dir, sharedDir), po)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the embedded backends' database in %s: %w", filepath.Join(dir, sharedDir), err)
@@ -208,9 +209,37 @@ func observeWALSync(d time.Duration) { walFsyncMS.Update(float64(d) / float64(ti
 var writeStallMS = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_embedded_write_stall_ms",
 	[]float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000})
 
-// writeStallListener records each write stall's duration in writeStallMS.
-func writeStallListener() *pebble.EventListener {
+// backgroundNice is the CPU priority of the shared database's compactions,
+// as RocksDB lowers its compaction threads'. On 2 cores they competed with
+// the requests: in 2.5K/s runs the L0 compaction (about 4 s, every 33 s)
+// lined up with seconds of slow answers (docs/benchmarks.md, session 13).
+// At 10 a contended thread gets about a tenth of a core's time against a
+// request thread; with the CPU idle it runs at full speed.
+const backgroundNice = 10
+
+// backgroundListener records each write stall's duration in writeStallMS
+// and runs every compaction at backgroundNice.
+func backgroundListener() *pebble.EventListener {
 	var began atomic.Int64 // UnixNano of the stall in progress; 0: none
+	var (
+		mu       sync.Mutex
+		restores = map[int]func(){} // by job id
+	)
+	lower := func(job int) {
+		r := lowerThreadPriority(backgroundNice)
+		mu.Lock()
+		restores[job] = r
+		mu.Unlock()
+	}
+	restore := func(job int) {
+		mu.Lock()
+		r := restores[job]
+		delete(restores, job)
+		mu.Unlock()
+		if r != nil {
+			r()
+		}
+	}
 	return &pebble.EventListener{
 		WriteStallBegin: func(pebble.WriteStallBeginInfo) { began.Store(time.Now().UnixNano()) },
 		WriteStallEnd: func() {
@@ -218,6 +247,14 @@ func writeStallListener() *pebble.EventListener {
 				writeStallMS.Update(float64(time.Now().UnixNano()-t) / float64(time.Millisecond))
 			}
 		},
+		// A compaction runs Begin, its work and End on one goroutine of
+		// its own (pebble's compact1). Flushes keep the normal priority:
+		// lowered, they fell behind under overload (8K/s offered here)
+		// and the full memtables stalled writes (3 stalls, 834 ms, against
+		// none), while a late compaction only lets L0 grow toward
+		// L0StopWritesThreshold, far away.
+		CompactionBegin: func(i pebble.CompactionInfo) { lower(i.JobID) },
+		CompactionEnd:   func(i pebble.CompactionInfo) { restore(i.JobID) },
 	}
 }
 

@@ -277,7 +277,7 @@ func MetricValue(exposition, name string) float64 {
 func TestWriteStallListener(t *testing.T) {
 	count := func() float64 { return exported("internal_transfer_embedded_write_stall_ms_count") }
 	sum := func() float64 { return exported("internal_transfer_embedded_write_stall_ms_sum") }
-	l := writeStallListener()
+	l := backgroundListener()
 	n0, s0 := count(), sum()
 	l.WriteStallBegin(pebble.WriteStallBeginInfo{Reason: "memtable count limit reached"})
 	time.Sleep(20 * time.Millisecond)
