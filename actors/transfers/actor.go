@@ -31,7 +31,8 @@ type (
 	// or the dead-letter handler when it reached no actor) claims it,
 	// writes res and signals done, which Submit waits on. A protoactor
 	// future per request (a registered process, its id string and a
-	// timer) was about a tenth of the bytes allocated per transfer.
+	// timer) was about 8 % of the bytes allocated per transfer by profile
+	// (docs/benchmarks.md, session 13).
 	submit struct {
 		cmd      Command
 		deadline time.Time
