@@ -217,16 +217,24 @@ var writeStallMS = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_
 // request thread; with the CPU idle it runs at full speed.
 const backgroundNice = 10
 
-// backgroundListener records each write stall's duration in writeStallMS
-// and runs every compaction at backgroundNice.
+// flushNice is the CPU priority of the shared database's flushes: lowered
+// less than compactions, because a flush that falls behind stalls every
+// write once the memtables are full. At 10 that happened under overload
+// (8K/s offered: 3 stalls, 834 ms); at 5 it did not (two runs). In 2.5K/s
+// runs against compactions alone lowered, p99 20.6–22.3 against 34.2–48.2
+// ms (three alternated pairs; docs/benchmarks.md, session 13).
+const flushNice = 5
+
+// backgroundListener records each write stall's duration in writeStallMS,
+// and runs every flush at flushNice and every compaction at backgroundNice.
 func backgroundListener() *pebble.EventListener {
 	var began atomic.Int64 // UnixNano of the stall in progress; 0: none
 	var (
 		mu       sync.Mutex
 		restores = map[int]func(){} // by job id
 	)
-	lower := func(job int) {
-		r := lowerThreadPriority(backgroundNice)
+	lower := func(job, nice int) {
+		r := lowerThreadPriority(nice)
 		mu.Lock()
 		restores[job] = r
 		mu.Unlock()
@@ -247,13 +255,13 @@ func backgroundListener() *pebble.EventListener {
 				writeStallMS.Update(float64(time.Now().UnixNano()-t) / float64(time.Millisecond))
 			}
 		},
-		// A compaction runs Begin, its work and End on one goroutine of
-		// its own (pebble's compact1). Flushes keep the normal priority:
-		// lowered, they fell behind under overload (8K/s offered here)
-		// and the full memtables stalled writes (3 stalls, 834 ms, against
-		// none), while a late compaction only lets L0 grow toward
-		// L0StopWritesThreshold, far away.
-		CompactionBegin: func(i pebble.CompactionInfo) { lower(i.JobID) },
+		// A flush and a compaction each run Begin, their work and End on
+		// a goroutine of their own (pebble's flush1 and compact1). A late
+		// compaction only lets L0 grow toward L0StopWritesThreshold, far
+		// away; a late flush stalls writes, hence its milder priority.
+		FlushBegin:      func(i pebble.FlushInfo) { lower(i.JobID, flushNice) },
+		FlushEnd:        func(i pebble.FlushInfo) { restore(i.JobID) },
+		CompactionBegin: func(i pebble.CompactionInfo) { lower(i.JobID, backgroundNice) },
 		CompactionEnd:   func(i pebble.CompactionInfo) { restore(i.JobID) },
 	}
 }

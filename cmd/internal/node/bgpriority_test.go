@@ -7,10 +7,10 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// TestBackgroundJobsRunAtLowPriority: a compaction's goroutine runs at
-// backgroundNice between Begin and End, and afterwards its thread is back
-// at its priority (as root, which may raise it back) or stays pinned to
-// that goroutine; a flush keeps the normal priority.
+// TestBackgroundJobsRunAtLowPriority: a flush's goroutine runs at
+// flushNice and a compaction's at backgroundNice between Begin and End, and
+// afterwards its thread is back at its priority (as root, which may raise
+// it back) or stays pinned to that goroutine.
 func TestBackgroundJobsRunAtLowPriority(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("thread priorities are Linux's")
@@ -20,9 +20,9 @@ func TestBackgroundJobsRunAtLowPriority(t *testing.T) {
 	for _, job := range []struct {
 		name       string
 		begin, end func()
-		want       int // nice during the job; -1: as before
+		want       int // nice during the job
 	}{
-		{"flush", func() { l.FlushBegin(pebble.FlushInfo{JobID: 7}) }, func() { l.FlushEnd(pebble.FlushInfo{JobID: 7}) }, -1},
+		{"flush", func() { l.FlushBegin(pebble.FlushInfo{JobID: 7}) }, func() { l.FlushEnd(pebble.FlushInfo{JobID: 7}) }, flushNice},
 		{"compaction", func() { l.CompactionBegin(pebble.CompactionInfo{JobID: 8}) }, func() { l.CompactionEnd(pebble.CompactionInfo{JobID: 8}) }, backgroundNice},
 	} {
 		t.Run(job.name, func(t *testing.T) {
@@ -51,18 +51,14 @@ func TestBackgroundJobsRunAtLowPriority(t *testing.T) {
 			if r.err != nil {
 				t.Fatal(r.err)
 			}
-			if r.before >= backgroundNice {
+			if r.before >= job.want {
 				t.Skipf("the test runs at nice %d already", r.before)
 			}
-			want := job.want
-			if want < 0 {
-				want = r.before
+			if r.during != job.want {
+				t.Fatalf("nice %d during the %s, want %d", r.during, job.name, job.want)
 			}
-			if r.during != want {
-				t.Fatalf("nice %d during the %s, want %d", r.during, job.name, want)
-			}
-			if r.after != r.before && r.after != backgroundNice {
-				t.Fatalf("nice %d after the %s, want %d back (or %d, kept on its own thread)", r.after, job.name, r.before, backgroundNice)
+			if r.after != r.before && r.after != job.want {
+				t.Fatalf("nice %d after the %s, want %d back (or %d, kept on its own thread)", r.after, job.name, r.before, job.want)
 			}
 		})
 	}
