@@ -2,6 +2,7 @@ package transfers
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -127,6 +128,34 @@ func TestSubmitToAStoppedActorRunsOnAFreshOne(t *testing.T) {
 	}
 	if got, ok := svc.users.Load(user); !ok || got == stale {
 		t.Fatalf("route after Submit: %v; want a fresh actor's", got)
+	}
+}
+
+// A Submit whose first attempt reaches a stopped actor while the service
+// is closing does not try again on a fresh actor: nothing of it ran, and
+// the answer says so (retry), instead of running it during the shutdown.
+func TestSubmitDoesNotRetryWhileClosing(t *testing.T) {
+	svc := newTestService(t)
+	const user uint64 = 46
+	gone := svc.system.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	if err := svc.system.Root.StopFuture(gone).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	stale := &userRef{pid: gone}
+	svc.users.Store(user, stale)
+	svc.liveUsers.Add(1)
+	// Close begins right after this Submit's own closed check.
+	svc.SetAfterClosedCheck(func() { svc.closed.Store(true) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := svc.Submit(ctx, Command{UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: 1, Received: time.Now()})
+	svc.closed.Store(false) // so the test's cleanup runs the whole Close
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Submit during Close after a dead letter: %v; want ErrUnavailable, nothing run", err)
+	}
+	if got, ok := svc.users.Load(user); ok && got != stale {
+		t.Fatal("a fresh actor was started for the request while closing")
 	}
 }
 
