@@ -102,12 +102,10 @@ func TestSubmitLeavesARetiredRoute(t *testing.T) {
 	}
 }
 
-// A Submit whose route names an actor that has stopped (not retired: its
-// depth says live) reaches no actor; the dead letter is answered at once,
-// and the request runs on a fresh actor instead of waiting out its deadline.
-func TestSubmitToAStoppedActorRunsOnAFreshOne(t *testing.T) {
-	svc := newTestService(t)
-	const user uint64 = 45
+// stoppedActorRoute stores, as user's route, one to an actor that has
+// stopped, with a live depth (not retired), and returns it.
+func stoppedActorRoute(t *testing.T, svc *Service, user uint64) *userRef {
+	t.Helper()
 	gone := svc.system.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
 	if err := svc.system.Root.StopFuture(gone).Wait(); err != nil {
 		t.Fatal(err)
@@ -115,11 +113,28 @@ func TestSubmitToAStoppedActorRunsOnAFreshOne(t *testing.T) {
 	stale := &userRef{pid: gone}
 	svc.users.Store(user, stale)
 	svc.liveUsers.Add(1)
+	return stale
+}
+
+// submitOne submits a transfer of 1 within user's own accounts, which an
+// unfunded user is refused for its balance.
+func submitOne(svc *Service, user uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	start := time.Now()
 	_, err := svc.Submit(ctx, Command{UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
 		Asset: "USDT", Amount: 1, Received: time.Now()})
+	return err
+}
+
+// A Submit whose route names an actor that has stopped (not retired: its
+// depth says live) reaches no actor; the dead letter is answered at once,
+// and the request runs on a fresh actor instead of waiting out its deadline.
+func TestSubmitToAStoppedActorRunsOnAFreshOne(t *testing.T) {
+	svc := newTestService(t)
+	const user uint64 = 45
+	stale := stoppedActorRoute(t, svc, user)
+	start := time.Now()
+	err := submitOne(svc, user)
 	if err != ErrInsufficientBalance && (err == nil || !isRequestOutcome(err)) {
 		t.Fatalf("Submit with a stopped actor's route: %v; want the request run (refused for its balance)", err)
 	}
@@ -137,19 +152,10 @@ func TestSubmitToAStoppedActorRunsOnAFreshOne(t *testing.T) {
 func TestSubmitDoesNotRetryWhileClosing(t *testing.T) {
 	svc := newTestService(t)
 	const user uint64 = 46
-	gone := svc.system.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
-	if err := svc.system.Root.StopFuture(gone).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	stale := &userRef{pid: gone}
-	svc.users.Store(user, stale)
-	svc.liveUsers.Add(1)
+	stale := stoppedActorRoute(t, svc, user)
 	// Close begins right after this Submit's own closed check.
 	svc.SetAfterClosedCheck(func() { svc.closed.Store(true) })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := svc.Submit(ctx, Command{UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
-		Asset: "USDT", Amount: 1, Received: time.Now()})
+	err := submitOne(svc, user)
 	svc.closed.Store(false) // so the test's cleanup runs the whole Close
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Submit during Close after a dead letter: %v; want ErrUnavailable, nothing run", err)
