@@ -25,7 +25,7 @@ const DefaultGroup = "settlement_service"
 const (
 	DefaultPollRecordsMax    = 1_000
 	DefaultPartitionQueueMax = 2_000
-	DefaultCommitEvery       = 500
+	DefaultCommitInterval    = 100 * time.Millisecond
 	DefaultStepRecordsMax    = 256
 	DefaultCommitTimeout     = 5 * time.Second
 	DefaultRecordTimeout     = 30 * time.Second
@@ -36,9 +36,10 @@ const (
 	DefaultFetchMaxWait      = 500 * time.Millisecond
 	DefaultEndOffsetsEvery   = 5 * time.Second
 	// callbackWaitMax bounds the revoke callback's wait for the partition
-	// actors: above a default batch in flight plus its commit
-	// (RecordTimeout + CommitTimeout), so an old owner is done before the
-	// callback returns, and below kgo's 60 s rebalance timeout.
+	// actors: above a default batch in flight (RecordTimeout), so an old
+	// owner is done before the callback returns, and with the commit after
+	// it (a CommitTimeout, plus one for a commit in flight) below kgo's 60 s
+	// rebalance timeout.
 	callbackWaitMax = 45 * time.Second
 	leaveGroupWait  = 5 * time.Second
 	mailboxSize     = 8 // a nudge and a step at most; the rest is slack
@@ -54,8 +55,11 @@ type ConsumerOptions struct {
 	InstanceID        string // static group membership; "" for none
 	PollRecordsMax    int    // records per poll, across partitions
 	PartitionQueueMax int    // unfinished records per partition before its fetching pauses
-	CommitEvery       int    // finished records between commits while a partition is busy
 	StepRecordsMax    int    // records of a partition settled in one batch (≤ ledger.BatchEventsMax)
+	// CommitInterval is the least time between two offset commits (each
+	// covers every partition, after one store sync). A crash settles again
+	// what finished since the last, harmlessly.
+	CommitInterval    time.Duration
 	CommitTimeout     time.Duration
 	RecordTimeout     time.Duration // one record's whole settlement
 	RetryBackoffMin   time.Duration // first wait before retrying a failed record
@@ -93,10 +97,10 @@ func (o ConsumerOptions) withDefaults() ConsumerOptions {
 	}
 	def(&o.PollRecordsMax, DefaultPollRecordsMax)
 	def(&o.PartitionQueueMax, DefaultPartitionQueueMax)
-	def(&o.CommitEvery, DefaultCommitEvery)
 	def(&o.StepRecordsMax, DefaultStepRecordsMax)
 	o.StepRecordsMax = min(o.StepRecordsMax, ledger.BatchEventsMax)
 	def(&o.RestartsMax, DefaultRestartsMax)
+	defd(&o.CommitInterval, DefaultCommitInterval)
 	defd(&o.CommitTimeout, DefaultCommitTimeout)
 	defd(&o.RecordTimeout, DefaultRecordTimeout)
 	defd(&o.RetryBackoffMin, DefaultRetryBackoffMin)
@@ -119,6 +123,7 @@ type consumer struct {
 	client     *kgo.Client
 	system     *actor.ActorSystem
 	supervisor *actor.PID
+	commits    *committer
 
 	mu    sync.Mutex
 	parts map[int32]*partition
@@ -163,6 +168,8 @@ func (c *consumer) start(ctx context.Context) error {
 		return fmt.Errorf("cannot reach brokers %v: %w", c.opts.Brokers, err)
 	}
 	c.client = client
+	c.commits = newCommitter(c)
+	go c.commits.run()
 	pollCtx, cancel := context.WithCancel(context.Background())
 	c.pollCancel, c.pollDone = cancel, make(chan struct{})
 	lags.add(c)
@@ -334,8 +341,8 @@ func (c *consumer) assigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	c.log.Info("partitions assigned", "topic", c.opts.Topic, "partitions", assigned[c.opts.Topic])
 }
 
-// revoked stops the actors of revoked or lost partitions; each commits what
-// it finished before the partition goes. Unfinished records are dropped:
+// revoked stops the actors of revoked or lost partitions and commits what
+// they finished before the partition goes. Unfinished records are dropped:
 // the next owner fetches them again from the committed offset.
 func (c *consumer) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	var parts []*partition
@@ -352,12 +359,14 @@ func (c *consumer) revoked(_ context.Context, _ *kgo.Client, revoked map[string]
 		return
 	}
 	c.stopParts(context.Background(), parts)
+	c.commits.flush(parts)
 	c.client.ResumeFetchPartitions(map[string][]int32{c.opts.Topic: ids})
 	c.log.Info("partitions revoked", "topic", c.opts.Topic, "partitions", ids)
 }
 
-// stopParts stops parts' actors (each finishes its batch in flight and
-// commits), waiting at most callbackWaitMax or until ctx ends.
+// stopParts stops parts' actors (each finishes its batch in flight),
+// waiting at most callbackWaitMax or until ctx ends.
+
 func (c *consumer) stopParts(ctx context.Context, parts []*partition) {
 	done := make(chan struct{})
 	c.system.Root.Send(c.supervisor, &stopPartitions{parts: parts, done: done})
@@ -421,7 +430,8 @@ func (c *consumer) running() bool {
 }
 
 // stop stops fetching, lets each partition actor finish its record in
-// flight and commit, leaves the group and closes the client, within ctx.
+// flight, commits what they finished, leaves the group and closes the
+// client, within ctx.
 func (c *consumer) stop(ctx context.Context) error {
 	if c.client == nil {
 		return nil
@@ -443,7 +453,9 @@ func (c *consumer) stop(ctx context.Context) error {
 	c.mu.Unlock()
 	if len(parts) > 0 {
 		c.stopParts(ctx, parts)
+		c.commits.flush(parts)
 	}
+	c.commits.stop()
 	// Its own deadline: stopping the partitions may have used up ctx, and a
 	// LeaveGroup not sent leaves the partitions unowned until the session
 	// times out (kgo does not send it again on Close).

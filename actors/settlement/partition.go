@@ -17,7 +17,8 @@ import (
 // partition is the state of one assigned partition. It outlives the
 // partition actor's restarts: the unfinished records stay queued in offset
 // order, so a restarted actor resumes at the first record not yet settled
-// and nothing past it is committed.
+// and nothing past it is committed (the committer commits what it
+// finished).
 type partition struct {
 	topic string
 	id    int32
@@ -33,10 +34,9 @@ type partition struct {
 	queue  []*kgo.Record // fetched, not yet finished, in offset order
 
 	// Owned by the partition actor (one message at a time).
-	done        *kgo.Record // last finished record
-	uncommitted int         // finished records since the last commit
-	failures    int         // consecutive failed attempts at queue[0]
-	stepQueued  bool        // a stepMsg is in the mailbox or scheduled
+	done       *kgo.Record // last finished record
+	failures   int         // consecutive failed attempts at queue[0]
+	stepQueued bool        // a stepMsg is in the mailbox or scheduled
 }
 
 func newPartition(topic string, id int32) *partition {
@@ -135,9 +135,9 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		a.started(ctx)
 	case *actor.Restarting:
 		restartsTotal.Inc()
-	case *actor.Stopping:
-		a.commit()
-	case *actor.Stopped:
+	case *actor.Stopping, *actor.Stopped:
+		// What it finished is marked for the committer, which the revoke
+		// or stop flushes after the actor stopped.
 	case *nudgeMsg:
 		a.p.nudged.Store(false)
 		a.ensureStep(ctx)
@@ -174,9 +174,10 @@ func (a *partitionActor) ensureStep(ctx actor.Context) {
 }
 
 // step settles the first queued records, up to StepRecordsMax of them in
-// one batch, and finishes them in offset order up to the first failure. A
-// failure panics so the supervisor restarts the actor, which retries from
-// that record after a backoff; nothing past it is committed.
+// one batch, finishes them in offset order up to the first failure and
+// marks the last finished one for the committer. A failure panics so the
+// supervisor restarts the actor, which retries from that record after a
+// backoff; nothing past it is committed.
 func (a *partitionActor) step(ctx actor.Context) {
 	recs := a.p.peek(a.c.opts.StepRecordsMax)
 	if len(recs) == 0 {
@@ -189,14 +190,14 @@ func (a *partitionActor) step(ctx actor.Context) {
 			a.c.log.Warn("settlement of record failed; restarting partition actor",
 				"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
 				"attempt", a.p.failures, "err", errs[i])
-			a.commit()
+			if i > 0 {
+				a.c.commits.mark(a.p, a.p.done)
+			}
 			panic(&settleFailure{offset: rec.Offset, err: errs[i]})
 		}
 		a.finishOne(rec)
 	}
-	if a.p.queued() == 0 || a.p.uncommitted >= a.c.opts.CommitEvery {
-		a.commit()
-	}
+	a.c.commits.mark(a.p, a.p.done)
 	a.ensureStep(ctx)
 }
 
@@ -205,39 +206,12 @@ func (a *partitionActor) finishOne(rec *kgo.Record) {
 	a.p.failures = 0
 	left := a.p.pop()
 	a.p.done = rec
-	a.p.uncommitted++
 	a.p.next.Store(rec.Offset + 1)
 	a.c.settled.Add(1)
 	a.c.finished(a.p, left)
 	if a.c.afterSettle != nil {
 		a.c.afterSettle(rec)
 	}
-}
-
-// commit commits the offset after the last finished record. A failed commit
-// is logged: the next commit or the next owner covers it (records after the
-// committed offset are settled again, harmlessly).
-func (a *partitionActor) commit() {
-	if a.p.done == nil || a.p.uncommitted == 0 {
-		return
-	}
-	ctx, cancel := deadline.After(a.c.opts.CommitTimeout)
-	defer cancel()
-	// The outcomes behind the offset must be on disk first: a record past
-	// a committed offset is never delivered again.
-	if err := a.c.settler.syncStore(ctx); err != nil {
-		dbErrors.Inc()
-		a.c.log.Warn("offset not committed: the store's outcomes are not durable", "topic", a.p.topic, "partition", a.p.id,
-			"offset", a.p.done.Offset+1, "err", err)
-		return
-	}
-	if err := a.c.client.CommitRecords(ctx, a.p.done); err != nil {
-		streamErrors.Inc()
-		a.c.log.Warn("cannot commit offset", "topic", a.p.topic, "partition", a.p.id,
-			"offset", a.p.done.Offset+1, "err", err)
-		return
-	}
-	a.p.uncommitted = 0
 }
 
 // settleFailure is the panic value of a failed record.

@@ -289,3 +289,42 @@ func TestOffsetWaitsForDurableOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// The partition actors never wait for an offset commit: while the store
+// sync before a commit hangs, records go on settling (when each actor
+// committed for itself, its partition stalled for the whole sync), and the
+// commit follows once the sync returns.
+func TestSettlementGoesOnWhileACommitWaits(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	release := make(chan struct{})
+	var syncs atomic.Int64
+	opts := e.options(time.Hour)
+	// Far longer than the wait for the second record below.
+	opts.Settler.CallTimeout, opts.Consumer.CommitTimeout = 20*time.Second, 20*time.Second
+	opts.Settler.Sync = func(ctx context.Context) error {
+		syncs.Add(1)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	e.startService(opts)
+
+	first := e.transfer(1, 1, 100)
+	if got := e.waitFinal(5*time.Second, first.ID)[first.ID]; got.Status != store.StatusSuccess {
+		t.Fatalf("status %s, want success", got.Status)
+	}
+	waitFor(t, 5*time.Second, "a commit waiting for its store sync", func() bool { return syncs.Load() > 0 })
+	second := e.transfer(1, 1, 100)
+	if got := e.waitFinal(2*time.Second, second.ID)[second.ID]; got.Status != store.StatusSuccess {
+		t.Fatalf("status %s, want success", got.Status)
+	}
+	if at := e.committedOffset(); at != -1 {
+		t.Fatalf("offset %d committed before the store sync returned", at)
+	}
+	close(release)
+	waitFor(t, 5*time.Second, "the offset after both records committed", func() bool { return e.committedOffset() == 2 })
+}
