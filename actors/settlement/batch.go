@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/stream"
@@ -16,22 +20,67 @@ import (
 // storeWritersMax bounds the concurrent store writes of one batch.
 const storeWritersMax = 16
 
+// batchScratch is the memory one batch needs, kept between batches by the
+// partition actor that settles them one at a time (partition.scratch), so a
+// busy partition allocates almost nothing per batch.
+type batchScratch struct {
+	// consumer.handle's: the step's records (partition.peekInto), an error
+	// per record, the decoded confirmations and their index in recs.
+	recs  []*kgo.Record
+	errs  []error
+	confs []stream.Confirmation
+	at    []int
+	// settleBatch's.
+	confErrs []error
+	byID     map[uint64]error
+	posts    []ledger.Transfer
+	reqs     []store.Request
+	assets   []uint32
+	postErrs []error
+	results  []ledger.CreateTransferResult
+}
+
+// reset empties settleBatch's part of the scratch for a batch of n
+// records, dropping what the last one referenced.
+func (b *batchScratch) reset(n int) {
+	clear(b.reqs)
+	clear(b.confErrs)
+	clear(b.postErrs)
+	if b.byID == nil {
+		b.byID = make(map[uint64]error, n)
+	}
+	clear(b.byID)
+	b.posts, b.reqs, b.assets = b.posts[:0], b.reqs[:0], b.assets[:0]
+	// Sized for the common batch, where every record is a pending request
+	// to post: growing them by appends allocated about twice as much.
+	b.posts = slices.Grow(b.posts, n)
+	b.reqs = slices.Grow(b.reqs, n)
+	b.assets = slices.Grow(b.assets, n)
+}
+
+// sized returns s with length n and every element zero, reusing its memory.
+func sized[T any](s []T, n int) []T {
+	s = slices.Grow(s[:0], n)[:n]
+	clear(s)
+	return s
+}
+
 // SettleBatch settles the requests of confs like SettleRecord, but posts
 // every plain pending hold among them in one ledger call (at most
 // ledger.BatchEventsMax), so a busy partition pays one ledger round trip per
 // batch rather than per record. errs[i] is the outcome of confs[i]; a request
 // named twice is settled once.
 func (s *Settler) SettleBatch(ctx context.Context, confs []stream.Confirmation) (errs []error) {
+	return slices.Clone(s.settleBatch(ctx, confs, &batchScratch{}))
+}
+
+// settleBatch is SettleBatch in b's memory; the result is b.confErrs.
+func (s *Settler) settleBatch(ctx context.Context, confs []stream.Confirmation, b *batchScratch) []error {
 	if len(confs) > ledger.BatchEventsMax {
 		panic(fmt.Sprintf("BUG: SettleBatch of %d records, more than %d", len(confs), ledger.BatchEventsMax))
 	}
-	errs = make([]error, len(confs))
-	byID := make(map[uint64]error, len(confs))
-	// Sized for the common batch, where every record is a pending request
-	// to post: growing them by appends allocated about twice as much.
-	posts := make([]ledger.Transfer, 0, len(confs))
-	postReqs := make([]store.Request, 0, len(confs))
-	assets := make([]uint32, 0, len(confs))
+	b.reset(len(confs))
+	byID := b.byID
 	for _, c := range confs {
 		if _, seen := byID[c.RequestID]; seen {
 			continue
@@ -54,24 +103,27 @@ func (s *Settler) SettleBatch(ctx context.Context, confs []stream.Confirmation) 
 			_, byID[c.RequestID] = s.SettleRequest(ctx, c.RequestID) // the rare paths, one by one
 			continue
 		}
-		posts = append(posts, transfers.PostTransfer(req, asset.Ledger))
-		postReqs, assets = append(postReqs, req), append(assets, asset.Ledger)
+		b.posts = append(b.posts, transfers.PostTransfer(req, asset.Ledger))
+		b.reqs, b.assets = append(b.reqs, req), append(b.assets, asset.Ledger)
 	}
-	if len(posts) > 0 {
-		s.postAll(ctx, posts, postReqs, assets, byID)
+	if len(b.posts) > 0 {
+		s.postAll(ctx, b)
 	}
+	b.confErrs = sized(b.confErrs, len(confs))
 	for i, c := range confs {
-		errs[i] = byID[c.RequestID]
+		b.confErrs[i] = byID[c.RequestID]
 	}
-	return errs
+	return b.confErrs
 }
 
-// postAll submits posts in one call and records each outcome in byID.
-func (s *Settler) postAll(ctx context.Context, posts []ledger.Transfer, reqs []store.Request, assets []uint32, byID map[uint64]error) {
-	results, err := s.createMany(ctx, posts)
+// postAll submits b.posts in one call and records each outcome in b.byID.
+func (s *Settler) postAll(ctx context.Context, b *batchScratch) {
+	reqs := b.reqs
+	results, err := s.createMany(ctx, b.posts, b.results)
+	b.results = results
 	if err != nil {
 		for _, req := range reqs {
-			byID[req.ID] = fmt.Errorf("cannot post hold of request %d: %w", req.ID, err)
+			b.byID[req.ID] = fmt.Errorf("cannot post hold of request %d: %w", req.ID, err)
 		}
 		return
 	}
@@ -79,34 +131,37 @@ func (s *Settler) postAll(ctx context.Context, posts []ledger.Transfer, reqs []s
 		s.hookLedger(req)
 	}
 	// Store writes of different requests are independent; running a few
-	// at once lets the store group their syncs.
-	errs := make([]error, len(reqs))
-	sem := make(chan struct{}, storeWritersMax)
-	var wg sync.WaitGroup
-	for i := range reqs { // by index: a captured copy of each request would be allocated
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			_, errs[i] = s.posted(ctx, reqs[i], assets[i], results[i])
-		}()
+	// at once lets the store group their syncs. Each writer takes the next
+	// request by index (a captured copy of a request would be allocated).
+	b.postErrs = sized(b.postErrs, len(reqs))
+	var next atomic.Int64
+	write := func() {
+		for i := int(next.Add(1) - 1); i < len(reqs); i = int(next.Add(1) - 1) {
+			_, b.postErrs[i] = s.posted(ctx, reqs[i], b.assets[i], results[i])
+		}
 	}
+	var wg sync.WaitGroup
+	for range min(len(reqs), storeWritersMax) - 1 {
+		wg.Go(write)
+	}
+	write()
 	wg.Wait()
 	for i, req := range reqs {
-		byID[req.ID] = errs[i]
+		b.byID[req.ID] = b.postErrs[i]
 	}
 }
 
-// createMany submits transfers in one call and returns every event's result.
-func (s *Settler) createMany(ctx context.Context, ts []ledger.Transfer) ([]ledger.CreateTransferResult, error) {
+// createMany submits transfers in one call and returns every event's result,
+// in results' memory.
+func (s *Settler) createMany(ctx context.Context, ts []ledger.Transfer, results []ledger.CreateTransferResult) ([]ledger.CreateTransferResult, error) {
 	cctx, cancel := deadline.Within(ctx, s.callTimeout)
 	defer cancel()
 	failed, err := s.ledger.CreateTransfers(cctx, ts)
 	if err != nil {
 		tbErrors.Inc()
-		return nil, err
+		return results, err
 	}
-	results := make([]ledger.CreateTransferResult, len(ts)) // TransferOK unless reported
+	results = sized(results, len(ts)) // TransferOK unless reported
 	for _, r := range failed {
 		if int(r.Index) >= len(ts) {
 			panic(fmt.Sprintf("BUG: ledger returned result index %d for a batch of %d", r.Index, len(ts)))

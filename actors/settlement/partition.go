@@ -37,6 +37,7 @@ type partition struct {
 	done       *kgo.Record // last finished record
 	failures   int         // consecutive failed attempts at queue[0]
 	stepQueued bool        // a stepMsg is in the mailbox or scheduled
+	scratch    batchScratch
 }
 
 func newPartition(topic string, id int32) *partition {
@@ -77,11 +78,13 @@ func (p *partition) push(recs []*kgo.Record) int {
 	return len(p.queue)
 }
 
-// peek returns the first n unfinished records at most.
-func (p *partition) peek(n int) []*kgo.Record {
+// peekInto copies the first n unfinished records at most into buf's memory
+// and returns them.
+func (p *partition) peekInto(buf []*kgo.Record, n int) []*kgo.Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]*kgo.Record(nil), p.queue[:min(n, len(p.queue))]...)
+	clear(buf)
+	return append(buf[:0], p.queue[:min(n, len(p.queue))]...)
 }
 
 // head returns the first unfinished record, or nil.
@@ -179,11 +182,12 @@ func (a *partitionActor) ensureStep(ctx actor.Context) {
 // supervisor restarts the actor, which retries from that record after a
 // backoff; nothing past it is committed.
 func (a *partitionActor) step(ctx actor.Context) {
-	recs := a.p.peek(a.c.opts.StepRecordsMax)
+	recs := a.p.peekInto(a.p.scratch.recs, a.c.opts.StepRecordsMax)
+	a.p.scratch.recs = recs
 	if len(recs) == 0 {
 		return
 	}
-	errs := a.c.handle(recs)
+	errs := a.c.handle(recs, &a.p.scratch)
 	for i, rec := range recs {
 		if errs[i] != nil {
 			a.p.failures++
@@ -224,14 +228,16 @@ func (f *settleFailure) String() string {
 	return fmt.Sprintf("cannot settle record at offset %d: %v", f.offset, f.err)
 }
 
-// handle settles a batch of records and returns each one's error. Records
-// that can never be settled (undecodable, or naming a request that does not
-// exist and holds nothing) are logged, counted and skipped: the scanner
-// drives every stored request anyway.
-func (c *consumer) handle(recs []*kgo.Record) []error {
-	errs := make([]error, len(recs))
-	confs := make([]stream.Confirmation, 0, len(recs))
-	at := make([]int, 0, len(recs)) // index in recs of confs[i]
+// handle settles a batch of records in b's memory and returns each one's
+// error (b.errs). Records that can never be settled (undecodable, or naming
+// a request that does not exist and holds nothing) are logged, counted and
+// skipped: the scanner drives every stored request anyway.
+func (c *consumer) handle(recs []*kgo.Record, b *batchScratch) []error {
+	b.errs = sized(b.errs, len(recs))
+	errs := b.errs
+	clear(b.confs)
+	confs, at := b.confs[:0], b.at[:0]
+	defer func() { b.confs, b.at = confs, at }()
 	for i, rec := range recs {
 		conf, err := stream.Decode(rec.Value)
 		if err != nil {
@@ -247,7 +253,7 @@ func (c *consumer) handle(recs []*kgo.Record) []error {
 	}
 	ctx, cancel := deadline.After(c.opts.RecordTimeout)
 	defer cancel()
-	for i, err := range c.settler.SettleBatch(ctx, confs) {
+	for i, err := range c.settler.settleBatch(ctx, confs, b) {
 		rec := recs[at[i]]
 		switch {
 		case errors.Is(err, ErrNoSuchRequest):

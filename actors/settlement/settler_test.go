@@ -340,3 +340,70 @@ func TestOperatorAnswersAfterSync(t *testing.T) {
 		t.Fatalf("refused ManualPost = %v after %d syncs; want ErrReasonRequired and no sync", err, syncs.Load())
 	}
 }
+
+// One partition's scratch carries batch after batch, as when a partition
+// retries a failed batch: the retry, a smaller batch, a request named twice
+// and one the store does not know each get their own outcome, never one
+// left over from an earlier batch.
+func TestSettleBatchesReuseScratch(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	fl := &faultLedger{Ledger: e.ledger}
+	opts := e.settlerOptions()
+	opts.Ledger = fl
+	s := NewSettler(opts)
+	ctx := context.Background()
+	var b batchScratch
+	var settled []uint64
+	batch := func(n int) []stream.Confirmation {
+		var confs []stream.Confirmation
+		for i := 0; i < n; i++ {
+			req := e.pendingRequest(1, 1, uint64(10+i))
+			confs = append(confs, stream.FromRequest(req))
+			settled = append(settled, req.ID)
+		}
+		confs = append(confs, confs[0]) // named twice: settled once
+		unknown := confs[0]
+		unknown.RequestID = 1<<40 + uint64(n) // no such request, and no hold
+		unknown.PendingID = fmt.Sprintf("%032x", unknown.RequestID)
+		return append(confs, unknown)
+	}
+	check := func(confs []stream.Confirmation, errs []error, wantErr bool) {
+		t.Helper()
+		n := len(confs) - 2
+		if len(errs) != len(confs) {
+			t.Fatalf("batch of %d: %d outcomes", len(confs), len(errs))
+		}
+		for i, err := range errs[:n+1] {
+			if (err != nil) != wantErr {
+				t.Fatalf("batch of %d: record %d: %v, want an error: %v", len(confs), i, err, wantErr)
+			}
+		}
+		if err := errs[n+1]; !errors.Is(err, ErrNoSuchRequest) {
+			t.Fatalf("batch of %d: unknown request: %v, want %v", len(confs), err, ErrNoSuchRequest)
+		}
+	}
+
+	first := batch(3)
+	fl.setFailures(1, false) // the ledger call of the first batch fails
+	check(first, s.settleBatch(ctx, first, &b), true)
+	check(first, s.settleBatch(ctx, first, &b), false) // its retry
+	for _, n := range []int{1, 2} {
+		confs := batch(n)
+		check(confs, s.settleBatch(ctx, confs, &b), false)
+	}
+	final := e.waitFinal(time.Second, settled...)
+	for id, r := range final {
+		if r.Status != store.StatusSuccess {
+			t.Errorf("request %d ended %s %s", id, r.Status, r.ErrorCode)
+		}
+	}
+	e.checkAgrees(s, final)
+	var want uint64
+	for _, r := range final {
+		want += r.Amount
+	}
+	if dp, dpend, _, _ := e.balances(e.accountID(1, "funding")); dp != want || dpend != 0 {
+		t.Fatalf("debits posted %d pending %d, want %d 0", dp, dpend, want)
+	}
+}
