@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,20 @@ type (
 // IgnoreDeadLetterLogging: a submission that reached no actor is answered
 // (answerDeadLetter) and sent again, so protoactor need not log it.
 func (*submit) IgnoreDeadLetterLogging() {}
+
+// submits holds answered submissions for reuse. Each is answered once,
+// either by its actor or, when it reached none, by answerDeadLetter (a
+// message goes to one of them, never both), and neither touches it after
+// answering; an unanswered one may still run in its actor, so Submit
+// recycles only what it got an answer for.
+var submits = sync.Pool{New: func() any { return &submit{done: make(chan struct{}, 1)} }}
+
+// recycle returns m, answered and its answer taken, to submits.
+func (m *submit) recycle() {
+	m.cmd, m.deadline, m.res = Command{}, time.Time{}, submitResult{}
+	m.answered.Store(false)
+	submits.Put(m)
+}
 
 // answer answers m with r unless it was answered already; it never blocks.
 func (m *submit) answer(r submitResult) {

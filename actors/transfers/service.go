@@ -233,7 +233,8 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		// own timer never turns a request the actor started into "nothing
 		// happened, retry" (which a client without a key would act on).
 		now := time.Now()
-		msg := &submit{cmd: cmd, deadline: now.Add(timeout), done: make(chan struct{}, 1)}
+		msg := submits.Get().(*submit)
+		msg.cmd, msg.deadline = cmd, now.Add(timeout)
 		wait, stop := deadline.At(now.Add(timeout + answerMargin))
 		s.system.Root.Send(ref.pid, msg)
 		var answered bool
@@ -252,10 +253,13 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		case msg.res.deadLetter:
 			// The actor stopped between lookup and send: the request never
 			// ran, so sending it to a fresh actor is safe.
+			msg.recycle()
 			s.forget(cmd.UserID, ref)
 			continue
 		}
-		return msg.res.req, msg.res.err
+		req, err := msg.res.req, msg.res.err
+		msg.recycle()
+		return req, err
 	}
 	return store.Request{}, s.retryable(ErrUnavailable)
 }
