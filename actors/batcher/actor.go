@@ -3,6 +3,7 @@ package batcher
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -39,6 +40,12 @@ type batchActor struct {
 	transfers []*submitTransfers
 	accounts  []*submitAccounts
 	inflight  chan struct{} // closed when the in-flight call returns; nil when idle
+
+	// The merged events of the last call, for the next one: only the call
+	// in flight uses them, and only after one that succeeded (a call that
+	// failed or timed out may still be reading its events).
+	transferBuf []ledger.Transfer
+	accountBuf  []ledger.Account
 }
 
 // Receive handles lifecycle first, then submissions.
@@ -125,7 +132,7 @@ func (a *batchActor) createTransfers(batch []*submitTransfers, events int) {
 	for i, sub := range batch {
 		parts[i] = sub.events
 	}
-	results, err := apply(a, "transfers", parts, events, a.ledger.CreateTransfers,
+	results, err := apply(a, "transfers", parts, events, &a.transferBuf, a.ledger.CreateTransfers,
 		func(r ledger.TransferEventResult) uint32 { return r.Index },
 		func(r ledger.TransferEventResult, i uint32) ledger.TransferEventResult { r.Index = i; return r })
 	for i, sub := range batch {
@@ -139,7 +146,7 @@ func (a *batchActor) createAccounts(batch []*submitAccounts, events int) {
 	for i, sub := range batch {
 		parts[i] = sub.events
 	}
-	results, err := apply(a, "accounts", parts, events, a.ledger.CreateAccounts,
+	results, err := apply(a, "accounts", parts, events, &a.accountBuf, a.ledger.CreateAccounts,
 		func(r ledger.AccountEventResult) uint32 { return r.Index },
 		func(r ledger.AccountEventResult, i uint32) ledger.AccountEventResult { r.Index = i; return r })
 	for i, sub := range batch {
@@ -152,10 +159,13 @@ func (a *batchActor) createAccounts(batch []*submitAccounts, events int) {
 // order (TigerBeetle's contract). A call that panics or answers out of that
 // contract gives every caller ErrOutcomeUnknown: the batch may have been
 // applied, so each must find out from the ledger, and the process (the
-// batcher's goroutine has no supervisor above it) keeps running.
-func apply[E, R any](a *batchActor, what string, parts [][]E, events int,
+// batcher's goroutine has no supervisor above it) keeps running. The events
+// are merged in *buf's memory, which goes back to *buf once the call
+// returned without error.
+func apply[E, R any](a *batchActor, what string, parts [][]E, events int, buf *[]E,
 	call func(context.Context, []E) ([]R, error), index func(R) uint32, reindex func(R, uint32) R) ([][]R, error) {
-	merged := make([]E, 0, events)
+	merged := slices.Grow((*buf)[:0], events)
+	*buf = nil
 	for _, p := range parts {
 		merged = append(merged, p...)
 	}
@@ -167,6 +177,7 @@ func apply[E, R any](a *batchActor, what string, parts [][]E, events int,
 		tbErrors.Inc()
 		return make([][]R, len(parts)), fmt.Errorf("cannot create %d %s: %w", events, what, err)
 	}
+	*buf = merged[:0]
 	out := make([][]R, len(parts))
 	offset, r := 0, 0
 	for i, p := range parts {

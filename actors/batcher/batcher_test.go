@@ -314,3 +314,72 @@ func TestBrokenLedgerContractIsOutcomeUnknown(t *testing.T) {
 		t.Fatalf("queue depth %d after every call returned", b.QueueDepth())
 	}
 }
+
+// keepingLedger fails its first CreateTransfers call as a timed-out
+// TigerBeetle request would, keeping the events it was given (as a client
+// still sending them would), and records a copy to compare with later.
+type keepingLedger struct {
+	ledger.Ledger
+	mu       sync.Mutex
+	calls    int
+	kept     []ledger.Transfer
+	snapshot []ledger.Transfer
+}
+
+func (k *keepingLedger) CreateTransfers(ctx context.Context, t []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	k.mu.Lock()
+	k.calls++
+	first := k.calls == 1
+	if first {
+		k.kept, k.snapshot = t, append([]ledger.Transfer(nil), t...)
+	}
+	k.mu.Unlock()
+	if first {
+		return nil, ledger.ErrOutcomeUnknown
+	}
+	return k.Ledger.CreateTransfers(ctx, t)
+}
+
+// The batcher merges each call's events into memory it reuses, but only
+// after a call that succeeded: the events of a call that failed or timed
+// out may still be read by the ledger client, so later calls never write
+// over them.
+func TestFailedCallKeepsItsEvents(t *testing.T) {
+	l, err := embedded.Open(embedded.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keepingLedger{Ledger: l}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	b := New(system, k, Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second})
+	t.Cleanup(func() { _ = b.Close(); _ = l.Close(); system.Shutdown() })
+	debit, credit := randomID(t), randomID(t)
+	if res, err := l.CreateAccounts(context.Background(), []ledger.Account{{ID: debit, Ledger: 1, Code: 1}, {ID: credit, Ledger: 1, Code: 1}}); err != nil || len(res) != 0 {
+		t.Fatalf("create accounts: %v %v", res, err)
+	}
+	transfers := func(n int) []ledger.Transfer {
+		ts := make([]ledger.Transfer, n)
+		for i := range ts {
+			ts[i] = ledger.Transfer{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1}
+		}
+		return ts
+	}
+	ctx := context.Background()
+	if _, err := b.CreateTransfers(ctx, transfers(3)); !errors.Is(err, ledger.ErrOutcomeUnknown) {
+		t.Fatalf("first call: %v, want ErrOutcomeUnknown", err)
+	}
+	for i := 0; i < 3; i++ { // the second succeeds, the next may reuse its memory
+		if res, err := b.CreateTransfers(ctx, transfers(3)); err != nil || len(res) != 0 {
+			t.Fatalf("call %d: %v %v", i+2, res, err)
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := range k.snapshot {
+		if k.kept[i] != k.snapshot[i] {
+			t.Fatalf("event %d of the failed call changed after it returned: %+v, was %+v", i, k.kept[i], k.snapshot[i])
+		}
+	}
+}
