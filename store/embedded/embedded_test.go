@@ -352,9 +352,8 @@ func TestBlockCacheCaches(t *testing.T) {
 		reqs[i] = testRequest(uint64(i+1), "", time.Now())
 	}
 	bulkLoad(t, s, reqs) // flushes, so reads go to tables
-	ctx := context.Background()
-	for range 3 {
-		if _, err := s.Get(ctx, 100); err != nil {
+	for range 3 {        // from Pebble: Get would find it in the open-request cache
+		if _, err := s.getRequest(s.db, 100); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -385,5 +384,55 @@ func TestSweepLoopCatchesUp(t *testing.T) {
 			t.Fatalf("%d keys, %d age entries left after 2.5 s", countPrefix(t, s, prefixIdemKey), countPrefix(t, s, prefixIdemAge))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Get answers a recent open request from the open-request cache, as the
+// store holds it, and never waits for a write holding the request's stripe:
+// then it reads Pebble.
+func TestGetDoesNotWaitForAWrite(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	req := testRequest(1, "", time.Now())
+	if _, _, err := s.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	advanced, err := s.Advance(ctx, req.ID, store.StatusPending, store.Outcome{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(how string, got store.Request) {
+		t.Helper()
+		if got.ID != advanced.ID || got.Status != advanced.Status || !got.UpdatedAt.Equal(advanced.UpdatedAt) ||
+			got.Amount != advanced.Amount || got.Fingerprint != advanced.Fingerprint {
+			t.Fatalf("%s: %+v, want %+v", how, got, advanced)
+		}
+	}
+	if _, cached := s.cache.get(req.ID); !cached {
+		t.Fatal("an open request just advanced is not in the cache")
+	}
+	got, err := s.Get(ctx, req.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("from the cache", got)
+
+	stripe := &s.stripes[idStripe(req.ID)&(lockStripes-1)]
+	stripe.Lock() // a write in progress
+	answered := make(chan store.Request, 1)
+	go func() {
+		r, err := s.Get(ctx, req.ID)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- r
+	}()
+	select {
+	case r := <-answered:
+		stripe.Unlock()
+		same("while a write holds the stripe", r)
+	case <-time.After(5 * time.Second):
+		stripe.Unlock()
+		t.Fatal("Get waited for the write holding its stripe")
 	}
 }

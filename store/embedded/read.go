@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -14,16 +15,22 @@ import (
 // its context, bounding the work done after a caller gives up.
 const ctxCheckEvery = 1024
 
-// getRequest reads request id from r, or store.ErrNotFound.
+// getRequest reads request id from r, or store.ErrNotFound. It decodes
+// Pebble's own copy of the value, as decodeRequest copies what it keeps.
 func (s *Store) getRequest(r pebble.Reader, id uint64) (store.Request, error) {
-	v, found, err := get(r, requestKey(id))
+	var key [requestKeyLen]byte
+	v, closer, err := r.Get(appendRequestKey(key[:0], id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return store.Request{}, store.ErrNotFound
+	}
 	if err != nil {
 		return store.Request{}, err
 	}
-	if !found {
-		return store.Request{}, store.ErrNotFound
+	req, err := decodeRequest(v)
+	if cerr := closer.Close(); err == nil {
+		err = cerr
 	}
-	return decodeRequest(v)
+	return req, err
 }
 
 // Get returns request id. See store.Store.
@@ -35,6 +42,18 @@ func (s *Store) Get(ctx context.Context, id uint64) (store.Request, error) {
 		return store.Request{}, err
 	}
 	defer s.life.RUnlock()
+	// A recent open request is in the cache (settlement reads each one
+	// there, a few milliseconds after its hold). The cache is read under
+	// the id's stripe, which a write holds until it commits (and, with
+	// its own syncs, until they end): rather than wait, read Pebble.
+	stripe := &s.stripes[idStripe(id)&(lockStripes-1)]
+	if stripe.TryLock() {
+		r, ok := s.cache.get(id)
+		stripe.Unlock()
+		if ok {
+			return r, nil
+		}
+	}
 	r, err := s.getRequest(s.db, id)
 	if err != nil {
 		return store.Request{}, fmt.Errorf("cannot get request %d: %w", id, err)
