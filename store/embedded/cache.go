@@ -17,37 +17,56 @@ const openCacheMax = 1 << 18
 // only under its id's stripe lock, after its batch committed, so it always
 // equals the stored request.
 type openCache struct {
-	stripes [lockStripes]map[uint64]store.Request
+	stripes [lockStripes]cacheStripe
 	size    atomic.Int64
 	max     int64 // openCacheMax; tests lower it
 }
 
+// cacheStripe holds one stripe's requests in a slab, indexed by id. A map
+// of requests would allocate every entry apart (a map keeps values over 128
+// bytes out of line), once per request created.
+type cacheStripe struct {
+	at   map[uint64]int32 // id → index in slab
+	slab []store.Request
+	free []int32 // indexes of emptied slab slots
+}
+
 // get returns the cached request id; the caller holds id's stripe.
 func (c *openCache) get(id uint64) (store.Request, bool) {
-	r, ok := c.stripes[idStripe(id)&(lockStripes-1)][id]
-	return r, ok
+	st := &c.stripes[idStripe(id)&(lockStripes-1)]
+	if i, ok := st.at[id]; ok {
+		return st.slab[i], true
+	}
+	return store.Request{}, false
 }
 
 // put caches r while it is open and drops it once final; the caller holds
 // r.ID's stripe.
 func (c *openCache) put(r store.Request) {
-	i := idStripe(r.ID) & (lockStripes - 1)
-	m := c.stripes[i]
-	_, had := m[r.ID]
+	st := &c.stripes[idStripe(r.ID)&(lockStripes-1)]
+	i, had := st.at[r.ID]
 	switch {
 	case r.Status.Final():
 		if had {
-			delete(m, r.ID)
+			delete(st.at, r.ID)
+			st.slab[i] = store.Request{} // drops its strings
+			st.free = append(st.free, i)
 			c.size.Add(-1)
 		}
 	case had:
-		m[r.ID] = r
+		st.slab[i] = r
 	case c.size.Load() < c.max:
-		if m == nil {
-			m = make(map[uint64]store.Request)
-			c.stripes[i] = m
+		if st.at == nil {
+			st.at = make(map[uint64]int32)
 		}
-		m[r.ID] = r
+		if n := len(st.free); n > 0 {
+			i, st.free = st.free[n-1], st.free[:n-1]
+			st.slab[i] = r
+		} else {
+			i = int32(len(st.slab))
+			st.slab = append(st.slab, r)
+		}
+		st.at[r.ID] = i
 		c.size.Add(1)
 	}
 }

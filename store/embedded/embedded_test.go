@@ -436,3 +436,38 @@ func TestGetDoesNotWaitForAWrite(t *testing.T) {
 		t.Fatal("Get waited for the write holding its stripe")
 	}
 }
+
+// The open-request cache reuses the slot of a request that went final, and
+// every id keeps answering its own latest state.
+func TestOpenCacheReusesSlots(t *testing.T) {
+	c := &openCache{max: openCacheMax}
+	// Ids on one stripe, so they share a slab.
+	var ids []uint64
+	for id := uint64(1); len(ids) < 4; id++ {
+		if idStripe(id)&(lockStripes-1) == idStripe(1)&(lockStripes-1) {
+			ids = append(ids, id)
+		}
+	}
+	put := func(id uint64, st store.Status, amount uint64) {
+		c.put(store.Request{ID: id, Status: st, Amount: amount})
+	}
+	put(ids[0], store.StatusRequesting, 10)
+	put(ids[1], store.StatusRequesting, 11)
+	put(ids[2], store.StatusRequesting, 12)
+	put(ids[1], store.StatusPending, 21)
+	put(ids[0], store.StatusSuccess, 30) // final: dropped, its slot free
+	put(ids[3], store.StatusRequesting, 13)
+	stripe := &c.stripes[idStripe(ids[0])&(lockStripes-1)]
+	if len(stripe.slab) != 3 || c.size.Load() != 3 {
+		t.Fatalf("slab of %d slots, size %d; want 3 and 3 (the final request's slot reused)", len(stripe.slab), c.size.Load())
+	}
+	want := map[uint64]uint64{ids[1]: 21, ids[2]: 12, ids[3]: 13}
+	for id, amount := range want {
+		if r, ok := c.get(id); !ok || r.ID != id || r.Amount != amount {
+			t.Fatalf("get %d: %+v %v, want amount %d", id, r, ok, amount)
+		}
+	}
+	if _, ok := c.get(ids[0]); ok {
+		t.Fatal("a final request is still cached")
+	}
+}
