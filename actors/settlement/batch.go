@@ -122,6 +122,10 @@ func (s *Settler) postAll(ctx context.Context, b *batchScratch) {
 	results, err := s.createMany(ctx, b.posts, b.results)
 	b.results = results
 	if err != nil {
+		// The ledger may still read the posts: the batcher keeps a
+		// submission whose caller gave up queued until its turn, and a
+		// TigerBeetle client may still be sending them. Never reuse them.
+		b.posts = nil
 		for _, req := range reqs {
 			b.byID[req.ID] = fmt.Errorf("cannot post hold of request %d: %w", req.ID, err)
 		}
@@ -140,11 +144,13 @@ func (s *Settler) postAll(ctx context.Context, b *batchScratch) {
 			_, b.postErrs[i] = s.posted(ctx, reqs[i], b.assets[i], results[i])
 		}
 	}
+	// All on goroutines of their own: a panic there ends the process, where
+	// on the actor's goroutine it would restart the actor while the other
+	// writers still use the scratch.
 	var wg sync.WaitGroup
-	for range min(len(reqs), storeWritersMax) - 1 {
+	for range min(len(reqs), storeWritersMax) {
 		wg.Go(write)
 	}
-	write()
 	wg.Wait()
 	for i, req := range reqs {
 		b.byID[req.ID] = b.postErrs[i]

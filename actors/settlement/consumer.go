@@ -157,6 +157,7 @@ func (c *consumer) start(ctx context.Context) error {
 		actor.WithMailbox(actor.Bounded(64)))
 	c.supervisor = c.system.Root.Spawn(props)
 
+	c.commits = newCommitter(c) // before any assignment callback can run
 	client, err := kgo.NewClient(c.kgoOptions()...)
 	if err != nil {
 		c.system.Shutdown()
@@ -168,7 +169,6 @@ func (c *consumer) start(ctx context.Context) error {
 		return fmt.Errorf("cannot reach brokers %v: %w", c.opts.Brokers, err)
 	}
 	c.client = client
-	c.commits = newCommitter(c)
 	go c.commits.run()
 	pollCtx, cancel := context.WithCancel(context.Background())
 	c.pollCancel, c.pollDone = cancel, make(chan struct{})
@@ -366,7 +366,6 @@ func (c *consumer) revoked(_ context.Context, _ *kgo.Client, revoked map[string]
 
 // stopParts stops parts' actors (each finishes its batch in flight),
 // waiting at most callbackWaitMax or until ctx ends.
-
 func (c *consumer) stopParts(ctx context.Context, parts []*partition) {
 	done := make(chan struct{})
 	c.system.Root.Send(c.supervisor, &stopPartitions{parts: parts, done: done})

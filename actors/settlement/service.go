@@ -66,8 +66,8 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // Stop stops gracefully within ctx: the scanner ends its run, the consumer
-// stops fetching, each partition actor finishes its record in flight and
-// commits, then the member leaves the group.
+// stops fetching, each partition actor finishes its batch in flight, what
+// they finished is committed, then the member leaves the group.
 func (s *Service) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -405,5 +406,64 @@ func TestSettleBatchesReuseScratch(t *testing.T) {
 	}
 	if dp, dpend, _, _ := e.balances(e.accountID(1, "funding")); dp != want || dpend != 0 {
 		t.Fatalf("debits posted %d pending %d, want %d 0", dp, dpend, want)
+	}
+}
+
+// keepingLedger fails its first CreateTransfers call with ErrOutcomeUnknown
+// but keeps the events it was given, as the batcher keeps a submission whose
+// caller gave up queued until its turn, and copies them to compare later.
+type keepingLedger struct {
+	ledger.Ledger
+	mu       sync.Mutex
+	calls    int
+	kept     []ledger.Transfer
+	snapshot []ledger.Transfer
+}
+
+func (k *keepingLedger) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	k.mu.Lock()
+	k.calls++
+	first := k.calls == 1
+	if first {
+		k.kept, k.snapshot = ts, append([]ledger.Transfer(nil), ts...)
+	}
+	k.mu.Unlock()
+	if first {
+		return nil, ledger.ErrOutcomeUnknown
+	}
+	return k.Ledger.CreateTransfers(ctx, ts)
+}
+
+// The posts of a batch whose ledger call failed are never reused for the
+// next batch: the ledger may still read them, and would post what the next
+// batch wrote over them.
+func TestFailedBatchKeepsItsPosts(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	k := &keepingLedger{Ledger: e.ledger}
+	opts := e.settlerOptions()
+	opts.Ledger = k
+	s := NewSettler(opts)
+	ctx := context.Background()
+	var b batchScratch
+	batch := func() []stream.Confirmation {
+		return []stream.Confirmation{stream.FromRequest(e.pendingRequest(1, 1, 10)), stream.FromRequest(e.pendingRequest(1, 1, 20))}
+	}
+	for i, err := range s.settleBatch(ctx, batch(), &b) {
+		if !errors.Is(err, ledger.ErrOutcomeUnknown) {
+			t.Fatalf("first batch, record %d: %v, want ErrOutcomeUnknown", i, err)
+		}
+	}
+	for i, err := range s.settleBatch(ctx, batch(), &b) {
+		if err != nil {
+			t.Fatalf("second batch, record %d: %v", i, err)
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i := range k.snapshot {
+		if k.kept[i] != k.snapshot[i] {
+			t.Fatalf("post %d of the failed batch changed after its call: %+v, was %+v", i, k.kept[i], k.snapshot[i])
+		}
 	}
 }

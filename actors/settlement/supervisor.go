@@ -22,7 +22,8 @@ type (
 		done  chan struct{}
 	}
 	// stopPartitions asks the supervisor to stop the actors of parts (each
-	// commits what it finished); it closes done once all have stopped.
+	// finishes its batch in flight; the consumer then commits what they
+	// finished); it closes done once all have stopped.
 	stopPartitions struct {
 		parts []*partition
 		done  chan struct{}

@@ -47,12 +47,7 @@ func (c *openCache) put(r store.Request) {
 	i, had := st.at[r.ID]
 	switch {
 	case r.Status.Final():
-		if had {
-			delete(st.at, r.ID)
-			st.slab[i] = store.Request{} // drops its strings
-			st.free = append(st.free, i)
-			c.size.Add(-1)
-		}
+		c.drop(r.ID)
 	case had:
 		st.slab[i] = r
 	case c.size.Load() < c.max:
@@ -68,5 +63,19 @@ func (c *openCache) put(r store.Request) {
 		}
 		st.at[r.ID] = i
 		c.size.Add(1)
+	}
+}
+
+// drop forgets id, whatever its state; the caller holds id's stripe. A
+// write whose commit failed calls it, so that no state Pebble might hold
+// all the same is hidden behind the cached one. (Pebble applies a batch
+// before its WAL sync; it treats a failed sync as fatal today.)
+func (c *openCache) drop(id uint64) {
+	st := &c.stripes[idStripe(id)&(lockStripes-1)]
+	if i, had := st.at[id]; had {
+		delete(st.at, id)
+		st.slab[i] = store.Request{}
+		st.free = append(st.free, i)
+		c.size.Add(-1)
 	}
 }

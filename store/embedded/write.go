@@ -203,6 +203,7 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	defer b.Close()
 	putAdvanced(b, &r)
 	if err := b.Commit(s.commitOpts()); err != nil {
+		s.cache.drop(id)
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
 	}
 	s.cache.put(r)
