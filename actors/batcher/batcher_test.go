@@ -16,6 +16,7 @@ import (
 
 	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/ledger/embedded"
+	"github.com/exchange/internal-transfer/ledger/ledgertest"
 )
 
 // gatedLedger wraps the real embedded ledger, counting create calls and
@@ -272,27 +273,34 @@ func (m *misbehavingLedger) CreateTransfers(ctx context.Context, t []ledger.Tran
 	return m.Ledger.CreateTransfers(ctx, t)
 }
 
-// A ledger that breaks its contract costs its callers an outcome-unknown
-// answer, not the process: the actor's ledger call runs in a goroutine no
-// supervisor watches, and the batcher keeps serving afterwards.
-func TestBrokenLedgerContractIsOutcomeUnknown(t *testing.T) {
+// batcherOver starts a one-wide batcher over wrap(an embedded ledger) with
+// two accounts, and returns it with a maker of transfers between them.
+func batcherOver(t *testing.T, wrap func(ledger.Ledger) ledger.Ledger) (*Batcher, func() ledger.Transfer) {
+	t.Helper()
 	l, err := embedded.Open(embedded.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &misbehavingLedger{Ledger: l}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))
-	b := New(system, m, Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second})
+	b := New(system, wrap(l), Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second})
 	t.Cleanup(func() { _ = b.Close(); _ = l.Close(); system.Shutdown() })
 	debit, credit := randomID(t), randomID(t)
 	if res, err := l.CreateAccounts(context.Background(), []ledger.Account{{ID: debit, Ledger: 1, Code: 1}, {ID: credit, Ledger: 1, Code: 1}}); err != nil || len(res) != 0 {
 		t.Fatalf("create accounts: %v %v", res, err)
 	}
-	transfer := func() ledger.Transfer {
+	return b, func() ledger.Transfer {
 		return ledger.Transfer{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1}
 	}
+}
+
+// A ledger that breaks its contract costs its callers an outcome-unknown
+// answer, not the process: the actor's ledger call runs in a goroutine no
+// supervisor watches, and the batcher keeps serving afterwards.
+func TestBrokenLedgerContractIsOutcomeUnknown(t *testing.T) {
+	var m *misbehavingLedger
+	b, transfer := batcherOver(t, func(l ledger.Ledger) ledger.Ledger { m = &misbehavingLedger{Ledger: l}; return m })
 	for _, mode := range []string{"panic", "reversed", "beyond"} {
 		m.mode.Store(mode)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -315,54 +323,17 @@ func TestBrokenLedgerContractIsOutcomeUnknown(t *testing.T) {
 	}
 }
 
-// keepingLedger fails its first CreateTransfers call as a timed-out
-// TigerBeetle request would, keeping the events it was given (as a client
-// still sending them would), and records a copy to compare with later.
-type keepingLedger struct {
-	ledger.Ledger
-	mu       sync.Mutex
-	calls    int
-	kept     []ledger.Transfer
-	snapshot []ledger.Transfer
-}
-
-func (k *keepingLedger) CreateTransfers(ctx context.Context, t []ledger.Transfer) ([]ledger.TransferEventResult, error) {
-	k.mu.Lock()
-	k.calls++
-	first := k.calls == 1
-	if first {
-		k.kept, k.snapshot = t, append([]ledger.Transfer(nil), t...)
-	}
-	k.mu.Unlock()
-	if first {
-		return nil, ledger.ErrOutcomeUnknown
-	}
-	return k.Ledger.CreateTransfers(ctx, t)
-}
-
 // The batcher merges each call's events into memory it reuses, but only
 // after a call that succeeded: the events of a call that failed or timed
 // out may still be read by the ledger client, so later calls never write
 // over them.
 func TestFailedCallKeepsItsEvents(t *testing.T) {
-	l, err := embedded.Open(embedded.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &keepingLedger{Ledger: l}
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	}))
-	b := New(system, k, Options{Width: 1, QueueMax: 1 << 16, CallTimeout: 5 * time.Second})
-	t.Cleanup(func() { _ = b.Close(); _ = l.Close(); system.Shutdown() })
-	debit, credit := randomID(t), randomID(t)
-	if res, err := l.CreateAccounts(context.Background(), []ledger.Account{{ID: debit, Ledger: 1, Code: 1}, {ID: credit, Ledger: 1, Code: 1}}); err != nil || len(res) != 0 {
-		t.Fatalf("create accounts: %v %v", res, err)
-	}
+	var k *ledgertest.KeepingLedger
+	b, transfer := batcherOver(t, func(l ledger.Ledger) ledger.Ledger { k = &ledgertest.KeepingLedger{Ledger: l}; return k })
 	transfers := func(n int) []ledger.Transfer {
 		ts := make([]ledger.Transfer, n)
 		for i := range ts {
-			ts[i] = ledger.Transfer{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1}
+			ts[i] = transfer()
 		}
 		return ts
 	}
@@ -375,11 +346,7 @@ func TestFailedCallKeepsItsEvents(t *testing.T) {
 			t.Fatalf("call %d: %v %v", i+2, res, err)
 		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for i := range k.snapshot {
-		if k.kept[i] != k.snapshot[i] {
-			t.Fatalf("event %d of the failed call changed after it returned: %+v, was %+v", i, k.kept[i], k.snapshot[i])
-		}
+	if i, now, was := k.Changed(); i >= 0 {
+		t.Fatalf("event %d of the failed call changed after it returned: %+v, was %+v", i, now, was)
 	}
 }

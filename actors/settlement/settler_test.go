@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/ledger/ledgertest"
 	"github.com/exchange/internal-transfer/store"
 )
 
@@ -409,38 +409,13 @@ func TestSettleBatchesReuseScratch(t *testing.T) {
 	}
 }
 
-// keepingLedger fails its first CreateTransfers call with ErrOutcomeUnknown
-// but keeps the events it was given, as the batcher keeps a submission whose
-// caller gave up queued until its turn, and copies them to compare later.
-type keepingLedger struct {
-	ledger.Ledger
-	mu       sync.Mutex
-	calls    int
-	kept     []ledger.Transfer
-	snapshot []ledger.Transfer
-}
-
-func (k *keepingLedger) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.TransferEventResult, error) {
-	k.mu.Lock()
-	k.calls++
-	first := k.calls == 1
-	if first {
-		k.kept, k.snapshot = ts, append([]ledger.Transfer(nil), ts...)
-	}
-	k.mu.Unlock()
-	if first {
-		return nil, ledger.ErrOutcomeUnknown
-	}
-	return k.Ledger.CreateTransfers(ctx, ts)
-}
-
 // The posts of a batch whose ledger call failed are never reused for the
 // next batch: the ledger may still read them, and would post what the next
 // batch wrote over them.
 func TestFailedBatchKeepsItsPosts(t *testing.T) {
 	e := newEnv(t, "", 1)
 	e.fund(1, 1_000)
-	k := &keepingLedger{Ledger: e.ledger}
+	k := &ledgertest.KeepingLedger{Ledger: e.ledger}
 	opts := e.settlerOptions()
 	opts.Ledger = k
 	s := NewSettler(opts)
@@ -459,11 +434,7 @@ func TestFailedBatchKeepsItsPosts(t *testing.T) {
 			t.Fatalf("second batch, record %d: %v", i, err)
 		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for i := range k.snapshot {
-		if k.kept[i] != k.snapshot[i] {
-			t.Fatalf("post %d of the failed batch changed after its call: %+v, was %+v", i, k.kept[i], k.snapshot[i])
-		}
+	if i, now, was := k.Changed(); i >= 0 {
+		t.Fatalf("post %d of the failed batch changed after its call: %+v, was %+v", i, now, was)
 	}
 }
