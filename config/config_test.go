@@ -59,6 +59,7 @@ func TestProdConfigValuesTakeEffect(t *testing.T) {
 		"kafka.session_timeout_ms":              cfg.Kafka.SessionTimeoutMS == 10_000,
 		"server.gc_percent":                     cfg.Server.GCPercent == 800,
 		"server.memory_limit_mb":                cfg.Server.MemoryLimitMB == 4096,
+		"server.gc_start_heap_mb":               cfg.Server.GCStartHeapMB == 768,
 		"kafka.heartbeat_interval_ms":           cfg.Kafka.HeartbeatIntervalMS == 1_000,
 		"actors.user_actors_max":                cfg.Actors.UserActorsMax == 250_000,
 		"rate_limiting.max_requests_per_minute": cfg.RateLimiting.MaxRequestsPerMinute == 60,
@@ -106,6 +107,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		"session below kafka's": {"kafka:\n  session_timeout_ms: 3000\n", "kafka.session_timeout_ms"},
 		"gc percent too low":    {"server:\n  gc_percent: 10\n", "server.gc_percent"},
 		"memory limit tiny":     {"server:\n  memory_limit_mb: 100\n", "server.memory_limit_mb"},
+		"start heap tiny":       {"server:\n  gc_start_heap_mb: 10\n", "server.gc_start_heap_mb"},
+		"start heap over limit": {"server:\n  memory_limit_mb: 512\n  gc_start_heap_mb: 768\n", "server.gc_start_heap_mb"},
 		"heartbeat too slow":    {"kafka:\n  session_timeout_ms: 9000\n  heartbeat_interval_ms: 3001\n", "kafka.heartbeat_interval_ms"},
 		"no actors allowed":     {"actors:\n  user_actors_max: 0\n", "actors.user_actors_max"},
 	}

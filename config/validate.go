@@ -28,6 +28,7 @@ func (c *Config) Validate() error {
 		{c.Server.GoMaxProcs >= 0 && c.Server.GoMaxProcs <= 1024, "server.gomaxprocs", "must be 0 (automatic)..1024"},
 		{c.Server.GCPercent == 0 || (c.Server.GCPercent >= 25 && c.Server.GCPercent <= 10_000), "server.gc_percent", "must be 0 (Go's default) or 25..10000"},
 		{c.Server.MemoryLimitMB == 0 || c.Server.MemoryLimitMB >= 256, "server.memory_limit_mb", "must be 0 (no limit) or at least 256"},
+		{c.Server.GCStartHeapMB == 0 || c.Server.GCStartHeapMB >= 64 && (c.Server.MemoryLimitMB == 0 || c.Server.GCStartHeapMB <= c.Server.MemoryLimitMB), "server.gc_start_heap_mb", "must be 0 (none) or 64..server.memory_limit_mb"},
 		{oneOf(c.Backends.Ledger, "embedded", "tigerbeetle"), "backends.ledger", "must be embedded or tigerbeetle"},
 		{oneOf(c.Backends.Store, "embedded", "scylla"), "backends.store", "must be embedded or scylla"},
 		{oneOf(c.Backends.Stream, "embedded", "kafka"), "backends.stream", "must be embedded or kafka"},
