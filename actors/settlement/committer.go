@@ -138,12 +138,7 @@ func (m *committer) commit(take func(*partition) bool, restore bool) bool {
 		streamErrors.Inc()
 		m.c.log.Warn("cannot commit offsets", "topic", m.c.opts.Topic, "partitions", len(m.recs), "err", err)
 	}
-	if err == nil {
-		clear(m.recs)
-		clear(m.taken)
-		return true
-	}
-	if restore {
+	if err != nil && restore {
 		m.mu.Lock()
 		for _, t := range m.taken {
 			if _, newer := m.marked[t.p]; !newer {
@@ -152,7 +147,7 @@ func (m *committer) commit(take func(*partition) bool, restore bool) bool {
 		}
 		m.mu.Unlock()
 	}
-	clear(m.recs)
+	clear(m.recs) // the records stay referenced only by the marks
 	clear(m.taken)
-	return false
+	return err == nil
 }
