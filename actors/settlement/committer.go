@@ -57,19 +57,22 @@ func (m *committer) poke() {
 }
 
 // run commits the assigned partitions' marks when there are some, at most
-// every CommitInterval, until stop.
+// every CommitInterval, until stop. After a failed commit it waits longer,
+// doubling up to RetryBackoffMax, so a broker or disk outage costs a retry
+// (and a warning) every few seconds, not ten a second.
 func (m *committer) run() {
 	defer close(m.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var last time.Time
+	failures := 0
 	for {
 		select {
 		case <-m.quit:
 			return
 		case <-m.wake:
 		}
-		if wait := m.c.opts.CommitInterval - time.Since(last); wait > 0 {
+		if wait := commitWait(m.c.opts, failures) - time.Since(last); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-m.quit:
@@ -79,10 +82,24 @@ func (m *committer) run() {
 			}
 		}
 		last = time.Now()
-		if !m.commit(m.c.isAssigned, true) {
-			m.poke() // the marks are back: again after the interval
+		if m.commit(m.c.isAssigned, true) {
+			failures = 0
+		} else {
+			failures++
+			m.poke() // the marks are back: again after the wait
 		}
 	}
+}
+
+// commitWait is the least time from one commit to the next after failures
+// failed ones in a row: CommitInterval, doubled per failure up to
+// RetryBackoffMax (never below CommitInterval).
+func commitWait(o ConsumerOptions, failures int) time.Duration {
+	wait := o.CommitInterval
+	for i := 0; i < failures && wait < o.RetryBackoffMax; i++ {
+		wait *= 2
+	}
+	return max(min(wait, o.RetryBackoffMax), o.CommitInterval)
 }
 
 // flush commits parts' marks now and forgets them either way: parts are

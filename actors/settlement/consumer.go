@@ -63,7 +63,7 @@ type ConsumerOptions struct {
 	CommitTimeout     time.Duration
 	RecordTimeout     time.Duration // one record's whole settlement
 	RetryBackoffMin   time.Duration // first wait before retrying a failed record
-	RetryBackoffMax   time.Duration // longest wait; doubled from the minimum per failure
+	RetryBackoffMax   time.Duration // longest wait; doubled from the minimum per failure (also the offset commits' after failures)
 	RestartsMax       int           // partition actor restarts within RestartWindow before a respawn
 	RestartWindow     time.Duration
 	SessionTimeout    time.Duration

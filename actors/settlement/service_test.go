@@ -328,3 +328,40 @@ func TestSettlementGoesOnWhileACommitWaits(t *testing.T) {
 	close(release)
 	waitFor(t, 5*time.Second, "the offset after both records committed", func() bool { return e.committedOffset() == 2 })
 }
+
+// A failing commit is retried less and less often, not every interval, and
+// the offset is committed once the store syncs again.
+func TestFailedCommitsBackOff(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	var failing atomic.Bool
+	failing.Store(true)
+	var syncs atomic.Int64
+	opts := e.options(time.Hour)
+	opts.Consumer.CommitInterval, opts.Consumer.RetryBackoffMax = 10*time.Millisecond, 400*time.Millisecond
+	opts.Settler.Sync = func(context.Context) error {
+		syncs.Add(1)
+		if failing.Load() {
+			return errors.New("store sync failed")
+		}
+		return nil
+	}
+	e.startService(opts)
+
+	req := e.transfer(1, 1, 100)
+	if got := e.waitFinal(5*time.Second, req.ID)[req.ID]; got.Status != store.StatusSuccess {
+		t.Fatalf("status %s, want success", got.Status)
+	}
+	waitFor(t, 5*time.Second, "a failed commit", func() bool { return syncs.Load() > 0 })
+	start := syncs.Load()
+	time.Sleep(1500 * time.Millisecond)
+	// Every 10 ms would be about 150 attempts; doubling up to 400 ms, about 8.
+	if n := syncs.Load() - start; n > 20 {
+		t.Fatalf("%d commit attempts in 1.5 s of failures, want them backing off", n)
+	}
+	if at := e.committedOffset(); at != -1 {
+		t.Fatalf("offset %d committed while the store sync failed", at)
+	}
+	failing.Store(false)
+	waitFor(t, 5*time.Second, "the offset committed after the store recovered", func() bool { return e.committedOffset() == 1 })
+}
