@@ -92,9 +92,10 @@ type Options struct {
 
 	Version string // reported by /health
 
-	// HealthParts, when set, adds parts to /health ({"scanner":"running"}…);
-	// any part not "running" makes /health answer 503 unhealthy.
-	HealthParts func() map[string]string
+	// HealthParts, when set, adds parts to /health ({"scanner":"running"}…,
+	// with details such as a "scanner_error"); when it reports them not
+	// healthy, /health answers 503 unhealthy.
+	HealthParts func() (parts map[string]string, healthy bool)
 
 	// OnTransferHandled, when set, is given each transfer POST's handling
 	// time, on the request's goroutine (the node's slow-request tracer).

@@ -137,17 +137,15 @@ func bearer(h []byte) ([]byte, bool) {
 
 // handleHealth reports liveness and the version, plus the parts
 // Options.HealthParts names (settlement running in this process reports
-// "consumer" and "scanner"); a part that is not "running" makes the whole
-// answer unhealthy with 503.
+// "consumer" and "scanner"); when those are not healthy, the whole answer
+// is unhealthy with 503.
 func (s *Server) handleHealth(ctx *fasthttp.RequestCtx) {
 	status := "healthy"
 	var parts map[string]string
 	if s.opts.HealthParts != nil {
-		parts = s.opts.HealthParts()
-		for _, v := range parts {
-			if v != "running" {
-				status = "unhealthy"
-			}
+		var healthy bool
+		if parts, healthy = s.opts.HealthParts(); !healthy {
+			status = "unhealthy"
 		}
 	}
 	b := append([]byte(nil), `{"status":`...)

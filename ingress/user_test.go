@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -318,6 +320,50 @@ func TestHealthAndReady(t *testing.T) {
 	mu.Unlock()
 	if r := h.do(client, "GET", pathReady, ""); r.status != 503 || r.header["Retry-After"] == "" || strings.Contains(string(r.body), "store down") {
 		t.Fatalf("not ready: %d %s", r.status, r.body)
+	}
+}
+
+// /health shows the parts HealthParts reports with their details, and is
+// unhealthy exactly when HealthParts says so: a detail such as the
+// scanner's last error does not fail it.
+func TestHealthParts(t *testing.T) {
+	var mu sync.Mutex
+	parts, healthy := map[string]string{}, true
+	h := newHarness(t, func(o *Options) {
+		o.HealthParts = func() (map[string]string, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(parts), healthy
+		}
+	})
+	set := func(p map[string]string, ok bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		parts, healthy = p, ok
+	}
+	for _, c := range []struct {
+		parts   map[string]string
+		healthy bool
+		status  int
+	}{
+		{map[string]string{"scanner": "running", "consumer": "running"}, true, 200},
+		{map[string]string{"scanner": "running", "consumer": "running", "scanner_error": "list open: deadline exceeded"}, true, 200},
+		{map[string]string{"scanner": "stopped", "consumer": "running"}, false, 503},
+	} {
+		set(c.parts, c.healthy)
+		r := h.do(h.client, "GET", pathHealth, "")
+		var got map[string]string
+		if err := json.Unmarshal(r.body, &got); err != nil || r.status != c.status {
+			t.Fatalf("parts %v healthy %v: %d %s (%v)", c.parts, c.healthy, r.status, r.body, err)
+		}
+		want := map[string]string{"status": "healthy", "version": "1.2.3"}
+		if !c.healthy {
+			want["status"] = "unhealthy"
+		}
+		maps.Copy(want, c.parts)
+		if !maps.Equal(got, want) {
+			t.Fatalf("/health = %v, want %v", got, want)
+		}
 	}
 }
 

@@ -79,11 +79,14 @@ func (n *Node) startGateway() error {
 	}
 	if n.settle != nil {
 		// Settlement runs in this process (embedded backends): /health
-		// reports it as the deployment guide's settlement check expects.
-		opts.HealthParts = func() map[string]string {
+		// reports it as the deployment guide's settlement check expects,
+		// healthy as settlement's own /health would be (a failed scanner
+		// run is a detail, not a failure: the next run retries).
+		opts.HealthParts = func() (map[string]string, bool) {
 			h := n.settle.Health()
+			healthy := h["status"] == "healthy"
 			delete(h, "status")
-			return h
+			return h, healthy
 		}
 	}
 	api, err := ingress.New(opts, svc, n.admin, n.ready)
