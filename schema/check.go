@@ -17,7 +17,7 @@ type relation struct {
 	op   string
 }
 
-// Check verifies that stmt, one SELECT, INSERT or DELETE as the store issues
+// Check verifies that stmt, one SELECT, INSERT, UPDATE or DELETE as the store issues
 // it, refers only to tables and columns c defines and reads or writes only
 // through full partition keys. Unqualified table names resolve in keyspace.
 // It errors (wrapping ErrSyntax) on statements outside the subset it knows.
@@ -33,8 +33,10 @@ func (c *Catalog) Check(keyspace, stmt string) error {
 		err = c.checkInsert(p, keyspace)
 	case p.acceptSeq("DELETE", "FROM"):
 		err = c.checkDelete(p, keyspace)
+	case p.accept("UPDATE"):
+		err = c.checkUpdate(p, keyspace)
 	default:
-		err = p.errorf("want SELECT, INSERT or DELETE")
+		err = p.errorf("want SELECT, INSERT, UPDATE or DELETE")
 	}
 	if err == nil && !p.done() {
 		err = p.errorf("unexpected text")
@@ -180,6 +182,75 @@ func (c *Catalog) checkDelete(p *parser, keyspace string) error {
 		return err
 	}
 	p.acceptSeq("IF", "EXISTS")
+	return nil
+}
+
+// checkUpdate checks UPDATE t [USING ...] SET col = term, ... WHERE
+// <the full primary key> [IF EXISTS | IF col op term AND ...]: a single-row
+// write of non-key columns, conditions on known non-key columns.
+func (c *Catalog) checkUpdate(p *parser, keyspace string) error {
+	t, err := c.table(p, keyspace)
+	if err != nil {
+		return err
+	}
+	if err := p.using(); err != nil {
+		return err
+	}
+	if err := p.expect("SET"); err != nil {
+		return err
+	}
+	for n := 0; n == 0 || p.accept(","); n++ {
+		col, err := p.ident()
+		if err != nil {
+			return err
+		}
+		if err := nonKeyColumn(t, col, "SET"); err != nil {
+			return err
+		}
+		if err := p.expect("="); err != nil {
+			return err
+		}
+		if err := p.term(); err != nil {
+			return err
+		}
+	}
+	if err := p.expect("WHERE"); err != nil {
+		return err
+	}
+	rels, err := p.relations()
+	if err != nil {
+		return err
+	}
+	if err := checkWhere(t, rels, true); err != nil {
+		return err
+	}
+	if !p.accept("IF") || p.accept("EXISTS") {
+		return nil
+	}
+	conds, err := p.relations()
+	if err != nil {
+		return err
+	}
+	for _, r := range conds {
+		if len(r.cols) != 1 {
+			return p.errorf("tuple in an IF condition")
+		}
+		if err := nonKeyColumn(t, r.cols[0], "IF"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nonKeyColumn refuses a column t lacks, or one of its primary key, where
+// clause (SET, IF) needs a regular column.
+func nonKeyColumn(t *Table, col, clause string) error {
+	if err := knownColumns(t, []string{col}); err != nil {
+		return err
+	}
+	if t.IsPrimaryKey(col) {
+		return fmt.Errorf("%w: %s on primary key column %s of %s", ErrMismatch, clause, col, t.Name)
+	}
 	return nil
 }
 

@@ -92,6 +92,7 @@ func TestCatalogOfShippedSchema(t *testing.T) {
 		"open_transfer_buckets": {Partition: []string{"shard"},
 			Clustering: []ClusteringColumn{{"minute_bucket", false}}},
 		"transfer_idempotency_keys": {Partition: []string{"user_id", "idempotency_key"}},
+		"node_claims":               {Partition: []string{"node_id"}},
 		"transfer_operator_actions": {Partition: []string{"request_id"},
 			Clustering: []ClusteringColumn{{"at", false}, {"action_id", false}}},
 	}
@@ -160,6 +161,8 @@ func TestCheckAcceptsKeyedStatements(t *testing.T) {
 		"INSERT INTO transfer_idempotency_keys (user_id,idempotency_key,request_id) VALUES (?,?,?) IF NOT EXISTS USING TTL ?",
 		"DELETE FROM open_transfer_requests USING TIMESTAMP ? WHERE minute_bucket=? AND created_at=? AND request_id=?",
 		"SELECT kind FROM transfer_operator_actions WHERE request_id=? AND at=? AND action_id=?",
+		"UPDATE node_claims USING TTL ? SET owner=? WHERE node_id=? IF owner=?",
+		"UPDATE balance_transfer_requests SET status=?,error_code=? WHERE request_id=? IF EXISTS",
 	} {
 		if err := c.Check(DefaultKeyspace, stmt); err != nil {
 			t.Errorf("Check refused a keyed statement: %v", err)
@@ -187,7 +190,7 @@ func TestCheckRejectsBrokenStatements(t *testing.T) {
 		})
 	}
 	t.Run("unsupported statement", func(t *testing.T) {
-		err := c.Check(DefaultKeyspace, "UPDATE balance_transfer_requests SET status=? WHERE request_id=?")
+		err := c.Check(DefaultKeyspace, "TRUNCATE balance_transfer_requests")
 		if !errors.Is(err, ErrSyntax) {
 			t.Fatalf("Check error = %v, want ErrSyntax", err)
 		}

@@ -163,6 +163,8 @@ var (
 	ErrIllegalTransition = errors.New("store: illegal status transition")
 	ErrInvalid           = errors.New("store: invalid argument")
 	ErrClosed            = errors.New("store: closed")
+	// ErrNodeClaimed: another running node holds the node id (ClaimNode).
+	ErrNodeClaimed = errors.New("store: node id held by another running node")
 )
 
 // TransitionError reports a refused status change; it matches
@@ -202,7 +204,40 @@ type Store interface {
 	RecordAction(ctx context.Context, a Action) error
 	// Actions returns the operator actions of request id, oldest first.
 	Actions(ctx context.Context, id uint64) ([]Action, error)
+	// ClaimNode claims node id for owner until ttl from now. Request ids
+	// are unique only per node id, so two running nodes must never share
+	// one. It succeeds when the id is free, expired or already owner's
+	// (the claim is then renewed); otherwise it returns the holder and an
+	// error wrapping ErrNodeClaimed. ttl counts in whole seconds (rounded
+	// up); ValidateClaim gives the bounds.
+	ClaimNode(ctx context.Context, node int, owner string, ttl time.Duration) (holder string, err error)
 	Close() error
+}
+
+// Bounds of a node claim (ClaimNode).
+const (
+	ClaimOwnerMax = 256            // bytes of an owner name
+	ClaimTTLMax   = 24 * time.Hour // longest claim
+)
+
+// ValidateClaim refuses, wrapping ErrInvalid, a claim no implementation's
+// ClaimNode may store: a negative node id, an empty or over-long owner, a
+// ttl under a second or over ClaimTTLMax.
+func ValidateClaim(node int, owner string, ttl time.Duration) error {
+	switch {
+	case node < 0 || node > math.MaxInt32:
+		return fmt.Errorf("cannot claim node %d: out of range: %w", node, ErrInvalid)
+	case owner == "" || len(owner) > ClaimOwnerMax:
+		return fmt.Errorf("cannot claim node %d: owner of %d bytes, want 1..%d: %w", node, len(owner), ClaimOwnerMax, ErrInvalid)
+	case ttl < time.Second || ttl > ClaimTTLMax:
+		return fmt.Errorf("cannot claim node %d: ttl %s, want 1s..%s: %w", node, ttl, ClaimTTLMax, ErrInvalid)
+	}
+	return nil
+}
+
+// ClaimSeconds is ttl in whole seconds, rounded up, as a claim keeps it.
+func ClaimSeconds(ttl time.Duration) int {
+	return int((ttl + time.Second - 1) / time.Second)
 }
 
 // IdempotencyKeyMax bounds the length of an idempotency key, in bytes.

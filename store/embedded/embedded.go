@@ -183,6 +183,8 @@ type Store struct {
 
 	sweepStop chan struct{}
 	sweepDone chan struct{}
+
+	claimMu sync.Mutex // orders ClaimNode's read and write
 }
 
 // paddedMutex keeps neighbouring stripes off one cache line.

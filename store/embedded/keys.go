@@ -17,6 +17,7 @@ import (
 //	'i' user key                 → id, keyWrittenAt; idempotency key
 //	'e' keyWrittenAt user key    → empty; idempotency keys by age, for the sweep
 //	'a' id seq                   → action (codec.go), oldest first
+//	'n' node                     → claimed until (ns), owner; node claims
 const (
 	prefixRequest byte = 'r'
 	prefixHistory byte = 'h'
@@ -24,6 +25,7 @@ const (
 	prefixIdemKey byte = 'i'
 	prefixIdemAge byte = 'e'
 	prefixAction  byte = 'a'
+	prefixNode    byte = 'n'
 )
 
 // Widths and offsets of the fixed-width keys and values above.
@@ -32,6 +34,7 @@ const (
 	historyKeyLen       = 1 + 8 + 8 + 8
 	openKeyLen          = 1 + 8 + 8
 	actionKeyLen        = 1 + 8 + 4
+	nodeKeyLen          = 1 + 4
 	idemValueLen        = 8 + 8
 	idemKeyHeaderLen    = 1 + 8
 	idemAgeHeaderLen    = 1 + 8 + 8
@@ -131,6 +134,13 @@ func decodeIdemValue(v []byte) (id uint64, written time.Time, ok bool) {
 		return 0, time.Time{}, false
 	}
 	return binary.BigEndian.Uint64(v), decodeTime(binary.BigEndian.Uint64(v[8:])), true
+}
+
+func nodeKey(node int) []byte {
+	k := make([]byte, nodeKeyLen)
+	k[0] = prefixNode
+	binary.BigEndian.PutUint32(k[1:], uint32(node))
+	return k
 }
 
 func actionKey(id uint64, seq uint32) []byte {

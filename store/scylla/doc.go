@@ -49,6 +49,13 @@
 // key row carries a copy of the request, which lets a losing or retrying
 // Create return — and if need be restore — the holder.
 //
+// # Node claims
+//
+// Request ids are unique per gateway node id, so each running gateway
+// claims its id in node_claims (INSERT ... IF NOT EXISTS USING TTL) and
+// renews it (UPDATE ... USING TTL ... IF owner = ?): a second node started
+// with the same id is refused at start (Store.ClaimNode).
+//
 // # Paging
 //
 // Cursors are opaque base64url strings: the bucket (day or minute) and the

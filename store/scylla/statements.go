@@ -12,6 +12,12 @@ type stmt struct {
 	names []string
 }
 
+// conditional reports whether s is a lightweight transaction, which the
+// driver must not retry on its own: the claims, and a renewal.
+func (s stmt) conditional() bool {
+	return s.cql == stmtKeyClaim.cql || s.cql == stmtNodeClaim.cql || s.cql == stmtNodeRenew.cql
+}
+
 func build(b qb.Builder) stmt {
 	cql, names := b.ToCql()
 	return stmt{cql: cql, names: names}
@@ -26,6 +32,7 @@ const (
 	tableBuckets  = "open_transfer_buckets"
 	tableKeys     = "transfer_idempotency_keys"
 	tableActions  = "transfer_operator_actions"
+	tableNodes    = "node_claims"
 )
 
 // clusteringKey is the (created_at, request_id) tuple the history and open
@@ -74,6 +81,11 @@ var (
 	stmtKeyGet   = build(qb.Select(tableKeys).Columns(requestColumns...).Where(
 		qb.Eq("user_id"), qb.Eq("idempotency_key")))
 
+	stmtNodeClaim = build(qb.Insert(tableNodes).Columns("node_id", "owner").Unique().TTLNamed("ttl"))
+	stmtNodeRenew = build(qb.Update(tableNodes).TTLNamed("ttl").Set("owner").Where(qb.Eq("node_id")).
+			If(qb.EqNamed("owner", "holder")))
+	stmtNodeGet = build(qb.Select(tableNodes).Columns("owner").Where(qb.Eq("node_id")))
+
 	stmtActionInsert = build(qb.Insert(tableActions).Columns("request_id", "at", "action_id", "kind", "operator", "reason"))
 	stmtActionList   = build(qb.Select(tableActions).Columns("at", "kind", "operator", "reason").Where(
 		qb.Eq("request_id")).LimitNamed("limit"))
@@ -121,6 +133,7 @@ func Statements() map[string]string {
 		"bucket.insert": stmtBucketInsert, "bucket.delete": stmtBucketDelete, "bucket.list": stmtBucketList,
 		"key.claim": stmtKeyClaim, "key.get": stmtKeyGet,
 		"action.insert": stmtActionInsert, "action.list": stmtActionList,
+		"node.claim": stmtNodeClaim, "node.renew": stmtNodeRenew, "node.get": stmtNodeGet,
 	}
 	out := make(map[string]string, len(all))
 	for name, s := range all {

@@ -119,7 +119,7 @@ func (s *Store) enter(ctx context.Context) error {
 // idempotent: rows are keyed by what they describe and status cells carry
 // their own write timestamps.
 func (s *Store) query(ctx context.Context, st stmt, values map[string]any) *gocqlx.Queryx {
-	return s.sess.ContextQuery(ctx, st.cql, st.names).Bind(st.args(values)...).Idempotent(st.cql != stmtKeyClaim.cql)
+	return s.sess.ContextQuery(ctx, st.cql, st.names).Bind(st.args(values)...).Idempotent(!st.conditional())
 }
 
 // batch collects statements for one logged batch: all its writes are

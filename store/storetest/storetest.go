@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T, opts Options) store.Store) {
 	t.Run("CountOpen", s.testCountOpen)
 	t.Run("Actions", s.testActions)
 	t.Run("IdempotencyExpiry", s.testExpiry)
+	t.Run("NodeClaims", s.testClaims)
 }
 
 type suite struct {

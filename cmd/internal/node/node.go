@@ -100,6 +100,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role)
 		}
 	}
 	if role == Gateway {
+		if err := n.claimNodeID(ctx, nodeOwner(cfg.Monitoring.HealthCheckPort), nodeClaimTTL, nodeClaimEvery); err != nil {
+			return nil, err
+		}
 		if err := n.startGateway(); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,53 @@
+package embedded
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/exchange/internal-transfer/store"
+)
+
+// ClaimNode implements store.Store. The claim is one key (node → claimed
+// until, owner), read and written under claimMu and synced before the
+// answer. Only one process can open the database, so within it the rule
+// is the same as ScyllaDB's: a live claim of another owner refuses.
+func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.Duration) (string, error) {
+	if err := store.ValidateClaim(node, owner, ttl); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("cannot claim node %d: %w", node, err)
+	}
+	if err := s.enter(); err != nil {
+		return "", err
+	}
+	defer s.life.RUnlock()
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	now := s.opts.Now()
+	key := nodeKey(node)
+	v, found, err := get(s.db, key)
+	if err != nil {
+		return "", fmt.Errorf("cannot claim node %d: %w", node, err)
+	}
+	if found {
+		if len(v) < 8 {
+			return "", fmt.Errorf("cannot claim node %d: corrupt claim of %d bytes", node, len(v))
+		}
+		until, holder := decodeTime(binary.BigEndian.Uint64(v[:8])), string(v[8:])
+		if holder != owner && now.Before(until) {
+			return holder, fmt.Errorf("cannot claim node %d: held by %q until %s: %w",
+				node, holder, until.Format(time.RFC3339), store.ErrNodeClaimed)
+		}
+	}
+	until := now.Add(time.Duration(store.ClaimSeconds(ttl)) * time.Second)
+	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(owner)), encodeTime(until))
+	if err := s.db.Set(key, append(val, owner...), pebble.Sync); err != nil {
+		return "", fmt.Errorf("cannot claim node %d: %w", node, err)
+	}
+	return owner, nil
+}
