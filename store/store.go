@@ -163,6 +163,9 @@ var (
 	ErrIllegalTransition = errors.New("store: illegal status transition")
 	ErrInvalid           = errors.New("store: invalid argument")
 	ErrClosed            = errors.New("store: closed")
+	// ErrIDExists: Create was given the id of a request already stored
+	// (wrapped together with ErrInvalid). Nothing was written.
+	ErrIDExists = errors.New("store: request id exists")
 	// ErrNodeClaimed: another running node holds the node id (ClaimNode).
 	ErrNodeClaimed = errors.New("store: node id held by another running node")
 )

@@ -406,6 +406,10 @@ func (u *userActor) ensureAccounts(ctx context.Context) error {
 	return nil
 }
 
+// idRetriesMax bounds the new ids one request takes after a store refused
+// its id as already stored; each skips to a later millisecond.
+const idRetriesMax = 16
+
 // syncTimeout bounds the store sync before an answer (Options.Sync); it
 // fits in Submit's answerMargin, as the request's own deadline may be spent.
 const syncTimeout = answerMargin / 2
@@ -454,6 +458,18 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 	}
 	req.PendingID = PendingID(req).Bytes()
 	stored, created, err := s.store.Create(ctx, req)
+	for retry := 0; errors.Is(err, store.ErrIDExists); retry++ {
+		// The id was issued before this start (the clock stepped back):
+		// nothing was written, so take a later one.
+		s.ids.Past(req.ID)
+		if retry == idRetriesMax {
+			s.log.Error("request ids keep colliding with stored ones; is server.node_id shared?", "request_id", req.ID)
+			return store.Request{}, true, s.retryable(ErrUnavailable)
+		}
+		req.ID = s.ids.Next()
+		req.PendingID = PendingID(req).Bytes()
+		stored, created, err = s.store.Create(ctx, req)
+	}
 	if err != nil {
 		dbErrors.Inc()
 		s.log.Warn("cannot record request", "user", u.user, "err", err)

@@ -9,7 +9,8 @@ import (
 // Request ids are 63-bit, roughly time-ordered and unique across nodes:
 // milliseconds since idEpoch (41 bits, ~69 years) | node (10 bits) |
 // sequence within the millisecond (12 bits). A store refuses a duplicate id,
-// so a clock stepping back across a restart costs a retry, never a collision.
+// so a clock stepping back across a restart costs a retry (Past), never a
+// collision.
 const (
 	idNodeBits = 10
 	idSeqBits  = 12
@@ -55,6 +56,18 @@ func (g *IDGenerator) Next() uint64 {
 		g.lastMS, g.seq = ms, 0
 	}
 	return g.lastMS<<(idNodeBits+idSeqBits) | g.node<<idSeqBits | g.seq
+}
+
+// Past moves the generator beyond used, an id found already stored (the
+// clock stepped back across a restart): the next id is in a later
+// millisecond than used's, as the rest of used's millisecond was probably
+// taken too.
+func (g *IDGenerator) Past(used uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ms := used >> (idNodeBits + idSeqBits); ms >= g.lastMS {
+		g.lastMS, g.seq = ms, idSeqMax
+	}
 }
 
 // IDTime returns the time encoded in a request id.

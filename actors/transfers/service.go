@@ -47,6 +47,8 @@ type Options struct {
 	// in its request made durable runs it first. Nil: every store write
 	// is durable when it returns.
 	Sync func(context.Context) error
+	// Clock is the request ids' clock; nil: time.Now.
+	Clock func() time.Time
 }
 
 // Service is the transfer service: it routes each request to its user's
@@ -108,7 +110,7 @@ var (
 // NewService starts the user-actor supervisor on system. l should be the
 // batcher so that holds from many users share ledger batches.
 func NewService(system *actor.ActorSystem, l ledger.Ledger, s store.Store, pub Publisher, catalog *Catalog, opts Options) (*Service, error) {
-	ids, err := NewIDGenerator(opts.NodeID, nil)
+	ids, err := NewIDGenerator(opts.NodeID, opts.Clock)
 	if err != nil {
 		return nil, err
 	}

@@ -272,6 +272,52 @@ func TestIDGeneratorIsUniqueAndOrdered(t *testing.T) {
 	}
 }
 
+// Ids a node issued before a restart, found again after its clock stepped
+// back, cost the new requests a retry with a later id: they are held, and
+// the stored requests stay as they were.
+func TestStoredIDsAreSkipped(t *testing.T) {
+	stepped := time.Now().Add(-time.Hour)
+	clock := func() time.Time { return stepped }
+	opts := defaultOptions()
+	opts.Clock = clock
+	p := newPipeline(t, opts)
+	ctx := context.Background()
+	const user = 9
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	// What the node issued at that time before its restart.
+	before, err := transfers.NewIDGenerator(opts.NodeID, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[uint64]store.Request{}
+	for range 3 {
+		req := store.Request{ID: before.Next(), UserID: 8, ToUserID: 8, FromAccountType: "funding", ToAccountType: "spot",
+			Asset: "USDT", Amount: 1, Status: store.StatusRequesting, CreatedAt: stepped, UpdatedAt: stepped}
+		req.PendingID = transfers.PendingID(req).Bytes()
+		if _, created, err := p.store.Create(ctx, req); err != nil || !created {
+			t.Fatalf("create %d: created %v, err %v", req.ID, created, err)
+		}
+		stored[req.ID] = req
+	}
+	for i := range 3 {
+		req, err := p.svc.Submit(ctx, cmd(user, 10, ""))
+		if err != nil || req.Status != store.StatusPending {
+			t.Fatalf("submit %d: %+v, %v; want pending", i, req, err)
+		}
+		if _, ok := stored[req.ID]; ok {
+			t.Fatalf("submit %d answered with the stored id %d", i, req.ID)
+		}
+	}
+	for id, want := range stored {
+		got, err := p.store.Get(ctx, id)
+		if err != nil || got.UserID != want.UserID || got.Status != store.StatusRequesting || got.Amount != want.Amount {
+			t.Fatalf("stored request %d is now %+v, %v", id, got, err)
+		}
+	}
+}
+
 // BenchmarkPipeline measures the actor pipeline without HTTP: many users
 // submitting through their actors, holds batched into the embedded ledger,
 // requests recorded in the embedded store.

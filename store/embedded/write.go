@@ -80,7 +80,7 @@ func (s *Store) claimID(id uint64) error {
 	if _, found, err := get(s.db, requestKey(id)); err != nil {
 		return err
 	} else if found {
-		return fmt.Errorf("id exists: %w", store.ErrInvalid)
+		return fmt.Errorf("%w (%w)", store.ErrIDExists, store.ErrInvalid)
 	}
 	return nil
 }

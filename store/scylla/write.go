@@ -41,7 +41,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 		if req.IdempotencyKey != "" && existing.IdempotencyKey == req.IdempotencyKey && existing.UserID == req.UserID {
 			return existing, false, nil // a retry of this very create
 		}
-		return store.Request{}, false, fmt.Errorf("cannot create request %d: id exists: %w", req.ID, store.ErrInvalid)
+		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w (%w)", req.ID, store.ErrIDExists, store.ErrInvalid)
 	case !errors.Is(err, store.ErrNotFound):
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}

@@ -71,6 +71,7 @@ func (s suite) testCreate(t *testing.T) {
 			dup.ID, dup.IdempotencyKey = orig.ID, key
 			_, _, err := st.Create(ctx(t), dup)
 			wantErr(t, "Create(existing id, key "+key+")", err, store.ErrInvalid)
+			wantErr(t, "Create(existing id, key "+key+")", err, store.ErrIDExists)
 		}
 		wantRequest(t, mustGet(t, st, orig.ID), orig, store.StatusRequesting)
 	})
