@@ -20,7 +20,8 @@
 //     always writes CreatedAt truncated to the millisecond and set.
 //   - Create ignores req.Status and stores StatusRequesting; it refuses an
 //     ID of 0, a UserID of 0, and an ID that already exists under another
-//     (or no) idempotency key, all with errors wrapping store.ErrInvalid.
+//     (or no) idempotency key, all with errors wrapping store.ErrInvalid
+//     (the existing id also with store.ErrIDExists).
 //   - Advance to an invalid status (0, >4) returns an error wrapping
 //     store.ErrInvalid; ErrorCode/ErrorMessage are recorded when moving to
 //     failed.
@@ -34,6 +35,9 @@
 //     and waits TTL+2 s): an expired key is absent, so a Create with it and a
 //     new request id creates (created == true).
 //   - RecordAction and Actions on an unknown request return store.ErrNotFound.
+//   - A node claim lasts its ttl, rounded up to whole seconds (the suite
+//     uses 1 s and waits 2.5 s for it to lapse); node ids are drawn at
+//     random below 2^30.
 package storetest
 
 import "time"
