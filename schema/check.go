@@ -181,8 +181,7 @@ func (c *Catalog) checkDelete(p *parser, keyspace string) error {
 	if err := checkWhere(t, rels, true); err != nil {
 		return err
 	}
-	p.acceptSeq("IF", "EXISTS")
-	return nil
+	return p.conditions(t)
 }
 
 // checkUpdate checks UPDATE t [USING ...] SET col = term, ... WHERE
@@ -224,6 +223,12 @@ func (c *Catalog) checkUpdate(p *parser, keyspace string) error {
 	if err := checkWhere(t, rels, true); err != nil {
 		return err
 	}
+	return p.conditions(t)
+}
+
+// conditions parses an optional IF EXISTS or IF col op term AND ... on
+// known non-key columns of t.
+func (p *parser) conditions(t *Table) error {
 	if !p.accept("IF") || p.accept("EXISTS") {
 		return nil
 	}

@@ -162,6 +162,7 @@ func TestCheckAcceptsKeyedStatements(t *testing.T) {
 		"DELETE FROM open_transfer_requests USING TIMESTAMP ? WHERE minute_bucket=? AND created_at=? AND request_id=?",
 		"SELECT kind FROM transfer_operator_actions WHERE request_id=? AND at=? AND action_id=?",
 		"UPDATE node_claims USING TTL ? SET owner=? WHERE node_id=? IF owner=?",
+		"DELETE FROM node_claims WHERE node_id=? IF owner=?",
 		"UPDATE balance_transfer_requests SET status=?,error_code=? WHERE request_id=? IF EXISTS",
 	} {
 		if err := c.Check(DefaultKeyspace, stmt); err != nil {

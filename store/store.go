@@ -212,8 +212,14 @@ type Store interface {
 	// one. It succeeds when the id is free, expired or already owner's
 	// (the claim is then renewed); otherwise it returns the holder and an
 	// error wrapping ErrNodeClaimed. ttl counts in whole seconds (rounded
-	// up); ValidateClaim gives the bounds.
+	// up; ScyllaDB may end a claim up to a second early); ValidateClaim
+	// gives the bounds. A claim lives only while its holder runs: the
+	// embedded store, which one process opens at a time, drops every
+	// claim when it opens.
 	ClaimNode(ctx context.Context, node int, owner string, ttl time.Duration) (holder string, err error)
+	// ReleaseNode ends owner's claim on node id, if owner holds it; a
+	// claim of another owner is left as it is. Nothing to release is fine.
+	ReleaseNode(ctx context.Context, node int, owner string) error
 	Close() error
 }
 

@@ -449,6 +449,11 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 		s.log.Warn("cannot ensure accounts", "user", u.user, "err", err)
 		return store.Request{}, true, s.retryable(ErrUnavailable)
 	}
+	if s.opts.IDsValid != nil && !s.opts.IDsValid() {
+		// The node's claim on its id could lapse: another node could take
+		// the id and issue the same request ids.
+		return store.Request{}, true, s.retryable(ErrUnavailable)
+	}
 	req := store.Request{
 		ID: s.ids.Next(), UserID: cmd.UserID, ToUserID: cmd.ToUserID,
 		FromAccountType: cmd.FromAccountType, ToAccountType: cmd.ToAccountType,

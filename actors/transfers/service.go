@@ -49,6 +49,10 @@ type Options struct {
 	Sync func(context.Context) error
 	// Clock is the request ids' clock; nil: time.Now.
 	Clock func() time.Time
+	// IDsValid, when set, says whether this node may issue request ids (its
+	// claim on Options.NodeID surely holds); while it says no, new
+	// requests are refused unavailable, before anything is written.
+	IDsValid func() bool
 }
 
 // Service is the transfer service: it routes each request to its user's

@@ -318,6 +318,32 @@ func TestStoredIDsAreSkipped(t *testing.T) {
 	}
 }
 
+// While the node may not issue ids, requests are refused unavailable before
+// anything is written; afterwards they go through.
+func TestNoRequestsWithoutIDs(t *testing.T) {
+	var valid atomic.Bool
+	opts := defaultOptions()
+	opts.IDsValid = valid.Load
+	p := newPipeline(t, opts)
+	ctx := context.Background()
+	const user = 11
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	req, err := p.svc.Submit(ctx, cmd(user, 10, "k1"))
+	if !errors.Is(err, transfers.ErrUnavailable) || req.ID != 0 {
+		t.Fatalf("submit without ids: %+v, %v; want ErrUnavailable and no request", req, err)
+	}
+	page, err := p.store.History(ctx, store.HistoryQuery{UserID: user, Limit: 10})
+	if err != nil || len(page.Requests) != 0 {
+		t.Fatalf("history after the refusal: %d requests, %v; want none", len(page.Requests), err)
+	}
+	valid.Store(true)
+	if req, err := p.svc.Submit(ctx, cmd(user, 10, "k1")); err != nil || req.Status != store.StatusPending {
+		t.Fatalf("submit with ids: %+v, %v; want pending", req, err)
+	}
+}
+
 // BenchmarkPipeline measures the actor pipeline without HTTP: many users
 // submitting through their actors, holds batched into the embedded ledger,
 // requests recorded in the embedded store.

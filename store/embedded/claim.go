@@ -13,8 +13,9 @@ import (
 
 // ClaimNode implements store.Store. The claim is one key (node → claimed
 // until, owner), read and written under claimMu and synced before the
-// answer. Only one process can open the database, so within it the rule
-// is the same as ScyllaDB's: a live claim of another owner refuses.
+// answer. Within the process the rule is ScyllaDB's: a live claim of
+// another owner refuses. Only one process can open the database, so the
+// claims found at Open are all of processes that ended (dropClaims).
 func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.Duration) (string, error) {
 	if err := store.ValidateClaim(node, owner, ttl); err != nil {
 		return "", err
@@ -50,4 +51,38 @@ func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.
 		return "", fmt.Errorf("cannot claim node %d: %w", node, err)
 	}
 	return owner, nil
+}
+
+// ReleaseNode implements store.Store.
+func (s *Store) ReleaseNode(ctx context.Context, node int, owner string) error {
+	if err := store.ValidateClaim(node, owner, time.Second); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot release node %d: %w", node, err)
+	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.life.RUnlock()
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	key := nodeKey(node)
+	v, found, err := get(s.db, key)
+	if err != nil {
+		return fmt.Errorf("cannot release node %d: %w", node, err)
+	}
+	if !found || len(v) < 8 || string(v[8:]) != owner {
+		return nil
+	}
+	if err := s.db.Delete(key, pebble.Sync); err != nil {
+		return fmt.Errorf("cannot release node %d: %w", node, err)
+	}
+	return nil
+}
+
+// dropClaims deletes every node claim: at Open they are all of processes
+// that no longer run, as only one process can open the database.
+func dropClaims(db *pebble.DB) error {
+	return db.DeleteRange([]byte{prefixNode}, []byte{prefixNode + 1}, pebble.Sync)
 }

@@ -227,6 +227,9 @@ func Open(opts Options) (*Store, error) {
 	if err := s.rebuildCounts(); err != nil {
 		return fail(err)
 	}
+	if err := dropClaims(db); err != nil {
+		return fail(fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err))
+	}
 	if err := s.loadFilter(); err != nil {
 		return fail(fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err))
 	}

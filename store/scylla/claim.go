@@ -51,3 +51,17 @@ func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.
 	}
 	return "", fmt.Errorf("cannot claim node %d: not settled after %d attempts", node, claimAttemptsMax)
 }
+
+// ReleaseNode implements store.Store: DELETE ... IF owner = ?, so a claim
+// another node took since is left alone.
+func (s *Store) ReleaseNode(ctx context.Context, node int, owner string) error {
+	if err := store.ValidateClaim(node, owner, time.Second); err != nil {
+		return err
+	}
+	_, err := s.query(ctx, stmtNodeRelease, map[string]any{"node_id": node, "holder": owner}).
+		SerialConsistency(s.set.serial).ExecCASRelease()
+	if err != nil {
+		return fmt.Errorf("cannot release node %d: %w", node, err)
+	}
+	return nil
+}

@@ -13,9 +13,10 @@ type stmt struct {
 }
 
 // conditional reports whether s is a lightweight transaction, which the
-// driver must not retry on its own: the claims, and a renewal.
+// driver must not retry on its own: the claims, a renewal, a release.
 func (s stmt) conditional() bool {
-	return s.cql == stmtKeyClaim.cql || s.cql == stmtNodeClaim.cql || s.cql == stmtNodeRenew.cql
+	return s.cql == stmtKeyClaim.cql || s.cql == stmtNodeClaim.cql || s.cql == stmtNodeRenew.cql ||
+		s.cql == stmtNodeRelease.cql
 }
 
 func build(b qb.Builder) stmt {
@@ -84,7 +85,8 @@ var (
 	stmtNodeClaim = build(qb.Insert(tableNodes).Columns("node_id", "owner").Unique().TTLNamed("ttl"))
 	stmtNodeRenew = build(qb.Update(tableNodes).TTLNamed("ttl").Set("owner").Where(qb.Eq("node_id")).
 			If(qb.EqNamed("owner", "holder")))
-	stmtNodeGet = build(qb.Select(tableNodes).Columns("owner").Where(qb.Eq("node_id")))
+	stmtNodeGet     = build(qb.Select(tableNodes).Columns("owner").Where(qb.Eq("node_id")))
+	stmtNodeRelease = build(qb.Delete(tableNodes).Where(qb.Eq("node_id")).If(qb.EqNamed("owner", "holder")))
 
 	stmtActionInsert = build(qb.Insert(tableActions).Columns("request_id", "at", "action_id", "kind", "operator", "reason"))
 	stmtActionList   = build(qb.Select(tableActions).Columns("at", "kind", "operator", "reason").Where(
@@ -134,6 +136,7 @@ func Statements() map[string]string {
 		"key.claim": stmtKeyClaim, "key.get": stmtKeyGet,
 		"action.insert": stmtActionInsert, "action.list": stmtActionList,
 		"node.claim": stmtNodeClaim, "node.renew": stmtNodeRenew, "node.get": stmtNodeGet,
+		"node.release": stmtNodeRelease,
 	}
 	out := make(map[string]string, len(all))
 	for name, s := range all {

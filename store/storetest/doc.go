@@ -35,9 +35,9 @@
 //     and waits TTL+2 s): an expired key is absent, so a Create with it and a
 //     new request id creates (created == true).
 //   - RecordAction and Actions on an unknown request return store.ErrNotFound.
-//   - A node claim lasts its ttl, rounded up to whole seconds (the suite
-//     uses 1 s and waits 2.5 s for it to lapse); node ids are drawn at
-//     random below 2^30.
+//   - A node claim lasts its ttl, give or take a second (the suite uses
+//     3 s, counts on 1.5 s and waits 4.5 s for it to lapse); node ids are
+//     drawn at random below 2^30.
 package storetest
 
 import "time"

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -49,6 +50,10 @@ type Node struct {
 	cancel    context.CancelFunc
 	failed    chan error
 	stops     []func() error // in start order; Stop runs them in reverse
+	// claimed is when the last successful claim of server.node_id began
+	// (unix ns); the claim surely holds for claimHolds after it.
+	claimed    atomic.Int64
+	claimHolds time.Duration
 }
 
 // Start builds and starts every part of role. On error, whatever started is

@@ -36,6 +36,7 @@ func (n *Node) startGateway() error {
 		RetryAfter:     time.Second,
 		Logger:         n.log,
 		Sync:           n.storeSync,
+		IDsValid:       n.claimValid,
 	})
 	if err != nil {
 		return err
