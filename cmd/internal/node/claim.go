@@ -50,14 +50,15 @@ func nodeOwner(port int) string {
 // request ids from then on.
 func (n *Node) claimNodeID(ctx context.Context, owner string, ttl, every time.Duration) error {
 	id := n.cfg.Server.NodeID
-	giveUp := time.Now().Add(ttl + every)
+	n.claimEpoch = time.Now()
+	giveUp := n.claimEpoch.Add(ttl + every)
 	for {
-		start := time.Now()
+		start := time.Since(n.claimEpoch)
 		c, cancel := context.WithTimeout(ctx, every)
 		holder, err := n.store.ClaimNode(c, id, owner, ttl)
 		cancel()
 		if err == nil {
-			n.claimed.Store(start.UnixNano())
+			n.claimed.Store(int64(start))
 			break
 		}
 		if !errors.Is(err, store.ErrNodeClaimed) {
@@ -100,9 +101,15 @@ func (n *Node) claimNodeID(ctx context.Context, owner string, ttl, every time.Du
 const claimMargin = time.Second
 
 // claimValid reports whether this node's claim on its id surely holds:
-// the last successful claim or renewal began less than claimHolds ago.
+// the last successful claim or renewal began less than claimHolds ago
+// (on the monotonic clock: a wall clock stepping back must not stretch it).
 func (n *Node) claimValid() bool {
-	return time.Since(time.Unix(0, n.claimed.Load())) < n.claimHolds
+	return n.sinceClaimed() < n.claimHolds
+}
+
+// sinceClaimed is the time since the last successful claim or renewal began.
+func (n *Node) sinceClaimed() time.Duration {
+	return time.Since(n.claimEpoch) - time.Duration(n.claimed.Load())
 }
 
 // renewClaim renews the claim every every until ctx ends.
@@ -117,7 +124,7 @@ func (n *Node) renewClaim(ctx context.Context, owner string, ttl, every time.Dur
 			return
 		case <-tick.C:
 		}
-		start := time.Now()
+		start := time.Since(n.claimEpoch)
 		c, cancel := context.WithTimeout(ctx, every)
 		holder, err := n.store.ClaimNode(c, id, owner, ttl)
 		cancel()
@@ -126,7 +133,7 @@ func (n *Node) renewClaim(ctx context.Context, owner string, ttl, every time.Dur
 			if !n.claimValid() {
 				n.log.Info("claim on server.node_id renewed; taking requests again", "node_id", id)
 			}
-			n.claimed.Store(start.UnixNano())
+			n.claimed.Store(int64(start))
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, store.ErrNodeClaimed):
@@ -139,7 +146,7 @@ func (n *Node) renewClaim(ctx context.Context, owner string, ttl, every time.Dur
 		default:
 			metrics.GetOrCreateCounter("internal_transfer_db_errors").Inc()
 			n.log.Warn("cannot renew the claim on server.node_id; new requests are refused once it could lapse",
-				"node_id", id, "unrenewed_for", time.Since(time.Unix(0, n.claimed.Load())).Round(time.Second), "err", err)
+				"node_id", id, "unrenewed_for", n.sinceClaimed().Round(time.Second), "err", err)
 		}
 	}
 }

@@ -50,9 +50,10 @@ type Node struct {
 	cancel    context.CancelFunc
 	failed    chan error
 	stops     []func() error // in start order; Stop runs them in reverse
-	// claimed is when the last successful claim of server.node_id began
-	// (unix ns); the claim surely holds for claimHolds after it.
+	// claimed is when the last successful claim of server.node_id began,
+	// in ns since claimEpoch; the claim surely holds for claimHolds after.
 	claimed    atomic.Int64
+	claimEpoch time.Time
 	claimHolds time.Duration
 }
 
