@@ -80,11 +80,12 @@ func (n *Node) claimNodeID(ctx context.Context, owner string, ttl, every time.Du
 	// end it a second early), less a margin for a request between its
 	// check and its store write.
 	n.claimHolds = ttl - time.Second - claimMargin
-	bg, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go n.renewClaim(bg, owner, ttl, every, done)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go n.renewClaim(stop, owner, ttl, every, done)
 	n.stops = append(n.stops, func() error {
-		stop()
+		// A renewal in flight finishes first (within every): cancelled,
+		// it could still land after the release and leave a claim.
+		close(stop)
 		<-done
 		c, cancel := context.WithTimeout(context.Background(), every)
 		defer cancel()
@@ -112,20 +113,20 @@ func (n *Node) sinceClaimed() time.Duration {
 	return time.Since(n.claimEpoch) - time.Duration(n.claimed.Load())
 }
 
-// renewClaim renews the claim every every until ctx ends.
-func (n *Node) renewClaim(ctx context.Context, owner string, ttl, every time.Duration, done chan<- struct{}) {
+// renewClaim renews the claim every every until stop is closed.
+func (n *Node) renewClaim(stop <-chan struct{}, owner string, ttl, every time.Duration, done chan<- struct{}) {
 	defer close(done)
 	id := n.cfg.Server.NodeID
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return
 		case <-tick.C:
 		}
 		start := time.Since(n.claimEpoch)
-		c, cancel := context.WithTimeout(ctx, every)
+		c, cancel := context.WithTimeout(context.Background(), every)
 		holder, err := n.store.ClaimNode(c, id, owner, ttl)
 		cancel()
 		switch {
@@ -134,8 +135,6 @@ func (n *Node) renewClaim(ctx context.Context, owner string, ttl, every time.Dur
 				n.log.Info("claim on server.node_id renewed; taking requests again", "node_id", id)
 			}
 			n.claimed.Store(int64(start))
-		case ctx.Err() != nil:
-			return
 		case errors.Is(err, store.ErrNodeClaimed):
 			err = fmt.Errorf("server.node_id %d was claimed by %s after this node's claim lapsed: %w", id, holder, err)
 			select {
