@@ -165,11 +165,15 @@ func (a *Admin) Unfreeze(ctx context.Context, user uint64, accountType, asset st
 	return a.apply(ctx, t)
 }
 
+// apply creates a freeze or its void. A failed call may still have been
+// applied (a timed-out TigerBeetle request can land later), so it is an
+// unknown outcome, not "nothing happened": the same call again, whose ids
+// are the same, learns it.
 func (a *Admin) apply(ctx context.Context, t ledger.Transfer) error {
 	results, err := a.ledger.CreateTransfers(ctx, []ledger.Transfer{t})
 	if err != nil {
 		tbErrors.Inc()
-		return a.retry(ErrUnavailable)
+		return a.retry(ErrOutcomeUnknown)
 	}
 	if len(results) > 0 && results[0].Result != ledger.TransferExists {
 		return fmt.Errorf("%w: %s", errOperation, results[0].Result)

@@ -344,6 +344,33 @@ func TestNoRequestsWithoutIDs(t *testing.T) {
 	}
 }
 
+// A freeze or unfreeze whose ledger call failed may still land: it is
+// answered as an unknown outcome, and the same call again learns it.
+func TestFreezeCallFailureIsAnUnknownOutcome(t *testing.T) {
+	var failing atomic.Bool
+	p := newPipelineWith(t, defaultOptions(), func(l ledger.Ledger, _ store.Store) ledger.Ledger {
+		return flakyLedger{Ledger: l, on: &failing}
+	})
+	ctx := context.Background()
+	const user = 12
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name string
+		op   func(context.Context, uint64, string, string) error
+	}{{"freeze", p.admin.Freeze}, {"unfreeze", p.admin.Unfreeze}} {
+		failing.Store(true)
+		if err := step.op(ctx, user, "funding", "USDT"); !errors.Is(err, transfers.ErrOutcomeUnknown) {
+			t.Fatalf("%s with the ledger call failing: %v, want ErrOutcomeUnknown", step.name, err)
+		}
+		failing.Store(false)
+		if err := step.op(ctx, user, "funding", "USDT"); err != nil {
+			t.Fatalf("%s again: %v", step.name, err)
+		}
+	}
+}
+
 // BenchmarkPipeline measures the actor pipeline without HTTP: many users
 // submitting through their actors, holds batched into the embedded ledger,
 // requests recorded in the embedded store.
