@@ -80,6 +80,11 @@ type Scanner struct {
 
 	runMu     sync.Mutex           // one RunOnce at a time
 	published map[uint64]time.Time // when the scanner last published each request
+	// resume is where the last run stopped when it used up PerRunMax: the
+	// next run goes on from there, so requests that stay open pass after
+	// pass (an asset removed from config, a hold that mismatches) cannot
+	// use up every run's budget and starve the newer ones behind them.
+	resume string
 }
 
 // RunStats is what one scanner run did.
@@ -165,7 +170,9 @@ func (sc *Scanner) Running() bool {
 }
 
 // RunOnce counts open requests and drives those past the grace period, at
-// most PerRunMax of them, oldest first. A failed count is logged and
+// most PerRunMax of them, oldest first from where the last run stopped
+// (see resume); a run that reaches the newest makes the next one start
+// from the oldest again. A failed count is logged and
 // counted (internal_transfer_db_errors, RunStats.CountFailed); the pass
 // drives the requests all the same.
 func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
@@ -196,22 +203,29 @@ func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 		stuckGauge.Set(float64(stats.Stuck))
 	}
 
-	q := store.OpenQuery{Before: started.Add(-sc.opts.Grace), Limit: sc.opts.PageSize}
+	q := store.OpenQuery{Before: started.Add(-sc.opts.Grace), Limit: sc.opts.PageSize, Cursor: sc.resume}
+	sc.resume = ""
 	critical := started.Add(-sc.opts.CriticalThreshold)
 	for stats.Driven < sc.opts.PerRunMax {
 		q.Limit = min(sc.opts.PageSize, sc.opts.PerRunMax-stats.Driven)
 		page, err := sc.list(ctx, q)
 		if err != nil {
+			sc.resume = q.Cursor // this page again
 			return stats, err
 		}
 		for _, req := range page.Requests {
 			sc.driveOne(ctx, req, critical, &stats)
 		}
-		if page.NextCursor == "" || len(page.Requests) == 0 || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			break // this page again: some of it may not have been driven
+		}
+		if page.NextCursor == "" || len(page.Requests) == 0 {
+			q.Cursor = ""
 			break
 		}
 		q.Cursor = page.NextCursor
 	}
+	sc.resume = q.Cursor // "" when this run reached the newest
 	if stats.Errors > 1 {
 		sc.opts.Logger.Warn("scanner could not drive more requests this pass; they are retried next pass", "more", stats.Errors-1)
 	}

@@ -161,6 +161,33 @@ func TestScannerBoundedRun(t *testing.T) {
 	}
 }
 
+// Requests that stay open pass after pass (here: an asset no longer
+// configured) do not use up every run: the next run goes on where the last
+// stopped, so a newer request behind them is driven too.
+func TestScannerGoesOnWhereItStopped(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	settler := NewSettler(e.settlerOptions())
+	sc := NewScanner(settler, e.store, ScannerOptions{Grace: time.Millisecond, PerRunMax: 2, PageSize: 2, Logger: e.log})
+	for i := range 4 {
+		stale := e.request(1, 1, uint64(1+i), time.Minute+time.Duration(i)*time.Second)
+		stale.Asset = "GONE"
+		e.create(stale)
+	}
+	fresh := e.create(e.request(2, 2, 5, time.Second)) // no accounts: driving fails it
+	var final int
+	for run := range 3 {
+		stats, err := sc.RunOnce(context.Background())
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		final += stats.Final
+	}
+	if got := e.get(fresh.ID); got.Status != store.StatusFailed || final != 1 {
+		t.Fatalf("the newer request is %s after three runs of 2 (%d final); want failed, driven in the third", got.Status, final)
+	}
+}
+
 // A hold id taken by another ledger transfer (exists_with_different_*)
 // decides the request as the gateway decides it: taken by an older
 // request's hold (an idempotency key reused after its store record
