@@ -235,6 +235,13 @@ func (s *Server) adminFreezeOp(ctx *fasthttp.RequestCtx, freeze bool) *apiError 
 		err = s.admin.Unfreeze(sctx, b.user, b.accountType, b.asset.Name)
 	}
 	cancel()
+	if errors.Is(err, transfers.ErrOutcomeUnknown) {
+		// These take no idempotency key: the same request again is the
+		// same ledger call, and learns the outcome.
+		e := s.fromServiceError(err, nil)
+		e.msg = "the outcome is not known yet and the change may still take effect: repeat this same request to learn it, before any opposite one"
+		return e
+	}
 	if err != nil {
 		return s.fromServiceError(err, nil)
 	}

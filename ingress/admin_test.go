@@ -133,4 +133,17 @@ func TestAdminServiceErrors(t *testing.T) {
 			t.Fatalf("message %q: want the advice to retry with the same idempotency key, and no request_id to look up", r.Error.Message)
 		}
 	})
+	// Freeze and unfreeze take no idempotency key: the advice is to repeat
+	// the same request.
+	for _, path := range []string{"/admin/v1/freeze", "/admin/v1/unfreeze"} {
+		t.Run("outcome unknown "+path, func(t *testing.T) {
+			h.admin.err = &transfers.RetryableError{Err: transfers.ErrOutcomeUnknown, RetryAfter: time.Second}
+			r := h.adminDo("POST", path, `{"user_id":1,"account_type":"funding","asset":"USDT"}`)
+			r.wantError(t, 503, codeUnavailable, "")
+			if !strings.Contains(r.Error.Message, "repeat this same request") || strings.Contains(r.Error.Message, "idempotency key") ||
+				r.header["Retry-After"] == "" {
+				t.Fatalf("message %q, Retry-After %q: want the advice to repeat the request, none about keys", r.Error.Message, r.header["Retry-After"])
+			}
+		})
+	}
 }

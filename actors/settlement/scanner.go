@@ -80,10 +80,11 @@ type Scanner struct {
 
 	runMu     sync.Mutex           // one RunOnce at a time
 	published map[uint64]time.Time // when the scanner last published each request
-	// resume is where the last run stopped when it used up PerRunMax: the
-	// next run goes on from there, so requests that stay open pass after
-	// pass (an asset removed from config, a hold that mismatches) cannot
-	// use up every run's budget and starve the newer ones behind them.
+	// resume is where the last run stopped (it used up PerRunMax, its
+	// list failed or it was cancelled): the next run goes on from there, so
+	// requests that stay open pass after pass (an asset removed from
+	// config, a hold that mismatches) cannot use up every run's budget and
+	// starve the newer ones behind them.
 	resume string
 }
 
