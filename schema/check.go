@@ -171,17 +171,7 @@ func (c *Catalog) checkDelete(p *parser, keyspace string) error {
 	if err := p.using(); err != nil {
 		return err
 	}
-	if err := p.expect("WHERE"); err != nil {
-		return err
-	}
-	rels, err := p.relations()
-	if err != nil {
-		return err
-	}
-	if err := checkWhere(t, rels, true); err != nil {
-		return err
-	}
-	return p.conditions(t)
+	return p.singleRow(t)
 }
 
 // checkUpdate checks UPDATE t [USING ...] SET col = term, ... WHERE
@@ -213,6 +203,12 @@ func (c *Catalog) checkUpdate(p *parser, keyspace string) error {
 			return err
 		}
 	}
+	return p.singleRow(t)
+}
+
+// singleRow parses the WHERE of a single-row write of t (the full primary
+// key, by equality) and its optional conditions.
+func (p *parser) singleRow(t *Table) error {
 	if err := p.expect("WHERE"); err != nil {
 		return err
 	}
