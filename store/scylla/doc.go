@@ -52,9 +52,10 @@
 // # Node claims
 //
 // Request ids are unique per gateway node id, so each running gateway
-// claims its id in node_claims (INSERT ... IF NOT EXISTS USING TTL) and
-// renews it (UPDATE ... USING TTL ... IF owner = ?): a second node started
-// with the same id is refused at start (Store.ClaimNode).
+// claims its id in node_claims (INSERT ... IF NOT EXISTS USING TTL),
+// renews it (UPDATE ... USING TTL ... IF owner = ?) and releases it when it
+// stops (DELETE ... IF owner = ?): a second node started with the same id
+// is refused at start (Store.ClaimNode, Store.ReleaseNode).
 //
 // # Paging
 //
