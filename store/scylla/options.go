@@ -22,9 +22,14 @@ type Options struct {
 	NumConns          int           // connections per host (per shard on Scylla); default 2
 
 	// OpenSealAfter is how long after a minute ends the scanner may drop it
-	// from open_transfer_buckets once it finds it empty; default 2 min. It
-	// must exceed the time a Create takes from choosing created_at to
-	// finishing its write, plus clock skew between nodes.
+	// from open_transfer_buckets once it finds it empty; default 10 min. It
+	// must exceed the time a Create's logged batch can take to land after
+	// the Create chose created_at, plus clock skew between nodes: a batch
+	// whose coordinator failed lands when ScyllaDB replays it from the
+	// batchlog, about a minute later, or later still if the batchlog's
+	// replicas were down too. A batch landing later than that can leave
+	// its request out of the open index (see pruneMinute). The cost of a
+	// longer one: every scanner pass reads that many minutes more.
 	OpenSealAfter time.Duration
 	// HistoryScanRowsMax bounds the rows one History call reads when its
 	// status filter skips rows; default 10 000 (see History).
@@ -42,7 +47,7 @@ const (
 	DefaultTimeout            = 5 * time.Second
 	DefaultConnectTimeout     = 10 * time.Second
 	DefaultNumConns           = 2
-	DefaultOpenSealAfter      = 2 * time.Minute
+	DefaultOpenSealAfter      = 10 * time.Minute
 	DefaultHistoryScanRowsMax = 10_000
 )
 
