@@ -52,6 +52,7 @@ func (c *checker) checkBalances(ctx context.Context) error {
 			posted.Add(posted, a.CreditsPosted.BigInt()).Sub(posted, a.DebitsPosted.BigInt())
 			pending.Add(pending, a.CreditsPending.BigInt()).Sub(pending, a.DebitsPending.BigInt())
 			if u, isUser := c.owners[a.ID]; isUser {
+				c.userAccounts++
 				c.checkNotNegative(u, asset.Name, a)
 			}
 		}

@@ -141,6 +141,33 @@ func TestBrokenStatesFire(t *testing.T) {
 				e.Balances[0].Balance = "851"
 				return &e
 			}},
+		{name: "deposit between users", want: []string{"stray-transfer", "expected-balance"},
+			break_: func(w *world) *Expectations {
+				w.transfer(ledger.Transfer{ID: ledger.OperationID("deposit", "between-users"), DebitAccountID: w.account(2, "funding"),
+					CreditAccountID: w.account(1, "funding"), Amount: ledger.U128(5), Ledger: usdt, Code: ledger.CodeDeposit})
+				return w.expect
+			}},
+		{name: "withdrawal to a user", want: []string{"stray-transfer", "expected-balance"},
+			break_: func(w *world) *Expectations {
+				w.transfer(ledger.Transfer{ID: ledger.OperationID("withdrawal", "to-a-user"), DebitAccountID: w.account(1, "funding"),
+					CreditAccountID: w.account(2, "funding"), Amount: ledger.U128(5), Ledger: usdt, Code: ledger.CodeWithdrawal})
+				return w.expect
+			}},
+		{name: "freeze held for a user", want: []string{"stray-transfer"},
+			break_: func(w *world) *Expectations {
+				w.transfer(ledger.Transfer{ID: ledger.OperationID("freeze", "to-a-user"), DebitAccountID: w.account(1, "funding"),
+					CreditAccountID: w.account(2, "funding"), Amount: ledger.U128(5), Ledger: usdt, Code: ledger.CodeFreeze,
+					Flags: ledger.TransferPending})
+				return nil
+			}},
+		{name: "request given to another user", want: []string{"expected-request"},
+			break_: func(w *world) *Expectations {
+				e := *w.expect
+				e.Requests = append([]ExpectedRequest(nil), e.Requests...)
+				other := map[uint64]uint64{1: 2, 2: 1}
+				e.Requests[0].User = other[e.Requests[0].User]
+				return &e
+			}},
 		{name: "request the client was given is missing", want: []string{"expected-request"},
 			break_: func(w *world) *Expectations {
 				e := *w.expect
@@ -166,6 +193,30 @@ func TestBrokenStatesFire(t *testing.T) {
 				t.Fatal("broken state passed")
 			}
 		})
+	}
+}
+
+// A freeze and its void are operator operations the walk accepts.
+func TestFreezeAndItsVoidPass(t *testing.T) {
+	w := newWorld(t)
+	freeze := ledger.Transfer{ID: ledger.OperationID("freeze", "f1"), DebitAccountID: w.account(1, "spot"),
+		CreditAccountID: ledger.OperatorAccountID(usdt), Ledger: usdt, Code: ledger.CodeFreeze,
+		Flags: ledger.TransferPending | ledger.TransferClosingDebit}
+	w.transfer(freeze)
+	w.transfer(ledger.Transfer{ID: ledger.VoidID(freeze.ID), PendingID: freeze.ID, Ledger: usdt, Code: ledger.CodeFreeze,
+		Flags: ledger.TransferVoidPendingTransfer})
+	if rep := w.check(nil, w.expect); !rep.OK() {
+		t.Fatalf("a freeze and its void reported: %v", rep.Violations)
+	}
+}
+
+// Users of whom nothing is found (a wrong data dir, cluster or user list)
+// do not pass as OK.
+func TestNothingFoundFails(t *testing.T) {
+	w := newWorld(t)
+	rep := w.check([]uint64{40, 41}, nil)
+	if rep.OK() || rep.ByCheck["nothing-found"] != 1 {
+		t.Fatalf("users with nothing found: %s %v; want nothing-found", rep.Summary(), rep.Violations)
 	}
 }
 

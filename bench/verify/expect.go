@@ -138,6 +138,10 @@ func (c *checker) checkExpectedRequests(ctx context.Context) error {
 				return fmt.Errorf("cannot read request %d: %w", id, err)
 			}
 		}
+		if x.User != 0 && r.UserID != x.User {
+			c.rep.add(Violation{Check: "expected-request", User: x.User, RequestID: id,
+				Detail: fmt.Sprintf("request of user %d, but the client that was given it is user %d", r.UserID, x.User)})
+		}
 		if r.Status.String() != x.Status {
 			c.rep.add(Violation{Check: "expected-status", User: x.User, RequestID: id,
 				Detail: fmt.Sprintf("status %s (%s), want %s", r.Status, r.ErrorCode, x.Status)})

@@ -94,9 +94,35 @@ func (c *checker) explain(account ledger.Uint128, t ledger.Transfer) {
 			stray("manual transfer that resolves no known hold")
 		}
 	case ledger.CodeDeposit, ledger.CodeWithdrawal, ledger.CodeFreeze:
-		// Operator operations: the zero-sum and expectation checks account for them.
+		// Operator operations: the zero-sum and expectation checks account
+		// for their amounts; here, that they run between a user and the
+		// operator account of their ledger, as the admin API makes them.
+		c.explainOperation(t, resolves, stray)
 	default:
 		stray("unknown transfer code")
+	}
+}
+
+// explainOperation reports an operator-coded transfer that is not one the
+// admin API makes: a deposit from the operator account of its ledger to a
+// user, a withdrawal the other way, a freeze (a pending transfer from a
+// user to the operator account) or the void of a freeze under its
+// deterministic id.
+func (c *checker) explainOperation(t ledger.Transfer, resolves bool, stray func(format string, args ...any)) {
+	op := ledger.OperatorAccountID(t.Ledger)
+	_, debitUser := c.owners[t.DebitAccountID]
+	_, creditUser := c.owners[t.CreditAccountID]
+	switch {
+	case resolves:
+		if t.Code != ledger.CodeFreeze || t.Flags&ledger.TransferVoidPendingTransfer == 0 || t.ID != ledger.VoidID(t.PendingID) {
+			stray("resolves pending %s, which only the void of a freeze may", t.PendingID)
+		}
+	case t.Code == ledger.CodeDeposit && (t.DebitAccountID != op || !creditUser):
+		stray("a deposit not from the operator account of ledger %d to a user", t.Ledger)
+	case t.Code == ledger.CodeWithdrawal && (t.CreditAccountID != op || !debitUser):
+		stray("a withdrawal not from a user to the operator account of ledger %d", t.Ledger)
+	case t.Code == ledger.CodeFreeze && (t.CreditAccountID != op || !debitUser || t.Flags&ledger.TransferPending == 0):
+		stray("a freeze that is not a pending transfer from a user to the operator account of ledger %d", t.Ledger)
 	}
 }
 

@@ -121,6 +121,8 @@ type checker struct {
 	owners   map[ledger.Uint128]uint64         // user account id → user
 	requests map[uint64]store.Request          // every request of the listed users, by id
 	holds    map[ledger.Uint128]uint64         // pending id → request id
+
+	userAccounts int // ledger accounts of the listed users found
 }
 
 // Check runs every check. An error means a backend could not be read: the
@@ -155,6 +157,12 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 		if err := step(ctx); err != nil {
 			return c.rep, err
 		}
+	}
+	if c.rep.Users > 0 && c.userAccounts == 0 && c.rep.Requests == 0 {
+		// Nothing of the users was found: a wrong data dir, cluster or user
+		// list would otherwise pass as "OK".
+		c.rep.add(Violation{Check: "nothing-found", Detail: fmt.Sprintf(
+			"no ledger account and no request of the %d users given: is this the right data dir or cluster, and the right users?", c.rep.Users)})
 	}
 	sort.SliceStable(c.rep.Violations, func(i, j int) bool { return c.rep.Violations[i].Check < c.rep.Violations[j].Check })
 	return c.rep, nil

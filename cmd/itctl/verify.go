@@ -74,6 +74,12 @@ func runVerify(cfg *config.Config, opts verify.Options) (*verify.Report, error) 
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Backends.Ledger == "embedded" || cfg.Backends.Store == "embedded" {
+		// Opening would create empty databases in a wrong directory.
+		if _, err := os.Stat(cfg.Server.DataDir); err != nil {
+			return nil, fmt.Errorf("cannot verify the embedded backends: server.data_dir: %w", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	b, err := node.OpenBackends(ctx, cfg)
