@@ -210,6 +210,34 @@ func TestFreezeAndItsVoidPass(t *testing.T) {
 	}
 }
 
+// Against a live ledger a transfer younger than the grace may be the hold
+// of a request created after the histories were read: it is not judged;
+// without a grace, or once it is older, it is.
+func TestYoungTransfersAreNotJudged(t *testing.T) {
+	w := newWorld(t)
+	w.transfer(ledger.Transfer{ID: ledger.U128(779), DebitAccountID: w.account(1, "funding"),
+		CreditAccountID: w.account(2, "funding"), Amount: ledger.U128(5), Ledger: usdt, Code: ledger.CodeInternalTransfer})
+	check := func(now time.Time, grace time.Duration) *Report {
+		rep, err := Check(context.Background(), Options{Ledger: w.ledger, Store: w.store, Catalog: w.catalog,
+			Users: w.expect.Users, Now: func() time.Time { return now }, Grace: grace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := check(time.Now(), 30*time.Second); !rep.OK() {
+		t.Fatalf("a transfer made within the grace was judged: %v", rep.Violations)
+	}
+	for _, c := range []struct {
+		now   time.Time
+		grace time.Duration
+	}{{time.Now(), 0}, {time.Now().Add(time.Minute), 30 * time.Second}} {
+		if rep := check(c.now, c.grace); rep.ByCheck["stray-transfer"] != 1 {
+			t.Fatalf("grace %s, %s later: %s %v; want the stray transfer", c.grace, time.Until(c.now).Round(time.Second), rep.Summary(), rep.Violations)
+		}
+	}
+}
+
 // Users of whom nothing is found (a wrong data dir, cluster or user list)
 // do not pass as OK.
 func TestNothingFoundFails(t *testing.T) {

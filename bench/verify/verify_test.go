@@ -151,7 +151,7 @@ func (w *world) advance(id uint64, to store.Status) {
 func (w *world) check(users []uint64, expect *Expectations) *Report {
 	w.t.Helper()
 	rep, err := Check(context.Background(), Options{Ledger: w.ledger, Store: w.store, Catalog: w.catalog,
-		Users: users, Expect: expect, Now: func() time.Time { return w.now.Add(time.Minute) }, Grace: 10 * time.Second})
+		Users: users, Expect: expect, Now: func() time.Time { return w.now.Add(2 * time.Minute) }, Grace: 10 * time.Second})
 	if err != nil {
 		w.t.Fatalf("check: %v", err)
 	}
