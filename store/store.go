@@ -230,16 +230,27 @@ const (
 )
 
 // ValidateClaim refuses, wrapping ErrInvalid, a claim no implementation's
-// ClaimNode may store: a negative node id, an empty or over-long owner, a
-// ttl under a second or over ClaimTTLMax.
+// ClaimNode may store: a bad node id or owner (ValidateOwner), a ttl under
+// a second or over ClaimTTLMax.
 func ValidateClaim(node int, owner string, ttl time.Duration) error {
+	if err := ValidateOwner(node, owner); err != nil {
+		return err
+	}
+	if ttl < time.Second || ttl > ClaimTTLMax {
+		return fmt.Errorf("node %d: claim ttl %s, want 1s..%s: %w", node, ttl, ClaimTTLMax, ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateOwner refuses, wrapping ErrInvalid, the node id and owner of a
+// ClaimNode or ReleaseNode no implementation takes: a node id outside
+// 0..MaxInt32, an empty or over-long owner.
+func ValidateOwner(node int, owner string) error {
 	switch {
 	case node < 0 || node > math.MaxInt32:
-		return fmt.Errorf("cannot claim node %d: out of range: %w", node, ErrInvalid)
+		return fmt.Errorf("node %d: out of range: %w", node, ErrInvalid)
 	case owner == "" || len(owner) > ClaimOwnerMax:
-		return fmt.Errorf("cannot claim node %d: owner of %d bytes, want 1..%d: %w", node, len(owner), ClaimOwnerMax, ErrInvalid)
-	case ttl < time.Second || ttl > ClaimTTLMax:
-		return fmt.Errorf("cannot claim node %d: ttl %s, want 1s..%s: %w", node, ttl, ClaimTTLMax, ErrInvalid)
+		return fmt.Errorf("node %d: owner of %d bytes, want 1..%d: %w", node, len(owner), ClaimOwnerMax, ErrInvalid)
 	}
 	return nil
 }

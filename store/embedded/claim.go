@@ -31,21 +31,15 @@ func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.
 	defer s.claimMu.Unlock()
 	now := s.opts.Now()
 	key := nodeKey(node)
-	v, found, err := get(s.db, key)
+	holder, until, found, err := claimOf(s.db, key)
 	if err != nil {
 		return "", fmt.Errorf("cannot claim node %d: %w", node, err)
 	}
-	if found {
-		if len(v) < 8 {
-			return "", fmt.Errorf("cannot claim node %d: corrupt claim of %d bytes", node, len(v))
-		}
-		until, holder := decodeTime(binary.BigEndian.Uint64(v[:8])), string(v[8:])
-		if holder != owner && now.Before(until) {
-			return holder, fmt.Errorf("cannot claim node %d: held by %q until %s: %w",
-				node, holder, until.Format(time.RFC3339), store.ErrNodeClaimed)
-		}
+	if found && holder != owner && now.Before(until) {
+		return holder, fmt.Errorf("cannot claim node %d: held by %q until %s: %w",
+			node, holder, until.Format(time.RFC3339), store.ErrNodeClaimed)
 	}
-	until := now.Add(time.Duration(store.ClaimSeconds(ttl)) * time.Second)
+	until = now.Add(time.Duration(store.ClaimSeconds(ttl)) * time.Second)
 	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(owner)), encodeTime(until))
 	if err := s.db.Set(key, append(val, owner...), pebble.Sync); err != nil {
 		return "", fmt.Errorf("cannot claim node %d: %w", node, err)
@@ -55,7 +49,7 @@ func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.
 
 // ReleaseNode implements store.Store.
 func (s *Store) ReleaseNode(ctx context.Context, node int, owner string) error {
-	if err := store.ValidateClaim(node, owner, time.Second); err != nil {
+	if err := store.ValidateOwner(node, owner); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -68,17 +62,30 @@ func (s *Store) ReleaseNode(ctx context.Context, node int, owner string) error {
 	s.claimMu.Lock()
 	defer s.claimMu.Unlock()
 	key := nodeKey(node)
-	v, found, err := get(s.db, key)
+	holder, _, found, err := claimOf(s.db, key)
 	if err != nil {
 		return fmt.Errorf("cannot release node %d: %w", node, err)
 	}
-	if !found || len(v) < 8 || string(v[8:]) != owner {
+	if !found || holder != owner {
 		return nil
 	}
 	if err := s.db.Delete(key, pebble.Sync); err != nil {
 		return fmt.Errorf("cannot release node %d: %w", node, err)
 	}
 	return nil
+}
+
+// claimOf reads the claim stored under key: its holder and until when it
+// holds; found is false when there is none.
+func claimOf(db *pebble.DB, key []byte) (holder string, until time.Time, found bool, err error) {
+	v, found, err := get(db, key)
+	if err != nil || !found {
+		return "", time.Time{}, false, err
+	}
+	if len(v) < 8 {
+		return "", time.Time{}, false, fmt.Errorf("corrupt claim of %d bytes", len(v))
+	}
+	return string(v[8:]), decodeTime(binary.BigEndian.Uint64(v[:8])), true, nil
 }
 
 // dropClaims deletes every node claim: at Open they are all of processes

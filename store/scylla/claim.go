@@ -55,7 +55,7 @@ func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.
 // ReleaseNode implements store.Store: DELETE ... IF owner = ?, so a claim
 // another node took since is left alone.
 func (s *Store) ReleaseNode(ctx context.Context, node int, owner string) error {
-	if err := store.ValidateClaim(node, owner, time.Second); err != nil {
+	if err := store.ValidateOwner(node, owner); err != nil {
 		return err
 	}
 	_, err := s.query(ctx, stmtNodeRelease, map[string]any{"node_id": node, "holder": owner}).
