@@ -187,6 +187,51 @@ func TestIdempotencyKeyReplayAndConflict(t *testing.T) {
 	}
 }
 
+// TestConcurrentSendsOfOneKeyHoldOnce sends each idempotency key eight
+// times at once, as a client does that retries before its first try was
+// answered: every send must get the same request, and the funds must be
+// held once per key.
+func TestConcurrentSendsOfOneKeyHoldOnce(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	const user, keys, sends = 9, 40, 8
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 1000, ""); err != nil {
+		t.Fatal(err)
+	}
+	for k := range keys {
+		key := "dup-" + strconv.Itoa(k)
+		var wg sync.WaitGroup
+		ids := make([]uint64, sends)
+		errs := make([]error, sends)
+		for i := range sends {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := p.svc.Submit(ctx, cmd(user, 3, key))
+				ids[i], errs[i] = r.ID, err
+				if err == nil && r.Status != store.StatusPending {
+					errs[i] = fmt.Errorf("status %s, want pending", r.Status)
+				}
+			}()
+		}
+		wg.Wait()
+		for i := range sends {
+			if errs[i] != nil || ids[i] != ids[0] {
+				t.Fatalf("key %s, send %d: request %d, %v; send 0 got request %d", key, i, ids[i], errs[i], ids[0])
+			}
+		}
+	}
+	bal, err := p.svc.Balances(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bal {
+		if b.AccountType == "funding" && b.Asset == "USDT" && (b.Held != 3*keys || b.Available != 1000-3*keys) {
+			t.Fatalf("funding USDT %+v, want held %d available %d: one hold per key", b, 3*keys, 1000-3*keys)
+		}
+	}
+}
+
 func TestOverloadIsRefusedNotQueued(t *testing.T) {
 	opts := defaultOptions()
 	opts.InFlightMax = 1

@@ -3,6 +3,7 @@ package load
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -192,5 +193,31 @@ func TestTimelineCountsBySecond(t *testing.T) {
 	}
 	if got := slowHalfSeconds([]Second{{Accepted: 5}}); got != 0 {
 		t.Fatalf("slowHalfSeconds without slow answers = %d, want 0", got)
+	}
+}
+
+// The markdown row has a cell for every header column, and counts the
+// arrivals that sent nothing as dropped.
+func TestMarkdownRowMatchesItsHeader(t *testing.T) {
+	res := &Result{Mode: "open", TargetRate: 100, Users: 10, LoadSeconds: 2, Counts: map[string]int64{
+		"offered": 250, "dropped_inflight_cap": 7, "dropped_no_idle_user": 2, "skipped_no_funds": 1,
+		"accepted": 200, "rejected_429_RATE_LIMITED": 3,
+	}}
+	header := strings.Split(strings.Split(MarkdownHeader, "\n")[0], "|")
+	row := strings.Split(strings.TrimSuffix(res.MarkdownRow(), "\n"), "|")
+	if len(row) != len(header) {
+		t.Fatalf("row has %d cells, header %d:\n%s%s", len(row), len(header), MarkdownHeader, res.MarkdownRow())
+	}
+	cell := func(name string) string {
+		for i, h := range header {
+			if strings.TrimSpace(h) == name {
+				return strings.TrimSpace(row[i])
+			}
+		}
+		t.Fatalf("no column %q", name)
+		return ""
+	}
+	if cell("offered") != "250" || cell("dropped") != "10" || cell("accepted") != "200" || cell("rejected") != "3" {
+		t.Fatalf("row %s", res.MarkdownRow())
 	}
 }

@@ -25,6 +25,11 @@ type Mix struct {
 	Cross int // funding→funding of another user (a cross-user route)
 	Retry int // re-send of an earlier answered request: must return its request_id
 	Fail  int // amount above what the user can hold: must fail INSUFFICIENT_BALANCE
+	// Twin is the percent of new transfers (of every kind) sent twice at
+	// once, as by a client that retries before its first try is answered:
+	// both sends must be answered with the same request. Not part of the
+	// sum above.
+	Twin int
 }
 
 // Options configure one run.
@@ -73,7 +78,7 @@ func Defaults() Options {
 		Users: 10_000, UserBase: 1_000_000, Asset: "USDT", Decimals: 8,
 		Fund: 100 * 100_000_000, AmountMin: 1_000_000, AmountMax: 500_000_000, AmountLimit: 1_000_000_000_000_000,
 		Rate: 5_000, Concurrency: 64, InFlightMax: 2_048, Duration: 60 * time.Second,
-		Mix:            Mix{Back: 25, Cross: 20, Retry: 5, Fail: 5},
+		Mix:            Mix{Back: 25, Cross: 20, Retry: 5, Fail: 5, Twin: 2},
 		RequestTimeout: 5 * time.Second, AttemptsMax: 200, DrainTimeout: 180 * time.Second,
 		BackoffMax:   2 * time.Second,
 		SettleSample: 0.01, SettlePollers: 32, SettlePoll: 2 * time.Millisecond,
@@ -97,6 +102,8 @@ func (o *Options) validate() error {
 	case o.Mix.Back < 0 || o.Mix.Cross < 0 || o.Mix.Retry < 0 || o.Mix.Fail < 0 ||
 		o.Mix.Back+o.Mix.Cross+o.Mix.Retry+o.Mix.Fail > 100:
 		return fmt.Errorf("cannot run: mix shares must be >= 0 and sum to at most 100")
+	case o.Mix.Twin < 0 || o.Mix.Twin > 100:
+		return fmt.Errorf("cannot run: mix-twin must be a percent (0..100), got %d", o.Mix.Twin)
 	case o.Duration <= 0 && o.Stop == nil:
 		return fmt.Errorf("cannot run: need a duration or a stop channel")
 	case len(o.RunID) == 0 || len(o.RunID) > 24:

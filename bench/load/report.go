@@ -151,16 +151,22 @@ func (r *runner) expectations() *verify.Expectations {
 }
 
 // MarkdownHeader is the header of the table MarkdownRow writes rows of.
-const MarkdownHeader = `| started (UTC) | mode | users | target/s | load s | accepted/s | accepted | insufficient | rejected | unknown | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p99 all ms | accepted→final p50 / p99 ms | violations |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+// Offered counts arrivals (open loop) or turns of the workers (closed
+// loop); dropped counts those that sent nothing: over the in-flight cap, no
+// idle user found, no funds, or the recipient busy.
+const MarkdownHeader = `| started (UTC) | mode | users | target/s | load s | offered | dropped | accepted/s | accepted | insufficient | rejected | unknown | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p99 all ms | accepted→final p50 / p99 ms | violations |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 `
 
 // MarkdownRow is the result as one table row.
 func (res *Result) MarkdownRow() string {
-	var rejected int64
+	var rejected, dropped int64
 	for k, v := range res.Counts {
-		if strings.HasPrefix(k, "rejected_") {
+		switch {
+		case strings.HasPrefix(k, "rejected_"):
 			rejected += v
+		case strings.HasPrefix(k, "dropped_") || strings.HasPrefix(k, "skipped_"):
+			dropped += v
 		}
 	}
 	target := fmt.Sprintf("%.0f", res.TargetRate)
@@ -168,8 +174,8 @@ func (res *Result) MarkdownRow() string {
 		target = fmt.Sprintf("max (c=%d)", res.Concurrency)
 	}
 	l := res.LatencyAccepted
-	return fmt.Sprintf("| %s | %s | %d | %s | %.0f | %.0f | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.1f / %.1f | %d |\n",
-		res.StartedAt.Format("2006-01-02 15:04"), res.Mode, res.Users, target, res.LoadSeconds, res.AcceptedPerS,
+	return fmt.Sprintf("| %s | %s | %d | %s | %.0f | %d | %d | %.0f | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.1f / %.1f | %d |\n",
+		res.StartedAt.Format("2006-01-02 15:04"), res.Mode, res.Users, target, res.LoadSeconds, res.Counts["offered"], dropped, res.AcceptedPerS,
 		res.Counts["accepted"], res.Counts["failed_INSUFFICIENT_BALANCE"], rejected, res.UnknownOutcomes,
 		l.P50, l.P90, l.P99, l.P999, l.Max, res.LatencyAll.P99, res.AcceptedToFinal.P50, res.AcceptedToFinal.P99, res.Violations)
 }

@@ -43,8 +43,51 @@ func (r *runner) one() {
 	if !ok {
 		return
 	}
-	a, definitive := r.send(p.u, p.body)
+	var a answer
+	var definitive bool
+	if r.o.Mix.Twin > 0 && rand.IntN(100) < r.o.Mix.Twin {
+		a, definitive = r.sendTwins(p.u, p.body)
+	} else {
+		a, definitive = r.send(p.u, p.body)
+	}
 	r.book(p, &a, definitive)
+}
+
+// sendTwins sends body twice at once, as a client does that retries before
+// its first try is answered. Both must be answered alike: the same request
+// (or the same refusal). It returns a definitive answer if either got one.
+func (r *runner) sendTwins(u *user, body []byte) (answer, bool) {
+	var twin answer
+	var twinDefinitive bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		twin, twinDefinitive = r.send(u, body)
+	}()
+	a, definitive := r.send(u, body)
+	<-done
+	r.st.inc("twin_sent", 1)
+	switch {
+	case !definitive || !twinDefinitive:
+		r.st.inc("twin_unknown", 1)
+		if !definitive {
+			return twin, twinDefinitive
+		}
+	case a.status == 429 || twin.status == 429:
+		// The second send may be over the user's rate limit: it changed
+		// nothing, and the other answer stands.
+		r.st.inc("twin_rejected_429", 1)
+		if a.status == 429 {
+			return twin, twinDefinitive
+		}
+	case a.requestID != twin.requestID || a.status != twin.status || a.code != twin.code:
+		r.st.inc("violation_twin_mismatch", 1)
+		r.violation("user %d: one transfer (body %s) sent twice at once was answered HTTP %d %s request_id %q and HTTP %d %s request_id %q",
+			u.id, body, a.status, a.code, a.requestID, twin.status, twin.code, twin.requestID)
+	default:
+		r.st.inc("twin_same_request", 1)
+	}
+	return a, definitive
 }
 
 // plan picks an idle user and a transfer it can (or, for kindFail, cannot)
@@ -173,7 +216,9 @@ func (r *runner) send(u *user, body []byte) (answer, bool) {
 // book updates the books with a transfer's answer.
 func (r *runner) book(p plan, a *answer, definitive bool) {
 	now := time.Now()
-	ok := definitive && a.status == 200
+	// A 200 can carry a request already failed (a send answered after
+	// settlement voided it): nothing moved.
+	ok := definitive && a.status == 200 && a.state != "failed"
 	p.u.mu.Lock()
 	p.u.busy = false
 	switch {
@@ -210,6 +255,10 @@ func (r *runner) outcome(p plan, a *answer, definitive bool) {
 	case !definitive:
 		r.st.inc("unknown_outcome", 1)
 		return
+	case a.status == 200 && a.state == "failed":
+		r.st.inc("answered_failed_"+name, 1)
+		r.expect(a.requestID, p.u.id, "failed")
+		r.remember(p.u, p.body, a.requestID)
 	case a.status == 200:
 		r.st.inc("accepted", 1)
 		r.st.inc("accepted_"+a.state, 1)

@@ -104,6 +104,7 @@ func options() (load.Options, outputs, error) {
 	flag.IntVar(&o.Mix.Cross, "mix-cross", o.Mix.Cross, "percent funding→funding of another user")
 	flag.IntVar(&o.Mix.Retry, "mix-retry", o.Mix.Retry, "percent idempotent re-sends of answered transfers")
 	flag.IntVar(&o.Mix.Fail, "mix-fail", o.Mix.Fail, "percent transfers above the balance (must fail)")
+	flag.IntVar(&o.Mix.Twin, "mix-twin", o.Mix.Twin, "percent of new transfers sent twice at once (both must get the same request)")
 	flag.DurationVar(&o.RequestTimeout, "timeout", o.RequestTimeout, "per HTTP attempt")
 	flag.IntVar(&o.AttemptsMax, "attempts", o.AttemptsMax, "attempts per transfer at most")
 	flag.DurationVar(&o.DrainTimeout, "drain", o.DrainTimeout, "after the load phase, how long unknown outcomes are retried")
