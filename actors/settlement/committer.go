@@ -41,9 +41,15 @@ func newCommitter(c *consumer) *committer {
 }
 
 // mark records rec, whose outcome is in the store, as p's newest finished
-// record, to be committed by the loop.
+// record, to be committed by the loop. A mark after p's flush (an actor that
+// finished after its revocation gave up waiting for it) is dropped: nothing
+// would ever take it, and p's next owner fetches from the committed offset.
 func (m *committer) mark(p *partition, rec *kgo.Record) {
 	m.mu.Lock()
+	if p.flushed {
+		m.mu.Unlock()
+		return
+	}
 	m.marked[p] = rec
 	m.mu.Unlock()
 	m.poke()
@@ -106,6 +112,11 @@ func commitWait(o ConsumerOptions, failures int) time.Duration {
 // being revoked (or the consumer stops), and no commit after that may carry
 // them. The loop no longer takes them, as they are no longer assigned.
 func (m *committer) flush(parts []*partition) {
+	m.mu.Lock()
+	for _, p := range parts {
+		p.flushed = true
+	}
+	m.mu.Unlock()
 	m.commit(func(p *partition) bool {
 		for _, q := range parts {
 			if q == p {

@@ -33,6 +33,8 @@ type partition struct {
 	paused bool
 	queue  []*kgo.Record // fetched, not yet finished, in offset order
 
+	flushed bool // under committer.mu: its marks were flushed at revocation; later ones are dropped
+
 	// Owned by the partition actor (one message at a time).
 	done       *kgo.Record // last finished record
 	failures   int         // consecutive failed attempts at queue[0]

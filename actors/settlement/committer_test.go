@@ -1,0 +1,33 @@
+package settlement
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A partition actor that finishes a record after its partition was flushed
+// at revocation leaves no mark behind: nothing would ever commit or forget
+// it. Marks before the flush are taken by it.
+func TestNoMarksAfterAFlush(t *testing.T) {
+	c := &consumer{parts: map[int32]*partition{}}
+	m := newCommitter(c)
+	p := newPartition("t", 0)
+	m.mark(p, &kgo.Record{Offset: 1})
+	m.mu.Lock()
+	before := m.marked[p]
+	m.mu.Unlock()
+	if before == nil || before.Offset != 1 {
+		t.Fatalf("mark before the flush: %v, want offset 1", before)
+	}
+	m.mu.Lock()
+	delete(m.marked, p) // as a commit takes it (this consumer has no store or broker to commit to)
+	m.mu.Unlock()
+	m.flush([]*partition{p})
+	m.mark(p, &kgo.Record{Offset: 2})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.marked) != 0 {
+		t.Fatalf("marks after the flush: %v, want none", m.marked)
+	}
+}
