@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"math"
 	"strconv"
 
 	"github.com/exchange/internal-transfer/actors/transfers"
@@ -63,7 +64,7 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 // adminAuthorized compares digests, so neither the content nor the length
 // of the configured token leaks through timing.
 func (s *Server) adminAuthorized(ctx *fasthttp.RequestCtx) bool {
-	tok, ok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	tok, ok := bearer(&ctx.Request.Header)
 	if !ok {
 		return false
 	}
@@ -261,8 +262,8 @@ func (s *Server) adminBalances(ctx *fasthttp.RequestCtx) *apiError {
 		return errInvalid("user_id", "exactly one query parameter, user_id, is expected")
 	}
 	user, ok := parseID(args.Peek("user_id"))
-	if !ok {
-		return errInvalid("user_id", "user_id must be a positive decimal integer")
+	if !ok || user > math.MaxInt64 {
+		return errInvalid("user_id", "user_id must be a positive decimal integer, at most 9223372036854775807")
 	}
 	sctx, cancel := s.serviceContext()
 	bals, err := s.admin.Balances(sctx, user)

@@ -24,6 +24,7 @@ func TestAdminAuth(t *testing.T) {
 		"prefix of token": {"Authorization", "Bearer " + testAdminToken[:10]},
 		"user JWT":        {"Authorization", "Bearer " + h.token(1000)},
 		"basic":           {"Authorization", "Basic " + testAdminToken},
+		"twice":           {"Authorization", "Bearer " + testAdminToken, "Authorization", "Bearer " + testAdminToken},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h.do(h.admCl, "POST", "/admin/v1/deposit", body, hdr...).wantError(t, 401, codeUnauthorized, "")

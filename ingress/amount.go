@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math"
 	"strconv"
+
+	"github.com/exchange/internal-transfer/ledger"
 )
 
 // Amount parse errors; the handler maps them to INVALID_AMOUNT and
@@ -115,6 +117,24 @@ func AppendAmount(dst []byte, units uint64, decimals int) []byte {
 		frac /= 10
 	}
 	return append(dst, buf[:decimals]...)
+}
+
+// AppendAmount128 is AppendAmount for a 128-bit number of units (an
+// account's balance can exceed what one transfer moves).
+func AppendAmount128(dst []byte, units ledger.Uint128, decimals int) []byte {
+	if units.Hi == 0 {
+		return AppendAmount(dst, units.Lo, decimals)
+	}
+	if decimals < 0 || decimals > maxDecimals {
+		panic("BUG: AppendAmount128 with decimals outside 0..18")
+	}
+	s := units.String() // at least 20 digits: more than any decimals
+	if decimals == 0 {
+		return append(dst, s...)
+	}
+	dst = append(dst, s[:len(s)-decimals]...)
+	dst = append(dst, '.')
+	return append(dst, s[len(s)-decimals:]...)
 }
 
 // FormatAmount is AppendAmount into a new string.

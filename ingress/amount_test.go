@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strconv"
 	"testing"
+
+	"github.com/exchange/internal-transfer/ledger"
 )
 
 func TestParseAmount(t *testing.T) {
@@ -82,6 +84,26 @@ func TestFormatAmount(t *testing.T) {
 	for _, tc := range cases {
 		if got := FormatAmount(tc.units, tc.decimals); got != tc.want {
 			t.Errorf("FormatAmount(%d, %d) = %q, want %q", tc.units, tc.decimals, got, tc.want)
+		}
+	}
+}
+
+// Balances are 128-bit: past 2^64-1 units they still print exactly.
+func TestAppendAmount128(t *testing.T) {
+	cases := []struct {
+		units    ledger.Uint128
+		decimals int
+		want     string
+	}{
+		{ledger.U128(150_000_000), 8, "1.50000000"},
+		{ledger.Uint128{Hi: 1}, 8, "184467440737.09551616"},
+		{ledger.Uint128{Hi: 1, Lo: 5}, 18, "18.446744073709551621"},
+		{ledger.Uint128{Hi: 1}, 0, "18446744073709551616"},
+		{ledger.Uint128{Hi: ^uint64(0), Lo: ^uint64(0)}, 18, "340282366920938463463.374607431768211455"},
+	}
+	for _, tc := range cases {
+		if got := string(AppendAmount128(nil, tc.units, tc.decimals)); got != tc.want {
+			t.Errorf("AppendAmount128(%s, %d) = %q, want %q", tc.units, tc.decimals, got, tc.want)
 		}
 	}
 }

@@ -99,8 +99,14 @@ func (s *Server) fromServiceError(err error, req *store.Request) *apiError {
 		return &apiError{status: fasthttp.StatusUnprocessableEntity, code: codeAccountNotFound,
 			msg: "destination account not found", request: withReq}
 	case errors.Is(err, transfers.ErrIdempotencyConflict):
+		// req is the client's own request when the refusal was recorded on
+		// it (its ledger id held by another transfer); a key held by
+		// another request comes without one (transfers.Service.Submit).
 		return &apiError{status: fasthttp.StatusConflict, code: codeIdempotencyConflict,
-			msg: "client_transfer_id was already used for a different request", request: withReq}
+			msg: "the idempotency key (client_transfer_id, Idempotency-Key or idempotency_key) was already used for a different request", request: withReq}
+	case errors.Is(err, transfers.ErrKeyRefused):
+		return &apiError{status: fasthttp.StatusConflict, code: codeIdempotencyConflict,
+			msg: "the operation with this idempotency_key was refused before, and that is final: send it with a new key"}
 	case errors.Is(err, transfers.ErrOverloaded):
 		return &apiError{status: fasthttp.StatusServiceUnavailable, code: codeOverloaded,
 			msg: "service overloaded, retry later", retryAfter: retryAfter}

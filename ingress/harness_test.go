@@ -14,6 +14,7 @@ import (
 
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ingress/auth"
+	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -219,7 +220,7 @@ func (h *harness) do(c *fasthttp.Client, method, path, body string, headers ...s
 		req.SetBodyString(body)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		req.Header.Add(headers[i], headers[i+1])
 	}
 	if err := c.DoTimeout(req, resp, 5*time.Second); err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
@@ -311,8 +312,8 @@ func (a *fakeAdmin) Balances(ctx context.Context, user uint64) ([]transfers.Bala
 		return nil, err
 	}
 	return []transfers.Balance{
-		{AccountType: "spot", Asset: "USDT", Available: 5},
-		{AccountType: "funding", Asset: "USDT", Available: 150_000_000, Held: 1, Incoming: 2, Frozen: true},
+		{AccountType: "spot", Asset: "USDT", Available: ledger.U128(5)},
+		{AccountType: "funding", Asset: "USDT", Available: ledger.U128(150_000_000), Held: ledger.U128(1), Incoming: ledger.U128(2), Frozen: true},
 	}, nil
 }
 

@@ -267,7 +267,8 @@ func (r *jsonReader) hex4() (rune, bool) {
 }
 
 // userID reads a user id: a JSON integer or a string of decimal digits,
-// positive, within uint64, without sign, fraction, exponent or leading zero.
+// positive, at most 2^63-1 (the API's int64, as in tokens' subjects),
+// without sign, fraction, exponent or leading zero.
 func (r *jsonReader) userID(path string) (uint64, error) {
 	var digits []byte
 	switch c := r.peek(); {
@@ -296,8 +297,8 @@ func (r *jsonReader) userID(path string) (uint64, error) {
 		}
 		v = v*10 + uint64(c-'0')
 	}
-	if v == 0 || digits[0] == '0' {
-		return 0, badField(path, "must be a positive integer user id")
+	if v == 0 || digits[0] == '0' || v > math.MaxInt64 {
+		return 0, badField(path, "must be a positive integer user id (at most 9223372036854775807)")
 	}
 	return v, nil
 }

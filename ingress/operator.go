@@ -46,6 +46,11 @@ const operatorReasonMaxBytes = 512
 //	POST /admin/v1/transfers/{id}/post|void       {"operator":"…","reason":"…"}
 //	POST /admin/v1/transfers/{id}/resend          re-publish to settlement
 func (s *Server) operatorRoute(path []byte) (adminRoute, bool) {
+	badRequestID := func(method string) adminRoute {
+		return adminRoute{method, func(*Server, *fasthttp.RequestCtx) *apiError {
+			return errInvalid("request_id", "request_id must be a positive decimal integer")
+		}}
+	}
 	if s.opts.Operator == nil {
 		return adminRoute{}, false
 	}
@@ -56,14 +61,23 @@ func (s *Server) operatorRoute(path []byte) (adminRoute, bool) {
 	var ok bool
 	if rest, ok = bytes.CutPrefix(path, []byte("/admin/v1/reconcile/")); ok {
 		id, valid := parseID(rest)
-		return adminRoute{fasthttp.MethodGet, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opReconcile(ctx, id) }}, valid
+		if !valid {
+			return badRequestID(fasthttp.MethodGet), true
+		}
+		return adminRoute{fasthttp.MethodGet, func(s *Server, ctx *fasthttp.RequestCtx) *apiError { return s.opReconcile(ctx, id) }}, true
 	}
 	if rest, ok = bytes.CutPrefix(path, []byte("/admin/v1/transfers/")); !ok {
 		return adminRoute{}, false
 	}
 	idPart, action, _ := bytes.Cut(rest, []byte("/"))
 	id, valid := parseID(idPart)
-	if !valid {
+	switch a := string(action); {
+	case valid:
+	case a == "":
+		return badRequestID(fasthttp.MethodGet), true
+	case a == "post" || a == "void" || a == "resend":
+		return badRequestID(fasthttp.MethodPost), true
+	default:
 		return adminRoute{}, false
 	}
 	switch string(action) {
@@ -91,7 +105,7 @@ func (s *Server) opGet(ctx *fasthttp.RequestCtx, id uint64) *apiError {
 	}
 	rb := beginOK()
 	rb.b = append(rb.b, `{"transfer":`...)
-	rb.b = s.appendTransfer(rb.b, &req)
+	rb.b = s.appendTransfer(rb.b, &req, operatorView)
 	rb.b = append(rb.b, `,"actions":[`...)
 	for i, a := range actions {
 		if i > 0 {
@@ -127,7 +141,7 @@ func (s *Server) opStuck(ctx *fasthttp.RequestCtx) *apiError {
 		if i > 0 {
 			rb.b = append(rb.b, ',')
 		}
-		rb.b = s.appendTransfer(rb.b, &reqs[i])
+		rb.b = s.appendTransfer(rb.b, &reqs[i], operatorView)
 	}
 	rb.b = append(rb.b, "]}"...)
 	writeOK(ctx, rb)
@@ -143,7 +157,7 @@ func (s *Server) opReconcile(ctx *fasthttp.RequestCtx, id uint64) *apiError {
 	}
 	rb := beginOK()
 	rb.b = append(rb.b, `{"transfer":`...)
-	rb.b = s.appendTransfer(rb.b, &r.Request)
+	rb.b = s.appendTransfer(rb.b, &r.Request, operatorView)
 	rb.b = append(rb.b, `,"ledger":{"pending_found":`...)
 	rb.b = strconv.AppendBool(rb.b, r.PendingFound)
 	rb.b = append(rb.b, `,"posted":`...)
@@ -200,7 +214,7 @@ func (s *Server) opResolve(ctx *fasthttp.RequestCtx, id uint64, kind string) *ap
 		return s.fromServiceError(err, nil)
 	}
 	rb := beginOK()
-	rb.b = s.appendTransfer(rb.b, &req)
+	rb.b = s.appendTransfer(rb.b, &req, operatorView)
 	writeOK(ctx, rb)
 	return nil
 }

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,11 @@ func (s *Server) handleHistory(ctx *fasthttp.RequestCtx, user uint64) *apiError 
 	sctx, cancel := s.serviceContext()
 	page, err := s.svc.History(sctx, q)
 	cancel()
+	if err != nil && q.Cursor != "" && errors.Is(err, transfers.ErrInvalid) {
+		// Every other parameter was checked above: the store could not
+		// read the cursor.
+		return errInvalid("cursor", "cursor must be the next_cursor of the previous page")
+	}
 	if err != nil {
 		return s.fromServiceError(err, nil)
 	}
@@ -46,7 +52,7 @@ func (s *Server) handleHistory(ctx *fasthttp.RequestCtx, user uint64) *apiError 
 		if i > 0 {
 			rb.b = append(rb.b, ',')
 		}
-		rb.b = s.appendTransfer(rb.b, &page.Requests[i])
+		rb.b = s.appendTransfer(rb.b, &page.Requests[i], user)
 	}
 	rb.b = append(rb.b, `],"next_cursor":`...)
 	rb.b = appendOptString(rb.b, page.NextCursor)
@@ -96,7 +102,7 @@ func setHistoryParam(q *store.HistoryQuery, key string, v []byte) *apiError {
 	case "from", "to":
 		t, ok := parseTime(v)
 		if !ok {
-			return errInvalid(key, key+" must be RFC 3339 (2026-01-02T15:04:05Z) or Unix milliseconds")
+			return errInvalid(key, key+" must be RFC 3339 (2026-01-02T15:04:05Z) or Unix milliseconds, from 1970 on")
 		}
 		if key == "from" {
 			q.From = t
@@ -123,7 +129,10 @@ func setHistoryParam(q *store.HistoryQuery, key string, v []byte) *apiError {
 // unixMsMax keeps Unix-millisecond times within year 9999.
 const unixMsMax = 253402300799999
 
-// parseTime reads RFC 3339 or Unix milliseconds (digits only).
+// parseTime reads RFC 3339 or Unix milliseconds (digits only), from the
+// Unix epoch on: before it no transfer exists, and the store reads a zero
+// time (year 1) as no bound, so "to=0001-01-01T00:00:00Z" would select
+// everything instead of nothing.
 func parseTime(v []byte) (time.Time, bool) {
 	if len(v) == 0 {
 		return time.Time{}, false
@@ -136,7 +145,7 @@ func parseTime(v []byte) (time.Time, bool) {
 		return time.UnixMilli(ms).UTC(), true
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(v))
-	if err != nil {
+	if err != nil || t.Before(time.Unix(0, 0)) {
 		return time.Time{}, false
 	}
 	return t.UTC(), true

@@ -152,8 +152,14 @@ func writeOK(ctx *fasthttp.RequestCtx, rb *respBuf) {
 	putBuf(rb)
 }
 
-// appendTransfer appends req as the API's transfer object.
-func (s *Server) appendTransfer(b []byte, req *store.Request) []byte {
+// operatorView is appendTransfer's viewer for the admin API: it sees every
+// field.
+const operatorView = 0
+
+// appendTransfer appends req as the API's transfer object, as viewer (a
+// user id, or operatorView) may see it: the sender's idempotency key is
+// the sender's alone, so the receiving user gets null.
+func (s *Server) appendTransfer(b []byte, req *store.Request, viewer uint64) []byte {
 	decimals := 0
 	if a, ok := s.opts.Catalog.Asset(req.Asset); ok {
 		decimals = a.Decimals
@@ -177,7 +183,11 @@ func (s *Server) appendTransfer(b []byte, req *store.Request) []byte {
 	b = append(b, `},"amount":"`...)
 	b = AppendAmount(b, req.Amount, decimals)
 	b = append(b, `","client_transfer_id":`...)
-	b = appendOptString(b, req.IdempotencyKey)
+	if viewer == operatorView || viewer == req.UserID {
+		b = appendOptString(b, req.IdempotencyKey)
+	} else {
+		b = append(b, "null"...)
+	}
 	b = append(b, `,"error_code":`...)
 	b = appendOptString(b, req.ErrorCode)
 	b = append(b, `,"error_message":`...)
@@ -208,11 +218,11 @@ func (s *Server) appendBalances(b []byte, user uint64, bals []transfers.Balance)
 		b = append(b, `,"asset":`...)
 		b = appendJSONString(b, bal.Asset)
 		b = append(b, `,"available":"`...)
-		b = AppendAmount(b, bal.Available, decimals)
+		b = AppendAmount128(b, bal.Available, decimals)
 		b = append(b, `","held":"`...)
-		b = AppendAmount(b, bal.Held, decimals)
+		b = AppendAmount128(b, bal.Held, decimals)
 		b = append(b, `","incoming":"`...)
-		b = AppendAmount(b, bal.Incoming, decimals)
+		b = AppendAmount128(b, bal.Incoming, decimals)
 		b = append(b, `","frozen":`...)
 		b = strconv.AppendBool(b, bal.Frozen)
 		b = append(b, '}')

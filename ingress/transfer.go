@@ -40,7 +40,7 @@ func (s *Server) transfer(ctx *fasthttp.RequestCtx, now time.Time) *apiError {
 	if len(body) > s.opts.BodyLimitBytes { // when the caller's fasthttp.Server allows more
 		return errBodyTooLarge(s.opts.BodyLimitBytes)
 	}
-	cmd, e := s.decodeTransfer(user, body, ctx.Request.Header.Peek("Idempotency-Key"), now)
+	cmd, e := s.decodeTransfer(user, body, ctx.Request.Header.PeekAll("Idempotency-Key"), now)
 	if e != nil {
 		return e
 	}
@@ -51,7 +51,7 @@ func (s *Server) transfer(ctx *fasthttp.RequestCtx, now time.Time) *apiError {
 		return s.fromServiceError(err, &req)
 	}
 	rb := beginOK()
-	rb.b = s.appendTransfer(rb.b, &req)
+	rb.b = s.appendTransfer(rb.b, &req, user)
 	writeOK(ctx, rb)
 	return nil
 }
@@ -168,7 +168,7 @@ func (r *jsonReader) account(p *accountPaths) (accountType, asset []byte, user u
 // (INVALID_ACCOUNT_TYPE); assets (INVALID_ASSET, ASSET_MISMATCH); amount
 // (INVALID_AMOUNT, INVALID_PRECISION, AMOUNT_TOO_SMALL, AMOUNT_TOO_LARGE);
 // SAME_ACCOUNT; route (403); idempotency key (INVALID_REQUEST).
-func (s *Server) decodeTransfer(user uint64, body, headerKey []byte, now time.Time) (transfers.Command, *apiError) {
+func (s *Server) decodeTransfer(user uint64, body []byte, headerKey [][]byte, now time.Time) (transfers.Command, *apiError) {
 	t, ferr := decodeTransferBody(body)
 	if ferr != nil {
 		return transfers.Command{}, fromFieldError(ferr)
@@ -251,10 +251,16 @@ func (s *Server) checkAmount(raw []byte, asset transfers.Asset) (uint64, *apiErr
 }
 
 // idempotencyKey picks the client key from the body or the Idempotency-Key
-// header (equal when both are given): 1..64 printable ASCII characters.
-func idempotencyKey(t transferBody, header []byte) (string, *apiError) {
+// header (equal when both are given): 1..64 printable ASCII characters. A
+// header given empty or more than once is refused, not ignored: a client
+// whose key went missing must not get a new transfer per retry.
+func idempotencyKey(t transferBody, headers [][]byte) (string, *apiError) {
 	key, field := t.clientID, "client_transfer_id"
-	if len(header) > 0 {
+	if len(headers) > 1 {
+		return "", errInvalid("Idempotency-Key", "the Idempotency-Key header is given more than once")
+	}
+	if len(headers) == 1 {
+		header := headers[0]
 		if t.hasClientID && string(header) != string(t.clientID) {
 			return "", errInvalid("client_transfer_id", "client_transfer_id and the Idempotency-Key header differ")
 		}

@@ -82,6 +82,8 @@ func TestTransferValidation(t *testing.T) {
 		{"user_id is negative", body(fund, acct("funding", "USDT", `,"user_id":-1`), `"1"`), nil, 400, codeInvalidRequest, "to_account.user_id"},
 		{"user_id is zero", body(fund, acct("funding", "USDT", `,"user_id":0`), `"1"`), nil, 400, codeInvalidRequest, "to_account.user_id"},
 		{"user_id overflows", body(fund, acct("funding", "USDT", `,"user_id":18446744073709551616`), `"1"`), nil, 400, codeInvalidRequest, "to_account.user_id"},
+		{"user_id beyond int64", body(fund, acct("funding", "USDT", `,"user_id":9223372036854775808`), `"1"`), nil, 400, codeInvalidRequest, "to_account.user_id"},
+		{"user_id string beyond int64", body(fund, acct("funding", "USDT", `,"user_id":"9223372036854775808"`), `"1"`), nil, 400, codeInvalidRequest, "to_account.user_id"},
 		{"user_id exponent", body(fund, acct("funding", "USDT", `,"user_id":1e3`), `"1"`), nil, 400, codeInvalidRequest, "to_account.user_id"},
 		{"user_id bool", body(fund, acct("funding", "USDT", `,"user_id":true`), `"1"`), nil, 400, codeInvalidRequest, "to_account.user_id"},
 		{"control char in string", body(acct("fund\x01ing", "USDT", ""), spot, `"1"`), nil, 400, codeInvalidRequest, "from_account.account_type"},
@@ -121,6 +123,10 @@ func TestTransferValidation(t *testing.T) {
 		{"key with space", withField(okBody, `"client_transfer_id":"a b"`), nil, 400, codeInvalidRequest, "client_transfer_id"},
 		{"key non-ASCII", withField(okBody, `"client_transfer_id":"ключ"`), nil, 400, codeInvalidRequest, "client_transfer_id"},
 		{"header key too long", okBody, []string{"Idempotency-Key", strings.Repeat("k", 65)}, 400, codeInvalidRequest, "Idempotency-Key"},
+		{"header key empty", okBody, []string{"Idempotency-Key", ""}, 400, codeInvalidRequest, "Idempotency-Key"},
+		{"header key blank", okBody, []string{"Idempotency-Key", "   "}, 400, codeInvalidRequest, "Idempotency-Key"},
+		{"header key twice", okBody, []string{"Idempotency-Key", "a", "Idempotency-Key", "b"}, 400, codeInvalidRequest, "Idempotency-Key"},
+		{"header key twice, same", okBody, []string{"Idempotency-Key", "a", "Idempotency-Key", "a"}, 400, codeInvalidRequest, "Idempotency-Key"},
 	}
 	h := newHarness(t, nil)
 	for _, tc := range cases {
@@ -357,6 +363,14 @@ func TestTransferBodyTooLarge(t *testing.T) {
 	if n := h.svc.calls.Load(); n != 0 {
 		t.Fatalf("service called %d times", n)
 	}
+}
+
+// Headers up to the read buffer are served (a large token fits); beyond it
+// the answer is 431 in the envelope, not a bare parse error.
+func TestLargeHeaders(t *testing.T) {
+	h := newHarness(t, nil)
+	h.post(1000, okBody, "X-Pad", strings.Repeat("p", 6000)).wantOK(t, nil)
+	h.post(1000, okBody, "X-Pad", strings.Repeat("p", 10000)).wantError(t, 431, codeInvalidRequest, "")
 }
 
 // withField adds a top-level field to a JSON object body.

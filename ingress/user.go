@@ -107,9 +107,9 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx) (uint64, *apiError) {
 
 // admitAt is admit with the current time given.
 func (s *Server) admitAt(ctx *fasthttp.RequestCtx, now time.Time) (uint64, *apiError) {
-	token, ok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	token, ok := bearer(&ctx.Request.Header)
 	if !ok {
-		return 0, errUnauthorized("missing bearer token")
+		return 0, errUnauthorized("missing bearer token (one Authorization: Bearer header)")
 	}
 	user, err := s.verifier.VerifyAt(token, now)
 	if err != nil {
@@ -124,9 +124,16 @@ func (s *Server) admitAt(ctx *fasthttp.RequestCtx, now time.Time) (uint64, *apiE
 	return user, nil
 }
 
-// bearer extracts the credential of an "Authorization: Bearer <x>" header;
-// the scheme is case-insensitive (RFC 9110 §11.1).
-func bearer(h []byte) ([]byte, bool) {
+// bearer extracts the credential of the request's "Authorization: Bearer
+// <x>" header; the scheme is case-insensitive (RFC 9110 §11.1). A request
+// with several Authorization headers has none: which one counts would be a
+// guess.
+func bearer(rh *fasthttp.RequestHeader) ([]byte, bool) {
+	all := rh.PeekAll(fasthttp.HeaderAuthorization)
+	if len(all) != 1 {
+		return nil, false
+	}
+	h := all[0]
 	const scheme = "bearer "
 	if len(h) <= len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
 		return nil, false
@@ -209,7 +216,7 @@ func (s *Server) handleGetTransfer(ctx *fasthttp.RequestCtx, user uint64) *apiEr
 		return errNotFound
 	}
 	rb := beginOK()
-	rb.b = s.appendTransfer(rb.b, &req)
+	rb.b = s.appendTransfer(rb.b, &req, user)
 	writeOK(ctx, rb)
 	return nil
 }

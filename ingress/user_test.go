@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/ingress/auth"
+	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
@@ -71,6 +73,14 @@ func TestUserAPIRejectsBadTokens(t *testing.T) {
 	}
 	if n := h.svc.calls.Load(); n != 0 {
 		t.Fatalf("service called %d times by unauthenticated requests", n)
+	}
+	t.Run("two Authorization headers", func(t *testing.T) {
+		// Even two valid ones: which user would be debited is a guess.
+		h.do(h.client, "GET", pathBalances, "", "Authorization", "Bearer "+h.token(1000),
+			"Authorization", "Bearer "+h.token(2000)).wantError(t, 401, codeUnauthorized, "")
+	})
+	if n := h.svc.calls.Load(); n != 0 {
+		t.Fatalf("service called %d times by a request with two tokens", n)
 	}
 	t.Run("lower-case bearer scheme works", func(t *testing.T) {
 		h.do(h.client, "GET", pathBalances, "", "Authorization", "bearer "+h.token(1000)).wantOK(t, nil)
@@ -148,6 +158,13 @@ func TestGetTransfer(t *testing.T) {
 			got.ToAccount.UserID != 2000 {
 			t.Fatalf("user %d got %+v", user, got)
 		}
+		// The key is the sender's: the receiver does not see it.
+		if user == 1000 && (got.ClientTransferID == nil || *got.ClientTransferID != "k") {
+			t.Fatalf("the sender got client_transfer_id %v, want \"k\"", got.ClientTransferID)
+		}
+		if user == 2000 && got.ClientTransferID != nil {
+			t.Fatalf("the receiver got the sender's client_transfer_id %q", *got.ClientTransferID)
+		}
 	}
 	other := h.user(3000, "GET", pathTransfer+"/555", "")
 	other.wantError(t, 404, codeNotFound, "")
@@ -165,8 +182,8 @@ func TestHistory(t *testing.T) {
 	h := newHarness(t, nil)
 	h.svc.history = func(q store.HistoryQuery) (store.HistoryPage, error) {
 		return store.HistoryPage{Requests: []store.Request{
-			{ID: 2, UserID: 1000, ToUserID: 1000, FromAccountType: "spot", ToAccountType: "funding", Asset: "USDT", Amount: 5, Status: store.StatusSuccess},
-			{ID: 1, UserID: 9, ToUserID: 1000, FromAccountType: "funding", ToAccountType: "funding", Asset: "JPY", Amount: 5, Status: store.StatusPending},
+			{ID: 2, UserID: 1000, ToUserID: 1000, FromAccountType: "spot", ToAccountType: "funding", Asset: "USDT", Amount: 5, Status: store.StatusSuccess, IdempotencyKey: "mine"},
+			{ID: 1, UserID: 9, ToUserID: 1000, FromAccountType: "funding", ToAccountType: "funding", Asset: "JPY", Amount: 5, Status: store.StatusPending, IdempotencyKey: "theirs"},
 		}, NextCursor: "c2"}, nil
 	}
 	var page struct {
@@ -176,6 +193,12 @@ func TestHistory(t *testing.T) {
 	h.user(1000, "GET", pathHistory+"?status=success&from=2026-01-01T00:00:00Z&to=1767225600001&limit=2&cursor=c1", "").wantOK(t, &page)
 	if len(page.Transfers) != 2 || page.Transfers[0].RequestID != "2" || page.Transfers[1].Amount != "5" || *page.NextCursor != "c2" {
 		t.Fatalf("page %+v", page)
+	}
+	if k := page.Transfers[0].ClientTransferID; k == nil || *k != "mine" {
+		t.Fatalf("own transfer's client_transfer_id %v, want \"mine\"", k)
+	}
+	if k := page.Transfers[1].ClientTransferID; k != nil {
+		t.Fatalf("a received transfer shows the sender's client_transfer_id %q", *k)
 	}
 	want := store.HistoryQuery{UserID: 1000, Status: store.StatusSuccess, From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		To: time.UnixMilli(1767225600001).UTC(), Limit: 2, Cursor: "c1"}
@@ -197,6 +220,9 @@ func TestHistory(t *testing.T) {
 		{"to=99999999999999999", "to"},
 		{"from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from"},
 		{"from=1767225600000&to=1767225600000", "from"},
+		{"to=0001-01-01T00:00:00Z", "to"}, // the store's "no bound"
+		{"from=2030-01-01T00:00:00Z&to=0001-01-01T00:00:00Z", "to"},
+		{"from=1969-12-31T23:59:59Z", "from"},
 		{"limit=5&limit=6", "limit"},
 		{"user_id=2000", "user_id"},
 		{"cursor=", "cursor"},
@@ -211,6 +237,15 @@ func TestHistory(t *testing.T) {
 	if h.svc.calls.Load() != calls {
 		t.Fatal("service called for a bad history query")
 	}
+	// A cursor only the store can judge (well formed, but not one it made).
+	h.svc.history = func(q store.HistoryQuery) (store.HistoryPage, error) {
+		return store.HistoryPage{}, fmt.Errorf("%w: store: cannot decode cursor %q: invalid argument", transfers.ErrInvalid, q.Cursor)
+	}
+	r := h.user(1000, "GET", pathHistory+"?cursor=abc", "")
+	r.wantError(t, 400, codeInvalidRequest, "cursor")
+	if strings.Contains(r.Error.Message, "store") {
+		t.Fatalf("message %q speaks of the store, not of the parameter", r.Error.Message)
+	}
 }
 
 func TestBalances(t *testing.T) {
@@ -220,9 +255,11 @@ func TestBalances(t *testing.T) {
 			return nil, errors.New("wrong user")
 		}
 		return []transfers.Balance{
-			{AccountType: "spot", Asset: "USDT", Available: 1},
-			{AccountType: "funding", Asset: "USDT", Available: 150_000_000, Held: 2, Incoming: 3, Frozen: true},
-			{AccountType: "funding", Asset: "JPY", Available: 1000},
+			{AccountType: "spot", Asset: "USDT", Available: ledger.U128(1)},
+			{AccountType: "funding", Asset: "USDT", Available: ledger.U128(150_000_000), Held: ledger.U128(2), Incoming: ledger.U128(3), Frozen: true},
+			{AccountType: "funding", Asset: "JPY", Available: ledger.U128(1000)},
+			// More than 2^64 units: 2^64 + 5, and 2^65 - 1.
+			{AccountType: "spot", Asset: "JPY", Available: ledger.Uint128{Hi: 1, Lo: 5}, Held: ledger.Uint128{Hi: 1, Lo: ^uint64(0)}},
 		}, nil
 	}
 	type balance struct {
@@ -241,6 +278,7 @@ func TestBalances(t *testing.T) {
 	want := []balance{
 		{"funding", "JPY", "1000", "0", "0", false},
 		{"funding", "USDT", "1.50000000", "0.00000002", "0.00000003", true},
+		{"spot", "JPY", "18446744073709551621", "36893488147419103231", "0", false},
 		{"spot", "USDT", "0.00000001", "0.00000000", "0.00000000", false},
 	}
 	if got.UserID != 1000 || len(got.Balances) != len(want) {

@@ -145,14 +145,13 @@ func balances(ctx context.Context, l ledger.Ledger, c *Catalog, user uint64, ret
 	for _, w := range want {
 		b := Balance{AccountType: typeName[uint16(w.UserData32)], Asset: assetName[w.Ledger]}
 		if a, ok := byID[w.ID]; ok {
-			b.Held, _ = a.DebitsPending.Uint64()
-			b.Incoming, _ = a.CreditsPending.Uint64()
+			b.Held, b.Incoming = a.DebitsPending, a.CreditsPending
 			avail, borrow := a.CreditsPosted.Sub(a.DebitsPosted)
 			avail, borrow2 := avail.Sub(a.DebitsPending)
 			if borrow || borrow2 {
 				panic(fmt.Sprintf("BUG: account %s is below zero despite debits_must_not_exceed_credits", a.ID))
 			}
-			b.Available, _ = avail.Uint64()
+			b.Available = avail
 			b.Frozen = a.Flags&ledger.AccountClosed != 0
 		}
 		out = append(out, b)

@@ -488,7 +488,9 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 		// The stored record may be an unsynced write of this process (an
 		// earlier attempt that failed before its hold): not durable yet.
 		if stored.Fingerprint != cmd.Fingerprint {
-			return stored, false, ErrIdempotencyConflict
+			// The key's request is another one: not the client's to see
+			// (its id and status would read as this request's).
+			return store.Request{}, false, ErrIdempotencyConflict
 		}
 		if stored.Status != store.StatusRequesting {
 			return stored, false, errorOf(stored)

@@ -80,8 +80,12 @@ func (a *Admin) move(ctx context.Context, kind string, user uint64, accountType,
 	switch r := results[0].Result; r {
 	case ledger.TransferExists:
 		return nil
-	case ledger.TransferExceedsCredits, ledger.TransferIDAlreadyFailed:
+	case ledger.TransferExceedsCredits:
 		return ErrInsufficientBalance
+	case ledger.TransferIDAlreadyFailed:
+		// Refused before (a frozen account, a short balance): the answer
+		// to the first try said why; the accounts may have changed since.
+		return ErrKeyRefused
 	case ledger.TransferDebitAccountAlreadyClosed, ledger.TransferCreditAccountAlreadyClosed:
 		return ErrAccountFrozen
 	default:

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/exchange/internal-transfer/ledger"
 )
 
 // Command is a validated transfer request, copied out of the HTTP request.
@@ -32,10 +34,13 @@ type Command struct {
 type Balance struct {
 	AccountType string
 	Asset       string
-	Available   uint64 // credits_posted - debits_posted - debits_pending
-	Held        uint64 // debits_pending: funds reserved by pending transfers
-	Incoming    uint64 // credits_pending: pending credits not yet posted
-	Frozen      bool
+	// 128-bit, as in the ledger: one transfer moves at most 2^64-1 smallest
+	// units, but an account can hold more (with 18 decimals, 2^64 units
+	// are only about 18.4 whole units).
+	Available ledger.Uint128 // credits_posted - debits_posted - debits_pending
+	Held      ledger.Uint128 // debits_pending: funds reserved by pending transfers
+	Incoming  ledger.Uint128 // credits_pending: pending credits not yet posted
+	Frozen    bool
 }
 
 // Errors the ingress turns into HTTP statuses and codes.
@@ -44,8 +49,12 @@ var (
 	ErrAccountFrozen       = errors.New("account frozen")
 	ErrAccountNotFound     = errors.New("destination account not found")
 	ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
-	ErrOverloaded          = errors.New("overloaded")
-	ErrUnavailable         = errors.New("backend unavailable")
+	// ErrKeyRefused: an admin operation's key names an operation the
+	// ledger refused before. Its id is spent (the ledger keeps failed ids),
+	// so the same key can never succeed; why it was refused is not kept.
+	ErrKeyRefused  = errors.New("this idempotency key's operation was refused before, for good: use a new key")
+	ErrOverloaded  = errors.New("overloaded")
+	ErrUnavailable = errors.New("backend unavailable")
 	// ErrOutcomeUnknown: the request may be recorded and its hold placed,
 	// but no answer says so; the scanner drives it to a final state. The
 	// request returned with it carries its id, for the client to look up.

@@ -214,7 +214,7 @@ func reason(err error) string {
 }
 
 // ParseSubject parses a token subject as a user id: decimal digits, no sign,
-// no leading zero, non-zero, within uint64.
+// no leading zero, non-zero, at most 2^63-1 (the API's int64 user ids).
 func ParseSubject(sub string) (uint64, error) {
 	if sub == "" {
 		return 0, &Error{Reason: "token has no subject"}
@@ -222,7 +222,7 @@ func ParseSubject(sub string) (uint64, error) {
 	if sub[0] == '0' || sub[0] < '0' || sub[0] > '9' {
 		return 0, &Error{Reason: "token subject is not a user id"}
 	}
-	user, err := strconv.ParseUint(sub, 10, 64)
+	user, err := strconv.ParseUint(sub, 10, 63)
 	if err != nil {
 		return 0, &Error{Reason: "token subject is not a user id"}
 	}

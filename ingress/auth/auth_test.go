@@ -130,6 +130,9 @@ func TestVerifyRejects(t *testing.T) {
 		{"leading zero sub", Config{HS256Secret: testSecret}, func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodHS256, testSecret, claimsFor("01000", time.Hour))
 		}},
+		{"sub beyond int64", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return sign(t, jwt.SigningMethodHS256, testSecret, claimsFor("9223372036854775808", time.Hour))
+		}},
 		{"sub overflows uint64", Config{HS256Secret: testSecret}, func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodHS256, testSecret, claimsFor("18446744073709551616", time.Hour))
 		}},
@@ -164,7 +167,7 @@ func TestVerifyAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := claimsFor("18446744073709551615", time.Hour)
+	full := claimsFor("9223372036854775807", time.Hour)
 	full.Issuer, full.Audience = "exchange", jwt.ClaimStrings{"transfers"}
 	cases := []struct {
 		name  string
@@ -178,7 +181,7 @@ func TestVerifyAccepts(t *testing.T) {
 		{"HS256 and EdDSA both configured, EdDSA token", Config{HS256Secret: testSecret, PublicKeyPEM: pemOf(t, edPub)},
 			sign(t, jwt.SigningMethodEdDSA, edPriv, claimsFor("9", time.Hour)), 9},
 		{"issuer and audience, max user", Config{HS256Secret: testSecret, Issuer: "exchange", Audience: "transfers"},
-			sign(t, jwt.SigningMethodHS256, testSecret, full), 1<<64 - 1},
+			sign(t, jwt.SigningMethodHS256, testSecret, full), 1<<63 - 1},
 		{"expired inside leeway", Config{HS256Secret: testSecret, Leeway: 5 * time.Second},
 			sign(t, jwt.SigningMethodHS256, testSecret, claimsFor("10", -4*time.Second)), 10},
 	}

@@ -207,6 +207,11 @@ func TestIdempotentReplayAndConflict(t *testing.T) {
 	if e4.Status != 409 || e4.code() != "IDEMPOTENCY_CONFLICT" {
 		t.Fatalf("conflict: %d %s, want 409 IDEMPOTENCY_CONFLICT", e4.Status, e4.code())
 	}
+	// The key's request is not this one: its id and status are not shown
+	// as if they were the refused request's.
+	if id, ok := e4.Error.Details["request_id"]; ok {
+		t.Fatalf("conflict details name request %v (the key's first request) as this request's", id)
+	}
 	if final := s.waitStatus(user, first.RequestID, settleWait); final.Status != "success" {
 		t.Fatalf("first transfer ended %q, want success", final.Status)
 	}
