@@ -40,6 +40,7 @@ var Metrics = []Metric{
 	{"internal_transfer_settlement_lag", KindGauge, "settlement consumer lag in records"},
 	{"internal_transfer_settlement_latency_ms", KindHistogram, "accepted → final time in ms"},
 	{"internal_transfer_scanner_runs_total", KindCounter, "completed scanner passes"},
+	{"internal_transfer_scanner_run_duration_seconds", KindHistogram, "duration of each scanner pass in seconds, completed or not"},
 	{"internal_transfer_scanner_driven_total", KindCounter, "requests the scanner drove to a final state"},
 	{"internal_transfer_stream_errors", KindCounter, "Kafka (stream) call errors"},
 	{"internal_transfer_settlement_skipped_records_total", KindCounter, "confirmation records settlement skipped: undecodable, naming no stored request, or not settleable as configured (the request stays open for an operator)"},
@@ -48,6 +49,7 @@ var Metrics = []Metric{
 	{"internal_transfer_user_actors", KindGauge, "per-user actors alive"},
 	{"internal_transfer_user_actors_evicted_total", KindCounter, "idle user actors stopped early to stay within actors.user_actors_max"},
 	{"internal_transfer_embedded_wal_fsync_ms", KindHistogram, "duration of each fsync of the embedded Pebble WAL in ms (embedded backends only)"},
+	{"internal_transfer_embedded_broker_refused_connections_total", KindCounter, "connections the embedded Kafka broker closed for a frame over its size limit (embedded backends only)"},
 	{"internal_transfer_embedded_write_stall_ms", KindHistogram, "duration of each write stall of the shared embedded Pebble database in ms (embedded backends only)"},
 }
 

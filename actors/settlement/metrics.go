@@ -35,14 +35,20 @@ var (
 	latencyMS       = metrics.GetOrCreatePrometheusHistogramExt(metricLatency, latencyBucketsMS)
 	scannerRuns     = metrics.GetOrCreateCounter(metricScannerRuns)
 	scannerDriven   = metrics.GetOrCreateCounter(metricScannerDriven)
-	scannerDuration = metrics.GetOrCreateHistogram(metricScannerSeconds)
+	scannerDuration = metrics.GetOrCreatePrometheusHistogramExt(metricScannerSeconds, scannerBucketsS)
 	skippedRecords  = metrics.GetOrCreateCounter(metricSkipped)
 	restartsTotal   = metrics.GetOrCreateCounter(metricRestarts)
 	_               = metrics.GetOrCreateGauge(metricLag, func() float64 { return float64(lags.total()) })
 )
 
-// The pending and stuck gauges exist once a scanner does (NewScanner): a
-// process without one (a gateway of the split layout) would only ever
+// scannerBucketsS are the upper bounds of the scanner pass histogram, in
+// seconds: a pass is bounded by its page and per-run limits, and one that
+// outlasts the interval delays the next.
+var scannerBucketsS = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+// The pending and stuck gauges exist once a scanner has run (RunOnce): a
+// process without a running one (a gateway of the split layout, whose idle
+// scanner only answers stuck reports) would only ever
 // export zeros.
 var (
 	scannerGauges            sync.Once

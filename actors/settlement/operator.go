@@ -73,9 +73,12 @@ func (s *Settler) Reconcile(ctx context.Context, id uint64) (Reconciliation, err
 		r.Recommendation = "hold posted: run the scanner or Resend to record success"
 	case st.Voided:
 		r.Recommendation = "hold voided: run the scanner or Resend to record failed"
+	case st.PendingFound && req.Status == store.StatusRequesting:
+		r.Agrees = true
+		r.Recommendation = "hold placed, request not yet recorded as pending: the scanner records and publishes it; Resend hurries it"
 	case st.PendingFound:
 		r.Agrees = true
-		r.Recommendation = "hold open: Resend to let settlement post it, or ManualPost / ManualVoid with a reason"
+		r.Recommendation = "hold open: Resend to let settlement post it; post or void by hand only as the runbook's Stuck transfers step 5 says"
 	case req.Status == store.StatusRequesting:
 		r.Agrees = true
 		r.Recommendation = "no hold yet: the scanner re-submits it after the grace period"

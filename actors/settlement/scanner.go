@@ -102,7 +102,6 @@ func NewScanner(settler *Settler, st store.Store, opts ScannerOptions) *Scanner 
 	if settler == nil || st == nil {
 		panic("BUG: settlement.NewScanner needs a Settler and a Store")
 	}
-	registerScannerGauges()
 	return &Scanner{settler: settler, store: st, opts: opts.withDefaults()}
 }
 
@@ -177,6 +176,10 @@ func (sc *Scanner) Running() bool {
 // counted (internal_transfer_db_errors, RunStats.CountFailed); the pass
 // drives the requests all the same.
 func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
+	// The gauges exist from a scanner's first pass on: a gateway's idle
+	// scanner (asked only for stuck reports) must not export a pending
+	// count of 0 beside settlement's real one.
+	registerScannerGauges()
 	sc.runMu.Lock()
 	defer sc.runMu.Unlock()
 	started := time.Now()

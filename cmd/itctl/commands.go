@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -82,7 +85,7 @@ func (c *client) do(method, url, bearer string, body any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the service (is it running? `make run`): %w", err)
+		return &noAnswerError{err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -95,9 +98,53 @@ func (c *client) do(method, url, bearer string, body any) error {
 	}
 	fmt.Println(string(raw))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s", method, url, resp.Status)
+		return &statusError{method: method, url: url, status: resp.StatusCode, text: resp.Status}
 	}
 	return nil
+}
+
+// noAnswerError: the request got no answer (refused, reset, timed out); it
+// may still have been carried out.
+type noAnswerError struct{ err error }
+
+func (e *noAnswerError) Error() string {
+	return "cannot reach the service, or no answer in time (is it running? `make run`): " + e.err.Error()
+}
+
+func (e *noAnswerError) Unwrap() error { return e.err }
+
+// statusError is an answer outside 2xx.
+type statusError struct {
+	method, url, text string
+	status            int
+}
+
+func (e *statusError) Error() string { return e.method + " " + e.url + ": " + e.text }
+
+// moneyKey is the idempotency key of a command that moves money: the one
+// given, or a new one, so that a command without a clear outcome can be
+// repeated under the same key and move nothing twice.
+func moneyKey(given string) string {
+	if given != "" {
+		return given
+	}
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("BUG: crypto/rand failed: " + err.Error())
+	}
+	return "itctl-" + hex.EncodeToString(b[:])
+}
+
+// withKeyHint adds to err, when it leaves the outcome unknown (no answer,
+// or a 5xx such as 503 UNAVAILABLE), how to learn it without moving money
+// twice.
+func withKeyHint(err error, key string) error {
+	var se *statusError
+	var na *noAnswerError
+	if errors.As(err, &na) || (errors.As(err, &se) && se.status >= 500) {
+		return fmt.Errorf("%w\nthe outcome is not known: run the same command again with --key %s to learn it (with the same key it moves nothing twice; without it, it could)", err, key)
+	}
+	return err
 }
 
 func (c *client) admin(method, path string, body any) error {
@@ -172,7 +219,7 @@ func cmdMove(kind string, args []string) error {
 	account := fs.String("account", "funding", "account type")
 	asset := fs.String("asset", "USDT", "asset")
 	amount := fs.String("amount", "", "decimal amount, e.g. 100 or 0.5")
-	key := fs.String("key", "", "idempotency key (a retry with the same key moves nothing twice)")
+	key := fs.String("key", "", "idempotency key (a retry with the same key moves nothing twice); without it, a new one, shown in the answer")
 	c, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -180,11 +227,9 @@ func cmdMove(kind string, args []string) error {
 	if err := requireUser(*user); err != nil {
 		return err
 	}
-	body := map[string]any{"user_id": *user, "account_type": *account, "asset": *asset, "amount": *amount}
-	if *key != "" {
-		body["idempotency_key"] = *key
-	}
-	return c.admin("POST", "/admin/v1/"+kind, body)
+	k := moneyKey(*key)
+	body := map[string]any{"user_id": *user, "account_type": *account, "asset": *asset, "amount": *amount, "idempotency_key": k}
+	return withKeyHint(c.admin("POST", "/admin/v1/"+kind, body), k)
 }
 
 func cmdFreeze(kind string, args []string) error {
@@ -223,7 +268,7 @@ func cmdTransfer(args []string) error {
 	asset := fs.String("asset", "USDT", "asset")
 	amount := fs.String("amount", "", "decimal amount")
 	toUser := fs.Uint64("to-user", 0, "credited user (default: the same user)")
-	key := fs.String("key", "", "client_transfer_id (idempotency key)")
+	key := fs.String("key", "", "client_transfer_id (idempotency key); without it, a new one, shown in the answer")
 	c, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -240,10 +285,9 @@ func cmdTransfer(args []string) error {
 		"to_account":   toAccount,
 		"amount":       *amount,
 	}
-	if *key != "" {
-		body["client_transfer_id"] = *key
-	}
-	return c.asUser(*user, "POST", "/api/v1/user/internal_transfer", body)
+	k := moneyKey(*key)
+	body["client_transfer_id"] = k
+	return withKeyHint(c.asUser(*user, "POST", "/api/v1/user/internal_transfer", body), k)
 }
 
 func cmdStatus(args []string) error {

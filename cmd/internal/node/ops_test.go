@@ -588,3 +588,58 @@ func TestOpsOpenAPIRateLimited(t *testing.T) {
 	calls[2].want, calls[2].wantHdr = 429, "Retry-After"
 	checkAgainstSpec(t, spec, calls)
 }
+
+// TestOpsEveryExportedMetricIsCatalogued scrapes a running service: every
+// internal_transfer_* family it exports is in deploy.Metrics (which the
+// alerts, dashboards and docs are checked against) with its kind, and every
+// histogram is Prometheus-style (le buckets, for histogram_quantile), not
+// VictoriaMetrics' vmrange.
+func TestOpsEveryExportedMetricIsCatalogued(t *testing.T) {
+	s := service(t)
+	user := newUser()
+	s.deposit(user, "funding", "USDT", "10")
+	_, tr := s.post(user, transferBody("funding", "spot", "USDT", "1", 0, ""))
+	s.waitStatus(user, tr.RequestID, settleWait)
+	resp, err := http.Get("http://" + s.node.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	kinds := map[string]string{}
+	for _, m := range deploy.Metrics {
+		kinds[m.Name] = m.Kind
+	}
+	histograms := map[string]bool{}
+	exported := map[string]string{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "internal_transfer_") {
+			continue
+		}
+		name := line[:strings.IndexAny(line, "{ ")]
+		switch {
+		case strings.Contains(line, "vmrange="):
+			t.Errorf("%s is a VictoriaMetrics histogram (vmrange buckets): histogram_quantile cannot read it", name)
+		case strings.HasSuffix(name, "_bucket") && strings.Contains(line, `le="`):
+			histograms[strings.TrimSuffix(name, "_bucket")] = true
+			exported[strings.TrimSuffix(name, "_bucket")] = deploy.KindHistogram
+		case histograms[strings.TrimSuffix(name, "_sum")] || histograms[strings.TrimSuffix(name, "_count")]:
+		default:
+			if _, seen := exported[name]; !seen {
+				exported[name] = "counter or gauge"
+			}
+		}
+	}
+	if len(exported) < 10 {
+		t.Fatalf("only %d internal_transfer_ families on /metrics:\n%s", len(exported), body)
+	}
+	for name, kind := range exported {
+		want, ok := kinds[name]
+		switch {
+		case !ok:
+			t.Errorf("%s is exported but not in deploy.Metrics", name)
+		case kind == deploy.KindHistogram && want != deploy.KindHistogram, kind != deploy.KindHistogram && want == deploy.KindHistogram:
+			t.Errorf("%s is exported as a %s, catalogued as a %s", name, kind, want)
+		}
+	}
+}
