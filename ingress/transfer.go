@@ -261,6 +261,9 @@ func idempotencyKey(t transferBody, headers [][]byte) (string, *apiError) {
 	}
 	if len(headers) == 1 {
 		header := headers[0]
+		if len(header) == 0 {
+			return "", errInvalid("Idempotency-Key", "must be 1 to 64 printable ASCII characters without spaces")
+		}
 		if t.hasClientID && string(header) != string(t.clientID) {
 			return "", errInvalid("client_transfer_id", "client_transfer_id and the Idempotency-Key header differ")
 		}

@@ -55,7 +55,9 @@ func (r *runner) one() {
 
 // sendTwins sends body twice at once, as a client does that retries before
 // its first try is answered. Both must be answered alike: the same request
-// (or the same refusal). It returns a definitive answer if either got one.
+// (or the same refusal). It returns a definitive answer when one settles
+// what happened to the request; otherwise (and after a mismatch) the
+// outcome is booked as unknown.
 func (r *runner) sendTwins(u *user, body []byte) (answer, bool) {
 	var twin answer
 	var twinDefinitive bool
@@ -71,8 +73,12 @@ func (r *runner) sendTwins(u *user, body []byte) (answer, bool) {
 	case !definitive || !twinDefinitive:
 		r.st.inc("twin_unknown", 1)
 		if !definitive {
-			return twin, twinDefinitive
+			a, definitive = twin, twinDefinitive
 		}
+		// A definitive answer decides only if it speaks of the request: a
+		// 429 (or another refusal without a request id) says nothing of
+		// what the unanswered send did.
+		return a, definitive && a.requestID != ""
 	case a.status == 429 || twin.status == 429:
 		// The second send may be over the user's rate limit: it changed
 		// nothing, and the other answer stands.
@@ -84,6 +90,9 @@ func (r *runner) sendTwins(u *user, body []byte) (answer, bool) {
 		r.st.inc("violation_twin_mismatch", 1)
 		r.violation("user %d: one transfer (body %s) sent twice at once was answered HTTP %d %s request_id %q and HTTP %d %s request_id %q",
 			u.id, body, a.status, a.code, a.requestID, twin.status, twin.code, twin.requestID)
+		// Which answer holds is unknown: the books stop trusting the users,
+		// so this violation does not turn into balance ones at verify.
+		return a, false
 	default:
 		r.st.inc("twin_same_request", 1)
 	}

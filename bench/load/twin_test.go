@@ -116,3 +116,37 @@ func TestAFailedRequestAnsweredWith200MovesNothing(t *testing.T) {
 		t.Fatalf("a pending request: sender %v, recipient %v, expectations %+v", u.bal, to.bal, r.exp)
 	}
 }
+
+// A 429 beside a send that got no definitive answer says nothing of that
+// send: the outcome is unknown, not "nothing happened".
+func TestTwinRateLimitedBesideAnUnknownIsUnknown(t *testing.T) {
+	r := twinRunner(twinServer(t, func(n int64, ctx *fasthttp.RequestCtx) {
+		if n == 1 {
+			ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
+			ctx.SetBodyString(`{"success":false,"data":null,"error":{"code":"RATE_LIMITED","message":"m"}}`)
+			return
+		}
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString(`{"success":false,"data":null,"error":{"code":"UNAVAILABLE","message":"m"}}`)
+	}))
+	r.o.AttemptsMax = 1 // the 503 send gives up at once: its outcome stays unknown
+	if a, definitive := r.sendTwins(&user{id: 7}, []byte(`{}`)); definitive {
+		t.Fatalf("answer %+v booked as definitive", a)
+	}
+}
+
+// Twins answered with two different requests are a violation, and the
+// outcome is booked as unknown so the books stop trusting the user.
+func TestTwinMismatchIsBookedUnknown(t *testing.T) {
+	r := twinRunner(twinServer(t, func(n int64, ctx *fasthttp.RequestCtx) {
+		if n == 1 {
+			ctx.SetStatusCode(fasthttp.StatusUnprocessableEntity)
+			ctx.SetBodyString(`{"success":false,"data":null,"error":{"code":"INSUFFICIENT_BALANCE","message":"m","details":{"request_id":"41","status":"failed"}}}`)
+			return
+		}
+		pending("42")(n, ctx)
+	}))
+	if _, definitive := r.sendTwins(&user{id: 7}, []byte(`{}`)); definitive || r.st.snapshot()["violation_twin_mismatch"] != 1 {
+		t.Fatalf("definitive %v, counters %v; want a violation booked as unknown", definitive, r.st.snapshot())
+	}
+}

@@ -90,7 +90,8 @@ func (c *client) do(method, url, bearer string, body any) error {
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return fmt.Errorf("cannot read the answer: %w", err)
+		// An answer cut short says nothing of the outcome either.
+		return &noAnswerError{err: fmt.Errorf("cannot read the answer: %w", err)}
 	}
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, raw, "", "  ") == nil {
@@ -122,8 +123,10 @@ type statusError struct {
 func (e *statusError) Error() string { return e.method + " " + e.url + ": " + e.text }
 
 // moneyKey is the idempotency key of a command that moves money: the one
-// given, or a new one, so that a command without a clear outcome can be
-// repeated under the same key and move nothing twice.
+// given, or a new one, printed to stderr before the request goes out (an
+// operator who interrupts a hanging command still has it), so that a
+// command without a clear outcome can be repeated under the same key and
+// move nothing twice.
 func moneyKey(given string) string {
 	if given != "" {
 		return given
@@ -132,7 +135,9 @@ func moneyKey(given string) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("BUG: crypto/rand failed: " + err.Error())
 	}
-	return "itctl-" + hex.EncodeToString(b[:])
+	key := "itctl-" + hex.EncodeToString(b[:])
+	fmt.Fprintf(os.Stderr, "idempotency key %s (to repeat this command safely: --key %s)\n", key, key)
+	return key
 }
 
 // withKeyHint adds to err, when it leaves the outcome unknown (no answer,

@@ -372,12 +372,21 @@ func TestHealthReadyMetrics(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	resp, err := http.Get("http://" + s.node.MetricsAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	scrape := func() []byte {
+		resp, err := http.Get("http://" + s.node.MetricsAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return body
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	// The pending and stuck gauges appear with the scanner's first pass.
+	body := scrape()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(string(body), "internal_transfer_pending_count") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		body = scrape()
+	}
 	for _, name := range []string{"internal_transfer_total_requests", "internal_transfer_failed", "internal_transfer_success_rate",
 		"internal_transfer_latency_ms_bucket", "internal_transfer_avg_latency_ms", "internal_transfer_pending_count",
 		"internal_transfer_stuck_count", "internal_transfer_tb_errors", "internal_transfer_db_errors"} {
