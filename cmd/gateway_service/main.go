@@ -25,6 +25,12 @@ import (
 func main() {
 	configPath := flag.String("config", "config/dev.yaml", "configuration file")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// flag stops at the first non-flag: a -config after it would be
+		// ignored, and the default config (dev secrets) loaded instead.
+		fmt.Fprintf(os.Stderr, "gateway_service: unexpected argument %q; the only flag is -config FILE\n", flag.Arg(0))
+		os.Exit(2)
+	}
 
 	cfg, err := config.Load(*configPath, os.Environ())
 	if err != nil {

@@ -27,11 +27,23 @@ type client struct {
 }
 
 // parse parses a command's flags after adding --config, and loads the config.
+// An argument that is not a flag is refused: the flag package stops at the
+// first one, so every flag after it would be dropped unseen (a deposit's
+// --asset or --key, a transfer's --to-user).
 func parse(fs *flag.FlagSet, args []string) (*client, error) {
+	return parseArgs(fs, args, 0)
+}
+
+// parseArgs is parse allowing up to positional arguments before any flag
+// is ignored: the caller reads them from fs.Args().
+func parseArgs(fs *flag.FlagSet, args []string, positional int) (*client, error) {
 	path := fs.String("config", "config/dev.yaml", "configuration file of the service")
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, usageError(err.Error())
+	}
+	if fs.NArg() > positional {
+		return nil, usageError(fmt.Sprintf("unexpected argument %q: flags after it would be ignored (each command takes only its flags, and REQUEST_ID where it has one)", fs.Arg(positional)))
 	}
 	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {
@@ -184,7 +196,11 @@ func requestID(fs *flag.FlagSet, args []string) (*client, string, error) {
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		id, args = args[0], args[1:]
 	}
-	c, err := parse(fs, args)
+	positional := 1 // REQUEST_ID after the flags
+	if id != "" {
+		positional = 0
+	}
+	c, err := parseArgs(fs, args, positional)
 	if err != nil {
 		return nil, "", err
 	}

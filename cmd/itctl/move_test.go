@@ -19,9 +19,11 @@ func stubAdmin(t *testing.T, status int) *[]map[string]any {
 	var bodies []map[string]any
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
-		var b map[string]any
-		if err := json.Unmarshal(raw, &b); err != nil {
-			t.Errorf("body %s: %v", raw, err)
+		b := map[string]any{"method": r.Method, "path": r.URL.Path}
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &b); err != nil {
+				t.Errorf("body %s: %v", raw, err)
+			}
 		}
 		mu.Lock()
 		bodies = append(bodies, b)
@@ -52,5 +54,51 @@ func TestMoveWithoutKeySendsOneAndNamesIt(t *testing.T) {
 	err = cmdMove("withdraw", []string{"--user", "7", "--amount", "1", "--key", "mine", "--config", "../../config/dev.yaml"})
 	if err == nil || strings.Contains(err.Error(), "--key") {
 		t.Fatalf("withdraw refused with 422: %v; want an error without the retry hint", err)
+	}
+}
+
+// An argument that is not a flag stops the flag package, so the flags after
+// it would be dropped: a deposit of the wrong asset under a new key. Every
+// command refuses it before sending anything.
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	bodies := stubAdmin(t, http.StatusOK)
+	cfg := []string{"--config", "../../config/dev.yaml"}
+	cases := map[string]func() error{
+		"deposit": func() error {
+			return cmdMove("deposit", append([]string{"--user", "5", "--amount", "100", "oops", "--key", "K1", "--asset", "BTC"}, cfg...))
+		},
+		"transfer": func() error {
+			return cmdTransfer(append([]string{"--user", "5", "--amount", "1", "x", "--to-user", "7"}, cfg...))
+		},
+		"void after the id": func() error {
+			return cmdResolve("void", append([]string{"7", "--operator", "a", "--reason", "b", "extra"}, cfg...))
+		},
+		"status, two ids": func() error { return cmdStatus(append([]string{"12", "13"}, cfg...)) },
+		"status, id after flags and another": func() error {
+			return cmdStatus(append(append([]string{}, cfg...), "12", "13"))
+		},
+		"verify": func() error { return cmdVerify([]string{"--users", "1-2", "extra"}) },
+	}
+	for name, run := range cases {
+		err := run()
+		if _, usage := err.(usageError); !usage {
+			t.Errorf("%s: %v, want a usage error", name, err)
+		}
+	}
+	if len(*bodies) != 0 {
+		t.Fatalf("%d requests sent for refused commands: %v", len(*bodies), *bodies)
+	}
+	// REQUEST_ID after the flags still works.
+	if err := cmdStatus(append(append([]string{}, cfg...), "12")); err != nil {
+		if _, usage := err.(usageError); usage {
+			t.Fatalf("status with the id after the flags: %v", err)
+		}
+	}
+}
+
+func TestParseUsersRangeAtTheTop(t *testing.T) {
+	got, err := parseUsers("18446744073709551614-18446744073709551615")
+	if err != nil || len(got) != 2 || got[1] != 18446744073709551615 {
+		t.Fatalf("parseUsers = %v, %v; want the two largest ids", got, err)
 	}
 }

@@ -34,6 +34,9 @@ func cmdVerify(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("unexpected argument %q: flags after it would be ignored", fs.Arg(0)))
+	}
 	if (*usersFile == "") == (*usersRange == "") {
 		return usageError("give exactly one of --users-file or --users")
 	}
@@ -104,8 +107,8 @@ func parseUsers(s string) ([]uint64, error) {
 			return nil, fmt.Errorf("--users %q: want A-B with 0 < A <= B and at most 10M users", s)
 		}
 		out := make([]uint64, 0, b-a+1)
-		for u := a; u <= b; u++ {
-			out = append(out, u)
+		for n := uint64(0); n <= b-a; n++ { // not u <= b: b may be the largest uint64
+			out = append(out, a+n)
 		}
 		return out, nil
 	}

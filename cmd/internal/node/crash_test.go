@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -172,4 +173,15 @@ func killed(err error) bool {
 	}
 	ws, ok := ee.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+// A stray argument before -config would make the flag package ignore
+// -config and load the default (dev) config: the binary refuses it.
+func TestGatewayRefusesStrayArguments(t *testing.T) {
+	cmd := exec.Command(gatewayBinary(t), "extra", "-config", "/nonexistent.yaml")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), `unexpected argument "extra"`) {
+		t.Fatalf("gateway_service extra -config …: %v\n%s", err, out)
+	}
 }
