@@ -175,9 +175,9 @@ type Actors struct {
 
 // Asset is a configured asset.
 type Asset struct {
-	Name     string `yaml:"name"`
-	Ledger   uint32 `yaml:"ledger"`
-	Decimals int    `yaml:"decimals"`
+	Name     string `yaml:"name" required:"true"`
+	Ledger   uint32 `yaml:"ledger" required:"true"`
+	Decimals int    `yaml:"decimals" required:"true"` // no default: 0 would rescale every amount
 }
 
 // AccountType is a configured account type.

@@ -111,6 +111,21 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		"start heap over limit": {"server:\n  memory_limit_mb: 512\n  gc_start_heap_mb: 768\n", "server.gc_start_heap_mb"},
 		"heartbeat too slow":    {"kafka:\n  session_timeout_ms: 9000\n  heartbeat_interval_ms: 3001\n", "kafka.heartbeat_interval_ms"},
 		"no actors allowed":     {"actors:\n  user_actors_max: 0\n", "actors.user_actors_max"},
+		// A timeout of 2^64 ns wrapped to 0.45 ms; a TTL this large to 25 minutes.
+		"timeout that wraps":     {"actors:\n  request_timeout_ms: 18446744073710\n", "actors.request_timeout_ms"},
+		"ttl that wraps":         {"database:\n  idempotency_ttl_hours: 5124096\n", "database.idempotency_ttl_hours"},
+		"ttl over scylla's":      {"database:\n  idempotency_ttl_hours: 200000\n", "database.idempotency_ttl_hours"},
+		"grace over a week":      {"settlement:\n  grace_ms: 700000000\n", "settlement.grace_ms"},
+		"consistency ANY":        {"database:\n  consistency: ANY\n", "database.consistency"},
+		"broker port text":       {"kafka:\n  embedded_listen: 127.0.0.1:abc\n", "kafka.embedded_listen"},
+		"broker port range":      {"kafka:\n  embedded_listen: 127.0.0.1:99999\n", "kafka.embedded_listen"},
+		"broker on admin":        {"kafka:\n  embedded_listen: 127.0.0.1:8081\n", "kafka.embedded_listen"},
+		"blank jwt secret":       {"auth:\n  jwt_secret: '                                  '\n  admin_token: dev-only-admin-token-0123456789abcdef\n", "auth.jwt_secret"},
+		"blank admin token":      {"auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: '                                  '\n", "auth.admin_token"},
+		"asset without decimals": {"assets:\n  - {name: USDT, ledger: 1}\n", "assets[0].decimals"},
+		"asset names by case":    {"assets:\n  - {name: USDT, ledger: 1, decimals: 8}\n  - {name: usdt, ledger: 2, decimals: 8}\n", "assets"},
+		"asset name with space":  {"assets:\n  - {name: us dt, ledger: 1, decimals: 8}\n", "assets"},
+		"route twice":            {"routes:\n  - {from: funding, to: spot}\n  - {from: funding, to: spot, cross_user: true}\n", "routes"},
 	}
 	base := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
 	for name, c := range cases {
@@ -146,7 +161,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		strings.Join(cfg.Kafka.Brokers, ",") != "k1:9092,k2:9092" || len(cfg.Assets) != 1 || cfg.Assets[0].Decimals != 6 {
 		t.Fatalf("overrides did not take effect: %+v %+v %v %v", cfg.Database, cfg.RateLimiting, cfg.Kafka.Brokers, cfg.Assets)
 	}
-	for _, bad := range []string{"IT_NO_SUCH_KEY=1", "IT_SERVER_ADMIN_PORT=abc", "IT_ASSETS=[{name: X, colour: red}]"} {
+	for _, bad := range []string{"IT_NO_SUCH_KEY=1", "IT_SERVER_ADMIN_PORT=abc", "IT_ASSETS=[{name: X, colour: red}]", "IT_ASSETS=[{name: USDT, ledger: 1}]"} {
 		if _, err := Parse(raw, []string{bad}); err == nil || !strings.Contains(err.Error(), strings.SplitN(bad, "=", 2)[0]) {
 			t.Errorf("%s: got %v, want an error naming the variable", bad, err)
 		}

@@ -57,6 +57,9 @@ func checkWhole(n *yaml.Node, t reflect.Type, path string) error {
 			}
 		}
 	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		if err := checkRequired(n, t, path); err != nil {
+			return err
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i].Value
 			if f, ok := fieldByYAMLKey(t, key); ok {
@@ -79,6 +82,27 @@ func checkWhole(n *yaml.Node, t reflect.Type, path string) error {
 		}
 	case isInteger(t.Kind()) && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" && !wholeFloat(n.Value):
 		return fmt.Errorf("invalid value %q for %s: want a whole number (a fraction, or one past 2^53, would be cut)", n.Value, path)
+	}
+	return nil
+}
+
+// checkRequired refuses a mapping that lacks a key whose field is tagged
+// required:"true": a missing asset's decimals would silently be 0 and
+// rescale every amount of it.
+func checkRequired(n *yaml.Node, t reflect.Type, path string) error {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Tag.Get("required") != "true" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		found := false
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			found = found || n.Content[j].Value == name
+		}
+		if !found {
+			return fmt.Errorf("missing key %s: it has no default", joinKey(path, name))
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/exchange/internal-transfer/actors/transfers"
@@ -24,7 +25,7 @@ func (c *Config) Validate() error {
 		{c.Server.DataDir != "", "server.data_dir", "must not be empty"},
 		{oneOf(c.Server.LogLevel, "debug", "info", "warn", "error"), "server.log_level", "must be debug, info, warn or error"},
 		{c.Server.MaxBodyBytes >= 1024 && c.Server.MaxBodyBytes <= 1<<20, "server.max_body_bytes", "must be 1024..1048576"},
-		{c.Server.ShutdownGrace > 0, "server.shutdown_grace_ms", "must be > 0"},
+		{c.Server.ShutdownGrace > 0 && c.Server.ShutdownGrace <= msMax, "server.shutdown_grace_ms", msRange(1)},
 		{c.Server.GoMaxProcs >= 0 && c.Server.GoMaxProcs <= 1024, "server.gomaxprocs", "must be 0 (automatic)..1024"},
 		{c.Server.GCPercent == 0 || (c.Server.GCPercent >= 25 && c.Server.GCPercent <= 10_000), "server.gc_percent", "must be 0 (Go's default) or 25..10000"},
 		{c.Server.MemoryLimitMB == 0 || c.Server.MemoryLimitMB >= 256, "server.memory_limit_mb", "must be 0 (no limit) or at least 256"},
@@ -34,13 +35,13 @@ func (c *Config) Validate() error {
 		{oneOf(c.Backends.Stream, "embedded", "kafka"), "backends.stream", "must be embedded or kafka"},
 		{c.Backends.Store != "scylla" || len(c.Database.ContactPoints) > 0, "database.contact_points", "must list at least one host for backends.store: scylla"},
 		{c.Database.Keyspace != "" && isIdent(c.Database.Keyspace), "database.keyspace", "must be a CQL identifier"},
-		{oneOf(strings.ToUpper(c.Database.Consistency), "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"), "database.consistency", "must be a CQL consistency level"},
+		{oneOf(strings.ToUpper(c.Database.Consistency), "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"), "database.consistency", "must be a CQL consistency level that reads and writes (not ANY)"},
 		{c.Database.ReplicationFactor >= 1, "database.replication_factor", "must be >= 1"},
-		{c.Database.TimeoutMS > 0, "database.timeout_ms", "must be > 0"},
-		{c.Database.IdempotencyTTLHours >= 24, "database.idempotency_ttl_hours", "must be >= 24 (keys are kept at least 24 h)"},
+		{c.Database.TimeoutMS > 0 && c.Database.TimeoutMS <= msMax, "database.timeout_ms", msRange(1)},
+		{c.Database.IdempotencyTTLHours >= 24 && c.Database.IdempotencyTTLHours <= ttlHoursMax, "database.idempotency_ttl_hours", fmt.Sprintf("must be 24..%d (keys are kept at least 24 h; ScyllaDB refuses a TTL over 20 years)", ttlHoursMax)},
 		{c.Backends.Ledger != "tigerbeetle" || len(c.TigerBeetle.Addresses) > 0, "tigerbeetle.addresses", "must list at least one replica for backends.ledger: tigerbeetle"},
 		{c.TigerBeetle.Concurrency >= 1 && c.TigerBeetle.Concurrency <= 256, "tigerbeetle.concurrency", "must be 1..256"},
-		{c.TigerBeetle.TimeoutMS > 0, "tigerbeetle.timeout_ms", "must be > 0"},
+		{c.TigerBeetle.TimeoutMS > 0 && c.TigerBeetle.TimeoutMS <= msMax, "tigerbeetle.timeout_ms", msRange(1)},
 		{c.Backends.Stream != "kafka" || len(c.Kafka.Brokers) > 0, "kafka.brokers", "must list at least one broker for backends.stream: kafka"},
 		{c.Kafka.Topic != "", "kafka.topic", "must not be empty"},
 		{c.Kafka.ConsumerGroup != "", "kafka.consumer_group", "must not be empty"},
@@ -48,27 +49,28 @@ func (c *Config) Validate() error {
 		{c.Kafka.ProducerLingerMS >= 1 && c.Kafka.ProducerLingerMS <= 1000, "kafka.producer_linger_ms", "must be 1..1000"},
 		{c.Kafka.SessionTimeoutMS >= 6_000 && c.Kafka.SessionTimeoutMS <= 300_000, "kafka.session_timeout_ms", "must be 6000..300000 (Kafka's group session bounds)"},
 		{c.Kafka.HeartbeatIntervalMS >= 100 && 3*c.Kafka.HeartbeatIntervalMS <= c.Kafka.SessionTimeoutMS, "kafka.heartbeat_interval_ms", "must be 100 or more and at most a third of kafka.session_timeout_ms"},
-		{validAddr(c.Kafka.EmbeddedListen), "kafka.embedded_listen", "must be host:port"},
+		{validAddr(c.Kafka.EmbeddedListen), "kafka.embedded_listen", "must be host:port with a port 1..65535"},
+		{!usesPort(c.Kafka.EmbeddedListen, c.Server.AdminPort, c.Monitoring.HealthCheckPort, c.Monitoring.PrometheusPort), "kafka.embedded_listen", "must not use the admin, health or prometheus port"},
 		{c.RateLimiting.MaxRequestsPerMinute >= 1, "rate_limiting.max_requests_per_minute", "must be >= 1"},
 		{c.RateLimiting.MinTransferAmount >= 1, "rate_limiting.min_transfer_amount", "must be >= 1"},
 		{c.RateLimiting.MaxTransferAmount >= c.RateLimiting.MinTransferAmount, "rate_limiting.max_transfer_amount", "must be >= min_transfer_amount"},
-		{c.Settlement.ScannerIntervalMS >= 10, "settlement.scanner_interval_ms", "must be >= 10"},
-		{c.Settlement.StuckThresholdMS > 0, "settlement.stuck_threshold_ms", "must be > 0"},
-		{c.Settlement.CriticalThresholdMS >= c.Settlement.StuckThresholdMS, "settlement.critical_threshold_ms", "must be >= stuck_threshold_ms"},
-		{c.Settlement.GraceMS >= 100, "settlement.grace_ms", "must be >= 100"},
+		{c.Settlement.ScannerIntervalMS >= 10 && c.Settlement.ScannerIntervalMS <= msMax, "settlement.scanner_interval_ms", msRange(10)},
+		{c.Settlement.StuckThresholdMS > 0 && c.Settlement.StuckThresholdMS <= msMax, "settlement.stuck_threshold_ms", msRange(1)},
+		{c.Settlement.CriticalThresholdMS >= c.Settlement.StuckThresholdMS && c.Settlement.CriticalThresholdMS <= msMax, "settlement.critical_threshold_ms", "must be >= stuck_threshold_ms and " + msRange(1)[5:]},
+		{c.Settlement.GraceMS >= 100 && c.Settlement.GraceMS <= msMax, "settlement.grace_ms", msRange(100)},
 		{validPort(c.Monitoring.PrometheusPort), "monitoring.prometheus_port", "must be 1..65535"},
 		{validPort(c.Monitoring.HealthCheckPort), "monitoring.health_check_port", "must be 1..65535"},
-		{c.Monitoring.SlowTraceMS >= 0, "monitoring.slow_trace_ms", "must be 0 (off) or more"},
+		{c.Monitoring.SlowTraceMS >= 0 && c.Monitoring.SlowTraceMS <= msMax, "monitoring.slow_trace_ms", "must be 0 (off) .. " + fmt.Sprint(msMax)},
 		{c.Monitoring.PrometheusPort != c.Monitoring.HealthCheckPort && c.Server.AdminPort != c.Monitoring.HealthCheckPort && c.Server.AdminPort != c.Monitoring.PrometheusPort, "server.admin_port", "admin, health and prometheus ports must differ"},
 		{oneOf(c.Auth.JWTAlgorithm, "HS256", "EdDSA", "RS256"), "auth.jwt_algorithm", "must be HS256, EdDSA or RS256"},
-		{c.Auth.JWTAlgorithm != "HS256" || len(c.Auth.JWTSecret) >= 32, "auth.jwt_secret", "must be at least 32 bytes for HS256"},
+		{c.Auth.JWTAlgorithm != "HS256" || len(strings.TrimSpace(c.Auth.JWTSecret)) >= 32, "auth.jwt_secret", "must be at least 32 bytes for HS256, not counting blanks around it"},
 		{c.Auth.JWTAlgorithm == "HS256" || fileExists(c.Auth.JWTPublicKeyFile), "auth.jwt_public_key_file", "must name a readable PEM file for EdDSA/RS256"},
-		{len(c.Auth.AdminToken) >= 32, "auth.admin_token", "must be at least 32 bytes"},
+		{len(strings.TrimSpace(c.Auth.AdminToken)) >= 32, "auth.admin_token", "must be at least 32 bytes, not counting blanks around it"},
 		{c.Actors.UserMailboxMax >= 1, "actors.user_mailbox_max", "must be >= 1"},
 		{c.Actors.UserActorsMax >= 1, "actors.user_actors_max", "must be >= 1"},
 		{c.Actors.InFlightMax >= 1, "actors.in_flight_max", "must be >= 1"},
-		{c.Actors.UserIdleMS >= 100, "actors.user_idle_ms", "must be >= 100"},
-		{c.Actors.RequestTimeoutMS >= 10, "actors.request_timeout_ms", "must be >= 10"},
+		{c.Actors.UserIdleMS >= 100 && c.Actors.UserIdleMS <= msMax, "actors.user_idle_ms", msRange(100)},
+		{c.Actors.RequestTimeoutMS >= 10 && c.Actors.RequestTimeoutMS <= msMax, "actors.request_timeout_ms", msRange(10)},
 		{c.Actors.LedgerQueueMax >= ledger.BatchEventsMax, "actors.ledger_queue_max", fmt.Sprintf("must be >= %d (one full ledger batch)", ledger.BatchEventsMax)},
 		{len(c.Assets) > 0, "assets", "must list at least one asset"},
 		{len(c.AccountTypes) > 0, "account_types", "must list at least one account type"},
@@ -115,11 +117,40 @@ func (c *Config) Catalog() (*transfers.Catalog, error) {
 	return transfers.NewCatalog(assets, types, routes)
 }
 
+// msMax bounds every *_ms setting (7 days): far above any sane value, and
+// far below where the conversion to a time.Duration would wrap (a request
+// timeout of 2^64 ns came out as 0.45 ms).
+const msMax = 7 * 24 * 3600 * 1000
+
+// ttlHoursMax is ScyllaDB's largest TTL (20 years), in hours.
+const ttlHoursMax = 175_200
+
+func msRange(lo int) string { return fmt.Sprintf("must be %d..%d (7 days)", lo, msMax) }
+
 func validPort(p int) bool { return p >= 1 && p <= 65535 }
 
 func validAddr(a string) bool {
 	_, port, err := net.SplitHostPort(a)
-	return err == nil && port != ""
+	if err != nil {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	return err == nil && validPort(p)
+}
+
+// usesPort reports whether host:port addr listens on one of ports.
+func usesPort(addr string, ports ...int) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	p, _ := strconv.Atoi(port)
+	for _, q := range ports {
+		if p == q {
+			return true
+		}
+	}
+	return false
 }
 
 func oneOf(v string, options ...string) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -200,7 +201,7 @@ func (s *Server) opResolve(ctx *fasthttp.RequestCtx, id uint64, kind string) *ap
 		return errInvalid("reason", "operator and reason are limited to 512 bytes each")
 	}
 	body := struct{ operator, reason string }{string(operator), string(reason)}
-	if body.operator == "" || body.reason == "" {
+	if strings.TrimSpace(body.operator) == "" || strings.TrimSpace(body.reason) == "" {
 		return errInvalid("reason", "operator and reason are both required: manual actions are audited")
 	}
 	sctx, cancel := s.serviceContext()

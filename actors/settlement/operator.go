@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/exchange/internal-transfer/actors/deadline"
@@ -124,7 +125,7 @@ func (s *Settler) manualDurable(ctx context.Context, id uint64, operator, reason
 }
 
 func (s *Settler) manual(ctx context.Context, id uint64, operator, reason, kind string) (store.Request, error) {
-	if operator == "" || reason == "" {
+	if strings.TrimSpace(operator) == "" || strings.TrimSpace(reason) == "" {
 		return store.Request{}, ErrReasonRequired
 	}
 	req, err := s.get(ctx, id)

@@ -2,6 +2,7 @@ package transfers
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/exchange/internal-transfer/ledger"
 	"github.com/exchange/internal-transfer/store"
@@ -43,9 +44,23 @@ func NewCatalog(assets []Asset, types []AccountType, routes []Route) (*Catalog, 
 		routes:       make(map[[2]string]Route, len(routes)),
 	}
 	ledgers := map[uint32]string{}
+	folded := map[string]string{} // every name, lower case: "usdt" beside "USDT" is a mistake
+	name := func(kind, n string) error {
+		if !catalogName(n) {
+			return fmt.Errorf("%s name %q: want 1 to 32 letters, digits, '_' or '-'", kind, n)
+		}
+		if other, dup := folded[kind+strings.ToLower(n)]; dup && other != n {
+			return fmt.Errorf("%s names %q and %q differ only in case", kind, other, n)
+		}
+		folded[kind+strings.ToLower(n)] = n
+		return nil
+	}
 	for _, a := range assets {
 		if a.Name == "" || a.Ledger == 0 || a.Decimals < 0 || a.Decimals > 18 {
 			return nil, fmt.Errorf("invalid asset %+v: needs a name, ledger > 0 and decimals 0..18", a)
+		}
+		if err := name("asset", a.Name); err != nil {
+			return nil, err
 		}
 		if other, dup := ledgers[a.Ledger]; dup {
 			return nil, fmt.Errorf("assets %s and %s share ledger %d", other, a.Name, a.Ledger)
@@ -60,6 +75,9 @@ func NewCatalog(assets []Asset, types []AccountType, routes []Route) (*Catalog, 
 	for _, t := range types {
 		if t.Name == "" || t.Code == 0 {
 			return nil, fmt.Errorf("invalid account type %+v: needs a name and code > 0", t)
+		}
+		if err := name("account type", t.Name); err != nil {
+			return nil, err
 		}
 		if other, dup := codes[t.Code]; dup {
 			return nil, fmt.Errorf("account types %s and %s share code %d", other, t.Name, t.Code)
@@ -77,9 +95,26 @@ func NewCatalog(assets []Asset, types []AccountType, routes []Route) (*Catalog, 
 		if _, ok := c.accountTypes[r.To]; !ok {
 			return nil, fmt.Errorf("route %s→%s: unknown account type %q", r.From, r.To, r.To)
 		}
+		if _, dup := c.routes[[2]string{r.From, r.To}]; dup {
+			return nil, fmt.Errorf("route %s→%s configured twice (one entry per route; cross_user says whether it also serves other users)", r.From, r.To)
+		}
 		c.routes[[2]string{r.From, r.To}] = r
 	}
 	return c, nil
+}
+
+// catalogName reports whether n is a usable asset or account type name:
+// it appears in URLs, JSON and metrics labels as it is.
+func catalogName(n string) bool {
+	if len(n) == 0 || len(n) > 32 {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Asset returns the asset named name.

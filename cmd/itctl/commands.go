@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/exchange/internal-transfer/config"
@@ -371,7 +372,7 @@ func cmdResolve(kind string, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *operator == "" || *reason == "" {
+	if strings.TrimSpace(*operator) == "" || strings.TrimSpace(*reason) == "" {
 		return usageError("--operator and --reason are required: manual actions are audited")
 	}
 	return c.admin("POST", "/admin/v1/transfers/"+id+"/"+kind, map[string]any{"operator": *operator, "reason": *reason})

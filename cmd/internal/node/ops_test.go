@@ -567,6 +567,7 @@ func (u opsUsers) readCalls(s *svc, id, failedID string) []apiCall {
 		{name: "admin post settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/post"), bearer: admin, body: manual, want: 400},
 		{name: "admin void unknown 404", method: "POST", url: s.admin("/admin/v1/transfers/424242424242/void"), bearer: admin, body: manual, want: 404},
 		{name: "admin post no reason 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/post"), bearer: admin, body: []byte(`{"operator":"ops"}`), want: 400},
+		{name: "admin void blank reason 400", method: "POST", url: s.admin("/admin/v1/transfers/424242424242/void"), bearer: admin, body: []byte(`{"operator":" ","reason":"   "}`), want: 400},
 		{name: "admin resend settled 400", method: "POST", url: s.admin("/admin/v1/transfers/" + id + "/resend"), bearer: admin, want: 400},
 		{name: "admin reconcile POST 405", method: "POST", url: s.admin("/admin/v1/reconcile/" + id), bearer: admin, want: 405, wantHdr: "Allow"},
 	}
