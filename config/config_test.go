@@ -89,9 +89,12 @@ func TestProdConfigNeedsSecretsFromEnvironment(t *testing.T) {
 
 func TestInvalidConfigNamesTheKey(t *testing.T) {
 	cases := map[string]struct{ yaml, key string }{
-		"unknown key":           {"server:\n  bogus: 1\n", "bogus"},
-		"unknown section":       {"nonsense: {}\n", "nonsense"},
-		"wrong type":            {"server:\n  admin_port: eighty\n", "admin_port"},
+		"unknown key":     {"server:\n  bogus: 1\n", "bogus"},
+		"unknown section": {"nonsense: {}\n", "nonsense"},
+		"wrong type":      {"server:\n  admin_port: eighty\n", "admin_port"},
+		// Several keys on one line (a flow mapping): the one holding the value.
+		"wrong type, flow":      {"server: {admin_port: abc, node_id: 1}\n", "(key server.admin_port)"},
+		"wrong type, list":      {"assets:\n  - {name: X, ledger: 4294967296, decimals: 8}\n", "(key assets[0].ledger)"},
 		"port range":            {"server:\n  admin_port: 70000\n", "server.admin_port"},
 		"negative procs":        {"server:\n  gomaxprocs: -1\n", "server.gomaxprocs"},
 		"negative slow trace":   {"monitoring:\n  slow_trace_ms: -5\n", "monitoring.slow_trace_ms"},

@@ -24,13 +24,13 @@ func nameKeys(raw []byte, err error) error {
 	if yaml.Unmarshal(raw, &root) != nil {
 		return err
 	}
-	keys := map[int]string{}
+	keys := map[int][]lineKey{}
 	collectKeys(&root, "", keys)
 	msgs := make([]string, 0, len(te.Errors))
 	for _, m := range te.Errors {
 		if sub := lineRe.FindStringSubmatch(m); sub != nil {
 			line, _ := strconv.Atoi(sub[1])
-			if key, ok := keys[line]; ok {
+			if key := keyOf(keys[line], m); key != "" {
 				m = fmt.Sprintf("%s (key %s)", m, key)
 			}
 		}
@@ -39,8 +39,39 @@ func nameKeys(raw []byte, err error) error {
 	return fmt.Errorf("invalid values: %s", strings.Join(msgs, "; "))
 }
 
-// collectKeys maps the line of every scalar value to its dotted key path.
-func collectKeys(n *yaml.Node, path string, out map[int]string) {
+// lineKey is a key whose value starts on a line, with that value when it is
+// a scalar.
+type lineKey struct{ key, value string }
+
+var valueRe = regexp.MustCompile("`([^`]*)`")
+
+// keyOf picks, among the keys of the error's line, the one whose value the
+// error quotes: a flow mapping ({name: X, ledger: abc}) puts several keys on
+// one line. Without a single match it names them all.
+func keyOf(keys []lineKey, msg string) string {
+	if len(keys) == 1 {
+		return keys[0].key
+	}
+	if v := valueRe.FindStringSubmatch(msg); v != nil {
+		var match []string
+		for _, k := range keys {
+			if k.value == v[1] {
+				match = append(match, k.key)
+			}
+		}
+		if len(match) == 1 {
+			return match[0]
+		}
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.key
+	}
+	return strings.Join(names, " or ")
+}
+
+// collectKeys lists, by line, the dotted key path of every value there.
+func collectKeys(n *yaml.Node, path string, out map[int][]lineKey) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
@@ -49,14 +80,19 @@ func collectKeys(n *yaml.Node, path string, out map[int]string) {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := joinKey(path, n.Content[i].Value)
-			out[n.Content[i+1].Line] = key
-			collectKeys(n.Content[i+1], key, out)
+			v := n.Content[i+1]
+			value := ""
+			if v.Kind == yaml.ScalarNode {
+				value = v.Value
+			}
+			out[v.Line] = append(out[v.Line], lineKey{key, value})
+			collectKeys(v, key, out)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			if _, seen := out[c.Line]; !seen {
-				out[c.Line] = p
+			if c.Kind == yaml.ScalarNode {
+				out[c.Line] = append(out[c.Line], lineKey{p, c.Value})
 			}
 			collectKeys(c, p, out)
 		}
