@@ -145,6 +145,10 @@ func run(o options) (*summary, error) {
 	if sum.LoadgenFail != "" {
 		return sum, errors.New("loadgen: " + sum.LoadgenFail)
 	}
+	if err := checkExact(filepath.Join(o.workDir, "verify.json")); err != nil {
+		sum.CheckFail = err.Error()
+		return sum, err
+	}
 	if o.mode == "overload" {
 		if err := checkOverloaded(sum.Load); err != nil {
 			sum.CheckFail = err.Error()
@@ -152,6 +156,33 @@ func run(o options) (*summary, error) {
 		}
 	}
 	return sum, nil
+}
+
+// inexactShareMax is the most of a run's users whose balances verify may
+// skip: each had a transfer whose outcome the generator never learned, so
+// only the invariants that need no expectations cover its money.
+const inexactShareMax = 0.01
+
+// checkExact refuses a run whose verify report (verify.json) skipped the
+// exact balances of more than inexactShareMax of its users (at least one
+// is allowed): such a run passes while proving little about their money.
+func checkExact(reportPath string) error {
+	raw, err := os.ReadFile(reportPath)
+	if err != nil {
+		return fmt.Errorf("cannot read the verify report: %w", err)
+	}
+	var rep struct {
+		Users        int `json:"users"`
+		InexactUsers int `json:"inexact_users"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("cannot read the verify report %s: %w", reportPath, err)
+	}
+	if allowed := max(1, int(float64(rep.Users)*inexactShareMax)); rep.InexactUsers > allowed {
+		return fmt.Errorf("%d of %d users' balances could not be checked exactly (transfers whose outcome the generator never learned); at most %d may be",
+			rep.InexactUsers, rep.Users, allowed)
+	}
+	return nil
 }
 
 // checkOverloaded refuses an overload run in which the service refused

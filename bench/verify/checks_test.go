@@ -67,6 +67,17 @@ func TestBrokenStatesFire(t *testing.T) {
 				w.storeOnly(2, "funding", "spot", 5, "ghost", store.StatusSuccess)
 				return nil
 			}},
+		{name: "a route not configured", want: []string{"route"},
+			break_: func(w *world) *Expectations {
+				w.request("r", 1, 2, "spot", "spot", 5, "kr", store.StatusSuccess) // spot to another user's spot
+				return nil
+			}},
+		{name: "deposit for one user credited to another", want: []string{"stray-transfer"},
+			break_: func(w *world) *Expectations {
+				w.transfer(ledger.Transfer{ID: ledger.OperationID("deposit", "misdirected"), DebitAccountID: ledger.OperatorAccountID(usdt),
+					CreditAccountID: w.account(2, "funding"), Amount: ledger.U128(5), Ledger: usdt, Code: ledger.CodeDeposit, UserData64: 1})
+				return nil
+			}},
 		{name: "request never final", want: []string{"not-final"},
 			break_: func(w *world) *Expectations {
 				w.request("e", 2, 2, "funding", "spot", 5, "ke", store.StatusPending)
@@ -200,7 +211,7 @@ func TestBrokenStatesFire(t *testing.T) {
 func TestFreezeAndItsVoidPass(t *testing.T) {
 	w := newWorld(t)
 	freeze := ledger.Transfer{ID: ledger.OperationID("freeze", "f1"), DebitAccountID: w.account(1, "spot"),
-		CreditAccountID: ledger.OperatorAccountID(usdt), Ledger: usdt, Code: ledger.CodeFreeze,
+		CreditAccountID: ledger.OperatorAccountID(usdt), Ledger: usdt, Code: ledger.CodeFreeze, UserData64: 1,
 		Flags: ledger.TransferPending | ledger.TransferClosingDebit}
 	w.transfer(freeze)
 	w.transfer(ledger.Transfer{ID: ledger.VoidID(freeze.ID), PendingID: freeze.ID, Ledger: usdt, Code: ledger.CodeFreeze,
@@ -364,5 +375,56 @@ func TestRequestCreatedDuringTheWalkIsYoung(t *testing.T) {
 	}
 	if !rep.OK() {
 		t.Fatalf("report %s %v: want no violation for a request created during the walk", rep.Summary(), rep.Violations)
+	}
+}
+
+// skewedHistory is a store whose history copies (separate rows on
+// ScyllaDB) went wrong for one user: alter changes or drops (false) the
+// requests that user's history returns.
+type skewedHistory struct {
+	store.Store
+	user  uint64
+	alter func(*store.Request) bool
+}
+
+func (s skewedHistory) History(ctx context.Context, q store.HistoryQuery) (store.HistoryPage, error) {
+	p, err := s.Store.History(ctx, q)
+	if q.UserID != s.user {
+		return p, err
+	}
+	kept := p.Requests[:0]
+	for _, r := range p.Requests {
+		if s.alter(&r) {
+			kept = append(kept, r)
+		}
+	}
+	p.Requests = kept
+	return p, err
+}
+
+// A request's copies in its two users' histories must agree, and both users
+// must see it; the checker reads them apart.
+func TestHistoryCopiesAreCompared(t *testing.T) {
+	cases := map[string]struct {
+		alter func(*store.Request) bool
+		want  string
+	}{
+		"receiver's copy says failed":   {func(r *store.Request) bool { r.Status, r.ErrorCode = store.StatusFailed, "X"; return true }, "copy-mismatch"},
+		"receiver's copy, other amount": {func(r *store.Request) bool { r.Amount++; return true }, "copy-mismatch"},
+		"missing from the receiver's":   {func(r *store.Request) bool { return r.UserID == r.ToUserID }, "missing-history"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t)
+			w.request("x", 1, 2, "funding", "funding", 5, "kx", store.StatusSuccess)
+			rep, err := Check(context.Background(), Options{Ledger: w.ledger, Store: skewedHistory{w.store, 2, c.alter}, Catalog: w.catalog,
+				Users: []uint64{1, 2}, Now: func() time.Time { return w.now.Add(2 * time.Minute) }, Grace: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.ByCheck[c.want] == 0 {
+				t.Fatalf("want %s, got %v", c.want, rep.Violations)
+			}
+		})
 	}
 }

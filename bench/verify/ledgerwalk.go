@@ -116,8 +116,8 @@ func (c *checker) explain(account ledger.Uint128, t ledger.Transfer) {
 // deterministic id.
 func (c *checker) explainOperation(t ledger.Transfer, resolves bool, stray func(format string, args ...any)) {
 	op := ledger.OperatorAccountID(t.Ledger)
-	_, debitUser := c.owners[t.DebitAccountID]
-	_, creditUser := c.owners[t.CreditAccountID]
+	debitOwner, debitUser := c.owners[t.DebitAccountID]
+	creditOwner, creditUser := c.owners[t.CreditAccountID]
 	switch {
 	case resolves:
 		if t.Code != ledger.CodeFreeze || t.Flags&ledger.TransferVoidPendingTransfer == 0 || t.ID != ledger.VoidID(t.PendingID) {
@@ -129,6 +129,12 @@ func (c *checker) explainOperation(t ledger.Transfer, resolves bool, stray func(
 		stray("a withdrawal not from a user to the operator account of ledger %d", t.Ledger)
 	case t.Code == ledger.CodeFreeze && (t.CreditAccountID != op || !debitUser || t.Flags&ledger.TransferPending == 0):
 		stray("a freeze that is not a pending transfer from a user to the operator account of ledger %d", t.Ledger)
+	// The admin API names the user in user_data: an operation for one user
+	// that moved another's money is not one it makes.
+	case t.Code == ledger.CodeDeposit && creditOwner != t.UserData64:
+		stray("a deposit for user %d credited to user %d's account", t.UserData64, creditOwner)
+	case (t.Code == ledger.CodeWithdrawal || t.Code == ledger.CodeFreeze) && debitOwner != t.UserData64:
+		stray("an operation for user %d that debits user %d's account", t.UserData64, debitOwner)
 	}
 }
 

@@ -28,7 +28,7 @@ func (c *checker) loadRequests(ctx context.Context) error {
 				return fmt.Errorf("cannot read the history of user %d: %w", u, err)
 			}
 			for _, r := range p.Requests {
-				c.requests[r.ID] = r
+				c.seenInHistory(u, r)
 			}
 			if p.NextCursor == "" {
 				break
@@ -36,7 +36,69 @@ func (c *checker) loadRequests(ctx context.Context) error {
 			cursor = p.NextCursor
 		}
 	}
+	c.checkSides()
 	return c.loadOpen(ctx)
+}
+
+// Which users' histories a request was seen in.
+const (
+	sideFrom uint8 = 1 << iota // its debited user's
+	sideTo                     // its credited user's
+)
+
+// seenInHistory records r, read from user u's history. The store keeps a
+// request's copies (its row, each side's history entry, the open index)
+// apart on ScyllaDB: a second copy must say the same, and u must be a side.
+func (c *checker) seenInHistory(u uint64, r store.Request) {
+	old := r.CreatedAt.Before(c.now.Add(-c.opts.Grace))
+	switch {
+	case r.UserID == u:
+		c.sides[r.ID] |= sideFrom
+	case r.ToUserID == u:
+		c.sides[r.ID] |= sideTo
+	default:
+		c.rep.add(Violation{Check: "foreign-history", User: u, RequestID: r.ID,
+			Detail: fmt.Sprintf("in the history of user %d, who is neither side (%d → %d)", u, r.UserID, r.ToUserID)})
+	}
+	if r.ToUserID == r.UserID || r.ToUserID == 0 {
+		c.sides[r.ID] |= sideTo // a self-transfer has one history entry
+	}
+	if prev, seen := c.requests[r.ID]; seen && old && !sameCopy(prev, r) {
+		c.rep.add(Violation{Check: "copy-mismatch", User: u, RequestID: r.ID,
+			Detail: fmt.Sprintf("the histories disagree: %s %d %s→%s vs %s %d %s→%s", prev.Status, prev.Amount, prev.FromAccountType, prev.ToAccountType,
+				r.Status, r.Amount, r.FromAccountType, r.ToAccountType)})
+	}
+	c.requests[r.ID] = r
+}
+
+// checkSides reports an old-enough request missing from the history of a
+// listed user on either side.
+func (c *checker) checkSides() {
+	cutoff := c.now.Add(-c.opts.Grace)
+	for _, r := range sortedRequests(c.requests) {
+		if !r.CreatedAt.Before(cutoff) {
+			continue
+		}
+		s := c.sides[r.ID]
+		if c.users[r.UserID] && s&sideFrom == 0 {
+			c.rep.add(Violation{Check: "missing-history", User: r.UserID, RequestID: r.ID,
+				Detail: fmt.Sprintf("request to user %d is not in the history of its sender %d", r.ToUserID, r.UserID)})
+		}
+		if r.ToUserID != 0 && r.ToUserID != r.UserID && c.users[r.ToUserID] && s&sideTo == 0 {
+			c.rep.add(Violation{Check: "missing-history", User: r.ToUserID, RequestID: r.ID,
+				Detail: fmt.Sprintf("request from user %d is not in the history of its receiver %d", r.UserID, r.ToUserID)})
+		}
+	}
+}
+
+// sameCopy reports whether a later-read copy b of a request agrees with an
+// earlier-read a on what it is, and on where it stands once a was final (a
+// live request may advance between the two reads; a final one may not).
+func sameCopy(a, b store.Request) bool {
+	return a.ID == b.ID && a.UserID == b.UserID && a.ToUserID == b.ToUserID && a.FromAccountType == b.FromAccountType &&
+		a.ToAccountType == b.ToAccountType && a.Asset == b.Asset && a.Amount == b.Amount &&
+		a.IdempotencyKey == b.IdempotencyKey && a.CreatedAt.Equal(b.CreatedAt) && a.PendingID == b.PendingID &&
+		(!a.Status.Final() || a.Status == b.Status && a.ErrorCode == b.ErrorCode)
 }
 
 // loadOpen adds every open request older than the grace period from the
@@ -57,7 +119,11 @@ func (c *checker) loadOpen(ctx context.Context) error {
 			return fmt.Errorf("cannot list open requests: %w", err)
 		}
 		for _, r := range p.Requests {
-			if _, seen := c.requests[r.ID]; seen {
+			if prev, seen := c.requests[r.ID]; seen {
+				if !sameCopy(prev, r) {
+					c.rep.add(Violation{Check: "copy-mismatch", User: r.UserID, RequestID: r.ID,
+						Detail: fmt.Sprintf("the open index says %s %d, the history %s %d", r.Status, r.Amount, prev.Status, prev.Amount)})
+				}
 				continue
 			}
 			c.requests[r.ID] = r
@@ -190,6 +256,9 @@ func (c *checker) checkHold(r store.Request, hold ledger.Transfer, bad func(chec
 	if err != nil {
 		bad("hold-mismatch", "request names accounts the catalog does not know: %v", err)
 		return
+	}
+	if cross := r.ToUserID != 0 && r.ToUserID != r.UserID; !c.opts.Catalog.RouteAllowed(r.FromAccountType, r.ToAccountType, cross) {
+		bad("route", "%s → %s (another user: %t) is not a configured route", r.FromAccountType, r.ToAccountType, cross)
 	}
 	if hold.DebitAccountID != want.DebitAccountID || hold.CreditAccountID != want.CreditAccountID ||
 		hold.Amount != want.Amount || hold.Ledger != want.Ledger || hold.Code != want.Code ||

@@ -121,6 +121,7 @@ type checker struct {
 	owners   map[ledger.Uint128]uint64         // user account id → user
 	requests map[uint64]store.Request          // every request of the listed users, by id
 	holds    map[ledger.Uint128]uint64         // pending id → request id
+	sides    map[uint64]uint8                  // request id → the histories it was seen in (sideFrom, sideTo)
 
 	userAccounts int // ledger accounts of the listed users found
 }
@@ -139,7 +140,7 @@ func Check(ctx context.Context, opts Options) (*Report, error) {
 	}
 	c := &checker{opts: opts, now: opts.Now(), rep: &Report{}, users: map[uint64]bool{},
 		accounts: map[ledger.Uint128]ledger.Account{}, owners: map[ledger.Uint128]uint64{},
-		requests: map[uint64]store.Request{}, holds: map[ledger.Uint128]uint64{}}
+		requests: map[uint64]store.Request{}, holds: map[ledger.Uint128]uint64{}, sides: map[uint64]uint8{}}
 	for _, u := range opts.Users {
 		c.users[u] = true
 	}

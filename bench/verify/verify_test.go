@@ -99,7 +99,7 @@ func (w *world) deposit(user uint64, typ string, amount uint64) {
 	w.nextID++
 	if res := w.transfer(ledger.Transfer{ID: ledger.OperationID("deposit", strconv.FormatUint(w.nextID, 10)),
 		DebitAccountID: ledger.OperatorAccountID(usdt), CreditAccountID: w.account(user, typ),
-		Amount: ledger.U128(amount), Ledger: usdt, Code: ledger.CodeDeposit}); len(res) > 0 {
+		Amount: ledger.U128(amount), Ledger: usdt, Code: ledger.CodeDeposit, UserData64: user}); len(res) > 0 {
 		w.t.Fatalf("deposit: %v", res)
 	}
 }
