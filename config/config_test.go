@@ -117,7 +117,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		// A timeout of 2^64 ns wrapped to 0.45 ms; a TTL this large to 25 minutes.
 		"timeout that wraps":     {"actors:\n  request_timeout_ms: 18446744073710\n", "actors.request_timeout_ms"},
 		"ttl that wraps":         {"database:\n  idempotency_ttl_hours: 5124096\n", "database.idempotency_ttl_hours"},
-		"ttl over scylla's":      {"database:\n  idempotency_ttl_hours: 200000\n", "database.idempotency_ttl_hours"},
+		"ttl over scylla's":      {"database:\n  idempotency_ttl_hours: 175200\n", "database.idempotency_ttl_hours"},
 		"grace over a week":      {"settlement:\n  grace_ms: 700000000\n", "settlement.grace_ms"},
 		"consistency ANY":        {"database:\n  consistency: ANY\n", "database.consistency"},
 		"broker port text":       {"kafka:\n  embedded_listen: 127.0.0.1:abc\n", "kafka.embedded_listen"},
@@ -263,5 +263,18 @@ func TestConfigRefusesWhatWouldBeDropped(t *testing.T) {
 		if strings.Contains(whole, "9.091e3") && cfg.Server.AdminPort != 9091 {
 			t.Fatalf("admin_port 9.091e3 loaded as %d, want 9091", cfg.Server.AdminPort)
 		}
+	}
+}
+
+// A YAML merge key may supply an asset's required keys.
+func TestRequiredKeysFromAMerge(t *testing.T) {
+	raw := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n" +
+		"assets:\n  - &base {name: USDT, ledger: 1, decimals: 8}\n  - {<<: *base, name: XRP, ledger: 9}\n"
+	cfg, err := Parse([]byte(raw), nil)
+	if err != nil {
+		t.Fatalf("merged asset refused: %v", err)
+	}
+	if len(cfg.Assets) != 2 || cfg.Assets[1].Decimals != 8 || cfg.Assets[1].Name != "XRP" {
+		t.Fatalf("assets %+v", cfg.Assets)
 	}
 }

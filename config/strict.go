@@ -90,6 +90,11 @@ func checkWhole(n *yaml.Node, t reflect.Type, path string) error {
 // required:"true": a missing asset's decimals would silently be 0 and
 // rescale every amount of it.
 func checkRequired(n *yaml.Node, t reflect.Type, path string) error {
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value == "<<" {
+			return nil // a merge key may supply them; the decoder sees the merged map
+		}
+	}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if f.Tag.Get("required") != "true" {

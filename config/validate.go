@@ -122,8 +122,9 @@ func (c *Config) Catalog() (*transfers.Catalog, error) {
 // timeout of 2^64 ns came out as 0.45 ms).
 const msMax = 7 * 24 * 3600 * 1000
 
-// ttlHoursMax is ScyllaDB's largest TTL (20 years), in hours.
-const ttlHoursMax = 175_200
+// ttlHoursMax keeps the idempotency keys' TTL under ScyllaDB's largest (20
+// years, 630,720,000 s): the store adds a second to the configured hours.
+const ttlHoursMax = 175_199
 
 func msRange(lo int) string { return fmt.Sprintf("must be %d..%d (7 days)", lo, msMax) }
 

@@ -67,11 +67,6 @@ func TestBrokenStatesFire(t *testing.T) {
 				w.storeOnly(2, "funding", "spot", 5, "ghost", store.StatusSuccess)
 				return nil
 			}},
-		{name: "a route not configured", want: []string{"route"},
-			break_: func(w *world) *Expectations {
-				w.request("r", 1, 2, "spot", "spot", 5, "kr", store.StatusSuccess) // spot to another user's spot
-				return nil
-			}},
 		{name: "deposit for one user credited to another", want: []string{"stray-transfer"},
 			break_: func(w *world) *Expectations {
 				w.transfer(ledger.Transfer{ID: ledger.OperationID("deposit", "misdirected"), DebitAccountID: ledger.OperatorAccountID(usdt),

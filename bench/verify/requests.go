@@ -257,9 +257,6 @@ func (c *checker) checkHold(r store.Request, hold ledger.Transfer, bad func(chec
 		bad("hold-mismatch", "request names accounts the catalog does not know: %v", err)
 		return
 	}
-	if cross := r.ToUserID != 0 && r.ToUserID != r.UserID; !c.opts.Catalog.RouteAllowed(r.FromAccountType, r.ToAccountType, cross) {
-		bad("route", "%s → %s (another user: %t) is not a configured route", r.FromAccountType, r.ToAccountType, cross)
-	}
 	if hold.DebitAccountID != want.DebitAccountID || hold.CreditAccountID != want.CreditAccountID ||
 		hold.Amount != want.Amount || hold.Ledger != want.Ledger || hold.Code != want.Code ||
 		hold.Flags&ledger.TransferPending == 0 {
