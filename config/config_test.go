@@ -171,6 +171,46 @@ func TestEnvironmentOverrides(t *testing.T) {
 	}
 }
 
+// A boolean means the same in the file and in the environment: every spelling
+// either both accept, with the same value, or both refuse.
+func TestBooleansReadAlikeInFileAndEnvironment(t *testing.T) {
+	raw, err := os.ReadFile("dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "  pprof_enabled: true"
+	if !strings.Contains(string(raw), key) {
+		t.Fatalf("dev.yaml no longer has %q", key)
+	}
+	accepted := 0
+	for _, v := range []string{"true", "True", "TRUE", "false", "False", "yes", "no", "on", "off",
+		"1", "0", "t", "f", "tRUE", "2", "", "[true]"} {
+		fromFile, fileErr := Parse([]byte(strings.Replace(string(raw), key, "  pprof_enabled: "+v, 1)), nil)
+		fromEnv, envErr := Parse(raw, []string{"IT_MONITORING_PPROF_ENABLED=" + v})
+		if v == "" { // an empty YAML value is null, which leaves the default; an empty variable is refused
+			if envErr == nil {
+				t.Errorf("empty variable accepted as %v", fromEnv.Monitoring.PprofEnabled)
+			}
+			continue
+		}
+		if (fileErr == nil) != (envErr == nil) {
+			t.Errorf("%q: file error %v, environment error %v", v, fileErr, envErr)
+			continue
+		}
+		if fileErr == nil {
+			accepted++
+			if fromFile.Monitoring.PprofEnabled != fromEnv.Monitoring.PprofEnabled {
+				t.Errorf("%q: file reads %v, environment %v", v, fromFile.Monitoring.PprofEnabled, fromEnv.Monitoring.PprofEnabled)
+			}
+		} else if !strings.Contains(envErr.Error(), "IT_MONITORING_PPROF_ENABLED") {
+			t.Errorf("%q: error %v does not name the variable", v, envErr)
+		}
+	}
+	if accepted < 9 {
+		t.Errorf("only %d spellings accepted; true/false and their variants must be", accepted)
+	}
+}
+
 // writePublicKey writes pub as a PKIX "PUBLIC KEY" PEM file and returns its path.
 func writePublicKey(t *testing.T, pub crypto.PublicKey) string {
 	t.Helper()

@@ -54,8 +54,11 @@ func setField(f reflect.Value, value string) error {
 	case reflect.String:
 		f.SetString(value)
 	case reflect.Bool:
-		b, err := strconv.ParseBool(value)
-		if err != nil {
+		// Read as the file reads it (true, True, TRUE and YAML 1.1's yes/on,
+		// and their negations), so a value means the same in both places;
+		// strconv.ParseBool would also take 1, t, 0 and f, which the file refuses.
+		var b bool
+		if err := decodeStrict([]byte(value), &b); err != nil || strings.TrimSpace(value) == "" {
 			return fmt.Errorf("want true or false, got %q", value)
 		}
 		f.SetBool(b)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -51,6 +52,18 @@ func sign(t testing.TB, m jwt.SigningMethod, key any, c jwt.Claims) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// signRaw signs header and payload exactly as written, with testSecret.
+func signRaw(t testing.TB, header, payload string) string {
+	t.Helper()
+	in := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." +
+		base64.RawURLEncoding.EncodeToString([]byte(payload))
+	sig, err := jwt.SigningMethodHS256.Sign(in, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 func TestVerifyRejects(t *testing.T) {
@@ -136,6 +149,22 @@ func TestVerifyRejects(t *testing.T) {
 		{"sub overflows uint64", Config{HS256Secret: testSecret}, func(t *testing.T) string {
 			return sign(t, jwt.SigningMethodHS256, testSecret, claimsFor("18446744073709551616", time.Hour))
 		}},
+		{"sub named twice", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
+				fmt.Sprintf(`{"sub":"2000","exp":%d,"sub":"1000"}`, testNow.Add(time.Hour).Unix()))
+		}},
+		{"alg named twice", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"none","alg":"HS256"}`,
+				fmt.Sprintf(`{"sub":"1000","exp":%d}`, testNow.Add(time.Hour).Unix()))
+		}},
+		{"exp as a string", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
+				fmt.Sprintf(`{"sub":"1000","exp":"%d"}`, testNow.Add(time.Hour).Unix()))
+		}},
+		{"nbf as a string", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
+				fmt.Sprintf(`{"sub":"1000","exp":%d,"nbf":"%d"}`, testNow.Add(time.Hour).Unix(), testNow.Unix()))
+		}},
 		{"wrong issuer", Config{HS256Secret: testSecret, Issuer: "exchange"}, func(t *testing.T) string {
 			c := good
 			c.Issuer = "evil"
@@ -184,6 +213,10 @@ func TestVerifyAccepts(t *testing.T) {
 			sign(t, jwt.SigningMethodHS256, testSecret, full), 1<<63 - 1},
 		{"expired inside leeway", Config{HS256Secret: testSecret, Leeway: 5 * time.Second},
 			sign(t, jwt.SigningMethodHS256, testSecret, claimsFor("10", -4*time.Second)), 10},
+		{"nested members may repeat top-level names", Config{HS256Secret: testSecret},
+			signRaw(t, `{"alg":"HS256","typ":"JWT"}`, fmt.Sprintf(
+				`{"sub":"11","exp":%d,"ctx":{"sub":"12","exp":"x","ctx":[{"sub":1}]},"nbf":null}`,
+				testNow.Add(time.Hour).Unix())), 11},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
