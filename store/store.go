@@ -145,6 +145,10 @@ type OpenCounts struct {
 	Requesting int
 	Pending    int
 	Stuck      int // non-final and created before the stuckBefore given
+	// Partial says the store stopped counting before the end (too many open
+	// rows to read within its bounds): the figures are lower bounds. A store
+	// that counts in memory is never partial.
+	Partial bool
 }
 
 // Action is an operator's intervention on a request (manual post or void,

@@ -86,15 +86,19 @@ type Scanner struct {
 	// config, a hold that mismatches) cannot use up every run's budget and
 	// starve the newer ones behind them.
 	resume string
+	// countedPartial says the last count was partial (its warning is
+	// logged once per stretch of partial counts).
+	countedPartial bool
 }
 
 // RunStats is what one scanner run did.
 type RunStats struct {
-	Open, Stuck, Critical int  // counted by the store (exact)
+	Open, Stuck, Critical int  // counted by the store (lower bounds when CountPartial)
 	Driven                int  // requests looked at
 	Final                 int  // of those, now final
 	Errors                int  // of those, left open by an error (retried next run)
 	CountFailed           bool // the store could not count: Open and Stuck are unknown
+	CountPartial          bool // the store counted part of a large open set: Open and Stuck are lower bounds
 }
 
 // NewScanner returns a stopped scanner.
@@ -202,9 +206,18 @@ func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 		stats.CountFailed = true
 		sc.opts.Logger.Warn("scanner could not count open requests; driving them anyway", "err", err)
 	} else {
+		// A partial count (ScyllaDB with more open rows than it reads in a
+		// pass) still sets the gauges: lower bounds that keep rising through
+		// a long outage beat the last exact figures from before it.
 		stats.Open, stats.Stuck = counts.Requesting+counts.Pending, counts.Stuck
+		stats.CountPartial = counts.Partial
 		pendingGauge.Set(float64(stats.Open))
 		stuckGauge.Set(float64(stats.Stuck))
+		if counts.Partial && !sc.countedPartial {
+			sc.opts.Logger.Warn("scanner counted only part of the open requests; the pending and stuck gauges are lower bounds",
+				"open_at_least", stats.Open, "stuck_at_least", stats.Stuck)
+		}
+		sc.countedPartial = counts.Partial
 	}
 
 	q := store.OpenQuery{Before: started.Add(-sc.opts.Grace), Limit: sc.opts.PageSize, Cursor: sc.resume}

@@ -309,6 +309,39 @@ func TestScannerDrivesWhenItCannotCount(t *testing.T) {
 	}
 }
 
+// partlyCountable is a store that counts only part of its open requests
+// (ScyllaDB past its row or time bound), as lower bounds.
+type partlyCountable struct{ store.Store }
+
+func (partlyCountable) CountOpen(context.Context, time.Time) (store.OpenCounts, error) {
+	return store.OpenCounts{Requesting: 700_000, Pending: 300_000, Stuck: 250_000, Partial: true}, nil
+}
+
+// A partial count is not a store error: it sets the gauges to its lower
+// bounds (a long outage's backlog must show, not the figures from before it)
+// and adds nothing to internal_transfer_db_errors, which DatabaseDown watches.
+func TestScannerPartialCountSetsGaugesWithoutAnError(t *testing.T) {
+	e := newEnv(t, "", 1)
+	settler := NewSettler(e.settlerOptions())
+	sc := NewScanner(settler, partlyCountable{e.store}, ScannerOptions{Grace: time.Millisecond, Logger: e.log})
+	errorsBefore := dbErrors.Get()
+	for pass := 0; pass < 2; pass++ {
+		stats, err := sc.RunOnce(context.Background())
+		if err != nil {
+			t.Fatalf("pass %d: %v", pass, err)
+		}
+		if stats.CountFailed || !stats.CountPartial || stats.Open != 1_000_000 || stats.Stuck != 250_000 {
+			t.Fatalf("pass %d: stats %+v, want a partial count of 1,000,000 open and 250,000 stuck", pass, stats)
+		}
+		if pendingGauge.Get() != 1_000_000 || stuckGauge.Get() != 250_000 {
+			t.Fatalf("pass %d: gauges pending %v stuck %v, want the lower bounds", pass, pendingGauge.Get(), stuckGauge.Get())
+		}
+	}
+	if got := dbErrors.Get() - errorsBefore; got != 0 {
+		t.Fatalf("%d store errors counted for partial counts, want 0", got)
+	}
+}
+
 // downPublisher refuses every record (Kafka out, or its buffer full).
 type downPublisher struct{}
 

@@ -127,6 +127,24 @@ func TestClusterBehaviour(t *testing.T) {
 			t.Fatalf("loser written: %v", err)
 		}
 	})
+	t.Run("a count past its row bound is partial, not an error", func(t *testing.T) {
+		ctx := testCtx(t)
+		for i := 0; i < 3; i++ {
+			if _, _, err := s.Create(ctx, testRequest(t, time.Now().Add(-time.Duration(i)*time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		whole, err := s.CountOpen(ctx, time.Now())
+		if err != nil || whole.Partial || whole.Requesting+whole.Pending < 3 {
+			t.Fatalf("whole count %+v, %v; want at least 3 open, not partial", whole, err)
+		}
+		bounded := openTest(t, hosts, keyspace, Options{})
+		bounded.countMax = 2
+		part, err := bounded.CountOpen(ctx, time.Now())
+		if err != nil || !part.Partial || part.Requesting+part.Pending != 2 {
+			t.Fatalf("bounded count %+v, %v; want 2 open, partial", part, err)
+		}
+	})
 	t.Run("ping", func(t *testing.T) {
 		if err := s.Ping(testCtx(t)); err != nil {
 			t.Fatal(err)

@@ -155,26 +155,32 @@ func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
 
 // CountOpen counts requests still requesting or pending; see store.Store.
 // It reads every open row (status and created_at only), which the index
-// keeps to the minutes holding open requests; past countRowsMax rows it
-// gives up with an error rather than read without bound.
+// keeps to the minutes holding open requests. A large open set (a long Kafka
+// outage) cannot be read whole: past s.countMax rows, or once the count's
+// share of ctx's time is spent, it stops and returns what it counted so far
+// as Partial, lower bounds, rather than an error, so the gauges still rise
+// and a store that is up is not reported as failing.
 func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.OpenCounts, error) {
 	if err := s.enter(ctx); err != nil {
 		return store.OpenCounts{}, err
 	}
+	budget, cancel := countBudget(ctx)
+	defer cancel()
 	var counts store.OpenCounts
 	seen := 0
 	for first := int64(math.MinInt64); ; {
-		minutes, err := s.listMinutes(ctx, first, math.MaxInt64)
+		minutes, err := s.listMinutes(budget, first, math.MaxInt64)
 		if err != nil {
-			return store.OpenCounts{}, fmt.Errorf("cannot count open requests: %w", err)
+			return partialOr(ctx, budget, counts, fmt.Errorf("cannot count open requests: %w", err))
 		}
 		for _, m := range minutes {
-			n, err := s.countMinute(ctx, m, stuckBefore, &counts)
+			n, err := s.countMinute(budget, m, stuckBefore, s.countMax-seen, &counts)
 			if err != nil {
-				return store.OpenCounts{}, fmt.Errorf("cannot count open requests: %w", err)
+				return partialOr(ctx, budget, counts, fmt.Errorf("cannot count open requests: %w", err))
 			}
-			if seen += n; seen > countRowsMax {
-				return store.OpenCounts{}, fmt.Errorf("cannot count open requests: more than %d", countRowsMax)
+			if seen += n; seen >= s.countMax {
+				counts.Partial = true
+				return counts, nil
 			}
 		}
 		if len(minutes) < bucketsChunk {
@@ -184,16 +190,39 @@ func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.Ope
 	}
 }
 
-// countMinute adds the open rows of minute to counts and returns how many
-// it read, pruning the minute when it is empty.
-func (s *Store) countMinute(ctx context.Context, minute int64, stuckBefore time.Time, counts *store.OpenCounts) (int, error) {
+// countBudget is the part of ctx's time CountOpen may spend reading: all
+// but a fifth (at least 100 ms kept) when ctx has a deadline, so the count
+// ends with lower bounds before its caller's deadline ends it with an error.
+func countBudget(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	left := time.Until(dl)
+	return context.WithTimeout(ctx, left-max(left/5, 100*time.Millisecond))
+}
+
+// partialOr returns counts as Partial when err came from the count's own
+// budget running out while ctx is still live (and something was counted);
+// otherwise err.
+func partialOr(ctx, budget context.Context, counts store.OpenCounts, err error) (store.OpenCounts, error) {
+	if ctx.Err() == nil && budget.Err() != nil && counts.Requesting+counts.Pending > 0 {
+		counts.Partial = true
+		return counts, nil
+	}
+	return store.OpenCounts{}, err
+}
+
+// countMinute adds the open rows of minute to counts, at most limit of
+// them, and returns how many it read, pruning the minute when it is empty.
+func (s *Store) countMinute(ctx context.Context, minute int64, stuckBefore time.Time, limit int, counts *store.OpenCounts) (int, error) {
 	iter := s.query(ctx, stmtOpenCount, map[string]any{"minute_bucket": minute}).PageSize(countPageRows).Iter()
 	var (
 		status string
 		at     time.Time
 		n      int
 	)
-	for n <= countRowsMax && iter.Scan(&status, &at) {
+	for n < limit && iter.Scan(&status, &at) {
 		n++
 		switch status {
 		case store.StatusRequesting.String():

@@ -22,6 +22,8 @@ type Store struct {
 	// open_transfer_buckets (math.MinInt64: none), so Create writes the index
 	// row once per minute instead of once per request (see needIndex).
 	indexedMinute atomic.Int64
+	// countMax bounds the rows CountOpen reads (countRowsMax; tests lower it).
+	countMax int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -37,7 +39,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{sess: sess, set: set}
+	s := &Store{sess: sess, set: set, countMax: countRowsMax}
 	s.indexedMinute.Store(math.MinInt64)
 	return s, nil
 }
