@@ -21,7 +21,10 @@
 //     (ledger.ErrInvalidFilter).
 //   - Host names. The client accepts only IP addresses; New resolves names.
 //   - Eviction. A client whose session the cluster evicted answers nothing
-//     more; calls fail with ErrEvicted and the client is replaced.
+//     more; calls fail with ErrEvicted and the client is replaced. A client
+//     whose release the cluster refuses fails every call with
+//     ErrReleaseMismatch (a replacement would be refused alike); /ready
+//     fails until a matching client or cluster is deployed.
 //
 // # Running the conformance suite against a server
 //

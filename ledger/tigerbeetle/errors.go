@@ -18,10 +18,15 @@ var (
 	// The refused call itself was never submitted.
 	ErrUnavailable = fmt.Errorf("tigerbeetle: unavailable, request slots exhausted: %w", ledger.ErrOutcomeUnknown)
 	// ErrEvicted: the cluster evicted this client's session (too many
-	// clients, or a client release the cluster does not accept). A request
-	// in flight at that moment may have been applied; the client answers
-	// nothing more until it is replaced.
+	// clients). A request in flight at that moment may have been applied;
+	// the client answers nothing more until it is replaced.
 	ErrEvicted = fmt.Errorf("tigerbeetle: client session evicted: %w", ledger.ErrOutcomeUnknown)
+	// ErrReleaseMismatch: the cluster does not accept this client's release
+	// (the client is older than the oldest the cluster serves, or newer than
+	// the cluster). Every call fails until the service is deployed with a
+	// client the cluster accepts, or the cluster is upgraded; a new client of
+	// the same release would be refused the same way, so none is made.
+	ErrReleaseMismatch = fmt.Errorf("tigerbeetle: client release not accepted by the cluster: %w", ledger.ErrOutcomeUnknown)
 )
 
 // mapClientError turns an error of the tigerbeetle-go client into one of
@@ -35,8 +40,10 @@ func mapClientError(what string, err error) error {
 	case tberrors.ErrMaximumBatchSizeExceeded:
 		// Refused by the client before sending: nothing applied.
 		return fmt.Errorf("cannot %s: %w: %w", what, ledger.ErrBatchTooLarge, err)
-	case tberrors.ErrClientEvicted, tberrors.ErrClientReleaseTooLow, tberrors.ErrClientReleaseTooHigh:
+	case tberrors.ErrClientEvicted:
 		return fmt.Errorf("cannot %s: %w: %w", what, ErrEvicted, err)
+	case tberrors.ErrClientReleaseTooLow, tberrors.ErrClientReleaseTooHigh:
+		return fmt.Errorf("cannot %s: %w: %w", what, ErrReleaseMismatch, err)
 	}
 	return fmt.Errorf("cannot %s: %w", what, err)
 }

@@ -12,7 +12,8 @@ import (
 // resolveAddresses returns addrs with host names replaced by IP addresses.
 //
 // The TigerBeetle client parses addresses itself and accepts only IP
-// literals ("10.0.0.1:3001", "[::1]:3001", "10.0.0.1", or a bare port), but
+// literals ("10.0.0.1:3001", "[::1]:3001", "10.0.0.1", "[::1]", or a bare
+// port; an IPv6 address only in brackets, as it splits at the last colon), but
 // deployments name replicas ("tb1.prod.internal:3001"). Each name must stand
 // for one replica, so it becomes one address: its first IPv4 address, else
 // its first address. Names are resolved once, here; a replica that moves to
@@ -36,8 +37,8 @@ func resolveAddress(ctx context.Context, a string) (string, error) {
 	if _, err := strconv.ParseUint(a, 10, 16); err == nil {
 		return a, nil // a bare port: the client means 127.0.0.1
 	}
-	if _, err := netip.ParseAddr(a); err == nil {
-		return a, nil // an IP without port (bare IPv6 included)
+	if ip, err := netip.ParseAddr(a); err == nil {
+		return bare(ip), nil // an IP without port
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
@@ -61,7 +62,16 @@ func resolveAddress(ctx context.Context, a string) (string, error) {
 		}
 	}
 	if port == "" {
-		return ip.String(), nil
+		return bare(ip), nil
 	}
 	return net.JoinHostPort(ip.String(), port), nil
+}
+
+// bare writes ip for an address without port: IPv6 in brackets, which the
+// client needs to tell it from a port.
+func bare(ip netip.Addr) string {
+	if ip.Is6() && !ip.Is4In6() {
+		return "[" + ip.String() + "]"
+	}
+	return ip.Unmap().String()
 }

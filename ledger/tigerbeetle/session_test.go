@@ -110,8 +110,8 @@ func TestMapClientError(t *testing.T) {
 		{tberrors.ErrClientClosed{}, []error{ledger.ErrClosed, ledger.ErrOutcomeUnknown}, nil},
 		{tberrors.ErrMaximumBatchSizeExceeded{}, []error{ledger.ErrBatchTooLarge}, ledger.ErrOutcomeUnknown},
 		{tberrors.ErrClientEvicted{}, []error{ErrEvicted, ledger.ErrOutcomeUnknown}, nil},
-		{tberrors.ErrClientReleaseTooLow{}, []error{ErrEvicted}, nil},
-		{tberrors.ErrClientReleaseTooHigh{}, []error{ErrEvicted}, nil},
+		{tberrors.ErrClientReleaseTooLow{}, []error{ErrReleaseMismatch, ledger.ErrOutcomeUnknown}, ErrEvicted},
+		{tberrors.ErrClientReleaseTooHigh{}, []error{ErrReleaseMismatch, ledger.ErrOutcomeUnknown}, ErrEvicted},
 		{tberrors.ErrInvalidOperation{}, []error{tberrors.ErrInvalidOperation{}}, ledger.ErrOutcomeUnknown},
 	} {
 		t.Run(fmt.Sprintf("%T", tc.in), func(t *testing.T) {
@@ -162,11 +162,11 @@ func TestNewValidates(t *testing.T) {
 func TestResolveAddresses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	got, err := resolveAddresses(ctx, []string{"127.0.0.1:3001", "3002", "[::1]:3003", "10.0.0.4", "localhost:3005"})
+	got, err := resolveAddresses(ctx, []string{"127.0.0.1:3001", "3002", "[::1]:3003", "10.0.0.4", "localhost:3005", "::1", "2001:db8::10"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"127.0.0.1:3001", "3002", "[::1]:3003", "10.0.0.4", "127.0.0.1:3005"}
+	want := []string{"127.0.0.1:3001", "3002", "[::1]:3003", "10.0.0.4", "127.0.0.1:3005", "[::1]", "[2001:db8::10]"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("[%d] = %q, want %q", i, got[i], want[i])
@@ -176,6 +176,12 @@ func TestResolveAddresses(t *testing.T) {
 	l, err := New(Options{Addresses: []string{"localhost:" + strings.Split(deadAddress(t), ":")[1]}})
 	if err != nil {
 		t.Fatalf("New with a host name: %v", err)
+	}
+	within(t, 5*time.Second, "Close", func() { _ = l.Close() })
+	// A bare IPv6 address reaches the client in brackets, which it parses.
+	l, err = New(Options{Addresses: []string{"::1"}})
+	if err != nil {
+		t.Fatalf("New with a bare IPv6 address: %v", err)
 	}
 	within(t, 5*time.Second, "Close", func() { _ = l.Close() })
 	if _, err := resolveAddresses(ctx, []string{"tb1.invalid:3001"}); err == nil {
