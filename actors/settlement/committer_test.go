@@ -33,3 +33,26 @@ func TestNoMarksAfterAFlush(t *testing.T) {
 		t.Fatalf("marks after the flush: %v, want none", m.marked)
 	}
 }
+
+// A late actor of a revoked partition must not resume fetching for the
+// partition's new actor, which paused it on a full queue.
+func TestRevokedPartitionDoesNotResumeItsSuccessor(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.ConsumeTopics("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c := &consumer{opts: ConsumerOptions{PartitionQueueMax: 10}, client: cl, parts: map[int32]*partition{}}
+	old, successor := newPartition("t", 3), newPartition("t", 3)
+	old.paused, successor.paused = true, true
+	c.parts[3] = successor
+	cl.PauseFetchPartitions(map[string][]int32{"t": {3}})
+	c.finished(old, 0)
+	if paused := cl.PauseFetchPartitions(nil); len(paused["t"]) != 1 {
+		t.Fatalf("paused after the revoked partition's actor finished: %v, want partition 3 still paused", paused)
+	}
+	c.finished(successor, 0)
+	if paused := cl.PauseFetchPartitions(nil); len(paused["t"]) != 0 || successor.paused {
+		t.Fatalf("paused after the assigned partition drained: %v (marked %v), want none", paused, successor.paused)
+	}
+}

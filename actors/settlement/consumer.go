@@ -296,9 +296,12 @@ func (c *consumer) queue(fp kgo.FetchTopicPartition) {
 	}
 }
 
-// finished resumes fetching of a paused partition once half its queue drained.
+// finished resumes fetching of a paused partition once half its queue
+// drained, unless p was revoked: a late actor of a partition assigned here
+// again would resume fetching for the new one, whose queue may be full while
+// it stays marked paused, so nothing would pause it again.
 func (c *consumer) finished(p *partition, left int) {
-	if left > c.opts.PartitionQueueMax/2 {
+	if left > c.opts.PartitionQueueMax/2 || !c.isAssigned(p) {
 		return
 	}
 	p.mu.Lock()

@@ -401,3 +401,40 @@ func TestPublishEndsAtItsDeadline(t *testing.T) {
 		t.Fatalf("Publish to a broker that never answers = %v, want the deadline", err)
 	}
 }
+
+// A Publish whose caller gave up must not take other records down with it:
+// kgo fails every buffered record of a partition whose batch starts with a
+// record whose context ended. Publish's record and the next ones share a
+// partition (one user) and a linger window.
+func TestGivenUpPublishFailsNoOtherRecord(t *testing.T) {
+	brokers, topic := testCluster(t, 1)
+	p := newTestProducer(t, brokers, topic, 100)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Close(ctx)
+	})
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := sampleRequest()
+	if err := p.Publish(gone, req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish with an ended context = %v, want it canceled", err)
+	}
+	const n = 5
+	done := make(chan error, n)
+	for i := 0; i < n; i++ {
+		other := req
+		other.ID += uint64(i + 1)
+		p.PublishAsync(other, func(err error) { done <- err })
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("a record beside a given-up Publish failed: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("PublishAsync never called done")
+		}
+	}
+}

@@ -182,7 +182,11 @@ func (p *Producer) Publish(ctx context.Context, req store.Request) error {
 		return err
 	}
 	done := make(chan error, 1)
-	p.client.TryProduce(ctx, r, func(r *kgo.Record, err error) { release(r); done <- err })
+	// Not ctx: kgo fails every buffered record of the partition whose batch
+	// starts with a record whose context ended, so a caller giving up would
+	// fail other requests' confirmations (the gateway's PublishAsync) with it.
+	// Delivery is bounded by RecordDeliveryTimeout; ctx bounds the wait.
+	p.client.TryProduce(context.Background(), r, func(r *kgo.Record, err error) { release(r); done <- err })
 	select {
 	case err = <-done:
 	case <-ctx.Done():
