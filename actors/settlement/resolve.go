@@ -137,6 +137,10 @@ func (s *Settler) resolvePending(ctx context.Context, req store.Request) (got st
 	return req, true, nil
 }
 
+// errRepublish marks a failed re-publish, which the scanner takes as the
+// stream being down for the rest of its pass.
+var errRepublish = errors.New("cannot re-publish")
+
 func (s *Settler) publish(ctx context.Context, req store.Request) error {
 	if s.publisher == nil {
 		return errors.New("cannot publish: settler has no publisher")
@@ -145,7 +149,7 @@ func (s *Settler) publish(ctx context.Context, req store.Request) error {
 	defer cancel()
 	if err := s.publisher.Publish(cctx, req); err != nil {
 		streamErrors.Inc()
-		return fmt.Errorf("cannot re-publish request %d: %w", req.ID, err)
+		return fmt.Errorf("%w request %d: %w", errRepublish, req.ID, err)
 	}
 	return nil
 }
