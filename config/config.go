@@ -92,6 +92,7 @@ type Database struct {
 	ContactPoints       []string `yaml:"contact_points"`
 	Keyspace            string   `yaml:"keyspace"`
 	Consistency         string   `yaml:"consistency"`
+	LocalDC             string   `yaml:"local_dc"` // the data centre to use (and the one LOCAL_QUORUM means); "" for any
 	ReplicationFactor   int      `yaml:"replication_factor"`
 	TimeoutMS           int      `yaml:"timeout_ms"`
 	IdempotencyTTLHours int      `yaml:"idempotency_ttl_hours"`

@@ -53,7 +53,7 @@ func applySchema(cfg *config.Config, replication string, dryRun bool) error {
 	defer cancel()
 	session, err := scylla.Connect(ctx, scylla.Options{
 		Hosts: cfg.Database.ContactPoints, Keyspace: cfg.Database.Keyspace,
-		Consistency: cfg.Database.Consistency, Timeout: max(config.Duration(cfg.Database.TimeoutMS), scylla.SchemaTimeout),
+		Consistency: cfg.Database.Consistency, LocalDC: cfg.Database.LocalDC, Timeout: max(config.Duration(cfg.Database.TimeoutMS), scylla.SchemaTimeout),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot connect to ScyllaDB: %w", err)

@@ -10,9 +10,15 @@ import (
 
 // Options configure Open. Zero fields take the defaults noted.
 type Options struct {
-	Hosts             []string      // database.contact_points, host:port
-	Keyspace          string        // database.keyspace; default "trading"
-	Consistency       string        // database.consistency; default QUORUM
+	Hosts       []string // database.contact_points, host:port
+	Keyspace    string   // database.keyspace; default "trading"
+	Consistency string   // database.consistency; default QUORUM
+	// LocalDC (database.local_dc) keeps every request in this data centre
+	// (token aware, then DC aware round robin); LOCAL_QUORUM requires it.
+	// The idempotency-key LWT stays SERIAL, across data centres, unless
+	// SerialConsistency says otherwise: LOCAL_SERIAL would let two data
+	// centres each take the same key.
+	LocalDC           string
 	SerialConsistency string        // consistency of the idempotency-key LWT; default SERIAL
 	Username          string        // PasswordAuthenticator user; "" for none
 	Password          string        // PasswordAuthenticator password
@@ -93,9 +99,17 @@ func (o Options) resolve() (settings, error) {
 		return settings{}, err
 	}
 	switch s.consistency {
-	case gocql.Any, gocql.Serial, gocql.LocalSerial:
-		// ANY cannot read; SERIAL levels cannot write outside an LWT.
-		return settings{}, fmt.Errorf("cannot use consistency %s for the store's reads and writes", s.consistency)
+	case gocql.Quorum, gocql.All:
+	case gocql.LocalQuorum:
+		if strings.TrimSpace(o.LocalDC) == "" {
+			return settings{}, fmt.Errorf("cannot use consistency %s without a local data centre (database.local_dc)", s.consistency)
+		}
+	default:
+		// Reads must see every acknowledged write (a create's key, a final
+		// status, an open row a prune looks for), so reads and writes need
+		// overlapping quorums: not ONE, TWO, THREE or LOCAL_ONE. ANY and
+		// EACH_QUORUM cannot read; SERIAL levels cannot write outside an LWT.
+		return settings{}, fmt.Errorf("cannot use consistency %s for the store's reads and writes: want QUORUM, ALL or LOCAL_QUORUM", s.consistency)
 	}
 	if s.serial, err = ParseConsistency(o.SerialConsistency); err != nil {
 		return settings{}, err

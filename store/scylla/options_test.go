@@ -57,6 +57,11 @@ func TestOptionsResolve(t *testing.T) {
 		{"unknown consistency", Options{Hosts: []string{"h"}, Consistency: "MOST"}, "MOST"},
 		{"write-only consistency", Options{Hosts: []string{"h"}, Consistency: "ANY"}, "ANY"},
 		{"serial as regular", Options{Hosts: []string{"h"}, Consistency: "LOCAL_SERIAL"}, "LOCAL_SERIAL"},
+		{"ONE misses writes", Options{Hosts: []string{"h"}, Consistency: "ONE"}, "ONE"},
+		{"TWO misses writes", Options{Hosts: []string{"h"}, Consistency: "TWO"}, "TWO"},
+		{"LOCAL_ONE misses writes", Options{Hosts: []string{"h"}, Consistency: "LOCAL_ONE"}, "LOCAL_ONE"},
+		{"EACH_QUORUM cannot read", Options{Hosts: []string{"h"}, Consistency: "EACH_QUORUM"}, "EACH_QUORUM"},
+		{"LOCAL_QUORUM without a data centre", Options{Hosts: []string{"h"}, Consistency: "LOCAL_QUORUM"}, "local_dc"},
 		{"regular as serial", Options{Hosts: []string{"h"}, SerialConsistency: "QUORUM"}, "serial"},
 		{"negative timeout", Options{Hosts: []string{"h"}, Timeout: -time.Second}, "negative"},
 	} {
@@ -65,6 +70,12 @@ func TestOptionsResolve(t *testing.T) {
 				t.Fatalf("resolve error = %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+	for _, level := range []string{"QUORUM", "all", "LOCAL_QUORUM"} {
+		s, err := Options{Hosts: []string{"h"}, Consistency: level, LocalDC: "dc1"}.resolve()
+		if err != nil || s.serial != gocql.Serial {
+			t.Errorf("consistency %s with a local data centre: %v (serial %v); want it accepted, the key LWT SERIAL", level, err, s.serial)
+		}
 	}
 }
 

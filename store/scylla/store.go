@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,15 @@ func Connect(ctx context.Context, opts Options) (gocqlx.Session, error) {
 	return connect(ctx, set, "")
 }
 
+// hostPolicy picks coordinators: the replicas of a statement's token first,
+// then round robin, within localDC when one is named.
+func hostPolicy(localDC string) gocql.HostSelectionPolicy {
+	if localDC = strings.TrimSpace(localDC); localDC != "" {
+		return gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(localDC))
+	}
+	return gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+}
+
 func connect(ctx context.Context, set settings, keyspace string) (gocqlx.Session, error) {
 	cluster := gocql.NewCluster(set.Hosts...)
 	cluster.Keyspace = keyspace
@@ -63,7 +73,7 @@ func connect(ctx context.Context, set settings, keyspace string) (gocqlx.Session
 	cluster.WriteTimeout = set.Timeout
 	cluster.ConnectTimeout = set.ConnectTimeout
 	cluster.NumConns = set.NumConns
-	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	cluster.PoolConfig.HostSelectionPolicy = hostPolicy(set.LocalDC)
 	// gocql consults the retry policy for every failed statement. Ours
 	// retries only transient errors, never a non-idempotent statement that
 	// may already have run, and never past the statement's context (see

@@ -93,6 +93,7 @@ func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (stor
 			Hosts:          cfg.Database.ContactPoints,
 			Keyspace:       cfg.Database.Keyspace,
 			Consistency:    cfg.Database.Consistency,
+			LocalDC:        cfg.Database.LocalDC,
 			IdempotencyTTL: ttl,
 			Timeout:        config.Duration(cfg.Database.TimeoutMS),
 		})
