@@ -127,6 +127,33 @@ func TestClusterBehaviour(t *testing.T) {
 			t.Fatalf("loser written: %v", err)
 		}
 	})
+	t.Run("an open row back after its request went final is deleted again", func(t *testing.T) {
+		ctx := testCtx(t)
+		created := time.Now().Add(-3 * time.Hour)
+		r, _, err := s.Create(ctx, testRequest(t, created))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The request row goes final while its open row stays, as when a
+		// replica that missed the delete outlives gc_grace_seconds unrepaired.
+		final := r
+		final.Status, final.UpdatedAt = store.StatusSuccess, toMillis(time.Now())
+		row := toRow(&final)
+		b := s.newBatch(ctx)
+		b.addArgs(stmtRequestInsert, rowArgs(row.appendArgs(nil), writeTimestamp(final.CreatedAt, final.Status)))
+		if err := b.exec(); err != nil {
+			t.Fatal(err)
+		}
+		if !listedOpen(t, s, time.Now(), r.ID) {
+			t.Fatal("setup: the open row is not listed")
+		}
+		if got, err := s.Advance(ctx, r.ID, store.StatusSuccess, store.Outcome{}); err != nil || got.Status != store.StatusSuccess {
+			t.Fatalf("Advance to the final status again: %s, %v", got.Status, err)
+		}
+		if listedOpen(t, s, time.Now(), r.ID) {
+			t.Fatal("the open row of a final request is still listed after Advance met it")
+		}
+	})
 	t.Run("a count past its row bound is partial, not an error", func(t *testing.T) {
 		ctx := testCtx(t)
 		for i := 0; i < 3; i++ {

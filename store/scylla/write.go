@@ -188,6 +188,18 @@ func (s *Store) indexCacheValid(minute int64) bool {
 // the scanner write the same final status, as the ledger decided) converge,
 // and a slower writer of an earlier status loses to a later one whatever the
 // arrival order — its open row included, which the final status deletes.
+// dropOpenRow deletes the open row of r, a final request, as addRequestRows
+// did when it became final (same timestamp: writing it again changes
+// nothing else).
+func (s *Store) dropOpenRow(ctx context.Context, r *store.Request) error {
+	row := toRow(r)
+	if err := s.query(ctx, stmtOpenDelete, map[string]any{"ts": writeTimestamp(r.CreatedAt, r.Status),
+		"minute_bucket": minuteBucket(r.CreatedAt), "created_at": row.CreatedAt, "request_id": row.RequestID}).ExecRelease(); err != nil {
+		return fmt.Errorf("cannot delete the open row of final request %d: %w", r.ID, err)
+	}
+	return nil
+}
+
 func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome store.Outcome) (store.Request, error) {
 	if err := s.enter(ctx); err != nil {
 		return store.Request{}, err
@@ -200,9 +212,23 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 		return store.Request{}, fmt.Errorf("cannot advance request %d: %w", id, err)
 	}
 	if r.Status == to {
+		if r.Status.Final() {
+			// Asked again to finish a final request: most often a
+			// duplicate record, but also how the scanner meets an open row
+			// that came back (a replica that missed its delete and was not
+			// repaired within gc_grace_seconds). Delete it again, at the
+			// final status's timestamp as before, or it would be listed,
+			// counted as stuck and keep its minute indexed for ever.
+			if err := s.dropOpenRow(ctx, &r); err != nil {
+				return store.Request{}, fmt.Errorf("cannot advance request %d: %w", id, err)
+			}
+		}
 		return r, nil
 	}
 	if !store.CanAdvance(r.Status, to) {
+		if r.Status.Final() {
+			_ = s.dropOpenRow(ctx, &r) // as above; the refusal is the answer either way
+		}
 		return store.Request{}, &store.TransitionError{RequestID: id, From: r.Status, To: to}
 	}
 	r.Status = to
