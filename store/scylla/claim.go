@@ -19,6 +19,9 @@ func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.
 	if err := store.ValidateClaim(node, owner, ttl); err != nil {
 		return "", err
 	}
+	if err := s.enter(ctx); err != nil {
+		return "", err
+	}
 	args := map[string]any{"node_id": node, "owner": owner, "holder": owner, "ttl": store.ClaimSeconds(ttl)}
 	for attempt := 0; attempt < claimAttemptsMax; attempt++ {
 		applied, err := s.query(ctx, stmtNodeClaim, args).SerialConsistency(s.set.serial).ExecCASRelease()
@@ -56,6 +59,9 @@ func (s *Store) ClaimNode(ctx context.Context, node int, owner string, ttl time.
 // another node took since is left alone.
 func (s *Store) ReleaseNode(ctx context.Context, node int, owner string) error {
 	if err := store.ValidateOwner(node, owner); err != nil {
+		return err
+	}
+	if err := s.enter(ctx); err != nil {
 		return err
 	}
 	_, err := s.query(ctx, stmtNodeRelease, map[string]any{"node_id": node, "holder": owner}).

@@ -136,13 +136,17 @@ func (s *Store) walkDays(ctx context.Context, owner int64, upper, lower key, h *
 
 // scanDay reads one day partition newest first between the bounds.
 func (s *Store) scanDay(ctx context.Context, owner, day int64, upper, lower key, h *historyScan) error {
-	pageRows := h.want - len(h.rows)
+	// The LIMIT is what the scan may still read from this day: the rows
+	// still wanted, or with a status filter the rows left in its budget.
+	// Without it gocql would prefetch a next page nobody reads.
+	pageRows, limit := h.want-len(h.rows), h.want-len(h.rows)
 	if h.status != "" {
-		pageRows = historyPageRows
+		pageRows, limit = historyPageRows, max(h.budget, 1)
 	}
 	iter := s.query(ctx, stmtHistoryPage, map[string]any{
 		"owner_id": owner, "day_bucket": day,
 		"upper[0]": upper.ms, "upper[1]": upper.id, "lower[0]": lower.ms, "lower[1]": lower.id,
+		"limit": limit,
 	}).PageSize(pageRows).Iter()
 	var row requestRow
 	for !h.full() && iter.StructScan(&row) {

@@ -25,7 +25,7 @@ type Options struct {
 	IdempotencyTTL    time.Duration // life of a key; default 24 h, whole seconds (rounded up)
 	Timeout           time.Duration // per request; default 5 s
 	ConnectTimeout    time.Duration // initial connection; default 10 s
-	NumConns          int           // connections per host (per shard on Scylla); default 2
+	NumConns          int           // connections per host; default 2 (the scylladb driver ignores it and opens one per shard)
 
 	// OpenSealAfter is how long after a minute ends the scanner may drop it
 	// from open_transfer_buckets once it finds it empty; default 10 min. It

@@ -54,7 +54,8 @@ var (
 	stmtHistoryInsert = build(qb.Insert(tableHistory).Columns(withColumns("owner_id", "day_bucket")...).TimestampNamed("ts"))
 	stmtHistoryPage   = build(qb.Select(tableHistory).Columns(requestColumns...).Where(
 		qb.Eq("owner_id"), qb.Eq("day_bucket"),
-		qb.LtTupleNamed(clusteringKey, 2, "upper"), qb.GtOrEqTupleNamed(clusteringKey, 2, "lower")))
+		qb.LtTupleNamed(clusteringKey, 2, "upper"), qb.GtOrEqTupleNamed(clusteringKey, 2, "lower")).
+		LimitNamed("limit"))
 	stmtDaysInsert = build(qb.Insert(tableDays).Columns("owner_id", "day_bucket"))
 	stmtDaysList   = build(qb.Select(tableDays).Columns("day_bucket").Where(
 		qb.Eq("owner_id"), qb.LtOrEqNamed("day_bucket", "newest"), qb.GtOrEqNamed("day_bucket", "oldest")).
