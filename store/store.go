@@ -172,6 +172,9 @@ var (
 	ErrIDExists = errors.New("store: request id exists")
 	// ErrNodeClaimed: another running node holds the node id (ClaimNode).
 	ErrNodeClaimed = errors.New("store: node id held by another running node")
+	// ErrCorrupt: a stored value no version of the store writes (damaged
+	// data, or a foreign writer). Reading it again gives the same answer.
+	ErrCorrupt = errors.New("store: corrupt value")
 )
 
 // TransitionError reports a refused status change; it matches

@@ -12,6 +12,7 @@ import (
 
 	"github.com/exchange/internal-transfer/actors/deadline"
 	"github.com/exchange/internal-transfer/actors/stream"
+	"github.com/exchange/internal-transfer/store"
 )
 
 // partition is the state of one assigned partition. It outlives the
@@ -263,7 +264,7 @@ func (c *consumer) handle(recs []*kgo.Record, b *batchScratch) []error {
 			c.log.Error("skipping confirmation of an unknown request", "request_id", confs[i].RequestID,
 				"partition", rec.Partition, "offset", rec.Offset)
 			err = nil
-		case errors.Is(err, ErrUnsettleable):
+		case errors.Is(err, ErrUnsettleable), errors.Is(err, store.ErrCorrupt):
 			// Retrying would stall the partition behind it for good.
 			skippedRecords.Inc()
 			c.log.Error("skipping confirmation settlement cannot settle; the request stays open for an operator",

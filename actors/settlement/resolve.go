@@ -55,7 +55,7 @@ func (s *Settler) drive(ctx context.Context, req store.Request, mayPublish func(
 func (s *Settler) resolveHold(ctx context.Context, req store.Request) (store.Request, error) {
 	hold, err := s.catalog.HoldTransfer(req)
 	if err != nil {
-		return req, fmt.Errorf("cannot rebuild hold of request %d: %w", req.ID, err)
+		return req, fmt.Errorf("cannot rebuild hold of request %d: %w: %w", req.ID, ErrUnsettleable, err)
 	}
 	result, err := s.create(ctx, hold)
 	if err != nil {

@@ -72,8 +72,9 @@ func (e *ResultError) Error() string {
 func (e *ResultError) Is(target error) bool { return target == ErrUnsettleable }
 
 // ErrUnsettleable marks a settlement error that every retry repeats: the
-// ledger answered what settlement has no rule for, or the request names an
-// asset the configuration no longer has. The partition skips such a
+// ledger answered what settlement has no rule for, the request names an
+// asset the configuration no longer has, the store cannot read the request
+// (store.ErrCorrupt), or a hold exists for a request the store does not have. The partition skips such a
 // confirmation (logged, counted in
 // internal_transfer_settlement_skipped_records_total)
 // instead of stalling every later record behind it; the request stays open,
@@ -171,7 +172,10 @@ func (s *Settler) SettleRecord(ctx context.Context, c stream.Confirmation) (stor
 	if len(found) == 0 {
 		return store.Request{}, fmt.Errorf("cannot settle request %d: %w", c.RequestID, ErrNoSuchRequest)
 	}
-	return store.Request{}, fmt.Errorf("cannot settle request %d: hold exists but the store has no request: %w", c.RequestID, err)
+	// The gateway records a request before its hold, so this is lost or
+	// foreign data: no retry finds the request, and the hold stays for an
+	// operator (itctl verify reports it as a stray transfer).
+	return store.Request{}, fmt.Errorf("cannot settle request %d: hold exists but the store has no request: %w: %w", c.RequestID, ErrUnsettleable, err)
 }
 
 // SettleRequest drives request id to a final state: a requesting request

@@ -91,6 +91,13 @@ func TestSettleOutcomes(t *testing.T) {
 			t.Fatalf("got %v, want ErrNoSuchRequest", err)
 		}
 	})
+	t.Run("record of an unknown request whose hold exists", func(t *testing.T) {
+		orphan := e.request(1, 1, 10, 0) // held, never stored
+		e.hold(orphan)
+		if _, err := s.SettleRecord(ctx, stream.FromRequest(orphan)); !errors.Is(err, ErrUnsettleable) {
+			t.Fatalf("got %v, want ErrUnsettleable", err)
+		}
+	})
 	t.Run("outcome unknown is retried with the same ids", func(t *testing.T) {
 		fl := &faultLedger{Ledger: e.ledger}
 		opts := e.settlerOptions()
@@ -271,6 +278,45 @@ func TestPartitionSkipsUnsettleableRecord(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// corruptStore answers store.ErrCorrupt for one request, as a store whose
+// row of it no longer decodes.
+type corruptStore struct {
+	store.Store
+	id uint64
+}
+
+func (c corruptStore) Get(ctx context.Context, id uint64) (store.Request, error) {
+	if id == c.id {
+		return store.Request{}, fmt.Errorf("cannot read request %d: %w", id, store.ErrCorrupt)
+	}
+	return c.Store.Get(ctx, id)
+}
+
+// Records no retry can settle are skipped like the unsettleable one above,
+// not retried for ever in front of the partition: a request the store
+// cannot read, and a hold whose request the store does not have.
+func TestPartitionSkipsRecordsNoRetryCanSettle(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	corrupt := e.markPending(e.create(e.request(1, 1, 10, 0)))
+	opts := e.options(time.Hour)
+	opts.Settler.Store = corruptStore{e.store, corrupt.ID}
+	svc := e.startService(opts)
+	skippedBefore := skippedRecords.Get()
+	e.publish(corrupt)
+	orphan := e.request(1, 1, 15, 0) // held, never stored
+	e.hold(orphan)
+	e.publish(orphan)
+	behind := e.transfer(1, 1, 20)
+	if got := e.waitFinal(10*time.Second, behind.ID)[behind.ID]; got.Status != store.StatusSuccess {
+		t.Fatalf("record behind the unsettleable ones ended %s, want success", got.Status)
+	}
+	if n := skippedRecords.Get() - skippedBefore; n != 2 {
+		t.Fatalf("skipped %d records, want 2", n)
+	}
+	waitFor(t, 5*time.Second, "the partition to move past them", func() bool { return svc.consumer.lag() == 0 })
 }
 
 // A partition paused behind a record that keeps failing is no longer

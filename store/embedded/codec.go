@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,7 +14,7 @@ const codecVersion byte = 1
 
 // errCorrupt reports a stored value that does not decode; it means the data
 // directory was damaged or written by an incompatible version.
-var errCorrupt = errors.New("embedded: corrupt value")
+var errCorrupt = fmt.Errorf("embedded: %w", store.ErrCorrupt)
 
 // appendRequest encodes r compactly: version, status (byte 1, which History
 // filters on without decoding), varint integers,

@@ -62,7 +62,7 @@ func toRow(r *store.Request) requestRow {
 func (row *requestRow) request() (store.Request, error) {
 	status, err := store.ParseStatus(row.Status)
 	if err != nil {
-		return store.Request{}, fmt.Errorf("cannot read request %d: %w", uint64(row.RequestID), err)
+		return store.Request{}, fmt.Errorf("cannot read request %d: %w: %w", uint64(row.RequestID), store.ErrCorrupt, err)
 	}
 	r := store.Request{
 		ID:              uint64(row.RequestID),
@@ -85,7 +85,7 @@ func (row *requestRow) request() (store.Request, error) {
 	case len(r.PendingID):
 		copy(r.PendingID[:], row.PendingID)
 	default:
-		return store.Request{}, fmt.Errorf("cannot read request %d: pending id of %d bytes", r.ID, len(row.PendingID))
+		return store.Request{}, fmt.Errorf("cannot read request %d: pending id of %d bytes: %w", r.ID, len(row.PendingID), store.ErrCorrupt)
 	}
 	return r, nil
 }
