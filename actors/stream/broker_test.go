@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exchange/internal-transfer/store"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -435,6 +436,49 @@ func TestGivenUpPublishFailsNoOtherRecord(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("PublishAsync never called done")
+		}
+	}
+}
+
+// The producer reads how safely the cluster keeps its topic, for the
+// start-up warning: a single replica, or min.insync.replicas 1, loses
+// acknowledged records with a broker.
+func TestTopicDurability(t *testing.T) {
+	skipIfExternal(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	two := "2"
+	for _, tc := range []struct {
+		topic    string
+		replicas int16
+		configs  map[string]*string
+		warnings int
+	}{
+		{"safe", 3, map[string]*string{"min.insync.replicas": &two}, 0},
+		{"one-replica", 1, nil, 2},
+		{"no-min-insync", 3, nil, 1},
+	} {
+		if _, err := kadm.NewClient(adm).CreateTopic(ctx, 2, tc.replicas, tc.configs, tc.topic); err != nil {
+			t.Fatalf("create %s: %v", tc.topic, err)
+		}
+		p := newTestProducer(t, c.ListenAddrs(), tc.topic, 10)
+		d, err := p.TopicDurability(ctx)
+		_ = p.Close(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.topic, err)
+		}
+		if d.Replicas != int(tc.replicas) || d.Partitions != 2 || len(d.Warnings()) != tc.warnings {
+			t.Errorf("%s: %+v, warnings %q; want %d replicas, 2 partitions, %d warnings", tc.topic, d, d.Warnings(), tc.replicas, tc.warnings)
 		}
 	}
 }

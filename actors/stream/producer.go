@@ -107,6 +107,71 @@ func (p *Producer) CheckTopic(ctx context.Context) (int, error) {
 	return len(d.Partitions), nil
 }
 
+// Durability is how safely the cluster keeps the topic's records.
+type Durability struct {
+	Replicas    int // the fewest replicas of any partition
+	MinInsync   int // min.insync.replicas of the topic (its own, or the brokers' default)
+	Partitions  int
+	MinInsyncOK bool // MinInsync was read; false when the cluster did not say
+}
+
+// Warnings says what falls short of what production needs: a record the
+// brokers acknowledge (acks=all) must be on two replicas of three, or a lost
+// broker loses acknowledged confirmations (the scanner re-publishes them,
+// late). Empty when the topic is safe.
+func (d Durability) Warnings() []string {
+	var w []string
+	if d.Replicas < 3 {
+		w = append(w, fmt.Sprintf("the topic has %d replica(s) per partition, want 3", d.Replicas))
+	}
+	if !d.MinInsyncOK {
+		w = append(w, "the cluster did not report the topic's min.insync.replicas")
+	} else if d.MinInsync < 2 {
+		w = append(w, fmt.Sprintf("the topic's min.insync.replicas is %d, want 2: an acknowledged record may be on its leader only", d.MinInsync))
+	}
+	return w
+}
+
+// TopicDurability reads the topic's replication and min.insync.replicas.
+func (p *Producer) TopicDurability(ctx context.Context) (Durability, error) {
+	adm := kadm.NewClient(p.client)
+	topics, err := adm.ListTopics(ctx, p.topic)
+	if err != nil {
+		return Durability{}, fmt.Errorf("cannot list topic %s: %w", p.topic, err)
+	}
+	t, ok := topics[p.topic]
+	if !ok || t.Err != nil {
+		return Durability{}, fmt.Errorf("cannot describe topic %s: %v", p.topic, t.Err)
+	}
+	d := Durability{Partitions: len(t.Partitions), Replicas: -1}
+	for _, part := range t.Partitions {
+		if d.Replicas < 0 || len(part.Replicas) < d.Replicas {
+			d.Replicas = len(part.Replicas)
+		}
+	}
+	d.Replicas = max(d.Replicas, 0)
+	configs, err := adm.DescribeTopicConfigs(ctx, p.topic)
+	if err != nil {
+		return d, fmt.Errorf("cannot read the configuration of topic %s: %w", p.topic, err)
+	}
+	for _, rc := range configs {
+		if rc.Err != nil {
+			return d, fmt.Errorf("cannot read the configuration of topic %s: %w", p.topic, rc.Err)
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "min.insync.replicas" || c.Value == nil {
+				continue
+			}
+			n, err := strconv.Atoi(*c.Value)
+			if err != nil {
+				return d, fmt.Errorf("topic %s: min.insync.replicas %q: %w", p.topic, *c.Value, err)
+			}
+			d.MinInsync, d.MinInsyncOK = n, true
+		}
+	}
+	return d, nil
+}
+
 func (o ProducerOptions) withDefaults() ProducerOptions {
 	if o.Topic == "" {
 		o.Topic = DefaultTopic

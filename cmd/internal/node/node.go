@@ -147,6 +147,18 @@ func (n *Node) startProducer(ctx context.Context) error {
 		return fmt.Errorf("cannot start Kafka producer: %w", err)
 	}
 	n.producer = p
+	if n.cfg.Backends.Stream == "kafka" {
+		// A topic kept on fewer replicas than production needs still works,
+		// so this warns instead of refusing to start (a staging cluster).
+		if d, err := p.TopicDurability(c); err != nil {
+			n.log.Warn("cannot read the confirmation topic's replication", "topic", n.cfg.Kafka.Topic, "err", err)
+		} else {
+			for _, w := range d.Warnings() {
+				n.log.Warn("confirmation topic is not kept safely: "+w, "topic", n.cfg.Kafka.Topic,
+					"fix", "see the runbook, Kafka outage, step 4")
+			}
+		}
+	}
 	n.stops = append(n.stops, func() error {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
