@@ -127,6 +127,36 @@ func TestClusterBehaviour(t *testing.T) {
 			t.Fatalf("loser written: %v", err)
 		}
 	})
+	t.Run("failures with different codes keep one writer's outcome", func(t *testing.T) {
+		ctx := testCtx(t)
+		r, _, err := s.Create(ctx, testRequest(t, time.Now().Add(-time.Hour)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two finalisers that both read the request open, each writing its
+		// own failure (Advance's read-then-write, interleaved).
+		// At one timestamp each cell keeps its larger value: VOIDED and
+		// "insufficient balance", a pair neither writer wrote.
+		for _, o := range []store.Outcome{{ErrorCode: "VOIDED", ErrorMessage: "hold voided"},
+			{ErrorCode: "INSUFFICIENT_BALANCE", ErrorMessage: "insufficient balance"}} {
+			failed := r
+			failed.Status, failed.UpdatedAt = store.StatusFailed, toMillis(time.Now())
+			failed.ErrorCode, failed.ErrorMessage = o.ErrorCode, o.ErrorMessage
+			b := s.newBatch(ctx)
+			addRequestRows(b, &failed)
+			if err := b.exec(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Get(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs := map[string]string{"VOIDED": "hold voided", "INSUFFICIENT_BALANCE": "insufficient balance"}
+		if want, ok := pairs[got.ErrorCode]; !ok || got.ErrorMessage != want {
+			t.Fatalf("stored outcome %q / %q mixes the two writers", got.ErrorCode, got.ErrorMessage)
+		}
+	})
 	t.Run("an open row back after its request went final is deleted again", func(t *testing.T) {
 		ctx := testCtx(t)
 		created := time.Now().Add(-3 * time.Hour)

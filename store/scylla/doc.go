@@ -29,7 +29,9 @@
 // same final status. So status writes need convergence, not
 // compare-and-set: every cell a status change writes, in every table, is
 // written USING TIMESTAMP created_at + rank(status) (microseconds; rank is
-// the Status value, requesting 1 < pending 2 < success 3 < failed 4).
+// the Status value, requesting 1 < pending 2 < success 3 < failed 4, and a
+// failure adds 0..995 by its error code, so two failures with different
+// codes never share a timestamp and mix their cells: requestTimestamp).
 // Last-write-wins then means highest-status-wins whatever order writes
 // arrive in, and a delayed or replayed write of an earlier status (a
 // retried Create, a slow pending write) cannot regress a final one — nor

@@ -2,6 +2,7 @@ package scylla
 
 import (
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/exchange/internal-transfer/store"
@@ -162,4 +163,25 @@ func writeTimestamp(createdAt time.Time, s store.Status) int64 {
 		panic(fmt.Sprintf("BUG: write timestamp of invalid status %d", s))
 	}
 	return createdAt.UnixMilli()*1000 + int64(s)
+}
+
+// failedRanks is how many timestamps the failed status spreads over: from
+// failed's rank up to the last microsecond of created_at's millisecond.
+const failedRanks = 1000 - int64(store.StatusFailed)
+
+// requestTimestamp is writeTimestamp of r's status, and for a failed
+// request also of its error code: two writers that fail a request with
+// different codes (settlement and the scanner reading the ledger apart)
+// write at different timestamps, so every cell keeps the same writer's
+// outcome. At one timestamp ScyllaDB keeps the larger value of each cell
+// apart, which could pair one writer's error_code with the other's
+// error_message. Writers of the same code still write at the same time.
+func requestTimestamp(r *store.Request) int64 {
+	ts := writeTimestamp(r.CreatedAt, r.Status)
+	if r.Status == store.StatusFailed {
+		h := fnv.New64a()
+		h.Write([]byte(r.ErrorCode))
+		ts += int64(h.Sum64() % uint64(failedRanks))
+	}
+	return ts
 }

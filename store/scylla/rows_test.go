@@ -190,6 +190,32 @@ func permute(n int, f func([]int)) {
 	rec(0)
 }
 
+// A failed request's timestamp depends on its error code, stays above every
+// other status of the request and below the next millisecond's first write.
+func TestRequestTimestampSeparatesFailures(t *testing.T) {
+	created := toMillis(time.Now())
+	r := store.Request{CreatedAt: created, Status: store.StatusSuccess}
+	success := requestTimestamp(&r)
+	nextMs := writeTimestamp(created.Add(time.Millisecond), store.StatusRequesting)
+	seen := map[int64]string{}
+	for _, code := range []string{"", "INSUFFICIENT_BALANCE", "VOIDED", "ACCOUNT_FROZEN", "ACCOUNT_NOT_FOUND",
+		"PERMISSION_DENIED", "IDEMPOTENCY_CONFLICT", "MANUAL_VOID"} {
+		r.Status, r.ErrorCode = store.StatusFailed, code
+		ts := requestTimestamp(&r)
+		if ts <= success || ts >= nextMs || ts < writeTimestamp(created, store.StatusFailed) {
+			t.Errorf("failed %q at %d, want within [%d, %d) and above success %d", code, ts,
+				writeTimestamp(created, store.StatusFailed), nextMs, success)
+		}
+		if other, dup := seen[ts]; dup {
+			t.Errorf("codes %q and %q share timestamp %d", code, other, ts)
+		}
+		seen[ts] = code
+		if again := requestTimestamp(&r); again != ts {
+			t.Errorf("code %q: %d then %d, want one timestamp", code, ts, again)
+		}
+	}
+}
+
 func TestWriteTimestampOrdersStatuses(t *testing.T) {
 	created := toMillis(time.Now())
 	prev := int64(math.MinInt64)

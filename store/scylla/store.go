@@ -202,11 +202,11 @@ func owners(r *store.Request) []uint64 {
 
 // addRequestRows adds to b the rows of r, at r's status: the request, its
 // history rows, and its open row (written while open, deleted once final),
-// all at writeTimestamp(r.CreatedAt, r.Status).
+// all at requestTimestamp(r).
 func addRequestRows(b batch, r *store.Request) {
 	row := toRow(r)
 	cols := row.appendArgs(make([]any, 0, len(requestColumns)))
-	var ts any = writeTimestamp(r.CreatedAt, r.Status)
+	var ts any = requestTimestamp(r)
 	b.addArgs(stmtRequestInsert, rowArgs(cols, ts))
 	var day any = dayBucket(r.CreatedAt)
 	for _, owner := range owners(r) {

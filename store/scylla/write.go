@@ -184,7 +184,7 @@ func (s *Store) indexCacheValid(minute int64) bool {
 // It reads the request first, to refuse an illegal move with a
 // *store.TransitionError and to return a repeat without writing. The write
 // itself needs no lightweight transaction: all of it carries
-// writeTimestamp(created_at, to), so concurrent finalisers (settlement and
+// requestTimestamp (created_at and the status, see writeTimestamp), so concurrent finalisers (settlement and
 // the scanner write the same final status, as the ledger decided) converge,
 // and a slower writer of an earlier status loses to a later one whatever the
 // arrival order — its open row included, which the final status deletes.
@@ -193,7 +193,7 @@ func (s *Store) indexCacheValid(minute int64) bool {
 // nothing else).
 func (s *Store) dropOpenRow(ctx context.Context, r *store.Request) error {
 	row := toRow(r)
-	if err := s.query(ctx, stmtOpenDelete, map[string]any{"ts": writeTimestamp(r.CreatedAt, r.Status),
+	if err := s.query(ctx, stmtOpenDelete, map[string]any{"ts": requestTimestamp(r),
 		"minute_bucket": minuteBucket(r.CreatedAt), "created_at": row.CreatedAt, "request_id": row.RequestID}).ExecRelease(); err != nil {
 		return fmt.Errorf("cannot delete the open row of final request %d: %w", r.ID, err)
 	}
