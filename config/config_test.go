@@ -187,10 +187,10 @@ func TestBooleansReadAlikeInFileAndEnvironment(t *testing.T) {
 	}
 	accepted := 0
 	for _, v := range []string{"true", "True", "TRUE", "false", "False", "yes", "no", "on", "off",
-		"1", "0", "t", "f", "tRUE", "2", "", "[true]"} {
+		"1", "0", "t", "f", "tRUE", "2", "", "[true]", "null", "~", "Null"} {
 		fromFile, fileErr := Parse([]byte(strings.Replace(string(raw), key, "  pprof_enabled: "+v, 1)), nil)
 		fromEnv, envErr := Parse(raw, []string{"IT_MONITORING_PPROF_ENABLED=" + v})
-		if v == "" { // an empty YAML value is null, which leaves the default; an empty variable is refused
+		if v == "" || v == "null" || v == "~" || v == "Null" { // a YAML null leaves the file's default; a variable is refused
 			if envErr == nil {
 				t.Errorf("empty variable accepted as %v", fromEnv.Monitoring.PprofEnabled)
 			}

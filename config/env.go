@@ -57,11 +57,13 @@ func setField(f reflect.Value, value string) error {
 		// Read as the file reads it (true, True, TRUE and YAML 1.1's yes/on,
 		// and their negations), so a value means the same in both places;
 		// strconv.ParseBool would also take 1, t, 0 and f, which the file refuses.
-		var b bool
-		if err := decodeStrict([]byte(value), &b); err != nil || strings.TrimSpace(value) == "" {
+		// A YAML null (null, ~, empty) would decode as false; in the file it
+		// leaves the default, so here it is refused.
+		var b *bool
+		if err := decodeStrict([]byte(value), &b); err != nil || b == nil {
 			return fmt.Errorf("want true or false, got %q", value)
 		}
-		f.SetBool(b)
+		f.SetBool(*b)
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		n, err := strconv.ParseInt(value, 10, f.Type().Bits())
 		if err != nil {

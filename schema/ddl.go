@@ -81,8 +81,8 @@ func NewCatalog() *Catalog {
 }
 
 // Apply parses every statement of script and adds what it defines. It
-// accepts only CREATE KEYSPACE and CREATE TABLE of the subset the service's
-// schema uses, with keyspace-qualified table names, and errors (wrapping
+// accepts only CREATE KEYSPACE, CREATE TABLE and ALTER TABLE ... WITH of the
+// subset the service's schema uses, with keyspace-qualified table names, and errors (wrapping
 // ErrSyntax) on anything else.
 func (c *Catalog) Apply(script string) error {
 	stmts, err := Split(script)
@@ -107,8 +107,44 @@ func (c *Catalog) applyStatement(stmt string) error {
 		return c.createKeyspace(p)
 	case p.acceptSeq("CREATE", "TABLE"):
 		return c.createTable(p)
+	case p.acceptSeq("ALTER", "TABLE"):
+		return c.alterTable(p)
 	}
-	return p.errorf("want CREATE KEYSPACE or CREATE TABLE")
+	return p.errorf("want CREATE KEYSPACE, CREATE TABLE or ALTER TABLE")
+}
+
+// alterTable parses ALTER TABLE ks.t WITH option = value [AND ...] of a
+// table defined before: a setting changed after tables were first created,
+// which CREATE TABLE IF NOT EXISTS would leave as it was on a live cluster.
+func (c *Catalog) alterTable(p *parser) error {
+	ksName, name, err := p.qualified()
+	if err != nil {
+		return err
+	}
+	key := ksName + "." + name
+	t := c.Tables[key]
+	if ksName == "" || t == nil {
+		return fmt.Errorf("%w: ALTER TABLE of undefined table %s", ErrSyntax, key)
+	}
+	if err := p.expect("WITH"); err != nil {
+		return err
+	}
+	changed := &Table{Keyspace: t.Keyspace, Name: t.Name, Options: map[string]string{}}
+	if p.peek().is("CLUSTERING") {
+		return p.errorf("the clustering order of %s cannot change", key)
+	}
+	// changed has no clustering columns, so a later AND CLUSTERING ORDER
+	// is refused by tableOptions too.
+	if err := p.tableOptions(changed); err != nil {
+		return err
+	}
+	if !p.done() {
+		return p.errorf("unexpected text")
+	}
+	for k, v := range changed.Options {
+		t.Options[k] = v
+	}
+	return nil
 }
 
 func (c *Catalog) createKeyspace(p *parser) error {

@@ -82,8 +82,8 @@ func Statements(keyspace, replication string) ([]string, error) {
 	return out, nil
 }
 
-// rewrite renames the keyspace a CREATE KEYSPACE or CREATE TABLE statement
-// names and replaces a keyspace's replication map. It edits the tokens the
+// rewrite renames the keyspace a CREATE KEYSPACE, CREATE TABLE or ALTER
+// TABLE statement names and replaces a keyspace's replication map. It edits the tokens the
 // grammar puts there, never text that merely looks like the name.
 func rewrite(stmt, keyspace, replication string) (string, error) {
 	p, err := newParser(stmt)
@@ -110,7 +110,7 @@ func rewrite(stmt, keyspace, replication string) (string, error) {
 			}
 			edits = append(edits, edit{open.Pos, p.toks[p.i-1].End, replication})
 		}
-	case p.acceptSeq("CREATE", "TABLE"):
+	case p.acceptSeq("CREATE", "TABLE"), p.acceptSeq("ALTER", "TABLE"):
 		p.acceptSeq("IF", "NOT", "EXISTS")
 		if !p.peekAt(1).is(".") {
 			return "", p.errorf("table name must be keyspace-qualified")
@@ -118,7 +118,7 @@ func rewrite(stmt, keyspace, replication string) (string, error) {
 		name := p.next()
 		edits = append(edits, edit{name.Pos, name.End, keyspace})
 	default:
-		return "", p.errorf("want CREATE KEYSPACE or CREATE TABLE")
+		return "", p.errorf("want CREATE KEYSPACE, CREATE TABLE or ALTER TABLE")
 	}
 	for i := len(edits) - 1; i >= 0; i-- {
 		e := edits[i]

@@ -197,3 +197,25 @@ func TestCheckRejectsBrokenStatements(t *testing.T) {
 		}
 	})
 }
+
+// ALTER TABLE ... WITH changes the options of a table defined before, as it
+// does on a live cluster whose tables CREATE TABLE IF NOT EXISTS left alone;
+// the shipped open tables keep tombstones past the 3 h hint window.
+func TestAlterTableChangesOptions(t *testing.T) {
+	c := NewCatalog()
+	err := c.Apply(`CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1};
+CREATE TABLE k.t (id bigint PRIMARY KEY) WITH gc_grace_seconds = 10800 AND comment = 'c';
+ALTER TABLE k.t WITH gc_grace_seconds = 14400;`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Tables["k.t"].Options; o["gc_grace_seconds"] != "14400" || o["comment"] != "'c'" && o["comment"] != "c" {
+		t.Fatalf("options after ALTER: %v", o)
+	}
+	shipped := loadCatalog(t)
+	for _, name := range []string{"open_transfer_requests", "open_transfer_buckets"} {
+		if g := shipped.Tables[DefaultKeyspace+"."+name].Options["gc_grace_seconds"]; g != "14400" {
+			t.Errorf("%s: gc_grace_seconds %s, want 14400 (above the 3 h hint window)", name, g)
+		}
+	}
+}

@@ -278,23 +278,33 @@ type passState struct {
 }
 
 // drivePage drives reqs, scanDriveConcurrency at a time, and returns when
-// all are done.
+// all are done. One user's requests are driven one after another, oldest
+// first as listed: a requesting request re-submits its hold, and an older
+// one must not lose the user's funds to a newer one because they ran at once.
 func (sc *Scanner) drivePage(ctx context.Context, reqs []store.Request, critical time.Time, pass *passState) {
-	workers := min(scanDriveConcurrency, len(reqs))
-	if workers <= 1 {
-		for _, req := range reqs {
-			sc.driveOne(ctx, req, critical, pass)
+	var (
+		byUser = make(map[uint64]int, len(reqs))
+		groups [][]int // indexes into reqs, per user, in list order
+	)
+	for i := range reqs {
+		g, ok := byUser[reqs[i].UserID]
+		if !ok {
+			g = len(groups)
+			byUser[reqs[i].UserID] = g
+			groups = append(groups, nil)
 		}
-		return
+		groups[g] = append(groups[g], i)
 	}
 	var (
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
-	for range workers {
+	for range min(scanDriveConcurrency, len(groups)) {
 		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(len(reqs)); i = next.Add(1) - 1 {
-				sc.driveOne(ctx, reqs[i], critical, pass)
+			for g := next.Add(1) - 1; g < int64(len(groups)); g = next.Add(1) - 1 {
+				for _, i := range groups[g] {
+					sc.driveOne(ctx, reqs[i], critical, pass)
+				}
 			}
 		})
 	}

@@ -423,19 +423,22 @@ func (p *gatePublisher) Publish(ctx context.Context, req store.Request) error {
 	}
 }
 
-// The scanner drives a page's requests at once: their re-publishes overlap
+// The scanner drives a page's users at once: their re-publishes overlap
 // (one at a time, each waited out the producer's linger and the ack, under
 // 100 a second).
 func TestScannerRepublishesAPageAtOnce(t *testing.T) {
 	e := newEnv(t, "", 1)
-	e.fund(1, 10_000)
+	const n = 40
+	for u := uint64(1); u <= n; u++ {
+		e.fund(u, 1_000)
+	}
 	opts := e.settlerOptions()
 	pub := &gatePublisher{want: 8, open: make(chan struct{})}
 	opts.Publisher = pub
 	sc := NewScanner(NewSettler(opts), e.store, ScannerOptions{Grace: time.Millisecond, Logger: e.log})
-	const n = 40
 	for i := range n {
-		req := e.create(e.request(1, 1, uint64(10+i), time.Second))
+		u := uint64(i + 1) // one request per user: users are driven at once
+		req := e.create(e.request(u, u, uint64(10+i), time.Second))
 		e.hold(req)
 		e.markPending(req) // pending, never published: the scanner publishes it
 	}
@@ -453,10 +456,16 @@ func TestScannerRepublishesAPageAtOnce(t *testing.T) {
 
 // slowDownPublisher fails each Publish after a delay, as a producer whose
 // brokers are unreachable fails at its deadline.
-type slowDownPublisher struct{ n atomic.Int64 }
+type slowDownPublisher struct {
+	n  atomic.Int64
+	up atomic.Bool // Kafka back: publishes succeed at once
+}
 
 func (p *slowDownPublisher) Publish(ctx context.Context, req store.Request) error {
 	p.n.Add(1)
+	if p.up.Load() {
+		return nil
+	}
 	time.Sleep(20 * time.Millisecond)
 	return errors.New("no ack before the deadline")
 }
@@ -467,14 +476,18 @@ func (p *slowDownPublisher) Publish(ctx context.Context, req store.Request) erro
 // the pass still finishes what the ledger decided.
 func TestScannerStopsPublishingAfterAFailure(t *testing.T) {
 	e := newEnv(t, "", 1)
-	e.fund(1, 100_000)
+	const users = 30
+	for u := uint64(1); u <= users; u++ {
+		e.fund(u, 100_000)
+	}
 	opts := e.settlerOptions()
 	pub := &slowDownPublisher{}
 	opts.Publisher = pub
 	sc := NewScanner(NewSettler(opts), e.store, ScannerOptions{Grace: time.Millisecond, PageSize: 100, Logger: e.log})
 	const n = 300
 	for i := range n {
-		req := e.create(e.request(1, 1, uint64(10+i), time.Second))
+		u := uint64(i%users + 1)
+		req := e.create(e.request(u, u, uint64(10+i), time.Second))
 		e.hold(req)
 		e.markPending(req)
 	}
@@ -497,12 +510,63 @@ func TestScannerStopsPublishingAfterAFailure(t *testing.T) {
 	if got := e.get(posted.ID); got.Status != store.StatusSuccess {
 		t.Fatalf("posted request is %s after the pass, want success", got.Status)
 	}
-	// The next pass tries again: a deferred hold was not marked published.
+	// With Kafka back, the next pass publishes every hold: none that was
+	// deferred was marked published (it would wait out RepublishEvery).
 	pub.n.Store(0)
+	pub.up.Store(true)
 	if _, err := sc.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if pub.n.Load() == 0 {
-		t.Fatal("the next pass published nothing; deferred holds must be tried again")
+	if got := pub.n.Load(); got != n {
+		t.Fatalf("the next pass published %d holds, want all %d", got, n)
 	}
+}
+
+// One user's requests are driven oldest first, one after another: of two
+// requesting requests that the user's balance covers only one of, the older
+// gets the hold and the newer fails, for every user of the page.
+func TestScannerDrivesAUsersRequestsInOrder(t *testing.T) {
+	e := newEnv(t, "", 1)
+	const users = 24
+	var older, newer []store.Request
+	for u := uint64(1); u <= users; u++ {
+		e.fund(u, 100)
+		older = append(older, e.create(e.request(u, u, 80, 2*time.Second)))
+		newer = append(newer, e.create(e.request(u, u, 80, time.Second)))
+	}
+	// The older holds reach the ledger late, as a slow call would: driven at
+	// once, each newer hold would take the funds first.
+	slow := &slowHolds{Ledger: e.ledger, ids: map[ledger.Uint128]bool{}}
+	for _, r := range older {
+		slow.ids[ledger.Uint128FromBytes(r.PendingID)] = true
+	}
+	opts := e.settlerOptions()
+	opts.Ledger = slow
+	sc := NewScanner(NewSettler(opts), e.store, ScannerOptions{Grace: time.Millisecond, Logger: e.log})
+	if _, err := sc.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range older {
+		o, n := e.get(older[i].ID), e.get(newer[i].ID)
+		if o.Status == store.StatusFailed || n.Status != store.StatusFailed {
+			t.Fatalf("user %d: older request %s, newer %s (%s); want the older held and the newer failed",
+				older[i].UserID, o.Status, n.Status, n.ErrorCode)
+		}
+	}
+}
+
+// slowHolds delays the creation of the listed transfers.
+type slowHolds struct {
+	ledger.Ledger
+	ids map[ledger.Uint128]bool // read-only once the scanner runs
+}
+
+func (l *slowHolds) CreateTransfers(ctx context.Context, ts []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	for _, t := range ts {
+		if l.ids[t.ID] {
+			time.Sleep(50 * time.Millisecond)
+			break
+		}
+	}
+	return l.Ledger.CreateTransfers(ctx, ts)
 }

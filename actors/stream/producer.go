@@ -140,8 +140,11 @@ func (p *Producer) TopicDurability(ctx context.Context) (Durability, error) {
 		return Durability{}, fmt.Errorf("cannot list topic %s: %w", p.topic, err)
 	}
 	t, ok := topics[p.topic]
-	if !ok || t.Err != nil {
-		return Durability{}, fmt.Errorf("cannot describe topic %s: %v", p.topic, t.Err)
+	switch {
+	case !ok:
+		return Durability{}, fmt.Errorf("topic %s does not exist", p.topic)
+	case t.Err != nil:
+		return Durability{}, fmt.Errorf("cannot describe topic %s: %w", p.topic, t.Err)
 	}
 	d := Durability{Partitions: len(t.Partitions), Replicas: -1}
 	for _, part := range t.Partitions {

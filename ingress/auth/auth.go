@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -229,30 +230,44 @@ func checkSegments(token []byte) error {
 }
 
 // checkMembers returns why the JSON object raw is refused, or "".
+//
+// The claims are decoded into a struct, and encoding/json matches member
+// names to fields regardless of case (Unicode case folding: "SUB" and
+// "ſub" fill Subject too), keeping the last; so in the claims two names
+// that fold alike are duplicates, and exp, nbf and iat are found by folding.
+// The header is decoded into a map, where only exact names collide.
 func checkMembers(raw []byte, claims bool) string {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return jwt.ErrTokenMalformed.Error()
 	}
-	seen := make(map[string]bool, 8)
+	same := func(a, b string) bool { return a == b }
+	if claims {
+		same = strings.EqualFold
+	}
+	var seen []string
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return jwt.ErrTokenMalformed.Error()
 		}
 		name, _ := tok.(string)
-		if seen[name] {
-			return "token repeats member " + strconv.Quote(name)
+		for _, prev := range seen {
+			if same(prev, name) {
+				return "token repeats member " + strconv.Quote(name)
+			}
 		}
-		seen[name] = true
+		seen = append(seen, name)
 		var value json.RawMessage
 		if err := dec.Decode(&value); err != nil {
 			return jwt.ErrTokenMalformed.Error()
 		}
-		switch name {
-		case "exp", "nbf", "iat":
-			if claims && (len(value) == 0 || value[0] == '"') {
+		if !claims {
+			continue
+		}
+		for _, date := range [...]string{"exp", "nbf", "iat"} {
+			if strings.EqualFold(name, date) && (len(value) == 0 || value[0] == '"') {
 				return "token claim " + name + " is not a number"
 			}
 		}

@@ -153,6 +153,22 @@ func TestVerifyRejects(t *testing.T) {
 			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
 				fmt.Sprintf(`{"sub":"2000","exp":%d,"sub":"1000"}`, testNow.Add(time.Hour).Unix()))
 		}},
+		{"sub named twice, differing in case", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
+				fmt.Sprintf(`{"sub":"2000","exp":%d,"SUB":"1000"}`, testNow.Add(time.Hour).Unix()))
+		}},
+		{"sub named twice, by case folding", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
+				fmt.Sprintf(`{"sub":"2000","exp":%d,"ſub":"1000"}`, testNow.Add(time.Hour).Unix()))
+		}},
+		{"exp named twice, differing in case", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
+				fmt.Sprintf(`{"sub":"1000","exp":%d,"EXP":%d}`, testNow.Add(-time.Hour).Unix(), testNow.Add(time.Hour).Unix()))
+		}},
+		{"Exp as a string", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
+				fmt.Sprintf(`{"sub":"1000","Exp":"%d"}`, testNow.Add(time.Hour).Unix()))
+		}},
 		{"alg named twice", Config{HS256Secret: testSecret}, func(t *testing.T) string {
 			return signRaw(t, `{"alg":"none","alg":"HS256"}`,
 				fmt.Sprintf(`{"sub":"1000","exp":%d}`, testNow.Add(time.Hour).Unix()))

@@ -37,8 +37,8 @@ func resolveAddress(ctx context.Context, a string) (string, error) {
 	if _, err := strconv.ParseUint(a, 10, 16); err == nil {
 		return a, nil // a bare port: the client means 127.0.0.1
 	}
-	if ip, err := netip.ParseAddr(a); err == nil {
-		return bare(ip), nil // an IP without port
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")); err == nil {
+		return bare(ip), nil // an IP without port, IPv6 with or without brackets
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {

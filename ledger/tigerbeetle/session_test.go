@@ -162,11 +162,11 @@ func TestNewValidates(t *testing.T) {
 func TestResolveAddresses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	got, err := resolveAddresses(ctx, []string{"127.0.0.1:3001", "3002", "[::1]:3003", "10.0.0.4", "localhost:3005", "::1", "2001:db8::10"})
+	got, err := resolveAddresses(ctx, []string{"127.0.0.1:3001", "3002", "[::1]:3003", "10.0.0.4", "localhost:3005", "::1", "2001:db8::10", "[::1]"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"127.0.0.1:3001", "3002", "[::1]:3003", "10.0.0.4", "127.0.0.1:3005", "[::1]", "[2001:db8::10]"}
+	want := []string{"127.0.0.1:3001", "3002", "[::1]:3003", "10.0.0.4", "127.0.0.1:3005", "[::1]", "[2001:db8::10]", "[::1]"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("[%d] = %q, want %q", i, got[i], want[i])

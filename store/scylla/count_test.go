@@ -16,6 +16,7 @@ func TestCountBudget(t *testing.T) {
 	for _, c := range []struct{ within, wantMin, wantMax time.Duration }{
 		{2 * time.Second, 1500 * time.Millisecond, 1600 * time.Millisecond},
 		{300 * time.Millisecond, 150 * time.Millisecond, 200 * time.Millisecond},
+		{100 * time.Millisecond, 40 * time.Millisecond, 50 * time.Millisecond}, // a short call timeout keeps half
 	} {
 		parent, cancel := context.WithTimeout(context.Background(), c.within)
 		budget, stop := countBudget(parent)

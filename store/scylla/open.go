@@ -191,15 +191,16 @@ func (s *Store) CountOpen(ctx context.Context, stuckBefore time.Time) (store.Ope
 }
 
 // countBudget is the part of ctx's time CountOpen may spend reading: all
-// but a fifth (at least 100 ms kept) when ctx has a deadline, so the count
-// ends with lower bounds before its caller's deadline ends it with an error.
+// but a fifth (at least 100 ms kept, at most half) when ctx has a deadline,
+// so the count ends with lower bounds before its caller's deadline ends it
+// with an error.
 func countBudget(ctx context.Context) (context.Context, context.CancelFunc) {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return context.WithCancel(ctx)
 	}
 	left := time.Until(dl)
-	return context.WithTimeout(ctx, left-max(left/5, 100*time.Millisecond))
+	return context.WithTimeout(ctx, left-min(max(left/5, 100*time.Millisecond), left/2))
 }
 
 // partialOr returns counts as Partial when err came from the count's own

@@ -14,7 +14,9 @@ type Options struct {
 	Keyspace    string   // database.keyspace; default "trading"
 	Consistency string   // database.consistency; default QUORUM
 	// LocalDC (database.local_dc) keeps every request in this data centre
-	// (token aware, then DC aware round robin); LOCAL_QUORUM requires it.
+	// (token aware, then DC aware round robin, no failover to another data
+	// centre); LOCAL_QUORUM requires it, and every node of the service must
+	// name the same one.
 	// The idempotency-key LWT stays SERIAL, across data centres, unless
 	// SerialConsistency says otherwise: LOCAL_SERIAL would let two data
 	// centres each take the same key.

@@ -56,10 +56,13 @@ func Connect(ctx context.Context, opts Options) (gocqlx.Session, error) {
 }
 
 // hostPolicy picks coordinators: the replicas of a statement's token first,
-// then round robin, within localDC when one is named.
+// then round robin, within localDC when one is named — and only there: by
+// default the DC-aware policy falls back to other data centres, where a
+// LOCAL_QUORUM write would be acknowledged by that centre's quorum and a
+// later read at home could miss it.
 func hostPolicy(localDC string) gocql.HostSelectionPolicy {
 	if localDC = strings.TrimSpace(localDC); localDC != "" {
-		return gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(localDC))
+		return gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(localDC, gocql.HostPolicyOptionDisableDCFailover))
 	}
 	return gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 }

@@ -179,15 +179,6 @@ func (s *Store) indexCacheValid(minute int64) bool {
 	return s.set.Now().Before(end.Add(s.set.OpenSealAfter / 2))
 }
 
-// Advance moves request id to status to; see store.Store.
-//
-// It reads the request first, to refuse an illegal move with a
-// *store.TransitionError and to return a repeat without writing. The write
-// itself needs no lightweight transaction: all of it carries
-// requestTimestamp (created_at and the status, see writeTimestamp), so concurrent finalisers (settlement and
-// the scanner write the same final status, as the ledger decided) converge,
-// and a slower writer of an earlier status loses to a later one whatever the
-// arrival order — its open row included, which the final status deletes.
 // dropOpenRow deletes the open row of r, a final request, as addRequestRows
 // did when it became final (same timestamp: writing it again changes
 // nothing else).
@@ -200,6 +191,17 @@ func (s *Store) dropOpenRow(ctx context.Context, r *store.Request) error {
 	return nil
 }
 
+// Advance moves request id to status to; see store.Store.
+//
+// It reads the request first, to refuse an illegal move with a
+// *store.TransitionError and to return a repeat without writing it again
+// (only a final request's open row is deleted again, see dropOpenRow). The
+// write itself needs no lightweight transaction: all of it carries
+// requestTimestamp (created_at and the status, see writeTimestamp), so
+// concurrent finalisers (settlement and the scanner write the same final
+// status, as the ledger decided) converge,
+// and a slower writer of an earlier status loses to a later one whatever the
+// arrival order — its open row included, which the final status deletes.
 func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome store.Outcome) (store.Request, error) {
 	if err := s.enter(ctx); err != nil {
 		return store.Request{}, err
