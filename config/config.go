@@ -126,6 +126,15 @@ type Kafka struct {
 	// third of it.
 	SessionTimeoutMS    int `yaml:"session_timeout_ms"`
 	HeartbeatIntervalMS int `yaml:"heartbeat_interval_ms"`
+	// How the services authenticate to a production cluster and protect the
+	// connection (backends.stream: kafka only; the embedded broker is
+	// plaintext on loopback). The password comes from the environment
+	// (IT_KAFKA_SASL_PASSWORD), like the other secrets.
+	SASLMechanism string `yaml:"sasl_mechanism"` // "", PLAIN (needs tls), SCRAM-SHA-256, SCRAM-SHA-512
+	SASLUsername  string `yaml:"sasl_username"`
+	SASLPassword  string `yaml:"sasl_password"`
+	TLS           bool   `yaml:"tls"`         // dial the brokers over TLS
+	TLSCAFile     string `yaml:"tls_ca_file"` // PEM the brokers' certificates chain to; "" for the system's roots
 }
 
 // RateLimiting holds per-user limits. Amounts are in the asset's smallest unit.

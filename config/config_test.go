@@ -123,6 +123,14 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		"consistency ONE":         {"database:\n  consistency: ONE\n", "database.consistency"},
 		"consistency EACH_QUORUM": {"database:\n  consistency: EACH_QUORUM\n", "database.consistency"},
 		"LOCAL_QUORUM, no DC":     {"database:\n  consistency: LOCAL_QUORUM\n", "database.local_dc"},
+		"sasl unknown":            {"backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n  sasl_mechanism: GSSAPI\n", "kafka.sasl_mechanism"},
+		"sasl on embedded":        {"kafka:\n  sasl_mechanism: SCRAM-SHA-512\n  sasl_username: u\n  sasl_password: p\n", "kafka.sasl_mechanism"},
+		"sasl without user":       {"backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n  sasl_mechanism: SCRAM-SHA-512\n  sasl_password: p\n", "kafka.sasl_username"},
+		"sasl without password":   {"backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n  sasl_mechanism: SCRAM-SHA-512\n  sasl_username: u\n", "kafka.sasl_password"},
+		"sasl user, no mechanism": {"backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n  sasl_username: u\n", "kafka.sasl_username"},
+		"sasl plain in clear":     {"backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n  sasl_mechanism: PLAIN\n  sasl_username: u\n  sasl_password: p\n", "kafka.tls"},
+		"tls on embedded":         {"kafka:\n  tls: true\n", "kafka.tls"},
+		"ca file missing":         {"backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n  tls: true\n  tls_ca_file: /nonexistent/ca.pem\n", "kafka.tls_ca_file"},
 		"broker port text":        {"kafka:\n  embedded_listen: 127.0.0.1:abc\n", "kafka.embedded_listen"},
 		"broker port range":       {"kafka:\n  embedded_listen: 127.0.0.1:99999\n", "kafka.embedded_listen"},
 		"broker on admin":         {"kafka:\n  embedded_listen: 127.0.0.1:8081\n", "kafka.embedded_listen"},
@@ -319,5 +327,26 @@ func TestRequiredKeysFromAMerge(t *testing.T) {
 	}
 	if len(cfg.Assets) != 2 || cfg.Assets[1].Decimals != 8 || cfg.Assets[1].Name != "XRP" {
 		t.Fatalf("assets %+v", cfg.Assets)
+	}
+}
+
+// A production cluster behind SCRAM and TLS is configured from the
+// environment, the password with the other secrets.
+func TestKafkaSecurityFromEnvironment(t *testing.T) {
+	key := writePublicKey(t, ed25519Public(t))
+	ca := writePublicKey(t, ed25519Public(t)) // any readable file: the PEM's content is checked at connection
+	cfg, err := Load("internal_transfer_prod.yaml", []string{
+		"IT_AUTH_ADMIN_TOKEN=prod-admin-token-from-the-environment-0123",
+		"IT_AUTH_JWT_PUBLIC_KEY_FILE=" + key,
+		"IT_KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "IT_KAFKA_SASL_USERNAME=internal-transfer",
+		"IT_KAFKA_SASL_PASSWORD=from-the-environment", "IT_KAFKA_TLS=true", "IT_KAFKA_TLS_CA_FILE=" + ca,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.Kafka
+	if k.SASLMechanism != "SCRAM-SHA-512" || k.SASLUsername != "internal-transfer" || k.SASLPassword != "from-the-environment" ||
+		!k.TLS || k.TLSCAFile != ca {
+		t.Fatalf("kafka security = %+v", k)
 	}
 }

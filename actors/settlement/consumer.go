@@ -50,12 +50,13 @@ const (
 // defaults above; zero group timeouts take kgo's.
 type ConsumerOptions struct {
 	Brokers           []string
-	Topic             string // default stream.DefaultTopic
-	Group             string // default DefaultGroup
-	InstanceID        string // static group membership; "" for none
-	PollRecordsMax    int    // records per poll, across partitions
-	PartitionQueueMax int    // unfinished records per partition before its fetching pauses
-	StepRecordsMax    int    // records of a partition settled in one batch (≤ ledger.BatchEventsMax)
+	Topic             string          // default stream.DefaultTopic
+	Group             string          // default DefaultGroup
+	InstanceID        string          // static group membership; "" for none
+	Security          stream.Security // SASL and TLS; zero: plaintext, no authentication
+	PollRecordsMax    int             // records per poll, across partitions
+	PartitionQueueMax int             // unfinished records per partition before its fetching pauses
+	StepRecordsMax    int             // records of a partition settled in one batch (≤ ledger.BatchEventsMax)
 	// CommitInterval is the least time between two offset commits (each
 	// covers every partition, after one store sync). A crash settles again
 	// what finished since the last, harmlessly.
@@ -149,6 +150,10 @@ func (c *consumer) start(ctx context.Context) error {
 	if len(c.opts.Brokers) == 0 {
 		return errors.New("cannot start consumer: no brokers")
 	}
+	security, err := c.opts.Security.Options()
+	if err != nil {
+		return fmt.Errorf("cannot start consumer: %w", err)
+	}
 	c.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return c.log.With("component", "settlement-actors")
 	}))
@@ -158,7 +163,7 @@ func (c *consumer) start(ctx context.Context) error {
 	c.supervisor = c.system.Root.Spawn(props)
 
 	c.commits = newCommitter(c) // before any assignment callback can run
-	client, err := kgo.NewClient(c.kgoOptions()...)
+	client, err := kgo.NewClient(append(security, c.kgoOptions()...)...)
 	if err != nil {
 		c.system.Shutdown()
 		return fmt.Errorf("cannot create consumer: %w", err)

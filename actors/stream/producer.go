@@ -47,6 +47,7 @@ type ProducerOptions struct {
 	RecordDeliveryTimeout time.Duration // a record's total time to be acknowledged
 	Linger                time.Duration // how long a partition batch waits to fill
 	ClientID              string        // default "internal-transfer-producer"
+	Security              Security      // SASL and TLS; zero: plaintext, no authentication
 }
 
 // Producer publishes confirmation records with an idempotent kgo producer
@@ -63,7 +64,11 @@ func NewProducer(ctx context.Context, opts ProducerOptions) (*Producer, error) {
 		return nil, errors.New("cannot create producer: no brokers")
 	}
 	opts = opts.withDefaults()
-	client, err := kgo.NewClient(
+	security, err := opts.Security.Options()
+	if err != nil {
+		return nil, fmt.Errorf("cannot create producer: %w", err)
+	}
+	client, err := kgo.NewClient(append(security,
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ClientID(opts.ClientID),
 		kgo.DefaultProduceTopic(opts.Topic),
@@ -72,7 +77,7 @@ func NewProducer(ctx context.Context, opts ProducerOptions) (*Producer, error) {
 		kgo.ProduceRequestTimeout(opts.ProduceRequestTimeout),
 		kgo.RecordDeliveryTimeout(opts.RecordDeliveryTimeout),
 		kgo.ProducerLinger(opts.Linger),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create producer: %w", err)
 	}

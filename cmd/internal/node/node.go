@@ -142,7 +142,7 @@ func (n *Node) startProducer(ctx context.Context) error {
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	p, err := stream.NewProducer(c, stream.ProducerOptions{Brokers: n.stream.Brokers, Topic: n.cfg.Kafka.Topic,
-		Linger: config.Duration(n.cfg.Kafka.ProducerLingerMS)})
+		Linger: config.Duration(n.cfg.Kafka.ProducerLingerMS), Security: KafkaSecurity(n.cfg)})
 	if err != nil {
 		return fmt.Errorf("cannot start Kafka producer: %w", err)
 	}

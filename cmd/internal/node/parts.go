@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/exchange/internal-transfer/actors/settlement"
+	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/actors/transfers"
 	"github.com/exchange/internal-transfer/config"
 	"github.com/exchange/internal-transfer/ingress"
@@ -155,6 +156,13 @@ func (n *Node) operatorTools() operatorTools {
 	return operatorTools{settler: settler, scanner: settlement.NewScanner(settler, n.store, n.scannerOptions()), store: n.store}
 }
 
+// KafkaSecurity is the SASL and TLS settings of cfg's Kafka clients.
+func KafkaSecurity(cfg *config.Config) stream.Security {
+	k := cfg.Kafka
+	return stream.Security{SASLMechanism: k.SASLMechanism, Username: k.SASLUsername, Password: k.SASLPassword,
+		TLS: k.TLS, TLSCAFile: k.TLSCAFile}
+}
+
 // startSettlement runs the settlement consumer and the scanner.
 func (n *Node) startSettlement(ctx context.Context) error {
 	cfg := n.cfg
@@ -162,6 +170,7 @@ func (n *Node) startSettlement(ctx context.Context) error {
 		Settler: n.settlerOptions(),
 		Consumer: settlement.ConsumerOptions{
 			Brokers: n.stream.Brokers, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.ConsumerGroup,
+			Security:          KafkaSecurity(cfg),
 			SessionTimeout:    time.Duration(cfg.Kafka.SessionTimeoutMS) * time.Millisecond,
 			HeartbeatInterval: time.Duration(cfg.Kafka.HeartbeatIntervalMS) * time.Millisecond,
 		},

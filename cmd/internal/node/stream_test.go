@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/exchange/internal-transfer/actors/stream"
+	"github.com/exchange/internal-transfer/cmd/internal/node"
+	"github.com/exchange/internal-transfer/config"
 )
 
 // With backends.stream: kafka the node needs the confirmation topic: a
@@ -68,5 +70,15 @@ func TestKafkaTopicIsRequiredAndReadyChecksIt(t *testing.T) {
 	s.node = nil
 	if err := n.Stop(); err != nil {
 		t.Logf("stop with the cluster gone: %v", err)
+	}
+}
+
+// Both Kafka clients of a node take the kafka section's SASL and TLS.
+func TestKafkaSecurityFromConfig(t *testing.T) {
+	cfg := &config.Config{Kafka: config.Kafka{SASLMechanism: "SCRAM-SHA-256", SASLUsername: "u", SASLPassword: "p",
+		TLS: true, TLSCAFile: "/etc/kafka/ca.pem"}}
+	want := stream.Security{SASLMechanism: "SCRAM-SHA-256", Username: "u", Password: "p", TLS: true, TLSCAFile: "/etc/kafka/ca.pem"}
+	if got := node.KafkaSecurity(cfg); got != want {
+		t.Fatalf("KafkaSecurity = %+v, want %+v", got, want)
 	}
 }
