@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exchange/internal-transfer/cmd/internal/node"
 	"github.com/exchange/internal-transfer/config"
 	"github.com/exchange/internal-transfer/schema"
 	"github.com/exchange/internal-transfer/store/scylla"
@@ -15,7 +16,7 @@ import (
 // cmdSchema applies schema/*.cql (embedded in the binary) to the ScyllaDB
 // cluster of database.contact_points, keyspace database.keyspace. With
 // --dry-run it prints the statements instead. Applying twice is harmless:
-// every statement is CREATE ... IF NOT EXISTS.
+// every statement is CREATE ... IF NOT EXISTS or an ALTER TABLE ... WITH.
 func cmdSchema(args []string) error {
 	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
 	dryRun := fs.Bool("dry-run", false, "print the statements, change nothing")
@@ -51,10 +52,9 @@ func applySchema(cfg *config.Config, replication string, dryRun bool) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	session, err := scylla.Connect(ctx, scylla.Options{
-		Hosts: cfg.Database.ContactPoints, Keyspace: cfg.Database.Keyspace,
-		Consistency: cfg.Database.Consistency, LocalDC: cfg.Database.LocalDC, Timeout: max(config.Duration(cfg.Database.TimeoutMS), scylla.SchemaTimeout),
-	})
+	opts := node.ScyllaOptions(cfg)
+	opts.Timeout = max(opts.Timeout, scylla.SchemaTimeout)
+	session, err := scylla.Connect(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("cannot connect to ScyllaDB: %w", err)
 	}

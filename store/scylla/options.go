@@ -24,6 +24,8 @@ type Options struct {
 	SerialConsistency string        // consistency of the idempotency-key LWT; default SERIAL
 	Username          string        // PasswordAuthenticator user; "" for none
 	Password          string        // PasswordAuthenticator password
+	TLS               bool          // connect over TLS, verifying each node's certificate against its address
+	TLSCAFile         string        // PEM bundle the nodes' certificates chain to; "" for the system's roots
 	IdempotencyTTL    time.Duration // life of a key; default 24 h, whole seconds (rounded up)
 	Timeout           time.Duration // per request; default 5 s
 	ConnectTimeout    time.Duration // initial connection; default 10 s
@@ -82,6 +84,12 @@ type settings struct {
 func (o Options) resolve() (settings, error) {
 	if len(o.Hosts) == 0 {
 		return settings{}, fmt.Errorf("cannot configure scylla store: no hosts")
+	}
+	if (o.Username == "") != (o.Password == "") {
+		return settings{}, fmt.Errorf("cannot configure scylla store: a user needs a password and a password a user")
+	}
+	if o.TLSCAFile != "" && !o.TLS {
+		return settings{}, fmt.Errorf("cannot configure scylla store: a TLS CA file without TLS")
 	}
 	if o.Keyspace == "" {
 		o.Keyspace = DefaultKeyspace

@@ -64,6 +64,9 @@ func TestOptionsResolve(t *testing.T) {
 		{"LOCAL_QUORUM without a data centre", Options{Hosts: []string{"h"}, Consistency: "LOCAL_QUORUM"}, "local_dc"},
 		{"regular as serial", Options{Hosts: []string{"h"}, SerialConsistency: "QUORUM"}, "serial"},
 		{"negative timeout", Options{Hosts: []string{"h"}, Timeout: -time.Second}, "negative"},
+		{"user without password", Options{Hosts: []string{"h"}, Username: "it"}, "password"},
+		{"password without user", Options{Hosts: []string{"h"}, Password: "pw"}, "user"},
+		{"CA file without TLS", Options{Hosts: []string{"h"}, TLSCAFile: "/etc/scylla/ca.pem"}, "without TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := tc.o.resolve(); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -97,5 +100,29 @@ func TestClosedStoreRefusesCalls(t *testing.T) {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("call %d on a closed store: err = %v, want store.ErrClosed", i, err)
 		}
+	}
+}
+
+// The driver gets the credentials and a verifying TLS configuration.
+func TestClusterConfigAuthAndTLS(t *testing.T) {
+	set, err := Options{Hosts: []string{"s1:9042"}, Username: "it", Password: "pw", TLS: true, TLSCAFile: "/etc/scylla/ca.pem"}.resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := clusterConfig(set, "trading")
+	auth, ok := c.Authenticator.(gocql.PasswordAuthenticator)
+	if !ok || auth.Username != "it" || auth.Password != "pw" {
+		t.Errorf("authenticator %#v, want the user and password", c.Authenticator)
+	}
+	if c.SslOpts == nil || !c.SslOpts.EnableHostVerification || c.SslOpts.CaPath != "/etc/scylla/ca.pem" ||
+		c.SslOpts.Config == nil || c.SslOpts.Config.InsecureSkipVerify {
+		t.Errorf("TLS options %+v, want host verification against the CA file", c.SslOpts)
+	}
+	plain, err := Options{Hosts: []string{"s1:9042"}}.resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := clusterConfig(plain, "trading"); c.SslOpts != nil || c.Authenticator != nil {
+		t.Errorf("no TLS or user asked, got TLS %+v and authenticator %#v", c.SslOpts, c.Authenticator)
 	}
 }

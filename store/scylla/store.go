@@ -2,6 +2,7 @@ package scylla
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -67,7 +68,8 @@ func hostPolicy(localDC string) gocql.HostSelectionPolicy {
 	return gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 }
 
-func connect(ctx context.Context, set settings, keyspace string) (gocqlx.Session, error) {
+// clusterConfig is the driver's configuration for set, on keyspace.
+func clusterConfig(set settings, keyspace string) *gocql.ClusterConfig {
 	cluster := gocql.NewCluster(set.Hosts...)
 	cluster.Keyspace = keyspace
 	cluster.Consistency = set.consistency
@@ -88,6 +90,17 @@ func connect(ctx context.Context, set settings, keyspace string) (gocqlx.Session
 	if set.Username != "" {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: set.Username, Password: set.Password}
 	}
+	if set.TLS {
+		// Verified against each node's address (its certificate must name
+		// it), chained to TLSCAFile or the system's roots.
+		cluster.SslOpts = &gocql.SslOptions{Config: &tls.Config{MinVersion: tls.VersionTLS12},
+			CaPath: set.TLSCAFile, EnableHostVerification: true}
+	}
+	return cluster
+}
+
+func connect(ctx context.Context, set settings, keyspace string) (gocqlx.Session, error) {
+	cluster := clusterConfig(set, keyspace)
 	type result struct {
 		sess *gocql.Session
 		err  error

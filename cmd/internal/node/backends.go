@@ -71,6 +71,17 @@ func openLedger(cfg *config.Config, shared *pebble.DB) (ledger.Ledger, error) {
 	panic("BUG: config validation let backends.ledger " + cfg.Backends.Ledger + " through")
 }
 
+// ScyllaOptions is the ScyllaDB store's options from cfg's database section.
+func ScyllaOptions(cfg *config.Config) scylla.Options {
+	d := cfg.Database
+	return scylla.Options{
+		Hosts: d.ContactPoints, Keyspace: d.Keyspace, Consistency: d.Consistency, LocalDC: d.LocalDC,
+		Username: d.Username, Password: d.Password, TLS: d.TLS, TLSCAFile: d.TLSCAFile,
+		IdempotencyTTL: time.Duration(d.IdempotencyTTLHours) * time.Hour,
+		Timeout:        config.Duration(d.TimeoutMS),
+	}
+}
+
 // openStore opens the configured store; an embedded one in shared when it
 // is not nil.
 func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (store.Store, error) {
@@ -89,14 +100,7 @@ func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (stor
 		}
 		return s, nil
 	case "scylla":
-		s, err := scylla.Open(ctx, scylla.Options{
-			Hosts:          cfg.Database.ContactPoints,
-			Keyspace:       cfg.Database.Keyspace,
-			Consistency:    cfg.Database.Consistency,
-			LocalDC:        cfg.Database.LocalDC,
-			IdempotencyTTL: ttl,
-			Timeout:        config.Duration(cfg.Database.TimeoutMS),
-		})
+		s, err := scylla.Open(ctx, ScyllaOptions(cfg))
 		if err != nil {
 			return nil, fmt.Errorf("cannot connect to ScyllaDB: %w", err)
 		}
