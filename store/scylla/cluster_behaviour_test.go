@@ -208,7 +208,7 @@ func TestClusterBehaviour(t *testing.T) {
 		}
 	})
 	t.Run("applying the schema twice is harmless", func(t *testing.T) {
-		sess, err := Connect(testCtx(t), Options{Hosts: hosts, Timeout: SchemaTimeout})
+		sess, err := Connect(testCtx(t), withClusterAuth(Options{Hosts: hosts, Timeout: SchemaTimeout}))
 		if err != nil {
 			t.Fatal(err)
 		}

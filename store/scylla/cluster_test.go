@@ -32,6 +32,15 @@ func clusterHosts(tb testing.TB) []string {
 
 // freshKeyspace creates a keyspace with a random name on the cluster,
 // applies the schema to it, and drops it when tb ends.
+// withClusterAuth adds the test cluster's credentials and TLS from the
+// environment: SCYLLA_USERNAME and SCYLLA_PASSWORD, and SCYLLA_TLS=1 with
+// SCYLLA_TLS_CA_FILE (optional) for a cluster that requires them.
+func withClusterAuth(o Options) Options {
+	o.Username, o.Password = os.Getenv("SCYLLA_USERNAME"), os.Getenv("SCYLLA_PASSWORD")
+	o.TLS, o.TLSCAFile = os.Getenv("SCYLLA_TLS") == "1", os.Getenv("SCYLLA_TLS_CA_FILE")
+	return o
+}
+
 func freshKeyspace(tb testing.TB, hosts []string) string {
 	tb.Helper()
 	var b [6]byte
@@ -41,7 +50,7 @@ func freshKeyspace(tb testing.TB, hosts []string) string {
 	keyspace := "it_" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	sess, err := Connect(ctx, Options{Hosts: hosts, Timeout: SchemaTimeout})
+	sess, err := Connect(ctx, withClusterAuth(Options{Hosts: hosts, Timeout: SchemaTimeout}))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -65,6 +74,7 @@ func freshKeyspace(tb testing.TB, hosts []string) string {
 func openTest(tb testing.TB, hosts []string, keyspace string, opts Options) *Store {
 	tb.Helper()
 	opts.Hosts, opts.Keyspace = hosts, keyspace
+	opts = withClusterAuth(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := Open(ctx, opts)
