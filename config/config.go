@@ -92,11 +92,12 @@ type Database struct {
 	ContactPoints       []string `yaml:"contact_points"`
 	Keyspace            string   `yaml:"keyspace"`
 	Consistency         string   `yaml:"consistency"`
-	LocalDC             string   `yaml:"local_dc"`    // the data centre to use (and the one LOCAL_QUORUM means); "" for any
-	Username            string   `yaml:"username"`    // PasswordAuthenticator user; "" when the cluster has no authentication
-	Password            string   `yaml:"password"`    // from the environment: IT_DATABASE_PASSWORD
-	TLS                 bool     `yaml:"tls"`         // connect over TLS; certificates must name the nodes' addresses
-	TLSCAFile           string   `yaml:"tls_ca_file"` // PEM the nodes' certificates chain to; "" for the system's roots
+	LocalDC             string   `yaml:"local_dc"`        // the data centre to use (and the one LOCAL_QUORUM means); "" for any
+	Username            string   `yaml:"username"`        // PasswordAuthenticator user; "" when the cluster has no authentication
+	Password            string   `yaml:"password"`        // from the environment: IT_DATABASE_PASSWORD
+	TLS                 bool     `yaml:"tls"`             // connect over TLS (required with a password)
+	TLSCAFile           string   `yaml:"tls_ca_file"`     // PEM with the root the nodes' certificates chain to; "" for the system's roots
+	TLSServerName       string   `yaml:"tls_server_name"` // name every node's certificate carries; "" to check each node's IP address instead
 	ReplicationFactor   int      `yaml:"replication_factor"`
 	TimeoutMS           int      `yaml:"timeout_ms"`
 	IdempotencyTTLHours int      `yaml:"idempotency_ttl_hours"`

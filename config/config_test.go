@@ -2,11 +2,15 @@ package config
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -337,7 +341,10 @@ func TestRequiredKeysFromAMerge(t *testing.T) {
 // environment, the password with the other secrets.
 func TestKafkaSecurityFromEnvironment(t *testing.T) {
 	key := writePublicKey(t, ed25519Public(t))
-	ca := writePublicKey(t, ed25519Public(t)) // any readable file: the PEM's content is checked at connection
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, selfSignedPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := Load("internal_transfer_prod.yaml", []string{
 		"IT_AUTH_ADMIN_TOKEN=prod-admin-token-from-the-environment-0123",
 		"IT_AUTH_JWT_PUBLIC_KEY_FILE=" + key,
@@ -352,4 +359,60 @@ func TestKafkaSecurityFromEnvironment(t *testing.T) {
 		!k.TLS || k.TLSCAFile != ca {
 		t.Fatalf("kafka security = %+v", k)
 	}
+}
+
+// The TLS and credential rules of the database and kafka sections, with the
+// reason each refusal gives.
+func TestSecuritySettingsRefused(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, selfSignedPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scylla := "backends:\n  store: scylla\ndatabase:\n  contact_points: [s1:9042]\n"
+	kafka := "backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n"
+	for name, c := range map[string]struct{ yaml, want string }{
+		"db password in clear":      {scylla + "  username: it\n  password: pw\n", "database.tls must be true with database.password"},
+		"db ca file without tls":    {scylla + "  tls_ca_file: " + ca + "\n", "database.tls_ca_file needs database.tls true"},
+		"db ca file not pem":        {scylla + "  tls: true\n  tls_ca_file: " + garbage + "\n", "database.tls_ca_file must name a readable file of PEM certificates"},
+		"db server name, no tls":    {scylla + "  tls_server_name: scylla.prod.internal\n", "database.tls_server_name needs database.tls true"},
+		"db credentials, embedded":  {"database:\n  tls: true\n", "database.username and database.password and database.tls apply to backends.store: scylla only"},
+		"kafka ca file without tls": {kafka + "  tls_ca_file: " + ca + "\n", "kafka.tls_ca_file needs kafka.tls true"},
+		"kafka ca file not pem":     {kafka + "  tls: true\n  tls_ca_file: " + garbage + "\n", "kafka.tls_ca_file must name a readable file of PEM certificates"},
+		"kafka password alone":      {kafka + "  sasl_password: pw\n", "kafka.sasl_password (IT_KAFKA_SASL_PASSWORD) needs kafka.sasl_mechanism"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			raw := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n" + c.yaml
+			if _, err := Parse([]byte(raw), nil); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+	ok := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n" +
+		"backends:\n  store: scylla\n  stream: kafka\n" +
+		"database:\n  contact_points: [s1:9042]\n  username: it\n  password: pw\n  tls: true\n  tls_ca_file: " + ca + "\n  tls_server_name: scylla.prod.internal\n" +
+		"kafka:\n  brokers: [k1:9092]\n  sasl_mechanism: scram-sha-512\n  sasl_username: u\n  sasl_password: p\n  tls: true\n  tls_ca_file: " + ca + "\n"
+	if _, err := Parse([]byte(ok), nil); err != nil {
+		t.Fatalf("a cluster with credentials and TLS on both: %v", err)
+	}
+}
+
+// selfSignedPEM is a PEM certificate, for CA-file settings.
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -40,7 +41,11 @@ func (c *Config) Validate() error {
 		{c.Database.ReplicationFactor >= 1, "database.replication_factor", "must be >= 1"},
 		{strings.TrimSpace(c.Database.Username) == "" || strings.TrimSpace(c.Database.Password) != "", "database.password", "must be set with database.username (from the environment: IT_DATABASE_PASSWORD)"},
 		{c.Database.Password == "" || strings.TrimSpace(c.Database.Username) != "", "database.username", "must be set with database.password"},
-		{c.Database.TLSCAFile == "" || c.Database.TLS && fileExists(c.Database.TLSCAFile), "database.tls_ca_file", "must name a readable PEM file, with database.tls true"},
+		{c.Backends.Store == "scylla" || c.Database.Username == "" && c.Database.Password == "" && !c.Database.TLS, "database.username", "and database.password and database.tls apply to backends.store: scylla only"},
+		{c.Database.Password == "" || c.Database.TLS, "database.tls", "must be true with database.password: the driver sends the password as it is"},
+		{c.Database.TLSCAFile == "" || c.Database.TLS, "database.tls_ca_file", "needs database.tls true"},
+		{c.Database.TLSCAFile == "" || pemCertificates(c.Database.TLSCAFile), "database.tls_ca_file", "must name a readable file of PEM certificates (ScyllaDB's chain check needs the self-signed root in it)"},
+		{c.Database.TLSServerName == "" || c.Database.TLS, "database.tls_server_name", "needs database.tls true"},
 		{c.Database.TimeoutMS > 0 && c.Database.TimeoutMS <= msMax, "database.timeout_ms", msRange(1)},
 		{c.Database.IdempotencyTTLHours >= 24 && c.Database.IdempotencyTTLHours <= ttlHoursMax, "database.idempotency_ttl_hours", fmt.Sprintf("must be 24..%d (keys are kept at least 24 h; ScyllaDB refuses a TTL over 20 years)", ttlHoursMax)},
 		{c.Backends.Ledger != "tigerbeetle" || len(c.TigerBeetle.Addresses) > 0, "tigerbeetle.addresses", "must list at least one replica for backends.ledger: tigerbeetle"},
@@ -53,14 +58,16 @@ func (c *Config) Validate() error {
 		{c.Kafka.ProducerLingerMS >= 1 && c.Kafka.ProducerLingerMS <= 1000, "kafka.producer_linger_ms", "must be 1..1000"},
 		{c.Kafka.SessionTimeoutMS >= 6_000 && c.Kafka.SessionTimeoutMS <= 300_000, "kafka.session_timeout_ms", "must be 6000..300000 (Kafka's group session bounds)"},
 		{c.Kafka.HeartbeatIntervalMS >= 100 && 3*c.Kafka.HeartbeatIntervalMS <= c.Kafka.SessionTimeoutMS, "kafka.heartbeat_interval_ms", "must be 100 or more and at most a third of kafka.session_timeout_ms"},
-		{oneOf(c.Kafka.SASLMechanism, "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), "kafka.sasl_mechanism", "must be empty, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
+		{oneOf(strings.ToUpper(c.Kafka.SASLMechanism), "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), "kafka.sasl_mechanism", "must be empty, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
 		{c.Kafka.SASLMechanism == "" || c.Backends.Stream == "kafka", "kafka.sasl_mechanism", "applies to backends.stream: kafka only (the embedded broker takes no authentication)"},
 		{c.Kafka.SASLMechanism == "" || strings.TrimSpace(c.Kafka.SASLUsername) != "", "kafka.sasl_username", "must be set with kafka.sasl_mechanism"},
 		{c.Kafka.SASLMechanism == "" || strings.TrimSpace(c.Kafka.SASLPassword) != "", "kafka.sasl_password", "must be set with kafka.sasl_mechanism (from the environment: IT_KAFKA_SASL_PASSWORD)"},
-		{c.Kafka.SASLMechanism != "" || c.Kafka.SASLUsername == "" && c.Kafka.SASLPassword == "", "kafka.sasl_username", "a SASL user or password needs kafka.sasl_mechanism"},
-		{c.Kafka.SASLMechanism != "PLAIN" || c.Kafka.TLS, "kafka.tls", "must be true with SASL PLAIN, which sends the password as it is"},
+		{c.Kafka.SASLMechanism != "" || c.Kafka.SASLUsername == "", "kafka.sasl_username", "needs kafka.sasl_mechanism"},
+		{c.Kafka.SASLMechanism != "" || c.Kafka.SASLPassword == "", "kafka.sasl_password", "(IT_KAFKA_SASL_PASSWORD) needs kafka.sasl_mechanism"},
+		{!strings.EqualFold(c.Kafka.SASLMechanism, "PLAIN") || c.Kafka.TLS, "kafka.tls", "must be true with SASL PLAIN, which sends the password as it is"},
 		{!c.Kafka.TLS || c.Backends.Stream == "kafka", "kafka.tls", "applies to backends.stream: kafka only (the embedded broker is plaintext on loopback)"},
-		{c.Kafka.TLSCAFile == "" || c.Kafka.TLS && fileExists(c.Kafka.TLSCAFile), "kafka.tls_ca_file", "must name a readable PEM file, with kafka.tls true"},
+		{c.Kafka.TLSCAFile == "" || c.Kafka.TLS, "kafka.tls_ca_file", "needs kafka.tls true"},
+		{c.Kafka.TLSCAFile == "" || pemCertificates(c.Kafka.TLSCAFile), "kafka.tls_ca_file", "must name a readable file of PEM certificates"},
 		{validAddr(c.Kafka.EmbeddedListen), "kafka.embedded_listen", "must be host:port with a port 1..65535"},
 		{!usesPort(c.Kafka.EmbeddedListen, c.Server.AdminPort, c.Monitoring.HealthCheckPort, c.Monitoring.PrometheusPort), "kafka.embedded_listen", "must not use the admin, health or prometheus port"},
 		{c.RateLimiting.MaxRequestsPerMinute >= 1, "rate_limiting.max_requests_per_minute", "must be >= 1"},
@@ -182,6 +189,13 @@ func isIdent(s string) bool {
 		}
 	}
 	return len(s) <= 48
+}
+
+// pemCertificates reports whether path is a readable file holding at least
+// one PEM certificate.
+func pemCertificates(path string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && x509.NewCertPool().AppendCertsFromPEM(data)
 }
 
 func fileExists(path string) bool {

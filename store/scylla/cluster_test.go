@@ -30,17 +30,19 @@ func clusterHosts(tb testing.TB) []string {
 	return hosts
 }
 
-// freshKeyspace creates a keyspace with a random name on the cluster,
-// applies the schema to it, and drops it when tb ends.
 // withClusterAuth adds the test cluster's credentials and TLS from the
 // environment: SCYLLA_USERNAME and SCYLLA_PASSWORD, and SCYLLA_TLS=1 with
-// SCYLLA_TLS_CA_FILE (optional) for a cluster that requires them.
+// SCYLLA_TLS_CA_FILE and SCYLLA_TLS_SERVER_NAME (both optional) for a
+// cluster that requires them.
 func withClusterAuth(o Options) Options {
 	o.Username, o.Password = os.Getenv("SCYLLA_USERNAME"), os.Getenv("SCYLLA_PASSWORD")
 	o.TLS, o.TLSCAFile = os.Getenv("SCYLLA_TLS") == "1", os.Getenv("SCYLLA_TLS_CA_FILE")
+	o.TLSServerName = os.Getenv("SCYLLA_TLS_SERVER_NAME")
 	return o
 }
 
+// freshKeyspace creates a keyspace with a random name on the cluster,
+// applies the schema to it, and drops it when tb ends.
 func freshKeyspace(tb testing.TB, hosts []string) string {
 	tb.Helper()
 	var b [6]byte

@@ -25,7 +25,8 @@ type Options struct {
 	Username          string        // PasswordAuthenticator user; "" for none
 	Password          string        // PasswordAuthenticator password
 	TLS               bool          // connect over TLS, verifying each node's certificate against its address
-	TLSCAFile         string        // PEM bundle the nodes' certificates chain to; "" for the system's roots
+	TLSCAFile         string        // PEM bundle with the root the nodes' certificates chain to; "" for the system's roots
+	TLSServerName     string        // name every node's certificate carries; "" to verify each node against its IP address
 	IdempotencyTTL    time.Duration // life of a key; default 24 h, whole seconds (rounded up)
 	Timeout           time.Duration // per request; default 5 s
 	ConnectTimeout    time.Duration // initial connection; default 10 s
@@ -88,8 +89,8 @@ func (o Options) resolve() (settings, error) {
 	if (o.Username == "") != (o.Password == "") {
 		return settings{}, fmt.Errorf("cannot configure scylla store: a user needs a password and a password a user")
 	}
-	if o.TLSCAFile != "" && !o.TLS {
-		return settings{}, fmt.Errorf("cannot configure scylla store: a TLS CA file without TLS")
+	if (o.TLSCAFile != "" || o.TLSServerName != "") && !o.TLS {
+		return settings{}, fmt.Errorf("cannot configure scylla store: a TLS CA file or server name without TLS")
 	}
 	if o.Keyspace == "" {
 		o.Keyspace = DefaultKeyspace

@@ -105,7 +105,8 @@ func TestClosedStoreRefusesCalls(t *testing.T) {
 
 // The driver gets the credentials and a verifying TLS configuration.
 func TestClusterConfigAuthAndTLS(t *testing.T) {
-	set, err := Options{Hosts: []string{"s1:9042"}, Username: "it", Password: "pw", TLS: true, TLSCAFile: "/etc/scylla/ca.pem"}.resolve()
+	set, err := Options{Hosts: []string{"s1:9042"}, Username: "it", Password: "pw", TLS: true, TLSCAFile: "/etc/scylla/ca.pem",
+		TLSServerName: "scylla.prod.internal"}.resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestClusterConfigAuthAndTLS(t *testing.T) {
 		t.Errorf("authenticator %#v, want the user and password", c.Authenticator)
 	}
 	if c.SslOpts == nil || !c.SslOpts.EnableHostVerification || c.SslOpts.CaPath != "/etc/scylla/ca.pem" ||
-		c.SslOpts.Config == nil || c.SslOpts.Config.InsecureSkipVerify {
+		c.SslOpts.Config == nil || c.SslOpts.Config.InsecureSkipVerify || c.SslOpts.Config.ServerName != "scylla.prod.internal" {
 		t.Errorf("TLS options %+v, want host verification against the CA file", c.SslOpts)
 	}
 	plain, err := Options{Hosts: []string{"s1:9042"}}.resolve()

@@ -91,9 +91,11 @@ func clusterConfig(set settings, keyspace string) *gocql.ClusterConfig {
 		cluster.Authenticator = gocql.PasswordAuthenticator{Username: set.Username, Password: set.Password}
 	}
 	if set.TLS {
-		// Verified against each node's address (its certificate must name
-		// it), chained to TLSCAFile or the system's roots.
-		cluster.SslOpts = &gocql.SslOptions{Config: &tls.Config{MinVersion: tls.VersionTLS12},
+		// Chained to TLSCAFile (which must hold the self-signed root: the
+		// driver checks the chain up to one) or the system's roots. The
+		// driver dials nodes by IP, contact points included, so without
+		// TLSServerName each node's certificate must carry its IP address.
+		cluster.SslOpts = &gocql.SslOptions{Config: &tls.Config{MinVersion: tls.VersionTLS12, ServerName: set.TLSServerName},
 			CaPath: set.TLSCAFile, EnableHostVerification: true}
 	}
 	return cluster

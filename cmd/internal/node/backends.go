@@ -76,7 +76,7 @@ func ScyllaOptions(cfg *config.Config) scylla.Options {
 	d := cfg.Database
 	return scylla.Options{
 		Hosts: d.ContactPoints, Keyspace: d.Keyspace, Consistency: d.Consistency, LocalDC: d.LocalDC,
-		Username: d.Username, Password: d.Password, TLS: d.TLS, TLSCAFile: d.TLSCAFile,
+		Username: d.Username, Password: d.Password, TLS: d.TLS, TLSCAFile: d.TLSCAFile, TLSServerName: d.TLSServerName,
 		IdempotencyTTL: time.Duration(d.IdempotencyTTLHours) * time.Hour,
 		Timeout:        config.Duration(d.TimeoutMS),
 	}

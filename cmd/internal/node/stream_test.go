@@ -1,11 +1,15 @@
 package node_test
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/cmd/internal/node"
@@ -93,5 +97,99 @@ func TestScyllaOptionsFromConfig(t *testing.T) {
 		o.LocalDC != "dc1" || o.Username != "it" || o.Password != "pw" || !o.TLS || o.TLSCAFile != "/etc/scylla/ca.pem" ||
 		o.Timeout != 2*time.Second || o.IdempotencyTTL != 48*time.Hour {
 		t.Fatalf("ScyllaOptions = %+v", o)
+	}
+}
+
+// A node on a Kafka cluster that requires SCRAM starts with the right
+// password, its producer and its settlement consumer both authenticated,
+// and not with a wrong one.
+func TestNodeAuthenticatesToKafka(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "transfer_confirmations"),
+		kfake.EnableSASL(), kfake.Superuser(stream.SASLScramSHA512, "internal-transfer", "s3cret-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	for _, tc := range []struct {
+		password string
+		ok       bool
+	}{{"guess", false}, {"s3cret-password", true}} {
+		cfg := testConfig(t.TempDir())
+		cfg.Backends.Stream = "kafka"
+		cfg.Kafka.Brokers = c.ListenAddrs()
+		cfg.Kafka.Topic = "transfer_confirmations"
+		cfg.Kafka.SASLMechanism, cfg.Kafka.SASLUsername, cfg.Kafka.SASLPassword = "SCRAM-SHA-512", "internal-transfer", tc.password
+		if !node.InProcess(cfg) {
+			t.Fatal("setup: the node must run settlement in-process, so its consumer starts too")
+		}
+		n, _, err := startNode(cfg)
+		if (err == nil) != tc.ok {
+			t.Fatalf("password %q: start error %v, want success %v", tc.password, err, tc.ok)
+		}
+		if err == nil {
+			if err := n.Stop(); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		}
+	}
+}
+
+// firstByteListener accepts connections and records the first byte of
+// each: 0x16 opens a TLS handshake, a CQL frame opens with its version.
+func firstByteListener(t *testing.T) (addr string, first <-chan byte) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan byte, 64)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				var b [1]byte
+				if _, err := conn.Read(b[:]); err == nil {
+					select {
+					case ch <- b[0]:
+					default:
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), ch
+}
+
+// With database.tls the store dials its nodes over TLS: the first byte a
+// node sees is a TLS handshake record, not a CQL frame.
+func TestNodeDialsScyllaOverTLS(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		addr, first := firstByteListener(t)
+		cfg := testConfig(t.TempDir())
+		cfg.Backends.Store = "scylla"
+		cfg.Database.ContactPoints = []string{addr}
+		cfg.Database.TLS = tls
+		cfg.Database.TimeoutMS = 500
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		b, err := node.OpenBackends(ctx, cfg)
+		cancel()
+		if err == nil {
+			b.Close()
+			t.Fatal("opened a store on a listener that is no ScyllaDB")
+		}
+		select {
+		case got := <-first:
+			if isTLS := got == 0x16; isTLS != tls {
+				t.Fatalf("database.tls %v: first byte %#x (TLS handshake: %v)", tls, got, isTLS)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("database.tls %v: the store never dialled the node", tls)
+		}
 	}
 }
