@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exchange/internal-transfer/actors/stream"
 	"github.com/exchange/internal-transfer/actors/stream/kafkatest"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -71,10 +72,26 @@ func TestExternalBrokerPath(t *testing.T) {
 	}
 }
 
+// The settlement suite against a cluster that requires SCRAM: its
+// producers, consumers and admin clients all take KAFKA_SASL_*.
+func TestExternalBrokerPathWithSCRAM(t *testing.T) {
+	if len(externalBrokers()) > 0 {
+		t.Skip("KAFKA_BROKERS set: the whole suite already runs against the external cluster")
+	}
+	b, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, "probe"),
+		kfake.EnableSASL(), kfake.Superuser(stream.SASLScramSHA512, "suite", "suite-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	runExternalChild(t, b.ListenAddrs(), map[string]string{"TestHappyPath": "PASS"},
+		"KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KAFKA_SASL_USERNAME=suite", "KAFKA_SASL_PASSWORD=suite-password")
+}
+
 // runExternalChild runs the tests of want in a child process with
-// KAFKA_BROKERS=brokers and checks each ended as want says; it returns
-// the child's output.
-func runExternalChild(t *testing.T, brokers []string, want map[string]string) string {
+// KAFKA_BROKERS=brokers (and env, e.g. KAFKA_SASL_*) and checks each ended
+// as want says; it returns the child's output.
+func runExternalChild(t *testing.T, brokers []string, want map[string]string, env ...string) string {
 	t.Helper()
 	names := make([]string, 0, len(want))
 	for name := range want {
@@ -88,6 +105,8 @@ func runExternalChild(t *testing.T, brokers []string, want map[string]string) st
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), kafkatest.EnvBrokers+"="+strings.Join(brokers, ","), kafkatest.EnvReplication+"=")
+	cmd.Env = append(cmd.Env, kafkatest.NoSecurityEnv...)
+	cmd.Env = append(cmd.Env, env...) // later entries win
 	raw, err := cmd.CombinedOutput()
 	out := string(raw)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exchange/internal-transfer/actors/stream/kafkatest"
 	"github.com/exchange/internal-transfer/store"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -52,6 +53,7 @@ func newTestProducer(t *testing.T, brokers []string, topic string, buffered int)
 	p, err := NewProducer(ctx, ProducerOptions{
 		Brokers: brokers, Topic: topic, BufferedRecordsMax: buffered,
 		RecordDeliveryTimeout: 3 * time.Second, ProduceRequestTimeout: 2 * time.Second,
+		Security: kafkatest.Security(),
 	})
 	if err != nil {
 		t.Fatalf("NewProducer: %v", err)
@@ -62,8 +64,8 @@ func newTestProducer(t *testing.T, brokers []string, topic string, buffered int)
 // readAll consumes topic from the beginning until want records arrived.
 func readAll(t *testing.T, addrs []string, topic string, want int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	cl, err := kgo.NewClient(append(kafkatest.ClientOpts(t), kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +316,7 @@ func TestKcatReadsTopic(t *testing.T) {
 // topic of 4 partitions (the embedded broker, or KAFKA_BROKERS).
 func BenchmarkPublish(b *testing.B) {
 	brokers, topic := testCluster(b, 4)
-	p, err := NewProducer(context.Background(), ProducerOptions{Brokers: brokers, Topic: topic})
+	p, err := NewProducer(context.Background(), ProducerOptions{Brokers: brokers, Topic: topic, Security: kafkatest.Security()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -355,7 +357,7 @@ func TestProducerRequiresItsTopic(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	missing := topic + "-missing"
-	p, err := NewProducer(ctx, ProducerOptions{Brokers: brokers, Topic: missing})
+	p, err := NewProducer(ctx, ProducerOptions{Brokers: brokers, Topic: missing, Security: kafkatest.Security()})
 	if err == nil {
 		p.Close(ctx)
 		t.Fatalf("NewProducer for topic %s, which does not exist: no error", missing)

@@ -34,7 +34,37 @@ func TestExternalBrokerPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
+	runExternal(t, b.ListenAddrs(), kafkatest.NoSecurityEnv, nil)
+}
 
+// TestExternalBrokerPathWithSCRAM is the same against a cluster that
+// requires SCRAM: KAFKA_SASL_* reach every client the suite makes (its
+// producers, readers and admin clients).
+func TestExternalBrokerPathWithSCRAM(t *testing.T) {
+	if len(externalBrokers()) > 0 {
+		t.Skip("KAFKA_BROKERS set: the whole suite already runs against the external cluster")
+	}
+	b, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, "probe"),
+		kfake.EnableSASL(), kfake.Superuser(SASLScramSHA256, "suite", "suite-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	sec := Security{SASLMechanism: SASLScramSHA256, Username: "suite", Password: "suite-password"}
+	opts, err := sec.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runExternal(t, b.ListenAddrs(), []string{"KAFKA_SASL_MECHANISM=SCRAM-SHA-256", "KAFKA_SASL_USERNAME=suite",
+		"KAFKA_SASL_PASSWORD=suite-password", "KAFKA_TLS=", "KAFKA_TLS_CA_FILE="}, opts)
+}
+
+// runExternal re-runs the broker tests in a child process with KAFKA_BROKERS
+// at addrs and env added: the round trips must pass on topics they
+// created, the embedded-broker tests must skip, and every topic created
+// must be gone afterwards (listed with opts).
+func runExternal(t *testing.T, addrs []string, env []string, opts []kgo.Opt) {
+	t.Helper()
 	want := map[string]string{"TestPublishAndRead": "PASS", "TestPublishRefusesInvalidRequest": "PASS",
 		"TestPublishBrokerDown": "SKIP", "TestEmbeddedRestartKeepsRecordsAndTopic": "SKIP", "TestKcatReadsTopic": "SKIP"}
 	names := make([]string, 0, len(want))
@@ -44,11 +74,12 @@ func TestExternalBrokerPath(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), externalRunMax)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^("+strings.Join(names, "|")+")$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), kafkatest.EnvBrokers+"="+strings.Join(b.ListenAddrs(), ","), kafkatest.EnvReplication+"=")
+	cmd.Env = append(os.Environ(), kafkatest.EnvBrokers+"="+strings.Join(addrs, ","), kafkatest.EnvReplication+"=")
+	cmd.Env = append(cmd.Env, env...)
 	raw, err := cmd.CombinedOutput()
 	out := string(raw)
 	if err != nil {
-		t.Fatalf("child run against %v: %v\n%s", b.ListenAddrs(), err, out)
+		t.Fatalf("child run against %v: %v\n%s", addrs, err, out)
 	}
 	for name, result := range want {
 		if !strings.Contains(out, "\n--- "+result+": "+name+" (") {
@@ -63,7 +94,7 @@ func TestExternalBrokerPath(t *testing.T) {
 	if len(made) != 2 {
 		t.Errorf("child logged %d external topics, want one per round-trip test (2)", len(made))
 	}
-	topics := listTopics(t, b.ListenAddrs())
+	topics := listTopics(t, addrs, opts...)
 	if !topics["probe"] {
 		t.Fatalf("cluster lists topics %v, without the probe topic: the listing proves nothing", topics)
 	}
@@ -77,9 +108,9 @@ func TestExternalBrokerPath(t *testing.T) {
 	}
 }
 
-func listTopics(t *testing.T, brokers []string) map[string]bool {
+func listTopics(t *testing.T, brokers []string, opts ...kgo.Opt) map[string]bool {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(brokers...))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,10 @@
 // KAFKA_REPLICATION the replication factor of the throwaway test topics
 // (default: the cluster's default.replication.factor, so a cluster whose
 // min.insync.replicas is above 1 accepts the tests' acks=all produces).
-// Run them so:
+// A cluster that requires authentication or TLS takes KAFKA_SASL_MECHANISM
+// (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), KAFKA_SASL_USERNAME,
+// KAFKA_SASL_PASSWORD, KAFKA_TLS=1 and KAFKA_TLS_CA_FILE, used by every
+// client the suites make. Run them so:
 //
 //	KAFKA_BROKERS=127.0.0.1:9092 go test ./actors/settlement/ ./actors/stream/
 package kafkatest
@@ -20,6 +23,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exchange/internal-transfer/actors/stream/kafkasec"
 )
 
 // Environment variables and waits.
@@ -39,6 +45,36 @@ func ExternalBrokers() []string {
 		}
 	}
 	return out
+}
+
+// Security is the external cluster's SASL and TLS from the environment;
+// zero without KAFKA_BROKERS (the embedded broker takes neither).
+func Security() kafkasec.Security {
+	if len(ExternalBrokers()) == 0 {
+		return kafkasec.Security{}
+	}
+	return kafkasec.Security{
+		SASLMechanism: strings.ToUpper(os.Getenv("KAFKA_SASL_MECHANISM")),
+		Username:      os.Getenv("KAFKA_SASL_USERNAME"),
+		Password:      os.Getenv("KAFKA_SASL_PASSWORD"),
+		TLS:           os.Getenv("KAFKA_TLS") == "1",
+		TLSCAFile:     os.Getenv("KAFKA_TLS_CA_FILE"),
+	}
+}
+
+// NoSecurityEnv clears the KAFKA_SASL_* and KAFKA_TLS* variables, for a
+// child test process pointed at a broker of its own that takes neither.
+var NoSecurityEnv = []string{"KAFKA_SASL_MECHANISM=", "KAFKA_SASL_USERNAME=", "KAFKA_SASL_PASSWORD=", "KAFKA_TLS=", "KAFKA_TLS_CA_FILE="}
+
+// ClientOpts are the kgo options of Security, for a test's own clients
+// (admin, readers); seed brokers are the caller's.
+func ClientOpts(t testing.TB) []kgo.Opt {
+	t.Helper()
+	opts, err := Security().Options()
+	if err != nil {
+		t.Fatalf("KAFKA_SASL_*/KAFKA_TLS*: %v", err)
+	}
+	return opts
 }
 
 // SkipIfExternal skips a test that needs control of the broker process.
