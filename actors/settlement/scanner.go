@@ -22,12 +22,12 @@ const (
 	DefaultScanPerRunMax     = 5_000
 	DefaultScanPageSize      = 500
 	DefaultRepublishEvery    = 30 * time.Second
-	// scanDriveConcurrency is how many requests of a page the scanner drives
-	// at once. One at a time, each re-publish waited out the producer's
-	// linger and the brokers' ack (about 11 ms against the in-process
-	// broker: under 100 requests a second), and each ledger lookup its own
-	// round trip; at once, the lookups share ledger batches and the
-	// publishes share produce requests.
+	// scanDriveConcurrency is how many users of a page the scanner drives
+	// at once (each user's requests in order). One request at a time, each
+	// re-publish waited out the producer's linger and the brokers' ack
+	// (about 11 ms against the in-process broker: under 100 requests a
+	// second), and each ledger lookup its own round trip; at once, the
+	// lookups share ledger batches and the publishes share produce requests.
 	scanDriveConcurrency = 32
 )
 
