@@ -227,10 +227,24 @@ func Parse(raw []byte, environ []string) (*Config, error) {
 	if err := applyEnv(cfg, environ); err != nil {
 		return nil, err
 	}
+	// SASL mechanism names are upper case; write them so once (ASCII only:
+	// Unicode case mapping would turn "plaın" into PLAIN).
+	cfg.Kafka.SASLMechanism = asciiUpper(cfg.Kafka.SASLMechanism)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// asciiUpper upper-cases the ASCII letters of s and nothing else.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // Defaults returns the configuration of a single embedded node.

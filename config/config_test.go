@@ -348,7 +348,7 @@ func TestKafkaSecurityFromEnvironment(t *testing.T) {
 	cfg, err := Load("internal_transfer_prod.yaml", []string{
 		"IT_AUTH_ADMIN_TOKEN=prod-admin-token-from-the-environment-0123",
 		"IT_AUTH_JWT_PUBLIC_KEY_FILE=" + key,
-		"IT_KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "IT_KAFKA_SASL_USERNAME=internal-transfer",
+		"IT_KAFKA_SASL_MECHANISM=scram-sha-512", "IT_KAFKA_SASL_USERNAME=internal-transfer",
 		"IT_KAFKA_SASL_PASSWORD=from-the-environment", "IT_KAFKA_TLS=true", "IT_KAFKA_TLS_CA_FILE=" + ca,
 	})
 	if err != nil {
@@ -384,6 +384,8 @@ func TestSecuritySettingsRefused(t *testing.T) {
 		"kafka ca file without tls": {kafka + "  tls_ca_file: " + ca + "\n", "kafka.tls_ca_file needs kafka.tls true"},
 		"kafka ca file not pem":     {kafka + "  tls: true\n  tls_ca_file: " + garbage + "\n", "kafka.tls_ca_file must name a readable file of PEM certificates"},
 		"kafka password alone":      {kafka + "  sasl_password: pw\n", "kafka.sasl_password (IT_KAFKA_SASL_PASSWORD) needs kafka.sasl_mechanism"},
+		"mechanism by unicode case": {kafka + "  sasl_mechanism: pla\u0131n\n  sasl_username: u\n  sasl_password: p\n", "kafka.sasl_mechanism must be"},
+		"plain in lower case":       {kafka + "  sasl_mechanism: plain\n  sasl_username: u\n  sasl_password: p\n", "kafka.tls must be true with SASL PLAIN"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			raw := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n" + c.yaml

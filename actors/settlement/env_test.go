@@ -191,7 +191,7 @@ func (e *env) newProducer() *stream.Producer {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	p, err := stream.NewProducer(ctx, stream.ProducerOptions{Brokers: e.brokers, Topic: e.topic,
-		RecordDeliveryTimeout: 10 * time.Second, ProduceRequestTimeout: 5 * time.Second, Security: kafkatest.Security()})
+		RecordDeliveryTimeout: 10 * time.Second, ProduceRequestTimeout: 5 * time.Second, Security: kafkatest.SecurityFor(e.brokers)})
 	if err != nil {
 		e.t.Fatalf("producer: %v", err)
 	}
@@ -233,7 +233,7 @@ func (e *env) settlerOptions() SettlerOptions {
 func (e *env) options(scanner time.Duration) Options {
 	return Options{
 		Settler: e.settlerOptions(),
-		Consumer: ConsumerOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group, Security: kafkatest.Security(),
+		Consumer: ConsumerOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group, Security: kafkatest.SecurityFor(e.brokers),
 			RetryBackoffMin: 20 * time.Millisecond, RetryBackoffMax: 200 * time.Millisecond,
 			SessionTimeout: kafkaMinSessionTimeout, HeartbeatInterval: 300 * time.Millisecond,
 			RebalanceTimeout: 5 * time.Second, FetchMaxWait: 100 * time.Millisecond, Logger: e.log},

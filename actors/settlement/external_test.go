@@ -84,8 +84,26 @@ func TestExternalBrokerPathWithSCRAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	runExternalChild(t, b.ListenAddrs(), map[string]string{"TestHappyPath": "PASS"},
+	out := runExternalChild(t, b.ListenAddrs(), map[string]string{"TestHappyPath": "PASS"},
 		"KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KAFKA_SASL_USERNAME=suite", "KAFKA_SASL_PASSWORD=suite-password")
+	made := regexp.MustCompile(`topic (confirmations-[0-9a-f]{12}) \(\d+ partitions, replication -?\d+\), group (settlement_test-[0-9a-f]{12})`).
+		FindAllStringSubmatch(out, -1)
+	if len(made) == 0 {
+		t.Fatalf("child logged no external topic:\n%s", out)
+	}
+	opts, err := stream.Security{SASLMechanism: stream.SASLScramSHA512, Username: "suite", Password: "suite-password"}.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics, groups := clusterNames(t, b.ListenAddrs(), opts...)
+	for _, m := range made {
+		if topics[m[1]] || groups[m[2]] {
+			t.Errorf("topic %s or group %s left on the cluster", m[1], m[2])
+		}
+	}
+	if !topics["probe"] {
+		t.Fatalf("cluster lists topics %v, without the probe topic: the listing proves nothing", topics)
+	}
 }
 
 // runExternalChild runs the tests of want in a child process with
@@ -124,9 +142,9 @@ func runExternalChild(t *testing.T, brokers []string, want map[string]string, en
 }
 
 // clusterNames lists the cluster's topics and consumer groups.
-func clusterNames(t *testing.T, brokers []string) (topics, groups map[string]bool) {
+func clusterNames(t *testing.T, brokers []string, opts ...kgo.Opt) (topics, groups map[string]bool) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(append(opts, kgo.SeedBrokers(brokers...))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func randomSuffix(t testing.TB) string { return kafkatest.RandomSuffix(t) }
 // admin returns a kadm client on the env's brokers, closed at cleanup.
 func (e *env) admin() *kadm.Client {
 	e.t.Helper()
-	cl, err := kgo.NewClient(append(kafkatest.ClientOpts(e.t), kgo.SeedBrokers(e.brokers...))...)
+	cl, err := kgo.NewClient(append(kafkatest.ClientOpts(e.t, e.brokers), kgo.SeedBrokers(e.brokers...))...)
 	if err != nil {
 		e.t.Fatalf("admin client: %v", err)
 	}

@@ -53,7 +53,7 @@ func newTestProducer(t *testing.T, brokers []string, topic string, buffered int)
 	p, err := NewProducer(ctx, ProducerOptions{
 		Brokers: brokers, Topic: topic, BufferedRecordsMax: buffered,
 		RecordDeliveryTimeout: 3 * time.Second, ProduceRequestTimeout: 2 * time.Second,
-		Security: kafkatest.Security(),
+		Security: kafkatest.SecurityFor(brokers),
 	})
 	if err != nil {
 		t.Fatalf("NewProducer: %v", err)
@@ -64,7 +64,7 @@ func newTestProducer(t *testing.T, brokers []string, topic string, buffered int)
 // readAll consumes topic from the beginning until want records arrived.
 func readAll(t *testing.T, addrs []string, topic string, want int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(append(kafkatest.ClientOpts(t), kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(append(kafkatest.ClientOpts(t, addrs), kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestKcatReadsTopic(t *testing.T) {
 // topic of 4 partitions (the embedded broker, or KAFKA_BROKERS).
 func BenchmarkPublish(b *testing.B) {
 	brokers, topic := testCluster(b, 4)
-	p, err := NewProducer(context.Background(), ProducerOptions{Brokers: brokers, Topic: topic, Security: kafkatest.Security()})
+	p, err := NewProducer(context.Background(), ProducerOptions{Brokers: brokers, Topic: topic, Security: kafkatest.SecurityFor(brokers)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestProducerRequiresItsTopic(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	missing := topic + "-missing"
-	p, err := NewProducer(ctx, ProducerOptions{Brokers: brokers, Topic: missing, Security: kafkatest.Security()})
+	p, err := NewProducer(ctx, ProducerOptions{Brokers: brokers, Topic: missing, Security: kafkatest.SecurityFor(brokers)})
 	if err == nil {
 		p.Close(ctx)
 		t.Fatalf("NewProducer for topic %s, which does not exist: no error", missing)

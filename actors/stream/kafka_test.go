@@ -53,7 +53,7 @@ func testCluster(t testing.TB, partitions int32) (brokers []string, topic string
 		t.Cleanup(b.Close)
 		return b.Addrs(), topic
 	}
-	cl, err := kgo.NewClient(append(kafkatest.ClientOpts(t), kgo.SeedBrokers(brokers...))...)
+	cl, err := kgo.NewClient(append(kafkatest.ClientOpts(t, brokers), kgo.SeedBrokers(brokers...))...)
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
 	}

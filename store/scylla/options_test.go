@@ -67,6 +67,7 @@ func TestOptionsResolve(t *testing.T) {
 		{"user without password", Options{Hosts: []string{"h"}, Username: "it"}, "password"},
 		{"password without user", Options{Hosts: []string{"h"}, Password: "pw"}, "user"},
 		{"CA file without TLS", Options{Hosts: []string{"h"}, TLSCAFile: "/etc/scylla/ca.pem"}, "without TLS"},
+		{"server name without TLS", Options{Hosts: []string{"h"}, TLSServerName: "scylla.prod.internal"}, "without TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := tc.o.resolve(); err == nil || !strings.Contains(err.Error(), tc.want) {

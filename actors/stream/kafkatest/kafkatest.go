@@ -50,7 +50,14 @@ func ExternalBrokers() []string {
 // Security is the external cluster's SASL and TLS from the environment;
 // zero without KAFKA_BROKERS (the embedded broker takes neither).
 func Security() kafkasec.Security {
-	if len(ExternalBrokers()) == 0 {
+	return SecurityFor(ExternalBrokers())
+}
+
+// SecurityFor is Security for a client of brokers: zero unless they are the
+// external cluster's (a test may run a broker of its own beside it).
+func SecurityFor(brokers []string) kafkasec.Security {
+	external := ExternalBrokers()
+	if len(external) == 0 || strings.Join(brokers, ",") != strings.Join(external, ",") {
 		return kafkasec.Security{}
 	}
 	return kafkasec.Security{
@@ -66,11 +73,11 @@ func Security() kafkasec.Security {
 // child test process pointed at a broker of its own that takes neither.
 var NoSecurityEnv = []string{"KAFKA_SASL_MECHANISM=", "KAFKA_SASL_USERNAME=", "KAFKA_SASL_PASSWORD=", "KAFKA_TLS=", "KAFKA_TLS_CA_FILE="}
 
-// ClientOpts are the kgo options of Security, for a test's own clients
-// (admin, readers); seed brokers are the caller's.
-func ClientOpts(t testing.TB) []kgo.Opt {
+// ClientOpts are the kgo options of SecurityFor(brokers), for a test's own
+// clients (admin, readers); seed brokers are the caller's.
+func ClientOpts(t testing.TB, brokers []string) []kgo.Opt {
 	t.Helper()
-	opts, err := Security().Options()
+	opts, err := SecurityFor(brokers).Options()
 	if err != nil {
 		t.Fatalf("KAFKA_SASL_*/KAFKA_TLS*: %v", err)
 	}

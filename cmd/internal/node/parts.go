@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -160,7 +159,7 @@ func (n *Node) operatorTools() operatorTools {
 // KafkaSecurity is the SASL and TLS settings of cfg's Kafka clients.
 func KafkaSecurity(cfg *config.Config) stream.Security {
 	k := cfg.Kafka
-	return stream.Security{SASLMechanism: strings.ToUpper(k.SASLMechanism), Username: k.SASLUsername, Password: k.SASLPassword,
+	return stream.Security{SASLMechanism: k.SASLMechanism, Username: k.SASLUsername, Password: k.SASLPassword,
 		TLS: k.TLS, TLSCAFile: k.TLSCAFile}
 }
 

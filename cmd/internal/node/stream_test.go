@@ -91,10 +91,11 @@ func TestKafkaSecurityFromConfig(t *testing.T) {
 func TestScyllaOptionsFromConfig(t *testing.T) {
 	cfg := &config.Config{Database: config.Database{ContactPoints: []string{"s1:9042"}, Keyspace: "trading",
 		Consistency: "LOCAL_QUORUM", LocalDC: "dc1", Username: "it", Password: "pw", TLS: true,
-		TLSCAFile: "/etc/scylla/ca.pem", TimeoutMS: 2000, IdempotencyTTLHours: 48}}
+		TLSCAFile: "/etc/scylla/ca.pem", TLSServerName: "scylla.prod.internal", TimeoutMS: 2000, IdempotencyTTLHours: 48}}
 	o := node.ScyllaOptions(cfg)
 	if strings.Join(o.Hosts, ",") != "s1:9042" || o.Keyspace != "trading" || o.Consistency != "LOCAL_QUORUM" ||
 		o.LocalDC != "dc1" || o.Username != "it" || o.Password != "pw" || !o.TLS || o.TLSCAFile != "/etc/scylla/ca.pem" ||
+		o.TLSServerName != "scylla.prod.internal" ||
 		o.Timeout != 2*time.Second || o.IdempotencyTTL != 48*time.Hour {
 		t.Fatalf("ScyllaOptions = %+v", o)
 	}
