@@ -19,6 +19,9 @@ import (
 
 const externalRunMax = 5 * time.Minute // the child test process, -race included
 
+// madeByEnvs matches the topic and group each env logs it created.
+var madeByEnvs = regexp.MustCompile(`topic (confirmations-[0-9a-f]{12}) \(\d+ partitions, replication -?\d+\), group (settlement_test-[0-9a-f]{12})`)
+
 // kafkaLikeCluster starts a kfake cluster with Kafka's defaults rather than
 // the embedded broker's: three brokers, a 6 s minimum group session timeout,
 // no automatic topic creation. It holds one topic, "probe".
@@ -53,8 +56,7 @@ func TestExternalBrokerPath(t *testing.T) {
 	}
 
 	// Each env logged the topic and group it created; all must be deleted.
-	made := regexp.MustCompile(`topic (confirmations-[0-9a-f]{12}) \(\d+ partitions, replication -?\d+\), group (settlement_test-[0-9a-f]{12})`).
-		FindAllStringSubmatch(out, -1)
+	made := madeByEnvs.FindAllStringSubmatch(out, -1)
 	if len(made) < 4 {
 		t.Fatalf("child logged %d external topics, want one per env (≥ 4):\n%s", len(made), out)
 	}
@@ -86,8 +88,7 @@ func TestExternalBrokerPathWithSCRAM(t *testing.T) {
 	t.Cleanup(b.Close)
 	out := runExternalChild(t, b.ListenAddrs(), map[string]string{"TestHappyPath": "PASS"},
 		"KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KAFKA_SASL_USERNAME=suite", "KAFKA_SASL_PASSWORD=suite-password")
-	made := regexp.MustCompile(`topic (confirmations-[0-9a-f]{12}) \(\d+ partitions, replication -?\d+\), group (settlement_test-[0-9a-f]{12})`).
-		FindAllStringSubmatch(out, -1)
+	made := madeByEnvs.FindAllStringSubmatch(out, -1)
 	if len(made) == 0 {
 		t.Fatalf("child logged no external topic:\n%s", out)
 	}

@@ -47,14 +47,9 @@ func ExternalBrokers() []string {
 	return out
 }
 
-// Security is the external cluster's SASL and TLS from the environment;
-// zero without KAFKA_BROKERS (the embedded broker takes neither).
-func Security() kafkasec.Security {
-	return SecurityFor(ExternalBrokers())
-}
-
-// SecurityFor is Security for a client of brokers: zero unless they are the
-// external cluster's (a test may run a broker of its own beside it).
+// SecurityFor is the external cluster's SASL and TLS from the environment
+// for a client of brokers: zero unless they are the external cluster's
+// (without KAFKA_BROKERS, or for a broker a test runs of its own beside it).
 func SecurityFor(brokers []string) kafkasec.Security {
 	external := ExternalBrokers()
 	if len(external) == 0 || strings.Join(brokers, ",") != strings.Join(external, ",") {
