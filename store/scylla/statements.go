@@ -111,7 +111,7 @@ func init() {
 		}
 	}
 	if want := "[ts minute_bucket created_at request_id]"; fmt.Sprint(stmtOpenDelete.names) != want {
-		panic(fmt.Sprintf("BUG: %s binds %v, addRequestRows gives %s", stmtOpenDelete.cql, stmtOpenDelete.names, want))
+		panic(fmt.Sprintf("BUG: %s binds %v, openDeleteArgs gives %s", stmtOpenDelete.cql, stmtOpenDelete.names, want))
 	}
 }
 

@@ -149,7 +149,12 @@ func (s *Store) enter(ctx context.Context) error {
 // idempotent: rows are keyed by what they describe and status cells carry
 // their own write timestamps.
 func (s *Store) query(ctx context.Context, st stmt, values map[string]any) *gocqlx.Queryx {
-	return s.sess.ContextQuery(ctx, st.cql, st.names).Bind(st.args(values)...).Idempotent(!st.conditional())
+	return s.queryArgs(ctx, st, st.args(values))
+}
+
+// queryArgs is query with st's values in bind-marker order.
+func (s *Store) queryArgs(ctx context.Context, st stmt, args []any) *gocqlx.Queryx {
+	return s.sess.ContextQuery(ctx, st.cql, st.names).Bind(args...).Idempotent(!st.conditional())
 }
 
 // batch collects statements for one logged batch: all its writes are
@@ -218,6 +223,11 @@ func owners(r *store.Request) []uint64 {
 	return []uint64{r.UserID}
 }
 
+// openDeleteArgs binds stmtOpenDelete for row, in its minute, at ts.
+func openDeleteArgs(row *requestRow, minute int64, ts any) []any {
+	return []any{ts, minute, row.CreatedAt, row.RequestID}
+}
+
 // addRequestRows adds to b the rows of r, at r's status: the request, its
 // history rows, and its open row (written while open, deleted once final),
 // all at requestTimestamp(r).
@@ -232,7 +242,7 @@ func addRequestRows(b batch, r *store.Request) {
 	}
 	minute := minuteBucket(r.CreatedAt)
 	if r.Status.Final() {
-		b.addArgs(stmtOpenDelete, []any{ts, minute, row.CreatedAt, row.RequestID})
+		b.addArgs(stmtOpenDelete, openDeleteArgs(&row, minute, ts))
 	} else {
 		b.addArgs(stmtOpenInsert, rowArgs(cols, ts, minute))
 	}

@@ -184,8 +184,8 @@ func (s *Store) indexCacheValid(minute int64) bool {
 // nothing else).
 func (s *Store) dropOpenRow(ctx context.Context, r *store.Request) error {
 	row := toRow(r)
-	if err := s.query(ctx, stmtOpenDelete, map[string]any{"ts": requestTimestamp(r),
-		"minute_bucket": minuteBucket(r.CreatedAt), "created_at": row.CreatedAt, "request_id": row.RequestID}).ExecRelease(); err != nil {
+	args := openDeleteArgs(&row, minuteBucket(r.CreatedAt), requestTimestamp(r))
+	if err := s.queryArgs(ctx, stmtOpenDelete, args).ExecRelease(); err != nil {
 		return fmt.Errorf("cannot delete the open row of final request %d: %w", r.ID, err)
 	}
 	return nil
