@@ -29,12 +29,19 @@ CONCURRENCY=${CONCURRENCY:-64}
 work=$(mktemp -d /tmp/itmeasure-XXXXXX)
 profile_arg=(-profile 20s)
 
+failed=() # labels of the runs that failed: the script exits 1 after writing the doc
+
 drive() { # label mode rate [extra args]
-	local label=$1 mode=$2 rate=$3
+	local label=$1 mode=$2 rate=$3 status=0
 	shift 3
 	"$BIN/chaos" -mode "$mode" -bin "$BIN" -config config/dev.yaml -rate "$rate" -users "$USERS" \
-		-duration "$DURATION" -concurrency "$CONCURRENCY" -work "$work/$label" -label "$label" -md "$DOC" "$@" |
-		grep -v '^verify OK' || true
+		-duration "$DURATION" -concurrency "$CONCURRENCY" -work "$work/$label" -label "$label" -md "$DOC" "$@" \
+		>"$work/$label.out" 2>&1 || status=$?
+	grep -v '^verify OK' "$work/$label.out" || true
+	if [ "$status" != 0 ]; then
+		echo "measure: run $label FAILED (exit $status); its row says why, its files are in $work/$label" >&2
+		failed+=("$label")
+	fi
 }
 
 {
@@ -51,11 +58,17 @@ drive() { # label mode rate [extra args]
 	echo "once and must get one request), waits until nothing is open, stops the service with SIGTERM and runs"
 	echo "\`itctl verify\` against its data with the generator's exact expectations."
 	echo
-	echo "Columns: *accepted/s* counts 200s during the load phase; latencies are per HTTP attempt seen by the"
-	echo "generator (HDR histogram; p50…max are of 200 answers); *accepted→final* polls 1 % of accepted transfers"
-	echo "until success; *drain s* is load end → internal_transfer_pending_count 0; *CPU cores* are CPU seconds per"
+	echo "Columns: *accepted/s* counts 200s during the load phase; p50…max are of accepted transfers, each from"
+	echo "when it was due (its place in the open loop's schedule, or the closed-loop worker's turn) to its 200, with"
+	echo "any failed attempts and backoff before it and the generator's own lateness: no coordinated omission (HDR"
+	echo "histogram); *dropped* arrivals were never sent (the generator's in-flight cap, or no idle user);"
+	echo "*accepted→final* polls 1 % of accepted transfers until final (samples still open after 60 s count at 60 s"
+	echo "and are named); *drain s* is load end → internal_transfer_pending_count 0; *CPU cores* are CPU seconds per"
 	echo "wall second while the generator ran (service, generator, and every process on the box — the 2 cores are"
-	echo "shared with the other engineers' builds and tests), with the service's CPU per HTTP attempt."
+	echo "shared with the other engineers' builds and tests), with the service's CPU per HTTP attempt; *verify*"
+	echo "gives the violations \`itctl verify\` found in the data, then any the generator saw in the answers."
+	echo
+	echo "Analyses written by hand, session by session, with the commands behind each figure: docs/benchmark-notes.md."
 	echo
 	echo "## Machine"
 	echo
@@ -102,7 +115,7 @@ overload_rate=$((2 * capacity))
 	echo
 	echo "## 5K/s offered (open loop, Poisson arrivals, $USERS users, $DURATION)"
 	echo
-	echo "\`bash bench/bench.sh\` (RATE=5000). Latency is per HTTP attempt, from the generator's side of loopback."
+	echo "\`bash bench/bench.sh\` (RATE=5000). Latency is per transfer, from when the schedule said to send it."
 } >>"$DOC"
 runs=()
 for i in $(seq "$RUNS"); do
@@ -121,7 +134,7 @@ done
 	echo "VmRSS sampled every 250 ms), and nothing may be lost. The generator retries a 503 like a client would"
 	echo "and drops arrivals beyond its 4,096 requests in flight (counted, not sent)."
 } >>"$DOC"
-(export IT_ACTORS_IN_FLIGHT_MAX=256; drive overload overload "$overload_rate" -inflight 4096)
+IT_ACTORS_IN_FLIGHT_MAX=256 drive overload overload "$overload_rate" -inflight 4096
 
 {
 	echo
@@ -173,5 +186,10 @@ if [ -f "$work/max-1/loadgen.pprof" ]; then
 		"$GO" tool pprof -top -cum -nodecount=25 "$work/max-1/loadgen.pprof" 2>/dev/null | sed -n '/^Duration/p;/flat%/,$p'
 		echo '```'
 	} >>"$DOC"
+fi
+if [ "${#failed[@]}" -gt 0 ]; then
+	{ echo; echo "**Failed runs: ${failed[*]}** (see their rows; medians leave them out)."; } >>"$DOC"
+	echo "measure: wrote $DOC (runs in $work); FAILED runs: ${failed[*]}" >&2
+	exit 1
 fi
 echo "measure: wrote $DOC (runs in $work)"

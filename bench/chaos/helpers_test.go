@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/exchange/internal-transfer/bench/load"
@@ -34,5 +35,62 @@ func TestCheckExact(t *testing.T) {
 	}
 	if err := checkExact(filepath.Join(dir, "missing.json")); err == nil {
 		t.Error("a missing report passed")
+	}
+}
+
+// A failed run stays out of the medians, and the line says so; no passing
+// run at all is an error.
+func TestMedianLeavesFailedRunsOut(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for i, c := range []struct {
+		rate float64
+		ok   bool
+	}{{100, true}, {5000, false}, {6000, false}, {200, true}, {300, true}} {
+		s := &summary{Mode: "bench", VerifyOK: c.ok}
+		s.Load = loadResult(c.rate)
+		p := filepath.Join(dir, fmt.Sprintf("%d.json", i))
+		if err := s.writeJSON(p); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	line, err := median(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "median of 3 passed runs (2 failed, left out): accepted/s 200,"; !strings.HasPrefix(line, want) {
+		t.Fatalf("median line %q, want prefix %q", line, want)
+	}
+	if _, err := median(paths[1:3]); err == nil {
+		t.Fatal("a median of failed runs alone was taken")
+	}
+}
+
+// The verdict cell gives the violations verify found in the data, and the
+// generator's apart.
+func TestVerdictGivesVerifysViolations(t *testing.T) {
+	s := &summary{Mode: "chaos", VerifyOK: false, VerifyViolations: 5, Requests: 100, Load: loadResult(100)}
+	if got, want := verdict(s), "FAILED (100 requests, 5 violations)"; got != want {
+		t.Errorf("verdict %q, want %q", got, want)
+	}
+	s = &summary{Mode: "bench", VerifyOK: true, Requests: 100, Load: loadResult(100)}
+	s.Load.Violations = 2
+	if got, want := verdict(s), "FAILED (100 requests, 0 violations, 2 seen by the generator)"; got != want {
+		t.Errorf("verdict %q, want %q", got, want)
+	}
+}
+
+// The driver's table row has a cell for every column of its header.
+func TestRowMatchesItsHeader(t *testing.T) {
+	header := strings.Split(strings.Split(tableHeader, "\n")[0], "|")
+	for _, s := range []*summary{
+		{Mode: "bench", VerifyOK: true, Requests: 1, Load: loadResult(100)},
+		{Mode: "chaos", Cycles: 3},
+	} {
+		row := strings.Split(strings.TrimSuffix(s.row("x"), "\n"), "|")
+		if len(row) != len(header) {
+			t.Errorf("%s row has %d cells, header %d:\n%s%s", s.Mode, len(row), len(header), tableHeader, s.row("x"))
+		}
 	}
 }

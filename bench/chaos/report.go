@@ -5,19 +5,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
 
-// tableHeader is the header of the driver's markdown table.
-const tableHeader = `| run | mode | users | target/s | accepted/s | accepted | insufficient | rejected | unknown | 429/503 answers (p99 ms) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | accepted→final p50 / p99 ms | drain s | CPU cores: service (µs/attempt) · loadgen · box | kills | max RSS MB | verify |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+// tableHeader is the header of the driver's markdown table. The latencies
+// p50…max are of accepted transfers, each from when it was due to its 200,
+// with any failed attempts and backoff before it (load.Result.LatencyTransfer);
+// dropped arrivals were never sent (the generator's in-flight cap, or no
+// idle user).
+const tableHeader = `| run | mode | users | target/s | accepted/s | accepted | insufficient | rejected | unknown | dropped | 429/503 answers (p99 ms) | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | accepted→final p50 / p99 ms | drain s | CPU cores: service (µs/attempt) · loadgen · box | kills | max RSS MB | verify |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 `
 
 // row is the summary as a markdown table row.
 func (s *summary) row(label string) string {
 	if s.Load == nil {
-		return fmt.Sprintf("| %s | %s | — | — | — | — | — | — | — | — | — | — | — | — | — | — | — | — | %d | %.0f | %s |\n",
+		return fmt.Sprintf("| %s | %s | — | — | — | — | — | — | — | — | — | — | — | — | — | — | — | — | — | %d | %.0f | %s |\n",
 			label, s.Mode, s.Cycles, s.MaxRSSMB, verdict(s))
 	}
 	r := s.Load
@@ -31,10 +36,10 @@ func (s *summary) row(label string) string {
 	if r.Mode == "closed" {
 		target = fmt.Sprintf("max (c=%d)", r.Concurrency)
 	}
-	l := r.LatencyAccepted
-	return fmt.Sprintf("| %s | %s | %d | %s | %.0f | %d | %d | %d | %d | %d (%.1f) | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f / %.1f | %.1f | %s | %d | %.0f | %s |\n",
+	l := r.LatencyTransfer
+	return fmt.Sprintf("| %s | %s | %d | %s | %.0f | %d | %d | %d | %d | %d | %d (%.1f) | %.2f | %.2f | %.2f | %.2f | %.1f | %s | %.1f | %s | %d | %.0f | %s |\n",
 		label, s.Mode, r.Users, target, r.AcceptedPerS, r.Counts["accepted"], r.Counts["failed_INSUFFICIENT_BALANCE"],
-		rejected, r.UnknownOutcomes, r.Counts["attempt_http_429"]+r.Counts["attempt_http_503"], r.LatencyShed.P99, l.P50, l.P90, l.P99, l.P999, l.Max, r.AcceptedToFinal.P50, r.AcceptedToFinal.P99,
+		rejected, r.UnknownOutcomes, r.Dropped, r.Counts["attempt_http_429"]+r.Counts["attempt_http_503"], r.LatencyShed.P99, l.P50, l.P90, l.P99, l.P999, l.Max, r.SettleCell(),
 		s.SettleS, cpuCell(s.CPU), s.Cycles, s.MaxRSSMB, verdict(s))
 }
 
@@ -45,13 +50,25 @@ func cpuCell(c cpuUse) string {
 	return fmt.Sprintf("%.2f (%.0f) · %.2f · %.2f", c.ServiceCores, c.ServiceUSPer, c.LoadgenCores, c.BoxBusyCores)
 }
 
+// ok reports whether the run passed: verify found nothing, the generator
+// saw no broken promise and the run showed what its mode is for.
+func (s *summary) ok() bool {
+	return s.VerifyOK && s.LoadgenFail == "" && s.CheckFail == "" && (s.Load == nil || s.Load.Violations == 0)
+}
+
+// verdict is the run's last cell: OK or FAILED, with the violations verify
+// found in the data and those the generator saw in the answers.
 func verdict(s *summary) string {
 	v := "FAILED"
-	if s.VerifyOK && s.LoadgenFail == "" && s.CheckFail == "" && (s.Load == nil || s.Load.Violations == 0) {
+	if s.ok() {
 		v = "OK"
 	}
 	if s.Load != nil {
-		v += fmt.Sprintf(" (%d requests, %d violations)", s.Requests, s.Load.Violations)
+		v += fmt.Sprintf(" (%d requests, %d violations", s.Requests, s.VerifyViolations)
+		if s.Load.Violations > 0 {
+			v += fmt.Sprintf(", %d seen by the generator", s.Load.Violations)
+		}
+		v += ")"
 	}
 	return v
 }
@@ -98,8 +115,19 @@ func median(paths []string) (string, error) {
 		}
 		runs = append(runs, s)
 	}
+	// A failed run's figures are not the service's: they stay out of the
+	// medians, and the line says how many there were.
+	failed := 0
+	for i := 0; i < len(runs); {
+		if runs[i].ok() {
+			i++
+			continue
+		}
+		failed++
+		runs = slices.Delete(runs, i, i+1)
+	}
 	if len(runs) == 0 {
-		return "", fmt.Errorf("no runs")
+		return "", fmt.Errorf("no run passed (%d failed)", failed)
 	}
 	pick := func(f func(*summary) float64) float64 {
 		v := make([]float64, len(runs))
@@ -109,11 +137,15 @@ func median(paths []string) (string, error) {
 		sort.Float64s(v)
 		return v[len(v)/2]
 	}
-	line := fmt.Sprintf("median of %d runs: accepted/s %.0f, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, accepted→final p50 %.1f ms, p99 %.1f ms, max RSS %.0f MB",
-		len(runs), pick(func(s *summary) float64 { return s.Load.AcceptedPerS }),
-		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P50 }),
-		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P99 }),
-		pick(func(s *summary) float64 { return s.Load.LatencyAccepted.P999 }),
+	of := fmt.Sprintf("%d runs", len(runs))
+	if failed > 0 {
+		of = fmt.Sprintf("%d passed runs (%d failed, left out)", len(runs), failed)
+	}
+	line := fmt.Sprintf("median of %s: accepted/s %.0f, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, accepted→final p50 %.1f ms, p99 %.1f ms, max RSS %.0f MB",
+		of, pick(func(s *summary) float64 { return s.Load.AcceptedPerS }),
+		pick(func(s *summary) float64 { return s.Load.LatencyTransfer.P50 }),
+		pick(func(s *summary) float64 { return s.Load.LatencyTransfer.P99 }),
+		pick(func(s *summary) float64 { return s.Load.LatencyTransfer.P999 }),
 		pick(func(s *summary) float64 { return s.Load.AcceptedToFinal.P50 }),
 		pick(func(s *summary) float64 { return s.Load.AcceptedToFinal.P99 }),
 		pick(func(s *summary) float64 { return s.MaxRSSMB }))

@@ -41,20 +41,22 @@ type options struct {
 
 // summary is what a driver run reports.
 type summary struct {
-	Mode        string       `json:"mode"`
-	Cycles      int          `json:"cycles"`
-	Restarts    []float64    `json:"restart_seconds"` // SIGKILL → ready again
-	MaxRSSMB    float64      `json:"max_rss_mb"`
-	Load        *load.Result `json:"load"`
-	Verify      string       `json:"verify"` // itctl verify's summary line
-	VerifyOK    bool         `json:"verify_ok"`
-	Requests    int          `json:"requests"`
-	SettleS     float64      `json:"settle_seconds"` // load end → no request open
-	CPU         cpuUse       `json:"cpu"`            // bench and overload: while the generator ran`
-	WAL         walUse       `json:"wal"`            // likewise: the embedded database's WAL fsyncs
-	WorkDir     string       `json:"work_dir"`
-	LoadgenFail string       `json:"loadgen_failure,omitempty"`
-	CheckFail   string       `json:"check_failure,omitempty"` // the run did not show what its mode is for
+	Mode     string       `json:"mode"`
+	Cycles   int          `json:"cycles"`
+	Restarts []float64    `json:"restart_seconds"` // SIGKILL → ready again
+	MaxRSSMB float64      `json:"max_rss_mb"`
+	Load     *load.Result `json:"load"`
+	Verify   string       `json:"verify"` // itctl verify's summary line
+	VerifyOK bool         `json:"verify_ok"`
+	// VerifyViolations is verify's violations_total (verify.json).
+	VerifyViolations int     `json:"verify_violations"`
+	Requests         int     `json:"requests"`
+	SettleS          float64 `json:"settle_seconds"` // load end → no request open
+	CPU              cpuUse  `json:"cpu"`            // bench and overload: while the generator ran`
+	WAL              walUse  `json:"wal"`            // likewise: the embedded database's WAL fsyncs
+	WorkDir          string  `json:"work_dir"`
+	LoadgenFail      string  `json:"loadgen_failure,omitempty"`
+	CheckFail        string  `json:"check_failure,omitempty"` // the run did not show what its mode is for
 }
 
 func (s *summary) line() string {
@@ -315,6 +317,14 @@ func runVerify(o options, env []string, sum *summary) error {
 	err := cmd.Run()
 	sum.Verify = lastLines(out.String(), 1)
 	sum.VerifyOK = err == nil
+	if raw, rerr := os.ReadFile(filepath.Join(o.workDir, "verify.json")); rerr == nil {
+		var rep struct {
+			Violations int `json:"violations_total"`
+		}
+		if json.Unmarshal(raw, &rep) == nil {
+			sum.VerifyViolations = rep.Violations
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("itctl verify: %v", err)
 	}

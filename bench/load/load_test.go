@@ -155,12 +155,14 @@ func BenchmarkField(b *testing.B) {
 	}
 }
 
-// The timeline counts accepted answers by the second they came in, and
-// slowHalfSeconds finds how concentrated the slow ones are.
+// The timeline counts accepted transfers by the second their answers came
+// in, slow by their wait from when they were due, and slowHalfSeconds finds
+// how concentrated the slow ones are.
 func TestTimelineCountsBySecond(t *testing.T) {
 	st := newStats()
 	start := time.Now()
-	st.attempt(&answer{status: 200, latency: 50 * time.Millisecond, at: start.Add(-time.Second)}) // before the load phase
+	done := func(a *answer) { st.transfer(a.at.Add(-a.latency), a) }
+	done(&answer{status: 200, latency: 50 * time.Millisecond, at: start.Add(-time.Second)}) // before the load phase
 	st.begin(start)
 	at := func(s float64) time.Time { return start.Add(time.Duration(s * float64(time.Second))) }
 	for _, a := range []answer{
@@ -172,7 +174,7 @@ func TestTimelineCountsBySecond(t *testing.T) {
 		{status: 200, latency: 60 * time.Millisecond, at: at(2.4)},
 		{status: 200, latency: 21 * time.Millisecond, at: at(4.0)},
 	} {
-		st.attempt(&a)
+		done(&a)
 	}
 	want := []Second{
 		{S: 0, Accepted: 2, Slow: 1, MaxMS: 30},

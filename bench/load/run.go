@@ -38,8 +38,10 @@ type runner struct {
 	users  []*user
 	st     *stats
 	sem    chan struct{} // in-flight transfers
-	settle chan struct{} // in-flight settlement pollers
+	settle chan struct{} // settlement polls in flight
 	wg     sync.WaitGroup
+
+	settling atomic.Int64 // sampled transfers being polled until final
 
 	deadline atomic.Int64 // unix ns after which unknown outcomes stop being retried
 	loadEnd  atomic.Int64 // unix ns the load phase ended; 0 while it runs
@@ -131,11 +133,11 @@ func (r *runner) openLoop(ctx context.Context, start time.Time) {
 		select {
 		case r.sem <- struct{}{}:
 			r.wg.Add(1)
-			go func() {
+			go func(due time.Time) {
 				defer r.wg.Done()
 				defer func() { <-r.sem }()
-				r.one()
-			}()
+				r.one(due)
+			}(next)
 		default:
 			r.st.inc("dropped_inflight_cap", 1)
 		}
@@ -157,7 +159,7 @@ func (r *runner) closedLoop(ctx context.Context, start time.Time) {
 			defer wg.Done()
 			for !r.stopped(ctx, start) {
 				r.st.inc("offered", 1)
-				r.one()
+				r.one(time.Now())
 			}
 		}()
 	}

@@ -1,12 +1,14 @@
 package load
 
 import (
+	"errors"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fasthttp"
 )
 
 // Latencies are recorded in microseconds from 1 µs to 10 min, 3 digits.
@@ -34,19 +36,32 @@ func quantiles(h *hdrhistogram.Histogram) Quantiles {
 
 // stats are the run's counters and histograms, behind one mutex (a few
 // hundred nanoseconds per request; the service takes tens of microseconds).
+//
+// Two kinds of latency are kept. An attempt's runs from its HTTP call to
+// its answer (or its failure). A transfer's runs from when the arrival was
+// due — its place in the open loop's schedule, or the closed-loop worker's
+// start on it — to its definitive answer, or to the generator giving up on
+// it: it includes the generator's own lateness (a GC pause, the dispatcher
+// waiting for a CPU the service holds) and every failed attempt and backoff
+// before the answer, which is what a client waits. The reports quote the
+// transfers' (no coordinated omission); the attempts' are kept beside.
 type stats struct {
 	mu       sync.Mutex
-	all      *hdrhistogram.Histogram // every HTTP attempt that got an answer
+	all      *hdrhistogram.Histogram // every HTTP attempt, answered or failed (at its elapsed time)
 	accepted *hdrhistogram.Histogram // attempts answered 200
 	settle   *hdrhistogram.Histogram // accepted → final, sampled
 	shed     *hdrhistogram.Histogram // attempts answered 429 or 503
-	counts   map[string]int64
-	start    time.Time // of the load phase; zero before it
-	seconds  []Second  // accepted answers per second of the load phase and its drain
+	// transfers: every arrival sent, due → definitive answer or giving
+	// up; transfersOK: those answered 200; lag: due → first attempt.
+	transfers, transfersOK, lag *hdrhistogram.Histogram
+	counts                      map[string]int64
+	start                       time.Time // of the load phase; zero before it
+	seconds                     []Second  // accepted transfers per second of the load phase and its drain
 }
 
-// Second is one second of the run, by when the answers came: how many were
-// accepted, how many of those took longer than SlowMS, and the slowest.
+// Second is one second of the run, by when the answers came: how many
+// transfers were accepted, how many of those took longer than SlowMS (due
+// → answer), and the slowest.
 // A tail made by a few seconds of stalls (a disk's slow fsyncs) and one
 // spread over the whole run (the CPU's queueing) look alike in a p99; here
 // they do not.
@@ -69,7 +84,11 @@ func newStats() *stats {
 		accepted: hdrhistogram.New(histMinUS, histMaxUS, histSig),
 		settle:   hdrhistogram.New(histMinUS, histMaxUS, histSig),
 		shed:     hdrhistogram.New(histMinUS, histMaxUS, histSig),
-		counts:   map[string]int64{},
+
+		transfers:   hdrhistogram.New(histMinUS, histMaxUS, histSig),
+		transfersOK: hdrhistogram.New(histMinUS, histMaxUS, histSig),
+		lag:         hdrhistogram.New(histMinUS, histMaxUS, histSig),
+		counts:      map[string]int64{},
 	}
 }
 
@@ -83,19 +102,18 @@ func (s *stats) attempt(a *answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts["attempts"]++
+	_ = s.all.RecordValue(clampUS(a.latency))
 	if a.status == 0 {
-		if a.err != nil && a.err.Error() == "timeout" {
+		if errors.Is(a.err, fasthttp.ErrTimeout) {
 			s.counts["attempt_timeout"]++
 		} else {
 			s.counts["attempt_conn_error"]++
 		}
 		return
 	}
-	_ = s.all.RecordValue(clampUS(a.latency))
 	switch a.status {
 	case 200:
 		_ = s.accepted.RecordValue(clampUS(a.latency))
-		s.second(a)
 	case 429, 503:
 		_ = s.shed.RecordValue(clampUS(a.latency))
 	}
@@ -109,12 +127,38 @@ func (s *stats) begin(t time.Time) {
 	s.mu.Unlock()
 }
 
-// second adds accepted answer a to the timeline; s.mu is held.
-func (s *stats) second(a *answer) {
-	if s.start.IsZero() || a.at.Before(s.start) {
+// sent records the lateness of an arrival's first attempt: due → sent.
+func (s *stats) sent(lag time.Duration) {
+	s.mu.Lock()
+	_ = s.lag.RecordValue(clampUS(lag))
+	s.mu.Unlock()
+}
+
+// transfer records an arrival's whole wait, from due to a's arrival (the
+// definitive answer, or the last attempt's failure when the generator gave
+// up), and adds an accepted one to the timeline.
+func (s *stats) transfer(due time.Time, a *answer) {
+	at := a.at
+	if at.IsZero() { // no attempt was made
+		at = time.Now()
+	}
+	d := at.Sub(due)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.transfers.RecordValue(clampUS(d))
+	if a.status == 200 {
+		_ = s.transfersOK.RecordValue(clampUS(d))
+		s.second(at, d)
+	}
+}
+
+// second adds a transfer accepted at at after waiting d to the timeline;
+// s.mu is held.
+func (s *stats) second(at time.Time, d time.Duration) {
+	if s.start.IsZero() || at.Before(s.start) {
 		return
 	}
-	i := int(a.at.Sub(s.start) / time.Second)
+	i := int(at.Sub(s.start) / time.Second)
 	if i >= timelineSecondsMax {
 		return
 	}
@@ -123,7 +167,7 @@ func (s *stats) second(a *answer) {
 	}
 	sec := &s.seconds[i]
 	sec.Accepted++
-	ms := float64(a.latency.Microseconds()) / 1000
+	ms := float64(d.Microseconds()) / 1000
 	if ms > SlowMS {
 		sec.Slow++
 	}

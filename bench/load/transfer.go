@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/exchange/internal-transfer/bench/verify"
+	"github.com/valyala/fasthttp"
 )
 
 // Transfer kinds.
@@ -29,13 +30,14 @@ type plan struct {
 	body     []byte
 }
 
-// one sends one arrival: a client retry of an answered transfer, or a new
-// transfer of an idle user.
-func (r *runner) one() {
+// one sends one arrival, due at due: a client retry of an answered
+// transfer, or a new transfer of an idle user. Its wait is measured from
+// due (see stats).
+func (r *runner) one(due time.Time) {
 	roll := rand.IntN(100)
 	if roll < r.o.Mix.Retry {
 		if f, ok := r.pickFinished(); ok {
-			r.retry(f)
+			r.retry(f, due)
 			return
 		}
 	}
@@ -43,6 +45,7 @@ func (r *runner) one() {
 	if !ok {
 		return
 	}
+	r.st.sent(time.Since(due))
 	var a answer
 	var definitive bool
 	if r.o.Mix.Twin > 0 && rand.IntN(100) < r.o.Mix.Twin {
@@ -50,6 +53,7 @@ func (r *runner) one() {
 	} else {
 		a, definitive = r.send(p.u, p.body)
 	}
+	r.st.transfer(due, &a)
 	r.book(p, &a, definitive)
 }
 
@@ -68,6 +72,8 @@ func (r *runner) sendTwins(u *user, body []byte) (answer, bool) {
 	}()
 	a, definitive := r.send(u, body)
 	<-done
+	// The client has its answer once both sends have theirs.
+	a.at, twin.at = later(a.at, twin.at), later(a.at, twin.at)
 	r.st.inc("twin_sent", 1)
 	switch {
 	case !definitive || !twinDefinitive:
@@ -97,6 +103,13 @@ func (r *runner) sendTwins(u *user, body []byte) (answer, bool) {
 		r.st.inc("twin_same_request", 1)
 	}
 	return a, definitive
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // plan picks an idle user and a transfer it can (or, for kindFail, cannot)
@@ -196,24 +209,37 @@ func (r *runner) body(p *plan, key string) []byte {
 // send posts body until a definitive answer, retrying the same key and body
 // after answers that leave the outcome unknown, with bounded attempts and
 // backoff, until the run's deadline.
+//
+// A 429 settles nothing once an earlier attempt's outcome is unknown: the
+// rate limit is checked before the idempotency key, so it says nothing of
+// whether that attempt created the request. send then waits the 429's
+// Retry-After (whole: the limit is per minute) and sends again.
 func (r *runner) send(u *user, body []byte) (answer, bool) {
 	backoff := 50 * time.Millisecond
 	uri := "http://" + r.o.APIAddr + pathTransfer
+	unknown := false // an attempt so far may have created the request
 	for attempt := 1; ; attempt++ {
 		a := r.api.do("POST", uri, u.auth, body)
 		r.st.attempt(&a)
-		if a.definitive() {
+		limited := unknown && a.status == fasthttp.StatusTooManyRequests
+		if a.definitive() && !limited {
 			if attempt > 1 {
 				r.st.inc("resolved_after_retry", 1)
 			}
 			return a, true
 		}
+		unknown = true
 		wait := backoff
 		if a.retryAfter > 0 {
 			wait = a.retryAfter
 		}
-		wait = min(wait, r.o.BackoffMax)
-		wait = wait/2 + rand.N(wait/2+1)
+		if limited {
+			r.st.inc("rate_limited_after_unknown", 1)
+			wait = max(wait, backoff)
+		} else {
+			wait = min(wait, r.o.BackoffMax)
+			wait = wait/2 + rand.N(wait/2+1)
+		}
 		if attempt >= r.o.AttemptsMax || time.Now().Add(wait).UnixNano() > r.deadline.Load() {
 			return a, false
 		}
@@ -335,8 +361,10 @@ func (r *runner) pickFinished() (finished, bool) {
 
 // retry re-sends an answered transfer: the service must answer with the
 // original request_id.
-func (r *runner) retry(f finished) {
+func (r *runner) retry(f finished, due time.Time) {
+	r.st.sent(time.Since(due))
 	a, definitive := r.send(f.u, f.body)
+	r.st.transfer(due, &a)
 	switch {
 	case !definitive:
 		r.st.inc("retry_unknown", 1)

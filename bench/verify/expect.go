@@ -118,8 +118,13 @@ func (c *checker) checkExpectations(ctx context.Context) error {
 	return c.checkExpectedRequests(ctx)
 }
 
+// checkExpectedRequests: every request a client was given exists, is its
+// client's and has the status the client was told it would reach. One that
+// no history and no open-index page showed is read by id, reported missing
+// from its users' histories and judged against the ledger like the rest.
 func (c *checker) checkExpectedRequests(ctx context.Context) error {
 	c.rep.ExpectedRequests = len(c.opts.Expect.Requests)
+	var outside []store.Request
 	for _, x := range c.opts.Expect.Requests {
 		id, err := strconv.ParseUint(x.RequestID, 10, 64)
 		if err != nil {
@@ -137,6 +142,7 @@ func (c *checker) checkExpectedRequests(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("cannot read request %d: %w", id, err)
 			}
+			outside = append(outside, r)
 		}
 		if x.User != 0 && r.UserID != x.User {
 			c.rep.add(Violation{Check: "expected-request", User: x.User, RequestID: id,
@@ -146,6 +152,44 @@ func (c *checker) checkExpectedRequests(ctx context.Context) error {
 			c.rep.add(Violation{Check: "expected-status", User: x.User, RequestID: id,
 				Detail: fmt.Sprintf("status %s (%s), want %s", r.Status, r.ErrorCode, x.Status)})
 		}
+	}
+	return c.judgeOutside(ctx, outside)
+}
+
+// judgeOutside reports each old-enough request of rs, which no listed
+// user's history showed, as missing from the histories of its listed
+// sides, and judges it against the ledger (checkRequest).
+func (c *checker) judgeOutside(ctx context.Context, rs []store.Request) error {
+	cutoff := c.now.Add(-c.opts.Grace)
+	var judged []store.Request
+	var ids []ledger.Uint128
+	for _, r := range rs {
+		if !r.CreatedAt.Before(cutoff) {
+			continue // young: its history entries may still be on their way
+		}
+		sides := []uint64{r.UserID}
+		if r.ToUserID != 0 && r.ToUserID != r.UserID {
+			sides = append(sides, r.ToUserID)
+		}
+		for _, u := range sides {
+			if c.users[u] {
+				c.rep.add(Violation{Check: "missing-history", User: u, RequestID: r.ID,
+					Detail: fmt.Sprintf("request (%s) the client was given is in no history read, nor in the open index", r.Status)})
+			}
+		}
+		pending := ledger.Uint128FromBytes(r.PendingID)
+		judged = append(judged, r)
+		ids = append(ids, pending, ledger.PostID(pending), ledger.VoidID(pending))
+	}
+	if len(judged) == 0 {
+		return nil
+	}
+	found, err := c.lookupTransfers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, r := range judged {
+		c.checkRequest(r, found)
 	}
 	return nil
 }

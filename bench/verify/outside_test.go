@@ -1,0 +1,41 @@
+package verify
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/exchange/internal-transfer/store"
+)
+
+// A request a client was given that no history shows (and that is not
+// open) is still judged: verify reads it by id, reports it missing from its
+// user's history and checks it against the ledger. Here it is "success" in
+// the store with nothing in the ledger, and its user's balances are inexact
+// (an unknown outcome), so no balance check could catch it instead.
+func TestExpectedRequestOutsideHistoriesIsJudged(t *testing.T) {
+	w := newWorld(t)
+	ghost := w.storeOnly(2, "funding", "spot", 5, "ghost", store.StatusSuccess)
+	e := *w.expect
+	e.Requests = append(append([]ExpectedRequest(nil), e.Requests...),
+		ExpectedRequest{RequestID: strconv.FormatUint(ghost.ID, 10), User: 2, Status: "success"})
+	e.Inexact = []uint64{2}
+	hide := skewedHistory{w.store, 2, func(r *store.Request) bool { return r.ID != ghost.ID }}
+	rep, err := Check(context.Background(), Options{Ledger: w.ledger, Store: hide, Catalog: w.catalog, Expect: &e,
+		Now: func() time.Time { return w.now.Add(2 * time.Minute) }, Grace: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, v := range rep.Violations {
+		if v.RequestID == ghost.ID {
+			got[v.Check] = true
+		}
+	}
+	for _, check := range []string{"missing-history", "success-mismatch"} {
+		if !got[check] {
+			t.Errorf("request %d (success in the store, nothing in the ledger, in no history): no %s violation; report: %s", ghost.ID, check, rep.Summary())
+		}
+	}
+}
