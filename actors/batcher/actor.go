@@ -46,6 +46,8 @@ type batchActor struct {
 	// failed or timed out may still be reading its events).
 	transferBuf []ledger.Transfer
 	accountBuf  []ledger.Account
+
+	lastAccounts bool // the last call created accounts
 }
 
 // Receive handles lifecycle first, then submissions.
@@ -100,10 +102,16 @@ func (a *batchActor) drain() {
 }
 
 // nextCall takes whole submissions, up to BatchEventsMax events, off the
-// queue (accounts first: transfers may need them) and returns the call that
-// applies them and answers each caller; nil when the queue is empty.
+// queue and returns the call that applies them and answers each caller;
+// nil when the queue is empty. With both kinds queued, accounts and
+// transfers take turns: taking accounts first every time let a steady
+// stream of new users' account creations hold back every transfer (holds,
+// settlement's posts) until their callers gave up. No transfer needs an
+// account queued beside it: a caller waits for its accounts' answer before
+// it submits a transfer that uses them.
 func (a *batchActor) nextCall() func() {
-	if len(a.accounts) > 0 {
+	if len(a.accounts) > 0 && !(a.lastAccounts && len(a.transfers) > 0) {
+		a.lastAccounts = true
 		n, events := 0, 0
 		for n < len(a.accounts) && events+len(a.accounts[n].events) <= ledger.BatchEventsMax {
 			events += len(a.accounts[n].events)
@@ -114,6 +122,7 @@ func (a *batchActor) nextCall() func() {
 		return func() { a.createAccounts(batch, events) }
 	}
 	if len(a.transfers) > 0 {
+		a.lastAccounts = false
 		n, events := 0, 0
 		for n < len(a.transfers) && events+len(a.transfers[n].events) <= ledger.BatchEventsMax {
 			events += len(a.transfers[n].events)

@@ -350,3 +350,56 @@ func TestFailedCallKeepsItsEvents(t *testing.T) {
 		t.Fatalf("event %d of the failed call changed after it returned: %+v, was %+v", i, now, was)
 	}
 }
+
+// slowLedger answers every create after a pause, touching nothing.
+type slowLedger struct {
+	ledger.Ledger
+	pause time.Duration
+}
+
+func (l slowLedger) CreateAccounts(context.Context, []ledger.Account) ([]ledger.AccountEventResult, error) {
+	time.Sleep(l.pause)
+	return nil, nil
+}
+
+func (l slowLedger) CreateTransfers(context.Context, []ledger.Transfer) ([]ledger.TransferEventResult, error) {
+	time.Sleep(l.pause)
+	return nil, nil
+}
+
+// A steady stream of account creations (new users' first requests) does not
+// hold back transfers: with one batcher actor kept busy by four callers
+// creating accounts in a loop, a transfer is still applied at the next
+// turn. (Taking accounts first every time, it waited until its deadline.)
+func TestAccountCreationsDoNotStarveTransfers(t *testing.T) {
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}))
+	defer system.Shutdown()
+	b := New(system, slowLedger{pause: 5 * time.Millisecond}, Options{Width: 1, QueueMax: ledger.BatchEventsMax, CallTimeout: time.Second})
+	defer b.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() { close(stop); wg.Wait() }()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, _ = b.CreateAccounts(context.Background(), []ledger.Account{{ID: ledger.Uint128{Lo: 1}, Ledger: 1, Code: 1}})
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // the account stream is on
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := b.CreateTransfers(ctx, []ledger.Transfer{{ID: ledger.Uint128{Lo: 9}, Ledger: 1, Code: 1, Amount: ledger.U128(1)}}); err != nil {
+		t.Fatalf("a transfer behind a stream of account creations: %v after %v", err, time.Since(start))
+	}
+}

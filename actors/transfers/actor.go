@@ -23,8 +23,13 @@ import (
 
 // Messages of the supervisor and the user actors.
 type (
-	spawnUser struct{ user uint64 }
-	userIdle  struct {
+	// spawnUser asks for user's actor. retired, when set, is a route the
+	// caller found retired (its depth negative) and will not use.
+	spawnUser struct {
+		user    uint64
+		retired *userRef
+	}
+	userIdle struct {
 		user uint64
 		pid  *actor.PID
 	}
@@ -108,8 +113,17 @@ func (s *supervisor) Receive(ctx actor.Context) {
 	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting:
 	case *spawnUser:
 		if ref, ok := s.svc.users.Load(msg.user); ok {
-			ctx.Respond(ref)
-			return
+			if ref != msg.retired {
+				ctx.Respond(ref)
+				return
+			}
+			// Still the route, though retired: retire, which runs whole
+			// on this goroutine, forgets the route it retires, so no
+			// retire is taking this one down. Do it here, where no actor
+			// of the user can start meanwhile, so its name resolves to
+			// this route's actor or to none.
+			s.svc.forget(msg.user, msg.retired)
+			ctx.Poison(msg.retired.pid)
 		}
 		if max := int64(s.svc.opts.UserActorsMax); s.svc.liveUsers.Load() >= max {
 			s.makeRoom(ctx, max)
@@ -161,13 +175,17 @@ func (s *supervisor) Receive(ctx actor.Context) {
 
 // retire stops ref's actor if nothing is queued for it: the swap fails once
 // a Submit has counted itself in, and a later Submit sees the negative depth
-// and goes to a fresh actor. The route is forgotten before the actor stops.
-// A ref that is no longer the user's route is left alone: its actor is
-// stopped or stopping, and a poison sent by its name could reach the user's
-// next actor.
+// and asks this supervisor for a fresh actor (spawnUser.retired). The route
+// is forgotten before the actor stops. A Submit never forgets a route
+// itself, so the route is still ref here unless the actor stopped (see
+// actor.Terminated); such a ref is left alone: a poison sent by its name
+// could reach the user's next actor.
 func (s *supervisor) retire(ctx actor.Context, user uint64, ref *userRef) bool {
 	if !ref.depth.CompareAndSwap(0, retiredDepth) {
 		return false
+	}
+	if s.svc.retireHook != nil { // tests only
+		s.svc.retireHook(user)
 	}
 	if !s.svc.forget(user, ref) {
 		return false

@@ -61,7 +61,7 @@ func roundTrip(t *testing.T, svc *Service) {
 func TestIdleStopRetiresOnlyAnIdleRoute(t *testing.T) {
 	svc := newTestService(t)
 	const user uint64 = 42
-	ref, err := svc.actorFor(user)
+	ref, err := svc.actorFor(user, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestSubmitDoesNotRetryWhileClosing(t *testing.T) {
 func TestStoppedUserActorIsForgotten(t *testing.T) {
 	svc := newTestService(t)
 	const user uint64 = 44
-	ref, err := svc.actorFor(user)
+	ref, err := svc.actorFor(user, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +184,53 @@ func TestStoppedUserActorIsForgotten(t *testing.T) {
 			t.Fatal("the route of a stopped user actor is still there after 5 s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A Submit that meets a route while the supervisor retires it, between
+// retire's depth swap and its forgetting the route, goes to a fresh actor,
+// and the retired one still stops. (When that Submit forgot the route
+// itself, retire found no route, never stopped the actor, and the actor
+// kept the user's name: every later Submit of the user failed, until the
+// process restarted.)
+func TestSubmitRacingRetireGetsAFreshActor(t *testing.T) {
+	svc := newTestService(t)
+	const user uint64 = 77
+	if err := submitOne(svc, user); err != ErrInsufficientBalance {
+		t.Fatalf("first submit: %v", err)
+	}
+	ref, err := svc.actorFor(user, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	racing := make(chan error, 1)
+	svc.retireHook = func(u uint64) { // on the supervisor, after the swap
+		if u != user {
+			return
+		}
+		svc.retireHook = nil
+		go func() { racing <- submitOne(svc, user) }()
+		// Give the racing Submit time to meet the retired route (and to
+		// forget it, were that still its part).
+		for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if _, ok := svc.users.Load(user); !ok {
+				break
+			}
+		}
+	}
+	svc.system.Root.Send(svc.parent, &userIdle{user: user, pid: ref.pid})
+	if err := <-racing; err != ErrInsufficientBalance {
+		t.Fatalf("the Submit racing the retire: %v; want its request run (refused for its balance)", err)
+	}
+	for i := range 3 {
+		if err := submitOne(svc, user); err != ErrInsufficientBalance {
+			t.Fatalf("submit %d after the retire: %v; want the request run", i, err)
+		}
+	}
+	if got, ok := svc.users.Load(user); !ok || got == ref {
+		t.Fatalf("route after the retire: %v; want a fresh actor's", got)
+	}
+	if n := svc.liveUsers.Load(); n != 1 {
+		t.Fatalf("%d live user actors counted, want 1", n)
 	}
 }

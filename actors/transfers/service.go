@@ -84,10 +84,13 @@ type Service struct {
 	// right after its closed check: a request there is one Close must wait
 	// for.
 	afterClosedCheck func()
-	closed           atomic.Bool
-	parent           *actor.PID                // supervisor of the user actors
-	deadLetters      *eventstream.Subscription // answerDeadLetter's
-	dispatch         *dispatch.Pool            // runs the user actors' mailboxes on reused goroutines
+	// retireHook, set by tests, runs in the supervisor's retire between
+	// the depth swap and forgetting the route.
+	retireHook  func(user uint64)
+	closed      atomic.Bool
+	parent      *actor.PID                // supervisor of the user actors
+	deadLetters *eventstream.Subscription // answerDeadLetter's
+	dispatch    *dispatch.Pool            // runs the user actors' mailboxes on reused goroutines
 }
 
 // userRef is the route to one user's actor, its queue depth and when a
@@ -162,11 +165,13 @@ const retiredDepth = math.MinInt64 / 2
 
 // actorFor is the one way to reach a user's actor: today a local actor
 // spawned on first use, later a cluster identity.
-func (s *Service) actorFor(user uint64) (*userRef, error) {
-	if ref, ok := s.users.Load(user); ok {
+// A route that is retired, the caller's last one (nil: none), is not
+// used: the supervisor is asked for a fresh actor.
+func (s *Service) actorFor(user uint64, retired *userRef) (*userRef, error) {
+	if ref, ok := s.users.Load(user); ok && ref != retired {
 		return ref.(*userRef), nil
 	}
-	res, err := s.system.Root.RequestFuture(s.parent, &spawnUser{user: user}, s.opts.RequestTimeout).Result()
+	res, err := s.system.Root.RequestFuture(s.parent, &spawnUser{user: user, retired: retired}, s.opts.RequestTimeout).Result()
 	if err != nil {
 		return nil, fmt.Errorf("cannot spawn actor of user %d: %w", user, err)
 	}
@@ -199,13 +204,14 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 	if n > int64(s.opts.InFlightMax) {
 		return store.Request{}, s.retryable(ErrOverloaded)
 	}
+	var retired *userRef // the route met last, retired
 	for attempt := 0; attempt < submitAttempts; attempt++ {
 		if attempt > 0 && s.closed.Load() {
 			// Closing: nothing of cmd ran (the earlier attempts reached no
 			// actor), and a dead letter after Close would go unanswered.
 			return store.Request{}, s.retryable(ErrUnavailable)
 		}
-		ref, err := s.actorFor(cmd.UserID)
+		ref, err := s.actorFor(cmd.UserID, retired)
 		if errors.Is(err, ErrOverloaded) { // every live actor is busy
 			return store.Request{}, s.retryable(ErrOverloaded)
 		}
@@ -224,8 +230,11 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 		if depth < 0 {
 			// Retired for idleness (see supervisor): its stop is queued and
 			// it would drop this request unanswered. Use a fresh actor.
+			// The supervisor forgets the route, not this goroutine: its
+			// retire may be half-way, between the swap and forgetting the
+			// route, and must still find the route to stop the actor.
 			ref.depth.Add(-1)
-			s.forget(cmd.UserID, ref)
+			retired = ref
 			continue
 		}
 		if depth > int64(s.opts.MailboxMax) {
