@@ -175,7 +175,22 @@ var (
 	// ErrCorrupt: a stored value no version of the store writes (damaged
 	// data, or a foreign writer). Reading it again gives the same answer.
 	ErrCorrupt = errors.New("store: corrupt value")
+	// ErrNothingWritten marks a Create error after which the store has
+	// certainly written nothing, now or later (it refused before its first
+	// write: a closed store, a deadline already past, an invalid request,
+	// a failed read); see NothingWritten. Any other Create error may leave
+	// the request written.
+	ErrNothingWritten = errors.New("store: nothing written")
 )
+
+// NothingWritten wraps err, a Create error raised before any write, with
+// ErrNothingWritten.
+func NothingWritten(err error) error {
+	if err == nil || errors.Is(err, ErrNothingWritten) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, ErrNothingWritten)
+}
 
 // TransitionError reports a refused status change; it matches
 // ErrIllegalTransition with errors.Is.

@@ -451,7 +451,10 @@ func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, e
 			// command was written, and that id is not the client's.
 			return store.Request{}, u.svc.retryable(ErrUnavailable)
 		}
-		return req, u.svc.retryable(ErrOutcomeUnknown)
+		// The request's record may be lost in a crash, and an id handed
+		// out must name a request that reaches a final state: the client
+		// learns the outcome by retrying with its key.
+		return store.Request{}, u.svc.retryable(ErrOutcomeUnknown)
 	}
 	return req, err
 }
@@ -492,6 +495,13 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 		req.ID = s.ids.Next()
 		req.PendingID = PendingID(req).Bytes()
 		stored, created, err = s.store.Create(ctx, req)
+	}
+	if errors.Is(err, store.ErrNothingWritten) {
+		// Refused before writing (its deadline ran out, the store is
+		// closing): the request does not exist, so its id is no one's.
+		dbErrors.Inc()
+		s.log.Warn("cannot record request", "user", u.user, "err", err)
+		return store.Request{}, true, s.retryable(ErrUnavailable)
 	}
 	if err != nil {
 		dbErrors.Inc()

@@ -29,6 +29,7 @@ type sharedPipeline struct {
 	fs     *vfs.MemFS
 	db     *pebble.DB
 	store  *storeembedded.Store
+	el     *ledgerembedded.Ledger
 	svc    *transfers.Service
 	admin  *transfers.Admin
 	syncs  atomic.Int64 // calls of Options.Sync
@@ -70,7 +71,7 @@ func newSharedPipeline(t *testing.T) *sharedPipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.store = st
+	p.store, p.el = st, el
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))
@@ -218,5 +219,87 @@ func TestAnsweredRequestsSurvivePowerLoss(t *testing.T) {
 	p.syncs.Store(0)
 	if !errors.Is(err, transfers.ErrOutcomeUnknown) {
 		t.Fatalf("refusal whose sync failed: %v, want ErrOutcomeUnknown", err)
+	}
+}
+
+// When the store's sync before an answer fails (the ledger did not answer,
+// so nothing else made the request durable), the client is not given the
+// request's id: after a power loss that id could name nothing, and every
+// id handed out must reach a final state. It learns the outcome by
+// retrying with its key.
+func TestFailedSyncHandsOutNoRequestID(t *testing.T) {
+	p := newSharedPipeline(t)
+	ctx := context.Background()
+	const user = 31
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	p.fail.Store(true)  // the ledger gives no answer: no hold, no ledger fsync
+	p.sfail.Store(true) // and the store's sync fails
+	got, err := p.svc.Submit(ctx, cmd(user, 5, "k-lost"))
+	p.fail.Store(false)
+	p.sfail.Store(false)
+	if !errors.Is(err, transfers.ErrOutcomeUnknown) {
+		t.Fatalf("Submit: %v, want ErrOutcomeUnknown", err)
+	}
+	if got.ID != 0 {
+		_, found, _ := p.afterPowerLoss(t, got)
+		t.Fatalf("given request id %d with no sync behind it (after a power loss it exists: %v)", got.ID, found)
+	}
+	// The retry with the key finds the request and finishes it.
+	again, err := p.svc.Submit(ctx, cmd(user, 5, "k-lost"))
+	if err != nil || again.Status != store.StatusPending {
+		t.Fatalf("retry with the key: %+v %v, want pending", again, err)
+	}
+	// Its hold is durable (the ledger's fsync), and so is the record
+	// before it; pending itself may read requesting until a restart's
+	// resume or the scanner records it again from the hold.
+	if after, found, held := p.afterPowerLoss(t, again); !found || !held || after.Status.Final() {
+		t.Fatalf("after a power loss: found %v, hold %v, status %s", found, held, after.Status)
+	}
+}
+
+// What a GET shows is durable: a final status that settlement recorded
+// without an fsync of its own (the store defers its fsyncs) is synced
+// before it is shown, so a client shown success never reads pending after
+// a power loss. A history page likewise.
+func TestReadsShowOnlyDurableStatus(t *testing.T) {
+	for _, read := range []string{"get", "history"} {
+		t.Run(read, func(t *testing.T) {
+			p := newSharedPipeline(t)
+			ctx := context.Background()
+			const user = 41
+			if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+				t.Fatal(err)
+			}
+			req, err := p.svc.Submit(ctx, cmd(user, 10, "k-get"))
+			if err != nil || req.Status != store.StatusPending {
+				t.Fatalf("submit: %+v %v", req, err)
+			}
+			// What settlement does: the post (synced by the ledger), then
+			// success recorded without a sync.
+			if res, err := p.el.CreateTransfers(ctx, []ledger.Transfer{transfers.PostTransfer(req, 1)}); err != nil || len(res) != 0 {
+				t.Fatalf("post: %v %v", res, err)
+			}
+			if _, err := p.store.Advance(ctx, req.ID, store.StatusSuccess, store.Outcome{}); err != nil {
+				t.Fatal(err)
+			}
+			var shown store.Request
+			if read == "get" {
+				shown, err = p.svc.Get(ctx, req.ID)
+			} else {
+				var page store.HistoryPage
+				page, err = p.svc.History(ctx, store.HistoryQuery{UserID: user, Limit: 10})
+				if err == nil && len(page.Requests) == 1 {
+					shown = page.Requests[0]
+				}
+			}
+			if err != nil || shown.Status != store.StatusSuccess {
+				t.Fatalf("%s: %+v %v, want success", read, shown, err)
+			}
+			if after, found, _ := p.afterPowerLoss(t, req); !found || after.Status != store.StatusSuccess {
+				t.Fatalf("shown success, after a power loss: found %v, status %s", found, after.Status)
+			}
+		})
 	}
 }

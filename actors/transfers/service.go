@@ -293,11 +293,14 @@ func (s *Service) retryable(err error) error {
 	return &RetryableError{Err: err, RetryAfter: s.opts.RetryAfter}
 }
 
-// Get returns request id.
+// Get returns request id. What it returns is durable (see readDurable).
 func (s *Service) Get(ctx context.Context, id uint64) (store.Request, error) {
 	req, err := s.store.Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Request{}, ErrNotFound
+	}
+	if err == nil {
+		err = s.readDurable(ctx)
 	}
 	if err != nil {
 		dbErrors.Inc()
@@ -306,17 +309,40 @@ func (s *Service) Get(ctx context.Context, id uint64) (store.Request, error) {
 	return req, nil
 }
 
-// History returns a page of q.UserID's requests.
+// History returns a page of q.UserID's requests. What it returns is
+// durable (see readDurable).
 func (s *Service) History(ctx context.Context, q store.HistoryQuery) (store.HistoryPage, error) {
 	page, err := s.store.History(ctx, q)
 	if errors.Is(err, store.ErrInvalid) {
 		return store.HistoryPage{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err == nil && len(page.Requests) > 0 {
+		err = s.readDurable(ctx)
 	}
 	if err != nil {
 		dbErrors.Inc()
 		return store.HistoryPage{}, s.retryable(ErrUnavailable)
 	}
 	return page, nil
+}
+
+// readDurable makes what a read just returned durable before it is shown,
+// when the store defers its fsyncs (Options.Sync): a read sees commits
+// that no fsync covers yet (settlement's success, a request whose hold is
+// still on its way), and a client shown success must never read pending
+// after a power loss. The store's Sync returns at once when nothing
+// written since its last fsync waits for one.
+func (s *Service) readDurable(ctx context.Context) error {
+	if s.opts.Sync == nil {
+		return nil
+	}
+	sctx, cancel := deadline.Within(ctx, syncTimeout)
+	defer cancel()
+	if err := s.opts.Sync(sctx); err != nil {
+		s.log.Warn("cannot sync the store before showing a read", "err", err)
+		return err
+	}
+	return nil
 }
 
 // Balances returns every account of user, in catalog order.

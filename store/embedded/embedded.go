@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -138,6 +139,9 @@ type Options struct {
 	//     syncs its WAL in order, and syncs a WAL it rotates away from). A
 	//     caller that answers without a new ledger write after Create (a
 	//     refusal, a replay, an error) calls Sync first.
+	//   - A read sees commits no fsync covers yet; a caller that shows one
+	//     (a GET) calls Sync first, which costs nothing when no Create or
+	//     Advance was committed since the last one began.
 	// Every other write still waits for its fsync.
 	DeferSync bool
 
@@ -181,6 +185,12 @@ type Store struct {
 	filter  *seenFilter // nil: disabled
 	group   *groupSync  // nil: commits wait for their own sync, or defer it
 
+	// With DeferSync: Create and Advance commits begun and finished, and
+	// how many had finished when the fsync of the last successful Sync
+	// began (it covers them all). Sync skips its fsync when that is every
+	// commit begun: nothing written since is waiting for one.
+	deferBegun, deferDone, deferSynced atomic.Uint64 // from 1, 1, 0: see Open
+
 	sweepStop chan struct{}
 	sweepDone chan struct{}
 
@@ -216,6 +226,10 @@ func Open(opts Options) (*Store, error) {
 		}
 	}
 	s := &Store{db: db, opts: opts, sweepStop: make(chan struct{}), sweepDone: make(chan struct{})}
+	// What Open found may include a WAL tail that a killed process wrote
+	// and no fsync covered (the OS kept it): the first Sync covers it.
+	s.deferBegun.Store(1)
+	s.deferDone.Store(1)
 	s.cache.max = openCacheMax
 	fail := func(err error) (*Store, error) {
 		s.filter.release()
@@ -349,9 +363,13 @@ func (s *Store) Close() error {
 
 // Sync makes every write committed before it durable (one WAL fsync). It
 // is what a caller of a DeferSync store runs before an answer that no
-// synced ledger write has made durable; otherwise it costs an fsync and
-// changes nothing. It returns at ctx's deadline even while the fsync still
-// runs: the caller then knows nothing, and the writes may yet be durable.
+// synced ledger write has made durable, and before one that shows what
+// the store holds (a read may see a commit not yet durable). With nothing
+// of Create and Advance committed since the last Sync's fsync began, it
+// returns at once: there is nothing to wait for (in a store that does not
+// defer, every write waited for its own). It returns at ctx's deadline
+// even while the fsync still runs: the caller then knows nothing, and the
+// writes may yet be durable.
 func (s *Store) Sync(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cannot sync store: %w", err)
@@ -359,9 +377,13 @@ func (s *Store) Sync(ctx context.Context) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
+	if s.deferSynced.Load() >= s.deferBegun.Load() {
+		s.life.RUnlock()
+		return nil
+	}
 	if ctx.Done() == nil { // cannot end: wait here
 		defer s.life.RUnlock()
-		return syncErr(s.db.LogData(nil, pebble.Sync))
+		return syncErr(s.logSync())
 	}
 	// The fsync cannot be cancelled, so it runs on its own and the caller
 	// stops waiting at its deadline (a disk that stalls for hundreds of
@@ -369,7 +391,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() {
 		defer s.life.RUnlock()
-		done <- s.db.LogData(nil, pebble.Sync)
+		done <- s.logSync()
 	}()
 	select {
 	case err := <-done:
@@ -377,6 +399,37 @@ func (s *Store) Sync(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("cannot sync store: %w", ctx.Err())
 	}
+}
+
+// logSync fsyncs the WAL and then counts every deferred commit finished
+// before the fsync began as durable.
+func (s *Store) logSync() error {
+	done := s.deferDone.Load()
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return err
+	}
+	for {
+		synced := s.deferSynced.Load()
+		if done <= synced || s.deferSynced.CompareAndSwap(synced, done) {
+			return nil
+		}
+	}
+}
+
+// commit commits b, a Create's or an Advance's batch (see commitOpts).
+// With DeferSync it counts the commit begun before and finished after, so
+// a Sync can tell whether a commit a reader may have seen is durable yet:
+// one is durable once a Sync's fsync began after it finished, and a reader
+// sees it only after it is counted begun (see Sync).
+func (s *Store) commit(b *pebble.Batch) error {
+	if !s.opts.DeferSync {
+		return b.Commit(s.commitOpts())
+	}
+	s.deferBegun.Add(1)
+	// Counted finished even when it failed: what a failed commit left is
+	// unknown, and a later fsync covers it as well as any.
+	defer s.deferDone.Add(1)
+	return b.Commit(pebble.NoSync)
 }
 
 func syncErr(err error) error {

@@ -12,12 +12,14 @@ import (
 
 // Create records req in status requesting, with its history, open-index and
 // idempotency entries in one durable batch. See store.Store.
+//
+// Every error before the batch's commit wraps store.ErrNothingWritten.
 func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+		return store.Request{}, false, store.NothingWritten(fmt.Errorf("cannot create request %d: %w", req.ID, err))
 	}
 	if err := s.enter(); err != nil {
-		return store.Request{}, false, err
+		return store.Request{}, false, store.NothingWritten(err)
 	}
 	defer s.life.RUnlock()
 	now := normTime(s.opts.Now())
@@ -25,7 +27,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 		req.CreatedAt = now
 	}
 	if err := validateNew(&req, now); err != nil {
-		return store.Request{}, false, err
+		return store.Request{}, false, store.NothingWritten(err)
 	}
 	req.CreatedAt = normTime(req.CreatedAt)
 	req.Status = store.StatusRequesting
@@ -43,14 +45,14 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	if req.IdempotencyKey != "" {
 		existing, live, err := s.claimKey(b, &req, keyHash, now)
 		if err != nil || live {
-			return existing, false, err
+			return existing, false, store.NothingWritten(err)
 		}
 	}
 	if err := s.claimID(req.ID); err != nil {
-		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+		return store.Request{}, false, store.NothingWritten(fmt.Errorf("cannot create request %d: %w", req.ID, err))
 	}
 	putNew(b, &req)
-	if err := b.Commit(s.commitOpts()); err != nil {
+	if err := s.commit(b); err != nil {
 		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
 	}
 	s.cache.put(req)
@@ -202,7 +204,7 @@ func (s *Store) Advance(ctx context.Context, id uint64, to store.Status, outcome
 	b := s.db.NewBatch()
 	defer b.Close()
 	putAdvanced(b, &r)
-	if err := b.Commit(s.commitOpts()); err != nil {
+	if err := s.commit(b); err != nil {
 		s.cache.drop(id)
 		return store.Request{}, fmt.Errorf("cannot advance request %d to %s: %w", id, to, err)
 	}

@@ -20,16 +20,20 @@ import (
 // holder, and if the holder's writer died between claim and batch, the loser
 // writes the holder's rows from that copy: same values, same write
 // timestamps, so the repair is idempotent and cannot undo a later status.
+//
+// Errors before its first write (the idempotency key's claim, or the
+// request's rows) wrap store.ErrNothingWritten; a write that failed may
+// still land.
 func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, bool, error) {
 	if err := s.enter(ctx); err != nil {
-		return store.Request{}, false, err
+		return store.Request{}, false, store.NothingWritten(err)
 	}
 	now := toMillis(s.set.Now())
 	if req.CreatedAt.IsZero() {
 		req.CreatedAt = now
 	}
 	if err := store.ValidateNew(&req, now); err != nil {
-		return store.Request{}, false, err
+		return store.Request{}, false, store.NothingWritten(err)
 	}
 	req.CreatedAt = toMillis(req.CreatedAt)
 	req.UpdatedAt = now
@@ -41,9 +45,9 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 		if req.IdempotencyKey != "" && existing.IdempotencyKey == req.IdempotencyKey && existing.UserID == req.UserID {
 			return existing, false, nil // a retry of this very create
 		}
-		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w (%w)", req.ID, store.ErrIDExists, store.ErrInvalid)
+		return store.Request{}, false, store.NothingWritten(fmt.Errorf("cannot create request %d: %w (%w)", req.ID, store.ErrIDExists, store.ErrInvalid))
 	case !errors.Is(err, store.ErrNotFound):
-		return store.Request{}, false, fmt.Errorf("cannot create request %d: %w", req.ID, err)
+		return store.Request{}, false, store.NothingWritten(fmt.Errorf("cannot create request %d: %w", req.ID, err))
 	}
 	if req.IdempotencyKey != "" {
 		holder, ours, err := s.claimKey(ctx, &req)

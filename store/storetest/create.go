@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -107,6 +108,28 @@ func (s suite) testCreate(t *testing.T) {
 	})
 	t.Run("concurrent creates with one key create once", func(t *testing.T) {
 		testConcurrentKey(t, st)
+	})
+	t.Run("refusals before any write say nothing was written", func(t *testing.T) {
+		user := randID(t)
+		invalid := newRequest(t, user, user, now())
+		invalid.ID = 0
+		_, _, err := st.Create(ctx(t), invalid)
+		wantErr(t, "Create(id 0)", err, store.ErrNothingWritten)
+		late, cancel := context.WithCancel(ctx(t))
+		cancel()
+		gone := newRequest(t, user, user, now())
+		gone.IdempotencyKey = randHex(t, 8)
+		_, _, err = st.Create(late, gone)
+		wantErr(t, "Create(deadline past)", err, store.ErrNothingWritten)
+		if _, err := st.Get(ctx(t), gone.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("request %d refused for its deadline: Get err = %v, want ErrNotFound", gone.ID, err)
+		}
+		dup := newRequest(t, user, user, now())
+		mustCreate(t, st, dup)
+		again := newRequest(t, user, user, now())
+		again.ID = dup.ID
+		_, _, err = st.Create(ctx(t), again)
+		wantErr(t, "Create(existing id)", err, store.ErrNothingWritten)
 	})
 }
 
