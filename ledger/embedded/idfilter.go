@@ -1,12 +1,14 @@
 package embedded
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/ledger/embedded/filtersnap"
 )
 
 // idFilter is a split-block bloom filter over every transfer id stored in
@@ -134,11 +136,72 @@ func (f *idFilter) mayContain(id ledger.Uint128) bool {
 	return true
 }
 
-// loadIDFilter fills l.ids from the transfer ids and the status tags in
-// Pebble. It reads every 'T' and 'P' key once: about 0.9 s per million
-// stored transfers at Open (measured here: 2.9 s for 3.3 million).
+// idFilterTokenKey holds the token of the filter snapshot Close saved
+// (Options.FilterSnapshot): present only between a clean Close and the
+// next Open, so a snapshot is used only of the state it was taken of.
+var idFilterTokenKey = []byte{prefixMeta, 'F'}
+
+// saveIDFilter saves the filter for the next Open (Options.FilterSnapshot)
+// and then records its token; Close calls it once nothing writes transfer
+// ids. A failure leaves no token, and the next Open reads every id.
+func (l *Ledger) saveIDFilter() {
+	path := l.opts.FilterSnapshot
+	if path == "" || l.ids == nil {
+		return
+	}
+	tok := filtersnap.NewToken()
+	if err := filtersnap.Save(l.opts.FS, path, tok, l.ids.blocks); err != nil {
+		return
+	}
+	_ = l.db.Set(idFilterTokenKey, tok[:], pebble.Sync)
+}
+
+// loadIDFilter fills l.ids: from the snapshot the last clean Close saved,
+// if its token is stored; otherwise from the transfer ids and the status
+// tags in Pebble. Either way the token is deleted (synced) and the file
+// removed first, before any write, so a snapshot is read at most once.
 func (l *Ledger) loadIDFilter() error {
 	l.ids = newIDFilter(l.opts.TransferFilterBytes)
+	if path := l.opts.FilterSnapshot; path != "" {
+		loaded, err := l.loadIDFilterSnapshot(path)
+		if err != nil || loaded {
+			l.idsFromSnapshot = loaded
+			return err
+		}
+		clear(l.ids.blocks) // a torn snapshot may have filled some
+	}
+	return l.scanIDs()
+}
+
+// loadIDFilterSnapshot reads the snapshot at path into l.ids if the
+// stored token names it, and consumes both.
+func (l *Ledger) loadIDFilterSnapshot(path string) (loaded bool, err error) {
+	v, closer, err := l.db.Get(idFilterTokenKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, filtersnap.Remove(l.opts.FS, path) // a stale file: no state it fits
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot read the id filter's snapshot token: %w", err)
+	}
+	var tok filtersnap.Token
+	ok := copy(tok[:], v) == len(tok) && len(v) == len(tok)
+	_ = closer.Close()
+	if ok {
+		loaded, err = filtersnap.Load(l.opts.FS, path, tok, l.ids.blocks)
+		if err != nil {
+			return false, err
+		}
+	}
+	if err := l.db.Delete(idFilterTokenKey, pebble.Sync); err != nil {
+		return false, fmt.Errorf("cannot consume the id filter's snapshot token: %w", err)
+	}
+	return loaded, filtersnap.Remove(l.opts.FS, path)
+}
+
+// scanIDs adds the transfer ids and the status tags in Pebble to l.ids. It
+// reads every 'T' and 'P' key once: about 0.9 s per million stored
+// transfers at Open (measured here: 2.9 s for 3.3 million).
+func (l *Ledger) scanIDs() error {
 	for _, p := range [...]struct {
 		prefix byte
 		tag    func(ledger.Uint128) ledger.Uint128

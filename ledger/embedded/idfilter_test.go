@@ -2,7 +2,11 @@ package embedded
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/exchange/internal-transfer/ledger"
 )
@@ -86,10 +90,18 @@ func TestIDFilterSizing(t *testing.T) {
 // the applier would take the ids for new ones and create them a second
 // time. A filter of one block (every id a false positive) must give the
 // same answers, only slower.
+//
+// A clean Close saves the filter and Open reads it back (snapshot); a
+// snapshot Open must not trust (its token gone, as after a crash: Open
+// consumes it; or the file torn) is ignored and every id read (scan).
 func TestIDFilterRebuiltAtOpen(t *testing.T) {
-	for _, filterBytes := range []int64{0, 1} {
-		t.Run(fmt.Sprintf("bytes=%d", filterBytes), func(t *testing.T) {
-			dir := t.TempDir()
+	for _, c := range []struct {
+		filterBytes int64
+		restart     string // snapshot, no token, torn file
+	}{{0, "snapshot"}, {0, "no token"}, {0, "torn file"}, {1, "snapshot"}, {1, "no token"}} {
+		filterBytes := c.filterBytes
+		t.Run(fmt.Sprintf("bytes=%d/%s", filterBytes, c.restart), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ledger")
 			open := func() *Ledger {
 				l, err := Open(Options{Dir: dir, CacheBytes: 8 << 20, MemTableBytes: 1 << 20, TransferFilterBytes: filterBytes})
 				if err != nil {
@@ -108,9 +120,34 @@ func TestIDFilterRebuiltAtOpen(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
+			snap := dir + ".idfilter"
+			if _, err := os.Stat(snap); err != nil {
+				t.Fatalf("no filter snapshot after Close: %v", err)
+			}
+			switch c.restart {
+			case "no token":
+				db, err := pebble.Open(dir, &pebble.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := db.Delete(idFilterTokenKey, pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+				_ = db.Close()
+			case "torn file":
+				if err := os.Truncate(snap, 1000); err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			l = open()
 			defer l.Close()
+			if want := c.restart == "snapshot"; l.idsFromSnapshot != want {
+				t.Fatalf("filter read from its snapshot: %v, want %v", l.idsFromSnapshot, want)
+			}
+			if _, err := os.Stat(snap); !os.IsNotExist(err) {
+				t.Fatalf("the snapshot is still there after Open (%v): a crash now would leave it to the next Open", err)
+			}
 			orphan.CreditAccountID = acctB // would now succeed, were the id not pinned
 			fresh := stored
 			fresh.ID = ledger.Uint128{Hi: 3, Lo: 3}
@@ -144,10 +181,17 @@ func BenchmarkIDFilter(b *testing.B) {
 // a status stored before a restart must still refuse a second post or a
 // void (the rebuilt filter must hold its tag), and answers must not depend
 // on whether the cache holds the transfer.
+//
+// Both ways Open fills the filter: from the snapshot a clean Close saved,
+// and by reading every stored id (here: the snapshot's token removed).
 func TestPendingStatusAcrossRestart(t *testing.T) {
-	for _, recent := range []int{0, -1} {
-		t.Run(fmt.Sprintf("recent=%d", recent), func(t *testing.T) {
-			dir := t.TempDir()
+	for _, c := range []struct {
+		recent  int
+		restart string
+	}{{0, "snapshot"}, {-1, "snapshot"}, {0, "no token"}, {-1, "no token"}} {
+		recent := c.recent
+		t.Run(fmt.Sprintf("recent=%d/%s", recent, c.restart), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ledger")
 			open := func() *Ledger {
 				l, err := Open(Options{Dir: dir, CacheBytes: 8 << 20, MemTableBytes: 1 << 20, RecentPendingMax: recent})
 				if err != nil {
@@ -184,9 +228,34 @@ func TestPendingStatusAcrossRestart(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
+			snap := dir + ".idfilter"
+			if _, err := os.Stat(snap); err != nil {
+				t.Fatalf("no filter snapshot after Close: %v", err)
+			}
+			switch c.restart {
+			case "no token":
+				db, err := pebble.Open(dir, &pebble.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := db.Delete(idFilterTokenKey, pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+				_ = db.Close()
+			case "torn file":
+				if err := os.Truncate(snap, 1000); err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			l = open()
 			defer l.Close()
+			if want := c.restart == "snapshot"; l.idsFromSnapshot != want {
+				t.Fatalf("filter read from its snapshot: %v, want %v", l.idsFromSnapshot, want)
+			}
+			if _, err := os.Stat(snap); !os.IsNotExist(err) {
+				t.Fatalf("the snapshot is still there after Open (%v): a crash now would leave it to the next Open", err)
+			}
 			res, err = l.CreateTransfers(testCtx(t), []ledger.Transfer{
 				resolve(3, posted.ID, ledger.TransferVoidPendingTransfer),
 				resolve(4, open1.ID, ledger.TransferVoidPendingTransfer),

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,8 +98,15 @@ type Options struct {
 
 	// FS is the file system Pebble uses; nil: the OS's. The node wraps it
 	// to time WAL fsyncs (store/embedded.WALSyncFS); package tests pass an
-	// in-memory one. Ignored with DB.
+	// in-memory one. Ignored with DB, but for FilterSnapshot.
 	FS vfs.FS
+
+	// FilterSnapshot is the file (on FS) Close saves the transfer-id
+	// filter to and the next Open reads it back from, instead of reading
+	// every stored id (see ledger/embedded/filtersnap; after a crash Open
+	// reads them all, as it must). Default: Dir + ".idfilter" with Dir,
+	// none with DB.
+	FilterSnapshot string
 }
 
 // Ledger is the embedded engine. It implements ledger.Ledger and is safe for
@@ -108,6 +116,8 @@ type Ledger struct {
 	cache interface{ Unref() }
 	clock func() uint64
 	opts  Options
+
+	idsFromSnapshot bool // Open read l.ids from Options.FilterSnapshot
 
 	queue   chan *request
 	closing chan struct{}
@@ -221,6 +231,12 @@ func (o *Options) setDefaults() {
 	if o.TransferFilterBytes <= 0 {
 		o.TransferFilterBytes = DefaultTransferFilterBytes
 	}
+	if o.FilterSnapshot == "" && o.DB == nil {
+		o.FilterSnapshot = filepath.Clean(o.Dir) + ".idfilter"
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
 }
 
 // pebbleOptions returns the Pebble options for o.
@@ -265,6 +281,7 @@ func (l *Ledger) Close() error {
 		for i := range l.groups {
 			_ = l.groups[i].batch.Close()
 		}
+		l.saveIDFilter()      // nothing writes transfers any more
 		if l.opts.DB == nil { // a shared database is its owner's to close
 			err = l.db.Close()
 		}

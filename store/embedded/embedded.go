@@ -50,6 +50,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -145,6 +146,12 @@ type Options struct {
 	// Every other write still waits for its fsync.
 	DeferSync bool
 
+	// FilterSnapshot is the file Close saves the seen filter to and the
+	// next Open reads it back from, instead of reading every stored id and
+	// key (see ledger/embedded/filtersnap; after a crash Open reads them
+	// all, as it must). Default: Dir + ".seenfilter" with Dir, none with DB.
+	FilterSnapshot string
+
 	fs vfs.FS // nil: the OS file system; tests wrap it
 	// groupSync chooses how durable writes wait (tests set it): 0 picks
 	// by spare Ps (see useGroupSync), groupSyncOn and groupSyncOff force.
@@ -183,7 +190,9 @@ type Store struct {
 	counts  openCounters
 	cache   openCache
 	filter  *seenFilter // nil: disabled
-	group   *groupSync  // nil: commits wait for their own sync, or defer it
+
+	filterFromSnapshot bool       // Open read filter from Options.FilterSnapshot
+	group              *groupSync // nil: commits wait for their own sync, or defer it
 
 	// With DeferSync: Create and Advance commits begun and finished, and
 	// how many had finished when the fsync of the last successful Sync
@@ -333,6 +342,9 @@ func withDefaults(o Options) Options {
 	if o.MemTableSizeBytes == 0 {
 		o.MemTableSizeBytes = DefaultMemTableSizeBytes
 	}
+	if o.FilterSnapshot == "" && o.DB == nil {
+		o.FilterSnapshot = filepath.Clean(o.Dir) + ".seenfilter"
+	}
 	return o
 }
 
@@ -351,6 +363,7 @@ func (s *Store) Close() error {
 	if s.group != nil {
 		s.group.stop() // after the rounds of the writes just finished
 	}
+	s.saveFilter()     // nothing writes ids or keys any more
 	s.filter.release() // no operation is in flight, none can start
 	if s.opts.DB != nil {
 		return nil // a shared database is its owner's to close

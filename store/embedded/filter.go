@@ -6,6 +6,9 @@ import (
 	"math/bits"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/exchange/internal-transfer/ledger/embedded/filtersnap"
 )
 
 // seenFilter is a split-block bloom filter over every request id and every
@@ -127,14 +130,83 @@ func (f *seenFilter) mayContain(e filterEntry) bool {
 	return true
 }
 
-// loadFilter fills a new filter from the request ids and idempotency keys in
-// Pebble. It reads every request and idempotency key once at Open: about a
-// second per few million requests.
+// filterTokenKey holds the token of the filter snapshot Close saved
+// (Options.FilterSnapshot): present only between a clean Close and the
+// next Open, so a snapshot is used only of the state it was taken of.
+var filterTokenKey = []byte{prefixMeta, 'f'}
+
+// snapshotFS is the file system of the filter snapshot.
+func (s *Store) snapshotFS() vfs.FS {
+	if s.opts.fs != nil {
+		return s.opts.fs
+	}
+	return vfs.Default
+}
+
+// saveFilter saves the filter for the next Open (Options.FilterSnapshot)
+// and then records its token; Close calls it once nothing writes. A
+// failure leaves no token, and the next Open reads every id and key.
+func (s *Store) saveFilter() {
+	path := s.opts.FilterSnapshot
+	if path == "" || s.filter == nil {
+		return
+	}
+	tok := filtersnap.NewToken()
+	if err := filtersnap.Save(s.snapshotFS(), path, tok, s.filter.blocks); err != nil {
+		return
+	}
+	_ = s.db.Set(filterTokenKey, tok[:], pebble.Sync)
+}
+
+// loadFilter fills a new filter: from the snapshot the last clean Close
+// saved, if its token is stored; otherwise from the request ids and
+// idempotency keys in Pebble. Either way the token is deleted (synced) and
+// the file removed first, before any write, so a snapshot is read at most
+// once.
 func (s *Store) loadFilter() error {
 	s.filter = newSeenFilter(s.opts.FilterBytes)
 	if s.filter == nil {
 		return nil
 	}
+	if path := s.opts.FilterSnapshot; path != "" {
+		loaded, err := s.loadFilterSnapshot(path)
+		if err != nil || loaded {
+			s.filterFromSnapshot = loaded
+			return err
+		}
+		clear(s.filter.blocks) // a torn snapshot may have filled some
+	}
+	return s.scanFilter()
+}
+
+// loadFilterSnapshot reads the snapshot at path into s.filter if the
+// stored token names it, and consumes both.
+func (s *Store) loadFilterSnapshot(path string) (loaded bool, err error) {
+	fs := s.snapshotFS()
+	v, found, err := get(s.db, filterTokenKey)
+	if err != nil {
+		return false, fmt.Errorf("cannot read the filter's snapshot token: %w", err)
+	}
+	if !found {
+		return false, filtersnap.Remove(fs, path) // a stale file: no state it fits
+	}
+	var tok filtersnap.Token
+	if len(v) == len(tok) {
+		copy(tok[:], v)
+		if loaded, err = filtersnap.Load(fs, path, tok, s.filter.blocks); err != nil {
+			return false, err
+		}
+	}
+	if err := s.db.Delete(filterTokenKey, pebble.Sync); err != nil {
+		return false, fmt.Errorf("cannot consume the filter's snapshot token: %w", err)
+	}
+	return loaded, filtersnap.Remove(fs, path)
+}
+
+// scanFilter adds the request ids and idempotency keys in Pebble to
+// s.filter. It reads every request and idempotency key once: about a
+// second per few million requests.
+func (s *Store) scanFilter() error {
 	scan := func(prefix byte, add func(k []byte) bool) error {
 		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefix}, UpperBound: []byte{prefix + 1}})
 		if err != nil {

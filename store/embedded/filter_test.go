@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 	"unsafe"
@@ -67,39 +70,75 @@ func TestSeenFilterBlockStripe(t *testing.T) {
 }
 
 // TestFilterReloadedAtOpen checks that a reopened store still refuses a
-// stored id and finds a stored idempotency key: the filter is rebuilt from
-// Pebble, so it cannot wrongly skip those reads.
+// stored id and finds a stored idempotency key: the filter is read back
+// from the snapshot a clean Close saved, or rebuilt from Pebble when that
+// snapshot cannot be trusted (its token gone, as after a crash: Open
+// consumes it; the file torn; a filter of another size), so it cannot
+// wrongly skip those reads.
 func TestFilterReloadedAtOpen(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	now := time.Now()
-	s, err := Open(Options{Dir: dir})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	const n = 100
-	for i := range uint64(n) {
-		r := testRequest(i+1, fmt.Sprintf("key-%d", i), now)
-		if _, created, err := s.Create(ctx, r); err != nil || !created {
-			t.Fatalf("Create %d: created %v, %v", i+1, created, err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	s = openTest(t, Options{Dir: dir, FilterBytes: 1 << 20})
-	for i := range uint64(n) {
-		_, _, err := s.Create(ctx, testRequest(i+1, "", now))
-		if !errors.Is(err, store.ErrInvalid) {
-			t.Fatalf("Create of stored id %d: %v, want ErrInvalid", i+1, err)
-		}
-		r := testRequest(1000+i, fmt.Sprintf("key-%d", i), now)
-		got, created, err := s.Create(ctx, r)
-		if err != nil || created || got.ID != i+1 {
-			t.Fatalf("Create with stored key %d: got id %d, created %v, %v; want id %d held", i, got.ID, created, err, i+1)
-		}
-	}
-	if s.filter == nil || !s.filter.mayContain(idEntry(1)) {
-		t.Fatal("filter not loaded with stored ids")
+	for _, restart := range []string{"snapshot", "no token", "torn file", "other size"} {
+		t.Run(restart, func(t *testing.T) {
+			ctx := context.Background()
+			dir := filepath.Join(t.TempDir(), "store")
+			now := time.Now()
+			first := int64(1 << 20)
+			if restart == "other size" {
+				first = 2 << 20
+			}
+			s, err := Open(Options{Dir: dir, FilterBytes: first})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			const n = 100
+			for i := range uint64(n) {
+				r := testRequest(i+1, fmt.Sprintf("key-%d", i), now)
+				if _, created, err := s.Create(ctx, r); err != nil || !created {
+					t.Fatalf("Create %d: created %v, %v", i+1, created, err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			snap := dir + ".seenfilter"
+			if _, err := os.Stat(snap); err != nil {
+				t.Fatalf("no filter snapshot after Close: %v", err)
+			}
+			switch restart {
+			case "no token":
+				db, err := pebble.Open(dir, &pebble.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := db.Delete(filterTokenKey, pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+				_ = db.Close()
+			case "torn file":
+				if err := os.Truncate(snap, 1000); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s = openTest(t, Options{Dir: dir, FilterBytes: 1 << 20})
+			if want := restart == "snapshot"; s.filterFromSnapshot != want {
+				t.Fatalf("filter read from its snapshot: %v, want %v", s.filterFromSnapshot, want)
+			}
+			if _, err := os.Stat(snap); !os.IsNotExist(err) {
+				t.Fatalf("the snapshot is still there after Open (%v): a crash now would leave it to the next Open", err)
+			}
+			for i := range uint64(n) {
+				_, _, err := s.Create(ctx, testRequest(i+1, "", now))
+				if !errors.Is(err, store.ErrInvalid) {
+					t.Fatalf("Create of stored id %d: %v, want ErrInvalid", i+1, err)
+				}
+				r := testRequest(1000+i, fmt.Sprintf("key-%d", i), now)
+				got, created, err := s.Create(ctx, r)
+				if err != nil || created || got.ID != i+1 {
+					t.Fatalf("Create with stored key %d: got id %d, created %v, %v; want id %d held", i, got.ID, created, err, i+1)
+				}
+			}
+			if s.filter == nil || !s.filter.mayContain(idEntry(1)) {
+				t.Fatal("filter not loaded with stored ids")
+			}
+		})
 	}
 }

@@ -26,6 +26,7 @@ const (
 	prefixIdemAge byte = 'e'
 	prefixAction  byte = 'a'
 	prefixNode    byte = 'n'
+	prefixMeta    byte = 'm' // the store's own state: filterTokenKey
 )
 
 // Widths and offsets of the fixed-width keys and values above.

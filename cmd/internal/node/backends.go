@@ -50,7 +50,8 @@ func openLedger(cfg *config.Config, shared *pebble.DB) (ledger.Ledger, error) {
 	case "embedded":
 		l, err := ledgerembedded.Open(ledgerembedded.Options{
 			Dir: filepath.Join(cfg.Server.DataDir, ledgerDir), DB: shared,
-			FS: storeembedded.WALSyncFS(nil, observeWALSync), // its own database's WAL, when not shared
+			FS:             storeembedded.WALSyncFS(nil, observeWALSync), // its own database's WAL, when not shared
+			FilterSnapshot: filterSnapshot(cfg, shared, ".ledger-idfilter"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot open embedded ledger: %w", err)
@@ -69,6 +70,17 @@ func openLedger(cfg *config.Config, shared *pebble.DB) (ledger.Ledger, error) {
 		return l, nil
 	}
 	panic("BUG: config validation let backends.ledger " + cfg.Backends.Ledger + " through")
+}
+
+// filterSnapshot is where an embedded backend in the shared database keeps
+// its filter's snapshot between a clean stop and the next start (beside
+// the database, named for the backend); "" with its own database, where
+// it keeps one beside that (the backends' defaults).
+func filterSnapshot(cfg *config.Config, shared *pebble.DB, suffix string) string {
+	if shared == nil {
+		return ""
+	}
+	return filepath.Join(cfg.Server.DataDir, sharedDir+suffix)
 }
 
 // ScyllaOptions is the ScyllaDB store's options from cfg's database section.
@@ -93,7 +105,8 @@ func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (stor
 			WALSyncObserver: observeWALSync, // its own database's WAL, when not shared
 			// In the ledger's database its writes are made durable by the
 			// ledger's fsyncs that follow them (Backends.StoreSync).
-			DeferSync: shared != nil,
+			DeferSync:      shared != nil,
+			FilterSnapshot: filterSnapshot(cfg, shared, ".store-seenfilter"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("cannot open embedded store: %w", err)

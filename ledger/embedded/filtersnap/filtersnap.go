@@ -1,0 +1,170 @@
+// Package filtersnap saves and loads the in-memory filters the embedded
+// ledger and store keep of every id they hold (32-byte blocks of eight
+// words), so a clean restart reads one file instead of every stored id: a
+// scan that grows with the data (about a second per million transfers).
+//
+// A snapshot is valid only for the database state it was taken of. Its
+// owner ties the two with a token: at Close, Save writes the file tagged
+// with a fresh token and the owner then stores the token in the database
+// (synced); at Open the owner reads the token and Loads the file only if
+// it carries the same one, then deletes the token from the database
+// (synced) before its first write. A crash after that, a file torn or
+// from another copy of the data, or a token written after the file but
+// lost, leaves no match, and the owner scans as before.
+package filtersnap
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Token ties a snapshot file to the database state it was taken of.
+type Token [16]byte
+
+// NewToken returns a fresh random token.
+func NewToken() Token {
+	var t Token
+	_, _ = rand.Read(t[:]) // never fails (crypto/rand panics instead)
+	return t
+}
+
+// magic starts every snapshot file; the header is magic, token, block
+// count (uint64), CRC-32C of the blocks; then the blocks, little-endian.
+const (
+	magic       = "ITFSNAP1"
+	headerSize  = len(magic) + len(Token{}) + 8 + 4
+	blockBytes  = 32
+	chunkBytes  = 1 << 20 // encoded per write and read
+	chunkBlocks = chunkBytes / blockBytes
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Save writes blocks to path, tagged with tok, atomically: to a temporary
+// file, synced, renamed over path, and the directory synced.
+func Save(fs vfs.FS, path string, tok Token, blocks [][8]uint32) (err error) {
+	tmp := path + ".tmp"
+	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("cannot save filter snapshot: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = fs.Remove(tmp)
+		}
+	}()
+	buf := make([]byte, chunkBytes)
+	crc := uint32(0)
+	for i := 0; i < len(blocks); i += chunkBlocks {
+		crc = crc32.Update(crc, castagnoli, encode(buf, blocks[i:min(i+chunkBlocks, len(blocks))]))
+	}
+	hdr := make([]byte, 0, headerSize)
+	hdr = append(hdr, magic...)
+	hdr = append(hdr, tok[:]...)
+	hdr = binary.LittleEndian.AppendUint64(hdr, uint64(len(blocks)))
+	hdr = binary.LittleEndian.AppendUint32(hdr, crc)
+	_, err = f.Write(hdr)
+	for i := 0; i < len(blocks) && err == nil; i += chunkBlocks {
+		_, err = f.Write(encode(buf, blocks[i:min(i+chunkBlocks, len(blocks))]))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fs.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(fs, path)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot save filter snapshot: %w", err)
+	}
+	return nil
+}
+
+// Load fills blocks from the snapshot at path when it is whole, tagged
+// tok and of len(blocks) blocks; found is false otherwise (no file, or one
+// of another state, size or damaged), with blocks then unspecified. err
+// is an I/O error other than a missing file.
+func Load(fs vfs.FS, path string, tok Token, blocks [][8]uint32) (found bool, err error) {
+	f, err := fs.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot load filter snapshot: %w", err)
+	}
+	defer f.Close()
+	hdr := make([]byte, headerSize)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return false, nil // shorter than a header: torn
+	}
+	var got Token
+	copy(got[:], hdr[len(magic):])
+	n := binary.LittleEndian.Uint64(hdr[len(magic)+len(tok):])
+	want := binary.LittleEndian.Uint32(hdr[headerSize-4:])
+	if string(hdr[:len(magic)]) != magic || got != tok || n != uint64(len(blocks)) {
+		return false, nil
+	}
+	buf := make([]byte, chunkBytes)
+	crc := uint32(0)
+	for i := 0; i < len(blocks); i += chunkBlocks {
+		part := blocks[i:min(i+chunkBlocks, len(blocks))]
+		b := buf[:len(part)*blockBytes]
+		if _, err := io.ReadFull(f, b); err != nil {
+			return false, nil // torn
+		}
+		crc = crc32.Update(crc, castagnoli, b)
+		for j := range part {
+			for k := range part[j] {
+				part[j][k] = binary.LittleEndian.Uint32(b[j*blockBytes+k*4:])
+			}
+		}
+	}
+	if crc != want {
+		return false, nil // damaged
+	}
+	return true, nil
+}
+
+// encode writes blocks into buf, little-endian, and returns the bytes.
+func encode(buf []byte, blocks [][8]uint32) []byte {
+	b := buf[:len(blocks)*blockBytes]
+	for j := range blocks {
+		for k, w := range blocks[j] {
+			binary.LittleEndian.PutUint32(b[j*blockBytes+k*4:], w)
+		}
+	}
+	return b
+}
+
+// Remove deletes the snapshot at path; a missing one is no error.
+func Remove(fs vfs.FS, path string) error {
+	if err := fs.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot remove filter snapshot: %w", err)
+	}
+	return nil
+}
+
+func syncDir(fs vfs.FS, path string) error {
+	d, err := fs.OpenDir(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

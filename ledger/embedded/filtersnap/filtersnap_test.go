@@ -1,0 +1,106 @@
+package filtersnap
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+func randomBlocks(n int) [][8]uint32 {
+	b := make([][8]uint32, n)
+	for i := range b {
+		for k := range b[i] {
+			b[i][k] = rand.Uint32()
+		}
+	}
+	return b
+}
+
+// A snapshot loads back exactly, and only into a filter of its size under
+// its own token.
+func TestSaveLoadRoundTrip(t *testing.T) {
+	fs := vfs.NewMem()
+	// More than one chunk, and not a whole number of them.
+	blocks := randomBlocks(2*chunkBlocks + 7)
+	tok := NewToken()
+	if err := Save(fs, "snap", tok, blocks); err != nil {
+		t.Fatal(err)
+	}
+	got := make([][8]uint32, len(blocks))
+	if found, err := Load(fs, "snap", tok, got); err != nil || !found {
+		t.Fatalf("Load: found %v, %v", found, err)
+	}
+	for i := range blocks {
+		if got[i] != blocks[i] {
+			t.Fatalf("block %d: %v, want %v", i, got[i], blocks[i])
+		}
+	}
+	if found, err := Load(fs, "snap", NewToken(), got); err != nil || found {
+		t.Fatalf("Load with another token: found %v, %v", found, err)
+	}
+	if found, err := Load(fs, "snap", tok, make([][8]uint32, len(blocks)*2)); err != nil || found {
+		t.Fatalf("Load into another size: found %v, %v", found, err)
+	}
+	if found, err := Load(fs, "missing", tok, got); err != nil || found {
+		t.Fatalf("Load of no file: found %v, %v", found, err)
+	}
+	if err := Remove(fs, "snap"); err != nil {
+		t.Fatal(err)
+	}
+	if found, _ := Load(fs, "snap", tok, got); found {
+		t.Fatal("Load after Remove found the snapshot")
+	}
+	if err := Remove(fs, "snap"); err != nil {
+		t.Fatalf("Remove of no file: %v", err)
+	}
+}
+
+// A torn or damaged file is not loaded.
+func TestDamagedSnapshotIsNotLoaded(t *testing.T) {
+	blocks := randomBlocks(100)
+	tok := NewToken()
+	for name, damage := range map[string]func([]byte) []byte{
+		"torn header": func(b []byte) []byte { return b[:headerSize-1] },
+		"torn blocks": func(b []byte) []byte { return b[:len(b)-1] },
+		"flipped bit": func(b []byte) []byte { b[headerSize+40] ^= 1; return b },
+		"foreign":     func(b []byte) []byte { b[0] = 'X'; return b },
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs := vfs.NewMem()
+			if err := Save(fs, "snap", tok, blocks); err != nil {
+				t.Fatal(err)
+			}
+			raw := readAll(t, fs, "snap")
+			f, err := fs.Create("snap", vfs.WriteCategoryUnspecified)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(damage(raw)); err != nil {
+				t.Fatal(err)
+			}
+			_ = f.Close()
+			if found, err := Load(fs, "snap", tok, make([][8]uint32, len(blocks))); err != nil || found {
+				t.Fatalf("Load: found %v, %v; want not found", found, err)
+			}
+		})
+	}
+}
+
+func readAll(t *testing.T, fs vfs.FS, name string) []byte {
+	t.Helper()
+	f, err := fs.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, st.Size())
+	if _, err := f.ReadAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
