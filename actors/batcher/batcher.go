@@ -167,6 +167,12 @@ func submit[E, R any](ctx context.Context, b *Batcher, what string, events []E, 
 	if len(events) == 0 {
 		return nil, nil
 	}
+	if err := ctx.Err(); err != nil {
+		// Its caller gave up already (a slow store write before it): the
+		// ledger would apply what no one waits for, under overload most
+		// of all. Nothing is sent.
+		return nil, fmt.Errorf("cannot create %s: its deadline passed before it was sent: %w", what, err)
+	}
 	i, err := b.admit(len(events))
 	if err != nil {
 		return nil, err

@@ -403,3 +403,19 @@ func TestAccountCreationsDoNotStarveTransfers(t *testing.T) {
 		t.Fatalf("a transfer behind a stream of account creations: %v after %v", err, time.Since(start))
 	}
 }
+
+// A submission whose caller already gave up is not sent: the ledger would
+// apply what no one waits for.
+func TestExpiredSubmissionIsNotSent(t *testing.T) {
+	b, g, debit, credit := setup(t, Options{Width: 1, QueueMax: ledger.BatchEventsMax, CallTimeout: time.Second}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := b.CreateTransfers(ctx, []ledger.Transfer{{ID: randomID(t), DebitAccountID: debit, CreditAccountID: credit, Amount: ledger.U128(1), Ledger: 1, Code: 1}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("CreateTransfers after its caller gave up: %v, want context.Canceled", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := g.calls.Load(); n != 0 {
+		t.Fatalf("the ledger was called %d times for a submission no one waited for", n)
+	}
+}

@@ -359,8 +359,11 @@ func (s *Service) Close() {
 		return
 	}
 	// Every request counted in before closed was set is answered (its
-	// actor answers by its deadline, the wait ends answerMargin later).
-	deadline := time.Now().Add(s.opts.RequestTimeout + answerMargin + 100*time.Millisecond)
+	// actor answers by its deadline, the wait ends answerMargin later);
+	// one may first wait up to RequestTimeout for its actor to start
+	// (actorFor), and a message sent after the poisons below would be
+	// dropped unanswered.
+	deadline := time.Now().Add(2*s.opts.RequestTimeout + answerMargin + 100*time.Millisecond)
 	for s.inflight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
