@@ -146,8 +146,8 @@ var idFilterTokenKey = []byte{prefixMeta, 'F'}
 // ids. A failure leaves no token, and the next Open reads every id.
 func (l *Ledger) saveIDFilter() {
 	path := l.opts.FilterSnapshot
-	if path == "" || l.ids == nil {
-		return
+	if path == "" || l.ids == nil || !filtersnap.Worth(l.ids.blocks) {
+		return // few ids: reading them at Open costs less than the file
 	}
 	tok := filtersnap.NewToken()
 	if err := filtersnap.Save(l.opts.FS, path, tok, l.ids.blocks); err != nil {

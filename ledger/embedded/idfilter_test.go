@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/exchange/internal-transfer/ledger"
+	"github.com/exchange/internal-transfer/ledger/embedded/filtersnap"
 )
 
 // filterIDs returns n distinct ids shaped like real ones: sequential (as
@@ -95,6 +96,7 @@ func TestIDFilterSizing(t *testing.T) {
 // snapshot Open must not trust (its token gone, as after a crash: Open
 // consumes it; or the file torn) is ignored and every id read (scan).
 func TestIDFilterRebuiltAtOpen(t *testing.T) {
+	snapshotAlways(t)
 	for _, c := range []struct {
 		filterBytes int64
 		restart     string // snapshot, no token, torn file
@@ -185,6 +187,7 @@ func BenchmarkIDFilter(b *testing.B) {
 // Both ways Open fills the filter: from the snapshot a clean Close saved,
 // and by reading every stored id (here: the snapshot's token removed).
 func TestPendingStatusAcrossRestart(t *testing.T) {
+	snapshotAlways(t)
 	for _, c := range []struct {
 		recent  int
 		restart string
@@ -269,5 +272,29 @@ func TestPendingStatusAcrossRestart(t *testing.T) {
 				t.Fatalf("account A after restart: %+v %v, want 3 posted and nothing pending", got, err)
 			}
 		})
+	}
+}
+
+// snapshotAlways makes Close save a filter snapshot however few entries it
+// holds, until t ends.
+func snapshotAlways(t *testing.T) {
+	old := filtersnap.MinEntries
+	filtersnap.MinEntries = 0
+	t.Cleanup(func() { filtersnap.MinEntries = old })
+}
+
+// A filter of few ids is not saved: reading them at Open costs less.
+func TestFewIDsAreNotSnapshot(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ledger")
+	l, err := Open(Options{Dir: dir, CacheBytes: 8 << 20, MemTableBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createAB(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir + ".idfilter"); !os.IsNotExist(err) {
+		t.Fatalf("a filter of two accounts' ledger was saved (%v)", err)
 	}
 }

@@ -148,8 +148,8 @@ func (s *Store) snapshotFS() vfs.FS {
 // failure leaves no token, and the next Open reads every id and key.
 func (s *Store) saveFilter() {
 	path := s.opts.FilterSnapshot
-	if path == "" || s.filter == nil {
-		return
+	if path == "" || s.filter == nil || !filtersnap.Worth(s.filter.blocks) {
+		return // few ids and keys: reading them at Open costs less than the file
 	}
 	tok := filtersnap.NewToken()
 	if err := filtersnap.Save(s.snapshotFS(), path, tok, s.filter.blocks); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/exchange/internal-transfer/ledger/embedded/filtersnap"
 	"github.com/exchange/internal-transfer/store"
 )
 
@@ -76,6 +77,9 @@ func TestSeenFilterBlockStripe(t *testing.T) {
 // consumes it; the file torn; a filter of another size), so it cannot
 // wrongly skip those reads.
 func TestFilterReloadedAtOpen(t *testing.T) {
+	old := filtersnap.MinEntries
+	filtersnap.MinEntries = 0 // a snapshot however few entries
+	t.Cleanup(func() { filtersnap.MinEntries = old })
 	for _, restart := range []string{"snapshot", "no token", "torn file", "other size"} {
 		t.Run(restart, func(t *testing.T) {
 			ctx := context.Background()

@@ -104,3 +104,37 @@ func readAll(t *testing.T, fs vfs.FS, name string) []byte {
 	}
 	return b
 }
+
+// Entries estimates the entries of a filter from its bits, closely enough
+// to tell a filter worth a snapshot from one that is not.
+func TestEntriesEstimate(t *testing.T) {
+	blocks := make([][8]uint32, 1<<16) // 2 MiB
+	add := func(n int) {
+		for range n {
+			b := &blocks[rand.IntN(len(blocks))]
+			h := rand.Uint32()
+			for i := range b {
+				b[i] |= 1 << ((h * uint32(2*i+1) * 0x9e3779b1) >> 27)
+			}
+		}
+	}
+	if got := Entries(blocks); got != 0 {
+		t.Fatalf("empty filter: %d entries", got)
+	}
+	total := 0
+	for _, n := range []int{10_000, 40_000} {
+		add(n)
+		total += n
+		got := Entries(blocks)
+		if got < total*8/10 || got > total*11/10 {
+			t.Fatalf("%d entries added: estimated %d", total, got)
+		}
+	}
+	if Worth(blocks) {
+		t.Fatalf("50,000 entries: worth a snapshot with MinEntries %d", MinEntries)
+	}
+	add(300_000)
+	if !Worth(blocks) {
+		t.Fatalf("350,000 entries (estimated %d): not worth a snapshot", Entries(blocks))
+	}
+}
