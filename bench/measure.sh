@@ -54,8 +54,9 @@ drive() { # label mode rate [extra args]
 	echo "(closed loop: the most the service sustains), \`bash bench/bench.sh overload\`, \`bash bench/chaos.sh\`."
 	echo "Each run starts a fresh embedded service (Pebble ledger and store, in-process Kafka) on a temp data dir,"
 	echo "funds the users through the admin API, offers the mix (funding→spot 45 %, spot→funding 25 %, cross-user"
-	echo "20 %, idempotent re-sends 5 %, transfers beyond the supply 5 %; 2 % of new transfers are sent twice at"
-	echo "once and must get one request), waits until nothing is open, stops the service with SIGTERM and runs"
+	echo "20 %, idempotent re-sends 4 %, re-sends of a key with another amount 1 % (must be refused), transfers"
+	echo "beyond the supply 5 %; 2 % of new transfers are sent twice at once and must get one request; a request id"
+	echo "a 503 names must end final), waits until nothing is open, stops the service with SIGTERM and runs"
 	echo "\`itctl verify\` against its data with the generator's exact expectations."
 	echo
 	echo "Columns: *accepted/s* counts 200s during the load phase; p50…max are of accepted transfers, each from"

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exchange/internal-transfer/bench/verify"
 	"github.com/valyala/fasthttp"
 )
 
@@ -185,5 +186,70 @@ func TestSettleSamplesWaitForAPoller(t *testing.T) {
 	}
 	if q.P50 < 250 {
 		t.Fatalf("settlement took 300 ms, recorded p50 %.1f ms", q.P50)
+	}
+}
+
+// A request id named by an answer that left the outcome open (503) must
+// exist and reach a final state: it is expected as such. And the retry
+// with the same key must answer for that request, not another.
+func TestUnansweredRequestIDIsExpected(t *testing.T) {
+	unavailable := func(ctx *fasthttp.RequestCtx) {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.Set("Retry-After", "0")
+		ctx.SetBodyString(`{"success":false,"data":null,"error":{"code":"UNAVAILABLE","message":"m","details":{"request_id":"9"}}}`)
+	}
+	for _, c := range []struct {
+		retryID   string
+		violation bool
+	}{{"9", false}, {"10", true}} {
+		r := latencyRunner(answerServer(t, func(n int64, ctx *fasthttp.RequestCtx) {
+			if n == 1 {
+				unavailable(ctx)
+				return
+			}
+			pending(c.retryID)(n, ctx)
+		}), 1)
+		a, definitive := r.send(r.users[0], []byte(`{}`))
+		if !definitive || a.requestID != c.retryID {
+			t.Fatalf("answer %+v definitive %v", a, definitive)
+		}
+		if len(r.exp) != 1 || r.exp[0].RequestID != "9" || r.exp[0].Status != verify.StatusFinal {
+			t.Fatalf("expectations %+v, want request 9 final", r.exp)
+		}
+		if got := r.st.snapshot()["violation_retry_other_request"] > 0; got != c.violation {
+			t.Fatalf("retry answered request %s after a 503 named 9: violation %v, want %v", c.retryID, got, c.violation)
+		}
+	}
+}
+
+// A re-send of an answered transfer's key with another amount must be
+// refused; an answer for a request (a new one, or the original) is a
+// violation.
+func TestConflictingResend(t *testing.T) {
+	if got := string(conflicting([]byte(`{"amount":"10.29","client_transfer_id":"k"}`))); got != `{"amount":"10.28","client_transfer_id":"k"}` {
+		t.Fatalf("conflicting body %s", got)
+	}
+	if got := string(conflicting([]byte(`{"amount":"7"}`))); got != `{"amount":"8"}` {
+		t.Fatalf("conflicting body %s", got)
+	}
+	for _, c := range []struct {
+		name      string
+		answer    func(ctx *fasthttp.RequestCtx)
+		violation bool
+	}{
+		{"refused", func(ctx *fasthttp.RequestCtx) {
+			ctx.SetStatusCode(fasthttp.StatusConflict)
+			ctx.SetBodyString(`{"success":false,"data":null,"error":{"code":"IDEMPOTENCY_CONFLICT","message":"m"}}`)
+		}, false},
+		{"accepted as a new request", func(ctx *fasthttp.RequestCtx) { pending("77")(1, ctx) }, true},
+		{"answered with the original", func(ctx *fasthttp.RequestCtx) { pending("5")(1, ctx) }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := latencyRunner(answerServer(t, func(_ int64, ctx *fasthttp.RequestCtx) { c.answer(ctx) }), 1)
+			r.conflict(finished{u: r.users[0], body: []byte(`{"amount":"1.5","client_transfer_id":"k"}`), requestID: "5"}, time.Now())
+			if got := r.st.snapshot()["violation_conflict_accepted"] > 0; got != c.violation {
+				t.Fatalf("violation %v, want %v: %v", got, c.violation, r.st.snapshot())
+			}
+		})
 	}
 }

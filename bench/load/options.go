@@ -24,7 +24,10 @@ type Mix struct {
 	Back  int // spot→funding, once spot holds settled funds
 	Cross int // funding→funding of another user (a cross-user route)
 	Retry int // re-send of an earlier answered request: must return its request_id
-	Fail  int // amount above what the user can hold: must fail INSUFFICIENT_BALANCE
+	// Conflict re-sends an earlier answered request's key with another
+	// amount: it must be refused (409 IDEMPOTENCY_CONFLICT) and move nothing.
+	Conflict int
+	Fail     int // amount above what the user can hold: must fail INSUFFICIENT_BALANCE
 	// Twin is the percent of new transfers (of every kind) sent twice at
 	// once, as by a client that retries before its first try is answered:
 	// both sends must be answered with the same request. Not part of the
@@ -78,7 +81,7 @@ func Defaults() Options {
 		Users: 10_000, UserBase: 1_000_000, Asset: "USDT", Decimals: 8,
 		Fund: 100 * 100_000_000, AmountMin: 1_000_000, AmountMax: 500_000_000, AmountLimit: 1_000_000_000_000_000,
 		Rate: 5_000, Concurrency: 64, InFlightMax: 2_048, Duration: 60 * time.Second,
-		Mix:            Mix{Back: 25, Cross: 20, Retry: 5, Fail: 5, Twin: 2},
+		Mix:            Mix{Back: 25, Cross: 20, Retry: 4, Conflict: 1, Fail: 5, Twin: 2},
 		RequestTimeout: 5 * time.Second, AttemptsMax: 200, DrainTimeout: 180 * time.Second,
 		BackoffMax:   2 * time.Second,
 		SettleSample: 0.01, SettlePollers: 32, SettlePoll: 2 * time.Millisecond,
@@ -99,8 +102,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("cannot run: in-flight cap and attempts must be positive")
 	case o.AmountMin == 0 || o.AmountMax < o.AmountMin || o.Fund < o.AmountMax:
 		return fmt.Errorf("cannot run: need 0 < amount-min <= amount-max <= fund")
-	case o.Mix.Back < 0 || o.Mix.Cross < 0 || o.Mix.Retry < 0 || o.Mix.Fail < 0 ||
-		o.Mix.Back+o.Mix.Cross+o.Mix.Retry+o.Mix.Fail > 100:
+	case o.Mix.Back < 0 || o.Mix.Cross < 0 || o.Mix.Retry < 0 || o.Mix.Conflict < 0 || o.Mix.Fail < 0 ||
+		o.Mix.Back+o.Mix.Cross+o.Mix.Retry+o.Mix.Conflict+o.Mix.Fail > 100:
 		return fmt.Errorf("cannot run: mix shares must be >= 0 and sum to at most 100")
 	case o.Mix.Twin < 0 || o.Mix.Twin > 100:
 		return fmt.Errorf("cannot run: mix-twin must be a percent (0..100), got %d", o.Mix.Twin)

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -35,13 +36,18 @@ type plan struct {
 // due (see stats).
 func (r *runner) one(due time.Time) {
 	roll := rand.IntN(100)
-	if roll < r.o.Mix.Retry {
+	resend := r.o.Mix.Retry + r.o.Mix.Conflict
+	if roll < resend {
 		if f, ok := r.pickFinished(); ok {
-			r.retry(f, due)
+			if roll < r.o.Mix.Retry {
+				r.retry(f, due)
+			} else {
+				r.conflict(f, due)
+			}
 			return
 		}
 	}
-	p, ok := r.plan(roll - r.o.Mix.Retry)
+	p, ok := r.plan(roll - resend)
 	if !ok {
 		return
 	}
@@ -218,6 +224,7 @@ func (r *runner) send(u *user, body []byte) (answer, bool) {
 	backoff := 50 * time.Millisecond
 	uri := "http://" + r.o.APIAddr + pathTransfer
 	unknown := false // an attempt so far may have created the request
+	named := ""      // the request an unanswered attempt named
 	for attempt := 1; ; attempt++ {
 		a := r.api.do("POST", uri, u.auth, body)
 		r.st.attempt(&a)
@@ -226,9 +233,20 @@ func (r *runner) send(u *user, body []byte) (answer, bool) {
 			if attempt > 1 {
 				r.st.inc("resolved_after_retry", 1)
 			}
+			if named != "" && a.requestID != named {
+				r.st.inc("violation_retry_other_request", 1)
+				r.violation("user %d: an attempt answered HTTP 503 for request %s, its retry with the same key HTTP %d %s request_id %q (body %s)",
+					u.id, named, a.status, a.code, a.requestID, body)
+			}
 			return a, true
 		}
 		unknown = true
+		if a.requestID != "" && named == "" {
+			// An id handed out must name a request that reaches a
+			// final state, whatever comes of this transfer.
+			named = a.requestID
+			r.expect(a.requestID, u.id, verify.StatusFinal)
+		}
 		wait := backoff
 		if a.retryAfter > 0 {
 			wait = a.retryAfter
@@ -377,4 +395,52 @@ func (r *runner) retry(f finished, due time.Time) {
 	default:
 		r.st.inc("retry_same_request_id", 1)
 	}
+}
+
+// conflict re-sends an answered transfer's key with another amount: the
+// service must refuse it (409 IDEMPOTENCY_CONFLICT), or refuse it earlier
+// (400 for the amount, 429), and never answer for a request. Nothing is
+// booked: a service that moved money for it fails verify's exact balances.
+func (r *runner) conflict(f finished, due time.Time) {
+	body := conflicting(f.body)
+	if body == nil {
+		return
+	}
+	r.st.sent(time.Since(due))
+	a, definitive := r.send(f.u, body)
+	r.st.transfer(due, &a)
+	switch {
+	case !definitive:
+		r.st.inc("conflict_unknown", 1)
+	case a.status == fasthttp.StatusConflict && a.code == "IDEMPOTENCY_CONFLICT" && (a.requestID == "" || a.requestID == f.requestID):
+		r.st.inc("conflict_refused", 1)
+	case (a.status == fasthttp.StatusBadRequest || a.status == fasthttp.StatusTooManyRequests) && a.requestID == "":
+		r.st.inc("conflict_rejected_"+strconv.Itoa(a.status), 1)
+	default:
+		r.st.inc("violation_conflict_accepted", 1)
+		r.violation("user %d: the key of request %s re-sent with another amount (body %s) was answered HTTP %d %s request_id %q status %q",
+			f.u.id, f.requestID, body, a.status, a.code, a.requestID, a.state)
+	}
+}
+
+// conflicting is body with the last digit of its amount changed (up, or
+// down from 9), or nil when body has no amount.
+func conflicting(body []byte) []byte {
+	const field = `"amount":"`
+	i := bytes.Index(body, []byte(field))
+	if i < 0 {
+		return nil
+	}
+	j := bytes.IndexByte(body[i+len(field):], '"')
+	if j <= 0 {
+		return nil
+	}
+	out := bytes.Clone(body)
+	last := i + len(field) + j - 1
+	if out[last] == '9' {
+		out[last] = '8'
+	} else {
+		out[last]++
+	}
+	return out
 }

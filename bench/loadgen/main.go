@@ -103,6 +103,7 @@ func options() (load.Options, outputs, error) {
 	flag.IntVar(&o.Mix.Back, "mix-back", o.Mix.Back, "percent spot→funding")
 	flag.IntVar(&o.Mix.Cross, "mix-cross", o.Mix.Cross, "percent funding→funding of another user")
 	flag.IntVar(&o.Mix.Retry, "mix-retry", o.Mix.Retry, "percent idempotent re-sends of answered transfers")
+	flag.IntVar(&o.Mix.Conflict, "mix-conflict", o.Mix.Conflict, "percent re-sends of an answered transfer's key with another amount (must get 409)")
 	flag.IntVar(&o.Mix.Fail, "mix-fail", o.Mix.Fail, "percent transfers above the balance (must fail)")
 	flag.IntVar(&o.Mix.Twin, "mix-twin", o.Mix.Twin, "percent of new transfers sent twice at once (both must get the same request)")
 	flag.DurationVar(&o.RequestTimeout, "timeout", o.RequestTimeout, "per HTTP attempt")

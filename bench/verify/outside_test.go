@@ -39,3 +39,37 @@ func TestExpectedRequestOutsideHistoriesIsJudged(t *testing.T) {
 		}
 	}
 }
+
+// A request expected "final" (a 503 named it) must exist and be final,
+// either way.
+func TestExpectedFinalRequest(t *testing.T) {
+	w := newWorld(t)
+	done := w.storeOnly(2, "funding", "spot", 5, "done", store.StatusFailed)
+	open := w.storeOnly(2, "funding", "spot", 5, "open", store.StatusRequesting)
+	e := *w.expect
+	e.Requests = append(append([]ExpectedRequest(nil), e.Requests...),
+		ExpectedRequest{RequestID: strconv.FormatUint(done.ID, 10), User: 2, Status: StatusFinal},
+		ExpectedRequest{RequestID: strconv.FormatUint(open.ID, 10), User: 2, Status: StatusFinal},
+		ExpectedRequest{RequestID: "123456789", User: 2, Status: StatusFinal})
+	e.Inexact = []uint64{2}
+	rep, err := Check(context.Background(), Options{Ledger: w.ledger, Store: w.store, Catalog: w.catalog, Expect: &e,
+		Now: func() time.Time { return w.now.Add(2 * time.Minute) }, Grace: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[uint64]string{}
+	for _, v := range rep.Violations {
+		if v.Check == "expected-status" || v.Check == "expected-request" {
+			bad[v.RequestID] = v.Check
+		}
+	}
+	if _, ok := bad[done.ID]; ok {
+		t.Errorf("request %d, failed, expected final: reported %s", done.ID, bad[done.ID])
+	}
+	if bad[open.ID] != "expected-status" {
+		t.Errorf("request %d, still requesting, expected final: %q, want expected-status; %s", open.ID, bad[open.ID], rep.Summary())
+	}
+	if bad[123456789] != "expected-request" {
+		t.Errorf("request 123456789, absent, expected final: %q, want expected-request", bad[123456789])
+	}
+}
