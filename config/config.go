@@ -73,7 +73,7 @@ type Server struct {
 	// percentage is raised after each cycle so that its goal is this. A
 	// fresh process has a small live heap, so without it the first
 	// collections come seconds into the load, while user actors and caches
-	// still fill the heap (docs/benchmarks.md, session 14). Keep it at or
+	// still fill the heap (docs/benchmark-notes.md, session 14). Keep it at or
 	// below the steady heap (about 850 MB here), so that it adds no memory
 	// under load. 0 means none; it applies only with GCPercent (and no GOGC
 	// environment variable), and must not exceed MemoryLimitMB.

@@ -149,7 +149,7 @@ func (b *Batcher) CreateAccounts(ctx context.Context, accounts []ledger.Account)
 // answer it can go back to the pool (one that timed out may still be
 // answered, and is left to the collector). They were about 4 % of the
 // bytes allocated per transfer by profile; the measured gain was within the
-// runs' noise (docs/benchmarks.md, session 13).
+// runs' noise (docs/benchmark-notes.md, session 13).
 var (
 	transferSubs = sync.Pool{New: func() any {
 		return &submitTransfers{reply: make(chan reply[ledger.TransferEventResult], 1)}

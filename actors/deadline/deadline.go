@@ -3,7 +3,7 @@
 // Every step of a transfer bounds its call with a deadline, and
 // context.WithTimeout makes a context, a timer and (on the first Done) a
 // channel for each: about a quarter of the bytes the service allocated per
-// transfer in a 5K/s run (the allocation profile in docs/benchmarks.md,
+// transfer in a 5K/s run (the allocation profile in docs/benchmark-notes.md,
 // session 13), and so a quarter of its garbage collections. Here every
 // caller whose deadline falls in the same millisecond gets the same
 // context, made once: a standard context.WithDeadline of

@@ -4,14 +4,14 @@
 // scheduled. A transfer's mailbox run goes deep (a Pebble commit under the
 // store and the ledger), so every fresh goroutine grew its stack again:
 // runtime.newstack and copystack took 5.4 % of the service's CPU in the
-// closed-loop profile of docs/benchmarks.md. A Pool keeps finished workers
+// closed-loop profile of docs/benchmark-notes.md (session 6). A Pool keeps finished workers
 // parked for the next run, their stacks already grown. The user, batcher
 // and settlement partition actors run on pools. In 30 s closed-loop runs
 // (64 workers), three each, alternated first against the user actors alone
 // on a pool and then against all three: 7,327/s at 189 µs of service CPU
 // per attempt before, 8,455/s at 160 µs after (medians); at 5K/s offered
 // the CPU per attempt moved 2 % (bench/bench.sh; session 6 of
-// docs/benchmarks.md).
+// docs/benchmark-notes.md).
 package dispatch
 
 import (

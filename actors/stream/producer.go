@@ -26,7 +26,7 @@ const (
 	// DefaultLinger: at 5K/s over 8 partitions, 10 ms against 1 ms took
 	// the gateway's CPU per request from 266–287 to 251–257 µs and its p50
 	// down in each of three alternating pairs, and added about 4 ms to
-	// accepted→final (docs/benchmarks.md, session 9).
+	// accepted→final (docs/benchmark-notes.md, session 9).
 	DefaultLinger = 10 * time.Millisecond
 )
 
@@ -209,7 +209,7 @@ func (p *Producer) Topic() string { return p.topic }
 // returned to it from its promise, after which the client holds no
 // reference to it (the promise is the client's last use of a record). A
 // transfer's confirmation was two allocations here, about 5 % of the
-// service's bytes per transfer (allocation profile, docs/benchmarks.md
+// service's bytes per transfer (allocation profile, docs/benchmark-notes.md
 // session 13).
 var recordPool = sync.Pool{New: func() any { return &kgo.Record{Value: make([]byte, 0, 448)} }}
 

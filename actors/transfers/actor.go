@@ -38,7 +38,7 @@ type (
 	// writes res and signals done, which Submit waits on. A protoactor
 	// future per request (a registered process, its id string and a
 	// timer) was about 8 % of the bytes allocated per transfer by profile
-	// (docs/benchmarks.md, session 13).
+	// (docs/benchmark-notes.md, session 13).
 	submit struct {
 		cmd      Command
 		deadline time.Time

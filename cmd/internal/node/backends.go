@@ -230,7 +230,7 @@ var writeStallMS = metrics.GetOrCreatePrometheusHistogramExt("internal_transfer_
 // backgroundNice is the CPU priority of the shared database's compactions,
 // as RocksDB lowers its compaction threads'. On 2 cores they competed with
 // the requests: in 2.5K/s runs the L0 compaction (about 4 s, every 33 s)
-// lined up with seconds of slow answers (docs/benchmarks.md, session 13).
+// lined up with seconds of slow answers (docs/benchmark-notes.md, session 13).
 // At 10 a contended thread gets about a tenth of a core's time against a
 // request thread; with the CPU idle it runs at full speed.
 const backgroundNice = 10
@@ -240,7 +240,7 @@ const backgroundNice = 10
 // write once the memtables are full. At 10 that happened under overload
 // (8K/s offered: 3 stalls, 834 ms); at 5 it did not (two runs). In 2.5K/s
 // runs against compactions alone lowered, p99 20.6–22.3 against 34.2–48.2
-// ms (three alternated pairs; docs/benchmarks.md, session 13).
+// ms (three alternated pairs; docs/benchmark-notes.md, session 13).
 const flushNice = 5
 
 // backgroundListener records each write stall's duration in writeStallMS,

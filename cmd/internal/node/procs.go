@@ -24,7 +24,7 @@ import (
 // left no P for the HTTP handlers and actors: at 4K transfers/s on 2 CPUs,
 // p99 was 149 ms with GOMAXPROCS=2, 38 ms with 4 and 29 ms with 8, and the
 // most the service sustained rose from about 5.9K/s to 8.8K/s with 8
-// (bench/bench.sh; docs/benchmarks.md). The OS still runs only as many
+// (bench/bench.sh; docs/benchmark-notes.md). The OS still runs only as many
 // threads at once as there are CPUs; the extra Ps only keep runnable
 // goroutines from waiting behind a blocked one.
 const procsPerCPUEmbedded = 4
@@ -81,7 +81,7 @@ const heapMinimum = 4 << 20
 //
 // A fresh process has a small live heap, so with percent alone its first
 // cycles come seconds into the load, while user actors and caches still
-// fill the heap, and stall requests then (docs/benchmarks.md, session 14).
+// fill the heap, and stall requests then (docs/benchmark-notes.md, session 14).
 // Unlike a memory limit, a percentage leaves the collector's pacer its
 // usual room, so the cycle does not start late and lean on mark assists.
 func startHeapGoal(gen uint64, percent int, start int64) {

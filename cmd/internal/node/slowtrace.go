@@ -15,7 +15,7 @@ import (
 // transfer POST takes longer than threshold: what every goroutine, system
 // call and GC phase did around a latency spike, for `go tool trace`
 // (`-pprof=sched`, `-pprof=syscall`). It is how session 5 found a 103 ms
-// write(2) of the WAL behind a 5K/s run's tail (docs/benchmarks.md).
+// write(2) of the WAL behind a 5K/s run's tail (docs/benchmark-notes.md).
 type slowTracer struct {
 	fr        *trace.FlightRecorder
 	threshold time.Duration
