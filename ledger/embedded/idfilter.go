@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"errors"
 	"fmt"
 	"math/bits"
 
@@ -141,61 +140,22 @@ func (f *idFilter) mayContain(id ledger.Uint128) bool {
 // next Open, so a snapshot is used only of the state it was taken of.
 var idFilterTokenKey = []byte{prefixMeta, 'F'}
 
-// saveIDFilter saves the filter for the next Open (Options.FilterSnapshot)
-// and then records its token; Close calls it once nothing writes transfer
-// ids. A failure leaves no token, and the next Open reads every id.
+// saveIDFilter saves the filter for the next Open (Options.FilterSnapshot,
+// filtersnap.Store); Close calls it once nothing writes transfer ids. A
+// failure leaves no token, and the next Open reads every id.
 func (l *Ledger) saveIDFilter() {
-	path := l.opts.FilterSnapshot
-	if path == "" || l.ids == nil || !filtersnap.Worth(l.ids.blocks) {
-		return // few ids: reading them at Open costs less than the file
+	if path := l.opts.FilterSnapshot; path != "" && l.ids != nil {
+		_ = filtersnap.Store(l.db, idFilterTokenKey, l.opts.FS, path, l.ids.blocks)
 	}
-	tok := filtersnap.NewToken()
-	if err := filtersnap.Save(l.opts.FS, path, tok, l.ids.blocks); err != nil {
-		return
-	}
-	_ = l.db.Set(idFilterTokenKey, tok[:], pebble.Sync)
 }
 
-// loadIDFilter fills l.ids: from the snapshot the last clean Close saved,
-// if its token is stored; otherwise from the transfer ids and the status
-// tags in Pebble. Either way the token is deleted (synced) and the file
-// removed first, before any write, so a snapshot is read at most once.
-func (l *Ledger) loadIDFilter() error {
+// loadIDFilter fills l.ids: from the snapshot the last clean Close saved
+// (filtersnap.Restore, which consumes it), or else from the transfer ids
+// and the status tags in Pebble.
+func (l *Ledger) loadIDFilter() (err error) {
 	l.ids = newIDFilter(l.opts.TransferFilterBytes)
-	if path := l.opts.FilterSnapshot; path != "" {
-		loaded, err := l.loadIDFilterSnapshot(path)
-		if err != nil || loaded {
-			l.idsFromSnapshot = loaded
-			return err
-		}
-		clear(l.ids.blocks) // a torn snapshot may have filled some
-	}
-	return l.scanIDs()
-}
-
-// loadIDFilterSnapshot reads the snapshot at path into l.ids if the
-// stored token names it, and consumes both.
-func (l *Ledger) loadIDFilterSnapshot(path string) (loaded bool, err error) {
-	v, closer, err := l.db.Get(idFilterTokenKey)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, filtersnap.Remove(l.opts.FS, path) // a stale file: no state it fits
-	}
-	if err != nil {
-		return false, fmt.Errorf("cannot read the id filter's snapshot token: %w", err)
-	}
-	var tok filtersnap.Token
-	ok := copy(tok[:], v) == len(tok) && len(v) == len(tok)
-	_ = closer.Close()
-	if ok {
-		loaded, err = filtersnap.Load(l.opts.FS, path, tok, l.ids.blocks)
-		if err != nil {
-			return false, err
-		}
-	}
-	if err := l.db.Delete(idFilterTokenKey, pebble.Sync); err != nil {
-		return false, fmt.Errorf("cannot consume the id filter's snapshot token: %w", err)
-	}
-	return loaded, filtersnap.Remove(l.opts.FS, path)
+	l.idsFromSnapshot, err = filtersnap.Fill(l.db, idFilterTokenKey, l.opts.FS, l.opts.FilterSnapshot, l.ids.blocks, l.scanIDs)
+	return err
 }
 
 // scanIDs adds the transfer ids and the status tags in Pebble to l.ids. It

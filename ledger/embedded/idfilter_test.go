@@ -123,24 +123,7 @@ func TestIDFilterRebuiltAtOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			snap := dir + ".idfilter"
-			if _, err := os.Stat(snap); err != nil {
-				t.Fatalf("no filter snapshot after Close: %v", err)
-			}
-			switch c.restart {
-			case "no token":
-				db, err := pebble.Open(dir, &pebble.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := db.Delete(idFilterTokenKey, pebble.Sync); err != nil {
-					t.Fatal(err)
-				}
-				_ = db.Close()
-			case "torn file":
-				if err := os.Truncate(snap, 1000); err != nil {
-					t.Fatal(err)
-				}
-			}
+			spoilSnapshot(t, dir, c.restart)
 
 			l = open()
 			defer l.Close()
@@ -232,24 +215,7 @@ func TestPendingStatusAcrossRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			snap := dir + ".idfilter"
-			if _, err := os.Stat(snap); err != nil {
-				t.Fatalf("no filter snapshot after Close: %v", err)
-			}
-			switch c.restart {
-			case "no token":
-				db, err := pebble.Open(dir, &pebble.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := db.Delete(idFilterTokenKey, pebble.Sync); err != nil {
-					t.Fatal(err)
-				}
-				_ = db.Close()
-			case "torn file":
-				if err := os.Truncate(snap, 1000); err != nil {
-					t.Fatal(err)
-				}
-			}
+			spoilSnapshot(t, dir, c.restart)
 
 			l = open()
 			defer l.Close()
@@ -296,5 +262,32 @@ func TestFewIDsAreNotSnapshot(t *testing.T) {
 	}
 	if _, err := os.Stat(dir + ".idfilter"); !os.IsNotExist(err) {
 		t.Fatalf("a filter of two accounts' ledger was saved (%v)", err)
+	}
+}
+
+// spoilSnapshot readies the ledger closed in dir for a restart of kind how:
+// "snapshot" leaves the snapshot Close saved, "no token" deletes its token
+// (as a crash after Open consumed it would leave it), "torn file" cuts the
+// file short.
+func spoilSnapshot(t *testing.T, dir, how string) {
+	t.Helper()
+	snap := dir + ".idfilter"
+	if _, err := os.Stat(snap); err != nil {
+		t.Fatalf("no filter snapshot after Close: %v", err)
+	}
+	switch how {
+	case "no token":
+		db, err := pebble.Open(dir, &pebble.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Delete(idFilterTokenKey, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		_ = db.Close()
+	case "torn file":
+		if err := os.Truncate(snap, 1000); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -143,64 +143,25 @@ func (s *Store) snapshotFS() vfs.FS {
 	return vfs.Default
 }
 
-// saveFilter saves the filter for the next Open (Options.FilterSnapshot)
-// and then records its token; Close calls it once nothing writes. A
-// failure leaves no token, and the next Open reads every id and key.
+// saveFilter saves the filter for the next Open (Options.FilterSnapshot,
+// filtersnap.Store); Close calls it once nothing writes. A failure leaves
+// no token, and the next Open reads every id and key.
 func (s *Store) saveFilter() {
-	path := s.opts.FilterSnapshot
-	if path == "" || s.filter == nil || !filtersnap.Worth(s.filter.blocks) {
-		return // few ids and keys: reading them at Open costs less than the file
+	if path := s.opts.FilterSnapshot; path != "" && s.filter != nil {
+		_ = filtersnap.Store(s.db, filterTokenKey, s.snapshotFS(), path, s.filter.blocks)
 	}
-	tok := filtersnap.NewToken()
-	if err := filtersnap.Save(s.snapshotFS(), path, tok, s.filter.blocks); err != nil {
-		return
-	}
-	_ = s.db.Set(filterTokenKey, tok[:], pebble.Sync)
 }
 
 // loadFilter fills a new filter: from the snapshot the last clean Close
-// saved, if its token is stored; otherwise from the request ids and
-// idempotency keys in Pebble. Either way the token is deleted (synced) and
-// the file removed first, before any write, so a snapshot is read at most
-// once.
-func (s *Store) loadFilter() error {
+// saved (filtersnap.Restore, which consumes it), or else from the request
+// ids and idempotency keys in Pebble.
+func (s *Store) loadFilter() (err error) {
 	s.filter = newSeenFilter(s.opts.FilterBytes)
 	if s.filter == nil {
 		return nil
 	}
-	if path := s.opts.FilterSnapshot; path != "" {
-		loaded, err := s.loadFilterSnapshot(path)
-		if err != nil || loaded {
-			s.filterFromSnapshot = loaded
-			return err
-		}
-		clear(s.filter.blocks) // a torn snapshot may have filled some
-	}
-	return s.scanFilter()
-}
-
-// loadFilterSnapshot reads the snapshot at path into s.filter if the
-// stored token names it, and consumes both.
-func (s *Store) loadFilterSnapshot(path string) (loaded bool, err error) {
-	fs := s.snapshotFS()
-	v, found, err := get(s.db, filterTokenKey)
-	if err != nil {
-		return false, fmt.Errorf("cannot read the filter's snapshot token: %w", err)
-	}
-	if !found {
-		return false, filtersnap.Remove(fs, path) // a stale file: no state it fits
-	}
-	var tok filtersnap.Token
-	if len(v) == len(tok) {
-		copy(tok[:], v)
-		if loaded, err = filtersnap.Load(fs, path, tok, s.filter.blocks); err != nil {
-			return false, err
-		}
-	}
-	if err := s.db.Delete(filterTokenKey, pebble.Sync); err != nil {
-		return false, fmt.Errorf("cannot consume the filter's snapshot token: %w", err)
-	}
-	return loaded, filtersnap.Remove(fs, path)
+	s.filterFromSnapshot, err = filtersnap.Fill(s.db, filterTokenKey, s.snapshotFS(), s.opts.FilterSnapshot, s.filter.blocks, s.scanFilter)
+	return err
 }
 
 // scanFilter adds the request ids and idempotency keys in Pebble to

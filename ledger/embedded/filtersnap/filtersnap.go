@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -181,6 +182,67 @@ func encode(buf []byte, blocks [][8]uint32) []byte {
 		}
 	}
 	return b
+}
+
+// Store saves blocks to path (Save) and then records the snapshot's token
+// under key in db, synced: the owner's Close, once nothing writes what the
+// filter covers. When blocks hold too few entries (Worth) it saves nothing.
+func Store(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32) error {
+	if !Worth(blocks) {
+		return nil // few entries: reading them at Open costs less than the file
+	}
+	tok := NewToken()
+	if err := Save(fs, path, tok, blocks); err != nil {
+		return err
+	}
+	if err := db.Set(key, tok[:], pebble.Sync); err != nil {
+		return fmt.Errorf("cannot record the filter snapshot's token: %w", err)
+	}
+	return nil
+}
+
+// Restore fills blocks from the snapshot at path when db records its token
+// under key, and consumes both either way: the token deleted (synced) and
+// the file removed, before the owner's first write, so a snapshot is read
+// at most once and never for a state it does not cover. loaded is false
+// when there was no usable snapshot; blocks must then be refilled from
+// scratch (a torn file may have filled some).
+func Restore(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32) (loaded bool, err error) {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, Remove(fs, path) // a stale file: no state it fits
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot read the filter snapshot's token: %w", err)
+	}
+	var tok Token
+	whole := len(v) == len(tok)
+	copy(tok[:], v)
+	_ = closer.Close()
+	if whole {
+		if loaded, err = Load(fs, path, tok, blocks); err != nil {
+			return false, err
+		}
+	}
+	if err := db.Delete(key, pebble.Sync); err != nil {
+		return false, fmt.Errorf("cannot consume the filter snapshot's token: %w", err)
+	}
+	return loaded, Remove(fs, path)
+}
+
+// Fill fills blocks, all zero, for its owner's Open: from the snapshot at
+// path (Restore) when there is a usable one, else by scan, which adds
+// every stored entry. fromSnapshot reports which. path "" means no
+// snapshot.
+func Fill(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32, scan func() error) (fromSnapshot bool, err error) {
+	if path != "" {
+		loaded, err := Restore(db, key, fs, path, blocks)
+		if err != nil || loaded {
+			return loaded, err
+		}
+		clear(blocks) // a torn snapshot may have filled some
+	}
+	return false, scan()
 }
 
 // Remove deletes the snapshot at path; a missing one is no error.

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -136,5 +137,53 @@ func TestEntriesEstimate(t *testing.T) {
 	add(300_000)
 	if !Worth(blocks) {
 		t.Fatalf("350,000 entries (estimated %d): not worth a snapshot", Entries(blocks))
+	}
+}
+
+// Store and Restore tie a snapshot to its database through a token that
+// Restore consumes, token and file: a second Restore, as after a crash
+// that followed the first, finds nothing and Fill scans.
+func TestRestoreConsumesTheSnapshot(t *testing.T) {
+	fs := vfs.NewMem()
+	db, err := pebble.Open("db", &pebble.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := MinEntries
+	MinEntries = 0
+	defer func() { MinEntries = old }()
+	key := []byte("token")
+	blocks := randomBlocks(100)
+	if err := Store(db, key, fs, "snap", blocks); err != nil {
+		t.Fatal(err)
+	}
+	got := make([][8]uint32, len(blocks))
+	scans := 0
+	scan := func() error { scans++; return nil }
+	if from, err := Fill(db, key, fs, "snap", got, scan); err != nil || !from || scans != 0 || got[7] != blocks[7] {
+		t.Fatalf("first Fill: from snapshot %v, %v, %d scans", from, err, scans)
+	}
+	if _, closer, err := db.Get(key); err == nil {
+		_ = closer.Close()
+		t.Fatal("the token outlived its Restore")
+	}
+	if _, err := fs.Stat("snap"); err == nil {
+		t.Fatal("the snapshot file outlived its Restore")
+	}
+	clear(got)
+	if from, err := Fill(db, key, fs, "snap", got, scan); err != nil || from || scans != 1 {
+		t.Fatalf("second Fill: from snapshot %v, %v, %d scans; want a scan", from, err, scans)
+	}
+	// A file without its token (saved, then the token lost) is not used,
+	// and is removed.
+	if err := Save(fs, "snap", NewToken(), blocks); err != nil {
+		t.Fatal(err)
+	}
+	if from, err := Fill(db, key, fs, "snap", got, scan); err != nil || from || scans != 2 {
+		t.Fatalf("Fill with a file and no token: from snapshot %v, %v, %d scans; want a scan", from, err, scans)
+	}
+	if _, err := fs.Stat("snap"); err == nil {
+		t.Fatal("a snapshot without its token was left in place")
 	}
 }
