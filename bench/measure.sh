@@ -30,6 +30,12 @@ work=$(mktemp -d /tmp/itmeasure-XXXXXX)
 profile_arg=(-profile 20s)
 
 failed=() # labels of the runs that failed: the script exits 1 after writing the doc
+footer() { # on every exit: name the failed runs in the doc
+	if [ "${#failed[@]}" -gt 0 ]; then
+		{ echo; echo "**Failed runs: ${failed[*]}** (see their rows; medians leave them out)."; } >>"$DOC"
+	fi
+}
+trap footer EXIT
 
 drive() { # label mode rate [extra args]
 	local label=$1 mode=$2 rate=$3 status=0
@@ -105,7 +111,7 @@ for i in $(seq "$RUNS"); do
 	drive "max-$i" bench 0 "${extra[@]}"
 	maxruns+=("$work/max-$i/summary.json")
 done
-maxline=$("$BIN/chaos" -median "${maxruns[@]}")
+maxline=$("$BIN/chaos" -median "${maxruns[@]}") || maxline="no median: no closed-loop run passed"
 { echo; echo '```'; echo "$maxline"; echo '```'; } >>"$DOC"
 # The overload run offers twice the closed loop's median.
 capacity=$(sed -n 's/.*accepted\/s \([0-9]*\),.*/\1/p' <<<"$maxline")
@@ -123,7 +129,7 @@ for i in $(seq "$RUNS"); do
 	drive "5k-$i" bench 5000
 	runs+=("$work/5k-$i/summary.json")
 done
-{ echo; echo '```'; "$BIN/chaos" -median "${runs[@]}"; echo '```'; } >>"$DOC"
+{ echo; echo '```'; "$BIN/chaos" -median "${runs[@]}" || echo "no median: no run passed"; echo '```'; } >>"$DOC"
 
 {
 	echo
@@ -159,7 +165,7 @@ for i in $(seq "$RUNS"); do
 	drive "max$HIGH-$i" bench 0 -concurrency "$HIGH"
 	runs+=("$work/max$HIGH-$i/summary.json")
 done
-{ echo; echo '```'; "$BIN/chaos" -median "${runs[@]}"; echo '```'; } >>"$DOC"
+{ echo; echo '```'; "$BIN/chaos" -median "${runs[@]}" || echo "no median: no run passed"; echo '```'; } >>"$DOC"
 
 if [ -f "$work/max-1/profile.txt" ]; then
 	{
@@ -189,7 +195,6 @@ if [ -f "$work/max-1/loadgen.pprof" ]; then
 	} >>"$DOC"
 fi
 if [ "${#failed[@]}" -gt 0 ]; then
-	{ echo; echo "**Failed runs: ${failed[*]}** (see their rows; medians leave them out)."; } >>"$DOC"
 	echo "measure: wrote $DOC (runs in $work); FAILED runs: ${failed[*]}" >&2
 	exit 1
 fi

@@ -507,8 +507,14 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 		dbErrors.Inc()
 		s.log.Warn("cannot record request", "user", u.user, "err", err)
 		// A failed write may still have landed (a timed-out ScyllaDB write
-		// can), and then the scanner finishes the request: the client gets
-		// its id to look it up rather than a plain "retry".
+		// can), and then the scanner finishes the request. The client gets
+		// its id to look it up only when a read finds it stored: an id
+		// handed out must name a request that reaches a final state, and
+		// one that never lands would read 404 for ever. Otherwise it
+		// learns the outcome by retrying with its key.
+		if !s.storedNow(req.ID) {
+			return store.Request{}, false, s.retryable(ErrOutcomeUnknown)
+		}
 		return req, false, s.retryable(ErrOutcomeUnknown)
 	}
 	crashPoint("after-requesting")
@@ -526,6 +532,15 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 		// An earlier attempt stopped half-way: finish it with its own ids.
 	}
 	return u.hold(ctx, stored)
+}
+
+// storedNow reports whether request id reads as stored, within a short
+// deadline of its own (the request's may be spent).
+func (s *Service) storedNow(id uint64) bool {
+	ctx, cancel := deadline.After(syncTimeout)
+	defer cancel()
+	_, err := s.store.Get(ctx, id)
+	return err == nil
 }
 
 // hold places the pending ledger transfer and records the outcome; created

@@ -65,6 +65,12 @@ func TestMedianLeavesFailedRunsOut(t *testing.T) {
 	if _, err := median(paths[1:3]); err == nil {
 		t.Fatal("a median of failed runs alone was taken")
 	}
+	// A run that left no summary (it failed before writing one) counts
+	// as failed.
+	line, err = median(append(paths, filepath.Join(dir, "missing.json")))
+	if want := "median of 3 passed runs (3 failed, left out)"; err != nil || !strings.HasPrefix(line, want) {
+		t.Fatalf("median with a missing summary: %q, %v; want prefix %q", line, err, want)
+	}
 }
 
 // The verdict cell gives the violations verify found in the data, and the

@@ -166,11 +166,18 @@ func (c *checker) checkExpectedRequests(ctx context.Context) error {
 // user's history showed, as missing from the histories of its listed
 // sides, and judges it against the ledger (checkRequest).
 func (c *checker) judgeOutside(ctx context.Context, rs []store.Request) error {
-	cutoff := c.now.Add(-c.opts.Grace)
+	// Young as checkRequests has it: within the grace period of now,
+	// either side.
+	cutoff, ahead := c.now.Add(-c.opts.Grace), c.opts.Now().Add(c.opts.Grace)
 	var judged []store.Request
 	var ids []ledger.Uint128
+	seen := map[uint64]bool{} // a request can be expected twice (a 503, then its retry's answer)
 	for _, r := range rs {
-		if !r.CreatedAt.Before(cutoff) {
+		if seen[r.ID] {
+			continue
+		}
+		seen[r.ID] = true
+		if !r.CreatedAt.Before(cutoff) && !r.CreatedAt.After(ahead) {
 			continue // young: its history entries may still be on their way
 		}
 		sides := []uint64{r.UserID}

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 
@@ -145,17 +146,46 @@ var idFilterTokenKey = []byte{prefixMeta, 'F'}
 // failure leaves no token, and the next Open reads every id.
 func (l *Ledger) saveIDFilter() {
 	if path := l.opts.FilterSnapshot; path != "" && l.ids != nil {
-		_ = filtersnap.Store(l.db, idFilterTokenKey, l.opts.FS, path, l.ids.blocks)
+		if stamp, err := l.idFilterStamp(); err == nil {
+			_ = filtersnap.Store(l.db, idFilterTokenKey, l.opts.FS, path, l.ids.blocks, stamp)
+		}
 	}
 }
 
 // loadIDFilter fills l.ids: from the snapshot the last clean Close saved
 // (filtersnap.Restore, which consumes it), or else from the transfer ids
 // and the status tags in Pebble.
-func (l *Ledger) loadIDFilter() (err error) {
+func (l *Ledger) loadIDFilter() error {
 	l.ids = newIDFilter(l.opts.TransferFilterBytes)
-	l.idsFromSnapshot, err = filtersnap.Fill(l.db, idFilterTokenKey, l.opts.FS, l.opts.FilterSnapshot, l.ids.blocks, l.scanIDs)
+	stamp, err := l.idFilterStamp()
+	if err != nil {
+		return err
+	}
+	l.idsFromSnapshot, err = filtersnap.Fill(l.db, idFilterTokenKey, l.opts.FS, l.opts.FilterSnapshot, l.ids.blocks, stamp, l.scanIDs)
 	return err
+}
+
+// idFilterLayout names how the filter places ids (hashID, statusTag,
+// block): a snapshot of another layout is not restored. Change it with
+// either.
+const idFilterLayout = "ids-1"
+
+// idFilterStamp marks the ledger's data as its filter covers it, for the
+// filter's snapshot (filtersnap.Store): the filter's layout and the stored
+// last timestamp, which every group that writes anything advances in the
+// same batch, so writes that did not consume a snapshot (a build from
+// before snapshots, run on the data) change it.
+func (l *Ledger) idFilterStamp() ([]byte, error) {
+	stamp := []byte(idFilterLayout)
+	v, closer, err := l.db.Get([]byte{prefixMeta})
+	if errors.Is(err, pebble.ErrNotFound) {
+		return stamp, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read ledger timestamp: %w", err)
+	}
+	stamp = append(stamp, v...)
+	return stamp, closer.Close()
 }
 
 // scanIDs adds the transfer ids and the status tags in Pebble to l.ids. It

@@ -192,6 +192,7 @@ type Store struct {
 	filter  *seenFilter // nil: disabled
 
 	filterFromSnapshot bool       // Open read filter from Options.FilterSnapshot
+	keySeed            uint64     // hashes idempotency keys (keyStripe)
 	group              *groupSync // nil: commits wait for their own sync, or defer it
 
 	// With DeferSync: Create and Advance commits begun and finished, and
@@ -251,6 +252,10 @@ func Open(opts Options) (*Store, error) {
 		return fail(err)
 	}
 	if err := dropClaims(db); err != nil {
+		return fail(fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err))
+	}
+	var err error
+	if s.keySeed, err = keySeed(db); err != nil {
 		return fail(fmt.Errorf("cannot open embedded store in %s: %w", opts.Dir, err))
 	}
 	if err := s.loadFilter(); err != nil {
@@ -379,8 +384,8 @@ func (s *Store) Close() error {
 // synced ledger write has made durable, and before one that shows what
 // the store holds (a read may see a commit not yet durable). With nothing
 // of Create and Advance committed since the last Sync's fsync began, it
-// returns at once: there is nothing to wait for (in a store that does not
-// defer, every write waited for its own). It returns at ctx's deadline
+// returns at once when the store defers its fsyncs (DeferSync): there is
+// nothing to wait for. It returns at ctx's deadline
 // even while the fsync still runs: the caller then knows nothing, and the
 // writes may yet be durable.
 func (s *Store) Sync(ctx context.Context) error {
@@ -390,7 +395,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
-	if s.deferSynced.Load() >= s.deferBegun.Load() {
+	if s.opts.DeferSync && s.deferSynced.Load() >= s.deferBegun.Load() {
 		s.life.RUnlock()
 		return nil
 	}

@@ -148,20 +148,54 @@ func (s *Store) snapshotFS() vfs.FS {
 // no token, and the next Open reads every id and key.
 func (s *Store) saveFilter() {
 	if path := s.opts.FilterSnapshot; path != "" && s.filter != nil {
-		_ = filtersnap.Store(s.db, filterTokenKey, s.snapshotFS(), path, s.filter.blocks)
+		if stamp, err := s.filterStamp(); err == nil {
+			_ = filtersnap.Store(s.db, filterTokenKey, s.snapshotFS(), path, s.filter.blocks, stamp)
+		}
 	}
 }
 
 // loadFilter fills a new filter: from the snapshot the last clean Close
 // saved (filtersnap.Restore, which consumes it), or else from the request
-// ids and idempotency keys in Pebble.
+// ids and idempotency keys in Pebble. A store without a filter still
+// consumes a snapshot's token, so that no later Open restores a snapshot
+// its writes outdate.
 func (s *Store) loadFilter() (err error) {
 	s.filter = newSeenFilter(s.opts.FilterBytes)
 	if s.filter == nil {
-		return nil
+		return filtersnap.Discard(s.db, filterTokenKey)
 	}
-	s.filterFromSnapshot, err = filtersnap.Fill(s.db, filterTokenKey, s.snapshotFS(), s.opts.FilterSnapshot, s.filter.blocks, s.scanFilter)
+	stamp, err := s.filterStamp()
+	if err != nil {
+		return err
+	}
+	s.filterFromSnapshot, err = filtersnap.Fill(s.db, filterTokenKey, s.snapshotFS(), s.opts.FilterSnapshot, s.filter.blocks, stamp, s.scanFilter)
 	return err
+}
+
+// seenFilterLayout names how the seen filter places entries (idHash,
+// keyStripe, block): a snapshot of another layout is not restored. Change
+// it with either.
+const seenFilterLayout = "seen-1"
+
+// filterStamp marks the store's data as its filter covers it, for the
+// filter's snapshot (filtersnap.Store): the filter's layout and the
+// greatest request key. Every Create adds a request, with an id above
+// those before it unless the node's clock stepped back, so writes that did
+// not consume a snapshot (a build from before snapshots, run on the data)
+// change it.
+func (s *Store) filterStamp() ([]byte, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixRequest}, UpperBound: []byte{prefixRequest + 1}})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the last request: %w", err)
+	}
+	stamp := []byte(seenFilterLayout)
+	if it.Last() {
+		stamp = append(stamp, it.Key()...)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("cannot read the last request: %w", err)
+	}
+	return stamp, nil
 }
 
 // scanFilter adds the request ids and idempotency keys in Pebble to
@@ -195,7 +229,7 @@ func (s *Store) scanFilter() error {
 		if len(k) < idemKeyHeaderLen {
 			return false
 		}
-		s.filter.testAndAdd(keyEntry(keyHash(binary.BigEndian.Uint64(k[1:]), k[idemKeyHeaderLen:])))
+		s.filter.testAndAdd(keyEntry(keyStripe(s.keySeed, binary.BigEndian.Uint64(k[1:]), k[idemKeyHeaderLen:])))
 		return true
 	})
 	if err != nil {

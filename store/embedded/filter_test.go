@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/cockroachdb/pebble/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,14 +26,14 @@ func TestSeenFilter(t *testing.T) {
 		if f.testAndAdd(idEntry(i)) {
 			t.Logf("id %d reported seen before it was added (a false positive)", i)
 		}
-		f.testAndAdd(keyEntry(keyStripe(i, "k")))
+		f.testAndAdd(keyEntry(keyStripe(testSeed, i, "k")))
 	}
 	for i := range uint64(n) {
-		if !f.mayContain(idEntry(i)) || !f.testAndAdd(keyEntry(keyStripe(i, "k"))) {
+		if !f.mayContain(idEntry(i)) || !f.testAndAdd(keyEntry(keyStripe(testSeed, i, "k"))) {
 			t.Fatalf("entry %d added but reported absent", i)
 		}
-		if keyStripe(i, "k") != keyHash(i, []byte("k")) {
-			t.Fatalf("keyHash(%d) differs from keyStripe", i)
+		if keyStripe(testSeed, i, "k") != keyStripe(testSeed, i, []byte("k")) {
+			t.Fatalf("keyStripe(%d) of bytes differs from that of the string", i)
 		}
 	}
 	fp := 0
@@ -58,7 +59,7 @@ func TestSeenFilterBlockStripe(t *testing.T) {
 	f := newSeenFilter(1 << 20)
 	base := &f.blocks[0]
 	for i := range uint64(1000) {
-		for _, e := range []filterEntry{idEntry(i), keyEntry(keyStripe(i, "k"))} {
+		for _, e := range []filterEntry{idEntry(i), keyEntry(keyStripe(testSeed, i, "k"))} {
 			blk := uint64(uintptr(unsafe.Pointer(f.block(e)))-uintptr(unsafe.Pointer(base))) / filterBlockBytes
 			if blk%lockStripes != e.stripe%lockStripes {
 				t.Fatalf("entry %+v in block %d, guarded by stripe %d", e, blk, e.stripe%lockStripes)
@@ -144,5 +145,98 @@ func TestFilterReloadedAtOpen(t *testing.T) {
 				t.Fatal("filter not loaded with stored ids")
 			}
 		})
+	}
+}
+
+// testSeed is a key seed for tests of the filter alone.
+const testSeed = 0x5eed
+
+// snapshotChildEnv names the store directory a child process of
+// TestFilterSnapshotAcrossProcesses checks.
+const snapshotChildEnv = "EMBEDDED_SNAPSHOT_CHILD_DIR"
+
+// A filter snapshot is read back by another process (a restart), which
+// must find every idempotency key where the first process put it: were the
+// keys hashed with a seed of the process, the new process would look for
+// each in another block, skip its read, and create a second request.
+func TestFilterSnapshotAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	const n = 100
+	if dir := os.Getenv(snapshotChildEnv); dir != "" {
+		s := openTest(t, Options{Dir: dir, FilterBytes: 1 << 20})
+		if !s.filterFromSnapshot {
+			t.Fatal("child: the filter was not read from its snapshot")
+		}
+		for i := range uint64(n) {
+			got, created, err := s.Create(ctx, testRequest(1000+i, fmt.Sprintf("key-%d", i), now))
+			if err != nil || created || got.ID != i+1 {
+				t.Fatalf("child: Create with stored key %d: got id %d, created %v, %v; want id %d held", i, got.ID, created, err, i+1)
+			}
+		}
+		return
+	}
+	old := filtersnap.MinEntries
+	filtersnap.MinEntries = 0
+	t.Cleanup(func() { filtersnap.MinEntries = old })
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := Open(Options{Dir: dir, FilterBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(n) {
+		if _, created, err := s.Create(ctx, testRequest(i+1, fmt.Sprintf("key-%d", i), now)); err != nil || !created {
+			t.Fatalf("Create %d: created %v, %v", i+1, created, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFilterSnapshotAcrossProcesses$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), snapshotChildEnv+"="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the restarted process: %v\n%s", err, out)
+	}
+}
+
+// A store opened without a filter between a clean Close and a normal Open
+// consumes the snapshot's token: the requests it creates are in no
+// snapshot, so the Open after must read every id and key, not restore.
+func TestFilterlessOpenConsumesTheSnapshot(t *testing.T) {
+	old := filtersnap.MinEntries
+	filtersnap.MinEntries = 0
+	t.Cleanup(func() { filtersnap.MinEntries = old })
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	now := time.Now()
+	s, err := Open(Options{Dir: dir, FilterBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Create(ctx, testRequest(10, "early", now)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(Options{Dir: dir, FilterBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An id below the last one (a clock stepped back), so the store's
+	// stamp alone would not tell the snapshot is stale.
+	if _, _, err := s.Create(ctx, testRequest(2, "late", now)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, Options{Dir: dir, FilterBytes: 1 << 20})
+	if s.filterFromSnapshot {
+		t.Fatal("restored a snapshot taken before a run without a filter")
+	}
+	got, created, err := s.Create(ctx, testRequest(30, "late", now))
+	if err != nil || created || got.ID != 2 {
+		t.Fatalf("Create with the key of request 2: got id %d, created %v, %v; want request 2", got.ID, created, err)
 	}
 }

@@ -1,10 +1,14 @@
 package embedded
 
 import (
+	"crypto/rand"
 	"encoding/binary"
-	"hash/maphash"
+	"fmt"
 	"math"
+	"math/bits"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Key layout. Every key starts with a one-byte table prefix followed by
@@ -170,30 +174,59 @@ func keySuccessor(k []byte) []byte {
 	return append(append(make([]byte, 0, len(k)+1), k...), 0)
 }
 
-// stripeSeed hashes idempotency keys onto lock stripes.
-var stripeSeed = maphash.MakeSeed()
-
 func idStripe(id uint64) uint64 { return (id * 0x9e3779b97f4a7c15) >> 32 }
 
-// keyStripe hashes an idempotency key (user, key) for its lock stripe and
-// its entry in the seen filter.
-func keyStripe(user uint64, key string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(stripeSeed)
-	var u [8]byte
-	binary.BigEndian.PutUint64(u[:], user)
-	_, _ = h.Write(u[:])
-	_, _ = h.WriteString(key)
-	return h.Sum64()
+// keySeedKey holds the database's seed for hashing idempotency keys
+// (keyStripe): drawn at random when the database is first opened and the
+// same in every process after. A key's filter entry must land where a
+// later process looks for it (the filter outlives the process in its
+// snapshot, see filtersnap), while a client must not be able to choose
+// keys that crowd one lock stripe or filter block: a per-process seed gave
+// the second, a fixed hash the first.
+var keySeedKey = []byte{prefixMeta, 'k'}
+
+// keySeed reads the database's key seed, drawing and storing (synced) one
+// when there is none.
+func keySeed(db *pebble.DB) (uint64, error) {
+	v, found, err := get(db, keySeedKey)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("cannot read the key seed: %w", err)
+	case found && len(v) == 8:
+		return binary.BigEndian.Uint64(v), nil
+	case found:
+		return 0, fmt.Errorf("key seed of %d bytes: %w", len(v), errCorrupt)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	if err := db.Set(keySeedKey, b[:], pebble.Sync); err != nil {
+		return 0, fmt.Errorf("cannot store the key seed: %w", err)
+	}
+	return binary.BigEndian.Uint64(b[:]), nil
 }
 
-// keyHash is keyStripe of a key read from Pebble.
-func keyHash(user uint64, key []byte) uint64 {
-	var h maphash.Hash
-	h.SetSeed(stripeSeed)
-	var u [8]byte
-	binary.BigEndian.PutUint64(u[:], user)
-	_, _ = h.Write(u[:])
-	_, _ = h.Write(key)
-	return h.Sum64()
+// keyStripe hashes an idempotency key (user, key), with the database's
+// seed, for its lock stripe and its entry in the seen filter; key is the
+// client's string or the bytes read from Pebble, alike.
+func keyStripe[K string | []byte](seed, user uint64, key K) uint64 {
+	h := mix(seed^user, 0x9e3779b97f4a7c15)
+	i := 0
+	for ; i+8 <= len(key); i += 8 {
+		var w uint64
+		for j := 7; j >= 0; j-- {
+			w = w<<8 | uint64(key[i+j])
+		}
+		h = mix(h^w, 0xbf58476d1ce4e5b9)
+	}
+	var tail uint64
+	for j := len(key) - 1; j >= i; j-- {
+		tail = tail<<8 | uint64(key[j])
+	}
+	return mix(h^tail^uint64(len(key))<<58, 0x94d049bb133111eb)
+}
+
+// mix folds the 128-bit product of a and b.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }

@@ -106,7 +106,7 @@ func (s *Store) findExpired(n int) ([]expiredKey, error) {
 func (s *Store) deleteExpired(chunk []expiredKey) error {
 	hashes := make([]uint64, len(chunk))
 	for i, e := range chunk {
-		hashes[i] = keyStripe(e.user, e.key)
+		hashes[i] = keyStripe(s.keySeed, e.user, e.key)
 	}
 	unlock := s.lockHashes(hashes...)
 	defer unlock()

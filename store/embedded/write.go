@@ -36,7 +36,7 @@ func (s *Store) Create(ctx context.Context, req store.Request) (store.Request, b
 	idLock := idStripe(req.ID)
 	keyHash := idLock // the id's stripe alone when there is no key
 	if req.IdempotencyKey != "" {
-		keyHash = keyStripe(req.UserID, req.IdempotencyKey)
+		keyHash = keyStripe(s.keySeed, req.UserID, req.IdempotencyKey)
 	}
 	defer s.lockPair(idLock, keyHash).unlock()
 

@@ -185,9 +185,13 @@ func encode(buf []byte, blocks [][8]uint32) []byte {
 }
 
 // Store saves blocks to path (Save) and then records the snapshot's token
-// under key in db, synced: the owner's Close, once nothing writes what the
-// filter covers. When blocks hold too few entries (Worth) it saves nothing.
-func Store(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32) error {
+// under key in db, synced, with stamp: the owner's Close, once nothing
+// writes what the filter covers. stamp is the owner's mark of its data as
+// the filter covers it (a layout version, and a value each write that adds
+// entries changes), so that a snapshot outlived by writes that did not
+// consume it (a build from before snapshots, run on the same data) is not
+// restored. When blocks hold too few entries (Worth) it saves nothing.
+func Store(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32, stamp []byte) error {
 	if !Worth(blocks) {
 		return nil // few entries: reading them at Open costs less than the file
 	}
@@ -195,19 +199,20 @@ func Store(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32
 	if err := Save(fs, path, tok, blocks); err != nil {
 		return err
 	}
-	if err := db.Set(key, tok[:], pebble.Sync); err != nil {
+	if err := db.Set(key, append(tok[:], stamp...), pebble.Sync); err != nil {
 		return fmt.Errorf("cannot record the filter snapshot's token: %w", err)
 	}
 	return nil
 }
 
 // Restore fills blocks from the snapshot at path when db records its token
-// under key, and consumes both either way: the token deleted (synced) and
-// the file removed, before the owner's first write, so a snapshot is read
-// at most once and never for a state it does not cover. loaded is false
-// when there was no usable snapshot; blocks must then be refilled from
-// scratch (a torn file may have filled some).
-func Restore(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32) (loaded bool, err error) {
+// under key with stamp (the owner's mark of its data now; see Store), and
+// consumes both either way: the token deleted (synced) and the file
+// removed, before the owner's first write, so a snapshot is read at most
+// once and never for a state it does not cover. loaded is false when
+// there was no usable snapshot; blocks must then be refilled from scratch
+// (a torn file may have filled some).
+func Restore(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32, stamp []byte) (loaded bool, err error) {
 	v, closer, err := db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, Remove(fs, path) // a stale file: no state it fits
@@ -216,10 +221,10 @@ func Restore(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint
 		return false, fmt.Errorf("cannot read the filter snapshot's token: %w", err)
 	}
 	var tok Token
-	whole := len(v) == len(tok)
+	usable := len(v) == len(tok)+len(stamp) && string(v[len(tok):]) == string(stamp)
 	copy(tok[:], v)
 	_ = closer.Close()
-	if whole {
+	if usable {
 		if loaded, err = Load(fs, path, tok, blocks); err != nil {
 			return false, err
 		}
@@ -232,17 +237,40 @@ func Restore(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint
 
 // Fill fills blocks, all zero, for its owner's Open: from the snapshot at
 // path (Restore) when there is a usable one, else by scan, which adds
-// every stored entry. fromSnapshot reports which. path "" means no
-// snapshot.
-func Fill(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32, scan func() error) (fromSnapshot bool, err error) {
-	if path != "" {
-		loaded, err := Restore(db, key, fs, path, blocks)
-		if err != nil || loaded {
-			return loaded, err
+// every stored entry. fromSnapshot reports which. With path "" it uses no
+// snapshot, but still consumes a token an earlier Close left (Discard).
+func Fill(db *pebble.DB, key []byte, fs vfs.FS, path string, blocks [][8]uint32, stamp []byte, scan func() error) (fromSnapshot bool, err error) {
+	if path == "" {
+		if err := Discard(db, key); err != nil {
+			return false, err
 		}
-		clear(blocks) // a torn snapshot may have filled some
+		return false, scan()
 	}
+	loaded, err := Restore(db, key, fs, path, blocks, stamp)
+	if err != nil || loaded {
+		return loaded, err
+	}
+	clear(blocks) // a torn snapshot may have filled some
 	return false, scan()
+}
+
+// Discard deletes (synced) a token an earlier Close recorded under key, if
+// any: an Open that keeps no filter, or reads no snapshot, calls it before
+// its first write, so that no later Open restores a snapshot those writes
+// outdate.
+func Discard(db *pebble.DB, key []byte) error {
+	_, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read the filter snapshot's token: %w", err)
+	}
+	_ = closer.Close()
+	if err := db.Delete(key, pebble.Sync); err != nil {
+		return fmt.Errorf("cannot consume the filter snapshot's token: %w", err)
+	}
+	return nil
 }
 
 // Remove deletes the snapshot at path; a missing one is no error.

@@ -155,13 +155,13 @@ func TestRestoreConsumesTheSnapshot(t *testing.T) {
 	defer func() { MinEntries = old }()
 	key := []byte("token")
 	blocks := randomBlocks(100)
-	if err := Store(db, key, fs, "snap", blocks); err != nil {
+	if err := Store(db, key, fs, "snap", blocks, []byte("stamp-1")); err != nil {
 		t.Fatal(err)
 	}
 	got := make([][8]uint32, len(blocks))
 	scans := 0
 	scan := func() error { scans++; return nil }
-	if from, err := Fill(db, key, fs, "snap", got, scan); err != nil || !from || scans != 0 || got[7] != blocks[7] {
+	if from, err := Fill(db, key, fs, "snap", got, []byte("stamp-1"), scan); err != nil || !from || scans != 0 || got[7] != blocks[7] {
 		t.Fatalf("first Fill: from snapshot %v, %v, %d scans", from, err, scans)
 	}
 	if _, closer, err := db.Get(key); err == nil {
@@ -172,7 +172,7 @@ func TestRestoreConsumesTheSnapshot(t *testing.T) {
 		t.Fatal("the snapshot file outlived its Restore")
 	}
 	clear(got)
-	if from, err := Fill(db, key, fs, "snap", got, scan); err != nil || from || scans != 1 {
+	if from, err := Fill(db, key, fs, "snap", got, []byte("stamp-1"), scan); err != nil || from || scans != 1 {
 		t.Fatalf("second Fill: from snapshot %v, %v, %d scans; want a scan", from, err, scans)
 	}
 	// A file without its token (saved, then the token lost) is not used,
@@ -180,10 +180,51 @@ func TestRestoreConsumesTheSnapshot(t *testing.T) {
 	if err := Save(fs, "snap", NewToken(), blocks); err != nil {
 		t.Fatal(err)
 	}
-	if from, err := Fill(db, key, fs, "snap", got, scan); err != nil || from || scans != 2 {
+	if from, err := Fill(db, key, fs, "snap", got, []byte("stamp-1"), scan); err != nil || from || scans != 2 {
 		t.Fatalf("Fill with a file and no token: from snapshot %v, %v, %d scans; want a scan", from, err, scans)
 	}
 	if _, err := fs.Stat("snap"); err == nil {
 		t.Fatal("a snapshot without its token was left in place")
+	}
+}
+
+// A snapshot is not restored when its owner's data moved on since it was
+// taken (another stamp), nor after an Open that used no snapshot (path "")
+// consumed its token; either way the token is gone after.
+func TestStaleSnapshotIsNotRestored(t *testing.T) {
+	old := MinEntries
+	MinEntries = 0
+	defer func() { MinEntries = old }()
+	key := []byte("token")
+	blocks := randomBlocks(100)
+	for _, c := range []struct {
+		name     string
+		path     string // of the Open between
+		openWith []byte // the stamp at that Open
+	}{
+		{"data moved on", "snap", []byte("stamp-2")},
+		{"an Open without snapshots between", "", []byte("stamp-1")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := vfs.NewMem()
+			db, err := pebble.Open("db", &pebble.Options{FS: fs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := Store(db, key, fs, "snap", blocks, []byte("stamp-1")); err != nil {
+				t.Fatal(err)
+			}
+			scans := 0
+			scan := func() error { scans++; return nil }
+			got := make([][8]uint32, len(blocks))
+			if from, err := Fill(db, key, fs, c.path, got, c.openWith, scan); err != nil || from || scans != 1 {
+				t.Fatalf("Fill: from snapshot %v, %v, %d scans; want a scan", from, err, scans)
+			}
+			// The next Open, with the first stamp again, finds no token.
+			if from, err := Fill(db, key, fs, "snap", got, []byte("stamp-1"), scan); err != nil || from {
+				t.Fatalf("the Open after: from snapshot %v, %v; want a scan", from, err)
+			}
+		})
 	}
 }
