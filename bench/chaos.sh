@@ -2,8 +2,10 @@
 # bench/chaos.sh — crash safety under load.
 #
 # Starts bin/gateway_service on a fresh data dir, drives it with bin/loadgen,
-# SIGKILLs it at random moments (every KILL_MIN..KILL_MAX) and restarts it on
-# the same data dir, CYCLES times (default 20); then lets every request
+# SIGKILLs it at random moments (every KILL_MIN..KILL_MAX; one cycle in four
+# stops it cleanly with SIGTERM instead, so the next start reads back the
+# filter snapshots a clean stop saves) and restarts it on the same data dir,
+# CYCLES times (default 20); then lets every request
 # settle, stops it with SIGTERM and runs `bin/itctl verify` with the
 # generator's exact expectations. Reports cycles, requests and violations;
 # exits non-zero on any violation. Run after `make build`.

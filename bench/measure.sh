@@ -7,7 +7,7 @@
 #              the first run is CPU-profiled through the service's /debug/pprof
 #   5K/s       open loop, Poisson arrivals at 5000/s, RUNS runs, median
 #   overload   bench.sh overload, once
-#   chaos      chaos.sh (CYCLES SIGKILL/restart cycles under load), once
+#   chaos      chaos.sh (CYCLES kill/restart cycles under load, one in four a clean stop), once
 #   max rate   again with HIGH_CONCURRENCY (512) workers, RUNS runs, median
 #
 # Env: RUNS (3), DURATION (60s), USERS (10000), CONCURRENCY (64), CYCLES (20),
@@ -147,7 +147,7 @@ IT_ACTORS_IN_FLIGHT_MAX=256 drive overload overload "$overload_rate" -inflight 4
 	echo
 	echo "## Chaos"
 	echo
-	echo "\`bash bench/chaos.sh\`: ${CYCLES:-20} SIGKILL/restart cycles at random moments (1–4 s apart) under 2000/s,"
+	echo "\`bash bench/chaos.sh\`: ${CYCLES:-20} stop/restart cycles at random moments (1–4 s apart; SIGKILL, one in four SIGTERM) under 2000/s,"
 	echo "2000 users; then drain, SIGTERM, \`itctl verify\` with the generator's exact expectations."
 } >>"$DOC"
 USERS=2000 DURATION=0s drive chaos chaos 2000 -cycles "${CYCLES:-20}"

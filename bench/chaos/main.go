@@ -8,7 +8,7 @@
 //
 //	chaos -mode bench    -rate 5000 -duration 60s        the default profile
 //	chaos -mode overload -rate 12000                      beyond capacity: fails unless some is refused
-//	chaos -mode chaos    -cycles 20 -rate 2000             SIGKILL + restart cycles
+//	chaos -mode chaos    -cycles 20 -rate 2000             kill (one in four: SIGTERM) + restart cycles
 //	chaos -median DIR1/summary.json DIR2/summary.json …   medians of several runs
 //
 // It exits 1 when the run failed or any invariant was violated.
@@ -33,7 +33,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 64, "closed-loop workers (with -rate 0)")
 	flag.IntVar(&o.inflight, "inflight", 2_048, "generator in-flight cap")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "load phase (bench and overload)")
-	flag.IntVar(&o.cycles, "cycles", 20, "SIGKILL/restart cycles (chaos)")
+	flag.IntVar(&o.cycles, "cycles", 20, "stop/restart cycles (chaos): SIGKILL, one in four SIGTERM")
 	flag.DurationVar(&o.killMin, "kill-min", time.Second, "shortest time between kills (chaos)")
 	flag.DurationVar(&o.killMax, "kill-max", 4*time.Second, "longest time between kills (chaos)")
 	flag.DurationVar(&o.profile, "profile", 0, "CPU-profile the service (its /debug/pprof) for this long, 15 s into the load (bench, overload); go tool pprof summarises it. The generator then writes its own whole-run profile to loadgen.pprof in the work dir")

@@ -41,13 +41,15 @@ type options struct {
 
 // summary is what a driver run reports.
 type summary struct {
-	Mode     string       `json:"mode"`
-	Cycles   int          `json:"cycles"`
-	Restarts []float64    `json:"restart_seconds"` // SIGKILL → ready again
-	MaxRSSMB float64      `json:"max_rss_mb"`
-	Load     *load.Result `json:"load"`
-	Verify   string       `json:"verify"` // itctl verify's summary line
-	VerifyOK bool         `json:"verify_ok"`
+	Mode   string `json:"mode"`
+	Cycles int    `json:"cycles"`
+	// CleanStops of the cycles stopped the service with SIGTERM.
+	CleanStops int          `json:"clean_stops"`
+	Restarts   []float64    `json:"restart_seconds"` // SIGKILL → ready again
+	MaxRSSMB   float64      `json:"max_rss_mb"`
+	Load       *load.Result `json:"load"`
+	Verify     string       `json:"verify"` // itctl verify's summary line
+	VerifyOK   bool         `json:"verify_ok"`
 	// VerifyViolations is verify's violations_total (verify.json).
 	VerifyViolations int     `json:"verify_violations"`
 	Requests         int     `json:"requests"`
@@ -69,8 +71,8 @@ func (s *summary) line() string {
 		wal = fmt.Sprintf(" wal: %.0f fsyncs/s of %.3f ms mean, %.2f per accepted transfer, %.0f write stalls (%.0f ms);",
 			s.WAL.FsyncsPerS, s.WAL.MeanMS, s.WAL.PerAccepted, s.WAL.Stalls, s.WAL.StallMS)
 	}
-	return fmt.Sprintf("chaos: mode=%s cycles=%d requests=%d accepted=%d unknown=%d generator_violations=%d max_rss=%.0fMB cpu: service %.2f cores (%.0f µs per HTTP attempt), loadgen %.2f cores, whole box %.2f cores busy;%s verify_ok=%t | %s",
-		s.Mode, s.Cycles, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.CPU.ServiceCores, s.CPU.ServiceUSPer, s.CPU.LoadgenCores, s.CPU.BoxBusyCores, wal, s.VerifyOK, s.Verify)
+	return fmt.Sprintf("chaos: mode=%s cycles=%d (%d clean stops) requests=%d accepted=%d unknown=%d generator_violations=%d max_rss=%.0fMB cpu: service %.2f cores (%.0f µs per HTTP attempt), loadgen %.2f cores, whole box %.2f cores busy;%s verify_ok=%t | %s",
+		s.Mode, s.Cycles, s.CleanStops, s.Requests, acc, unknown, viol, s.MaxRSSMB, s.CPU.ServiceCores, s.CPU.ServiceUSPer, s.CPU.LoadgenCores, s.CPU.BoxBusyCores, wal, s.VerifyOK, s.Verify)
 }
 
 // checkFreshWork refuses a work dir that already holds a data dir: the
@@ -273,8 +275,15 @@ func runLoad(o options, svc *service, env []string, sum *summary) error {
 	return nil
 }
 
-// killCycles SIGKILLs the service at random moments and restarts it on the
-// same data dir, o.cycles times, with load running throughout.
+// cleanStopEvery makes every so many restart cycles a clean stop (SIGTERM)
+// instead of a SIGKILL: a clean stop saves the backends' filter snapshots
+// and the restart reads them back (a SIGKILL leaves none), so the
+// retries and replays that follow exercise a restored filter.
+const cleanStopEvery = 4
+
+// killCycles stops the service at random moments and restarts it on the
+// same data dir, o.cycles times, with load running throughout: with
+// SIGKILL, but one cycle in cleanStopEvery with SIGTERM.
 func killCycles(o options, svc *service, sum *summary, loadgen <-chan error) error {
 	time.Sleep(o.killMin) // let the generator fund its users and start
 	for i := 0; i < o.cycles; i++ {
@@ -285,7 +294,12 @@ func killCycles(o options, svc *service, sum *summary, loadgen <-chan error) err
 		case <-time.After(gap):
 		}
 		killed := time.Now()
-		if err := svc.stop(syscall.SIGKILL, stopTimeout); err != nil {
+		sig := syscall.SIGKILL
+		if i%cleanStopEvery == 1 { // the 2nd, 6th, 10th…: a short run has one too
+			sig = syscall.SIGTERM
+			sum.CleanStops++
+		}
+		if err := svc.stop(sig, stopTimeout); err != nil {
 			return err
 		}
 		if err := svc.start(); err != nil {
