@@ -214,3 +214,8 @@ func (l *Ledger) scanIDs() error {
 	}
 	return nil
 }
+
+// FilterFromSnapshot reports whether Open read the transfer-id filter from
+// the snapshot a clean Close saved (Options.FilterSnapshot) rather than
+// from every stored id.
+func (l *Ledger) FilterFromSnapshot() bool { return l.idsFromSnapshot }

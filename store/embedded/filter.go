@@ -237,3 +237,8 @@ func (s *Store) scanFilter() error {
 	}
 	return nil
 }
+
+// FilterFromSnapshot reports whether Open read the seen filter from the
+// snapshot a clean Close saved (Options.FilterSnapshot) rather than from
+// every stored id and key.
+func (s *Store) FilterFromSnapshot() bool { return s.filterFromSnapshot }

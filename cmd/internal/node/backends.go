@@ -296,6 +296,29 @@ func exists(path string) (bool, error) {
 }
 
 // Close closes the store, the ledger and then their shared database.
+// filterSources says where each embedded backend's id filter came from at
+// Open: "snapshot" (a clean stop saved it) or "scan" (every stored id was
+// read: after a crash, a first start, or with few ids).
+func (b *Backends) filterSources() string {
+	source := func(fromSnapshot bool) string {
+		if fromSnapshot {
+			return "snapshot"
+		}
+		return "scan"
+	}
+	var parts []string
+	if l, ok := b.Ledger.(*ledgerembedded.Ledger); ok {
+		parts = append(parts, "ledger "+source(l.FilterFromSnapshot()))
+	}
+	if s, ok := b.Store.(*storeembedded.Store); ok {
+		parts = append(parts, "store "+source(s.FilterFromSnapshot()))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
 func (b *Backends) Close() error {
 	var errs []error
 	if b.Store != nil {

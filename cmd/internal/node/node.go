@@ -123,10 +123,12 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, role Role)
 }
 
 func (n *Node) openBackends(ctx context.Context) error {
+	start := time.Now()
 	b, err := OpenBackends(ctx, n.cfg)
 	if err != nil {
 		return err
 	}
+	n.log.Info("backends open", "took", time.Since(start).Round(time.Millisecond).String(), "id_filters", b.filterSources())
 	n.ledger, n.store, n.storeSync = b.Ledger, b.Store, b.StoreSync
 	n.stops = append(n.stops, b.Close)
 	st, err := OpenStream(n.cfg, n.log)
