@@ -3,16 +3,10 @@ package transfers
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
-	ledgerembedded "github.com/exchange/internal-transfer/ledger/embedded"
 	"github.com/exchange/internal-transfer/store"
-	storeembedded "github.com/exchange/internal-transfer/store/embedded"
 )
 
 // failingCreate fails every Create: after writing it (landed), or without
@@ -48,30 +42,13 @@ func TestFailedCreateHandsOutOnlyAStoredID(t *testing.T) {
 		{"refused before writing", failingCreate{err: store.NothingWritten(timeout)}, ErrUnavailable, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			el, err := ledgerembedded.Open(ledgerembedded.Options{Dir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := storeembedded.Open(storeembedded.Options{Dir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cat, err := NewCatalog([]Asset{{Name: "USDT", Ledger: 1, Decimals: 8}},
-				[]AccountType{{Name: "funding", Code: 1}, {Name: "spot", Code: 2}}, []Route{{From: "funding", To: "spot"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-				return slog.New(slog.NewTextHandler(io.Discard, nil))
-			}))
-			fc := c.store
-			fc.Store = st
-			svc, err := NewService(sys, el, fc, nil, cat, Options{NodeID: 1, MailboxMax: 10, InFlightMax: 10,
-				IdleTimeout: time.Hour, RequestTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { svc.Close(); sys.Shutdown(); _ = st.Close(); _ = el.Close() })
+			var st store.Store
+			svc := newTestServiceWith(t, func(inner store.Store) store.Store {
+				st = inner
+				fc := c.store
+				fc.Store = inner
+				return fc
+			})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			got, err := svc.Submit(ctx, Command{UserID: 5, ToUserID: 5, FromAccountType: "funding", ToAccountType: "spot",

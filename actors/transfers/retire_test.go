@@ -11,10 +11,18 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	ledgerembedded "github.com/exchange/internal-transfer/ledger/embedded"
+	"github.com/exchange/internal-transfer/store"
 	storeembedded "github.com/exchange/internal-transfer/store/embedded"
 )
 
 func newTestService(t *testing.T) *Service {
+	t.Helper()
+	return newTestServiceWith(t, nil)
+}
+
+// newTestServiceWith is newTestService on the store wrap makes of the
+// embedded one (nil: the embedded one itself).
+func newTestServiceWith(t *testing.T, wrap func(store.Store) store.Store) *Service {
 	t.Helper()
 	el, err := ledgerembedded.Open(ledgerembedded.Options{Dir: t.TempDir()})
 	if err != nil {
@@ -32,8 +40,12 @@ func newTestService(t *testing.T) *Service {
 	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}))
-	svc, err := NewService(sys, el, st, nil, c, Options{NodeID: 1, MailboxMax: 10, InFlightMax: 10,
-		IdleTimeout: time.Hour, RequestTimeout: 2 * time.Second})
+	var used store.Store = st
+	if wrap != nil {
+		used = wrap(st)
+	}
+	svc, err := NewService(sys, el, used, nil, c, Options{NodeID: 1, MailboxMax: 10, InFlightMax: 10,
+		IdleTimeout: time.Hour, RequestTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
