@@ -235,9 +235,15 @@ func (l *Ledger) stage() error {
 	if b.Count() == 0 {
 		return nil // nothing changed: no sync needed
 	}
-	op := b.SetDeferred(1, 8)
+	// The meta value: the last timestamp, then a count of the groups
+	// written (a group that only expires holds leaves the timestamp as it
+	// was). Together they change with every write, which the id filter's
+	// snapshot stamp relies on (idFilterStamp).
+	l.groupsWritten++
+	op := b.SetDeferred(1, 16)
 	op.Key[0] = prefixMeta
 	binary.BigEndian.PutUint64(op.Value, l.lastTimestamp)
+	binary.BigEndian.PutUint64(op.Value[8:], l.groupsWritten)
 	op.Finish()
 	return nil
 }
@@ -319,6 +325,9 @@ func (l *Ledger) recover() error {
 	switch {
 	case err == nil:
 		l.lastTimestamp = binary.BigEndian.Uint64(v)
+		if len(v) >= 16 { // before, the value held the timestamp alone
+			l.groupsWritten = binary.BigEndian.Uint64(v[8:])
+		}
 		_ = closer.Close()
 	case !errors.Is(err, pebble.ErrNotFound):
 		return fmt.Errorf("cannot read ledger timestamp: %w", err)

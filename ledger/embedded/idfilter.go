@@ -172,9 +172,10 @@ const idFilterLayout = "ids-1"
 
 // idFilterStamp marks the ledger's data as its filter covers it, for the
 // filter's snapshot (filtersnap.Store): the filter's layout and the stored
-// last timestamp, which every group that writes anything advances in the
-// same batch, so writes that did not consume a snapshot (a build from
-// before snapshots, run on the data) change it.
+// meta value (the last timestamp and the count of groups written), which
+// every group that writes anything rewrites in the same batch, so writes
+// that did not consume a snapshot (a build from before snapshots, run on
+// the data: it writes the timestamp alone) change it.
 func (l *Ledger) idFilterStamp() ([]byte, error) {
 	stamp := []byte(idFilterLayout)
 	v, closer, err := l.db.Get([]byte{prefixMeta})

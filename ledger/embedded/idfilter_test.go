@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -289,5 +290,45 @@ func spoilSnapshot(t *testing.T, dir, how string) {
 		if err := os.Truncate(snap, 1000); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Every group that writes changes the id filter's snapshot stamp, even one
+// that only expires a hold (it assigns no timestamp): a stamp that stayed
+// would let a snapshot taken before such writes be restored after them.
+func TestExpiryChangesTheFilterStamp(t *testing.T) {
+	clock := &fakeClock{}
+	clock.ns.Store(1_000_000_000_000)
+	l := openAt(t, t.TempDir(), clock)
+	defer l.Close()
+	createAB(t, l)
+	p := ledger.Transfer{ID: ledger.U128(7), DebitAccountID: acctA, CreditAccountID: acctB, Amount: ledger.U128(9),
+		Ledger: 1, Code: 1, Flags: ledger.TransferPending, Timeout: 60}
+	if res, err := l.CreateTransfers(testCtx(t), []ledger.Transfer{p}); err != nil || len(res) != 0 {
+		t.Fatalf("create: %v %v", res, err)
+	}
+	before, err := l.idFilterStamp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.ns.Add(uint64(61 * time.Second))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		a, err := l.LookupAccounts(testCtx(t), []ledger.Uint128{acctA})
+		if err != nil || len(a) != 1 {
+			t.Fatalf("lookup: %v %v", a, err)
+		}
+		if a[0].DebitsPending.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hold not expired: %+v", a[0])
+		}
+	}
+	after, err := l.idFilterStamp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(after) == string(before) {
+		t.Fatalf("stamp %x unchanged by a group that expired a hold", after)
 	}
 }

@@ -141,6 +141,7 @@ type Ledger struct {
 
 	// Applier-only state.
 	lastTimestamp uint64
+	groupsWritten uint64    // groups committed with writes, ever (the meta value's second half)
 	ids           *idFilter // every transfer id prefetched so far, and false positives
 	recent        recentPending
 	nextExpiry    uint64 // earliest expires_at that may be due; 0 = none
