@@ -382,12 +382,11 @@ func (s *Store) Close() error {
 // Sync makes every write committed before it durable (one WAL fsync). It
 // is what a caller of a DeferSync store runs before an answer that no
 // synced ledger write has made durable, and before one that shows what
-// the store holds (a read may see a commit not yet durable). With nothing
-// of Create and Advance committed since the last Sync's fsync began, it
-// returns at once when the store defers its fsyncs (DeferSync): there is
-// nothing to wait for. It returns at ctx's deadline
-// even while the fsync still runs: the caller then knows nothing, and the
-// writes may yet be durable.
+// the store holds (a read may see a commit not yet durable). In a store
+// that defers its fsyncs (DeferSync), with no Create or Advance committed
+// since the last Sync's fsync began, it returns at once: nothing waits.
+// It returns at ctx's deadline even while the fsync still runs: the
+// caller then knows nothing, and the writes may yet be durable.
 func (s *Store) Sync(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cannot sync store: %w", err)
