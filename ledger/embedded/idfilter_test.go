@@ -312,18 +312,7 @@ func TestExpiryChangesTheFilterStamp(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.ns.Add(uint64(61 * time.Second))
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		a, err := l.LookupAccounts(testCtx(t), []ledger.Uint128{acctA})
-		if err != nil || len(a) != 1 {
-			t.Fatalf("lookup: %v %v", a, err)
-		}
-		if a[0].DebitsPending.IsZero() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hold not expired: %+v", a[0])
-		}
-	}
+	waitHoldsReleased(t, l)
 	after, err := l.idFilterStamp()
 	if err != nil {
 		t.Fatal(err)

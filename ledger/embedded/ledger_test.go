@@ -98,20 +98,7 @@ func TestExpiryAcrossRestart(t *testing.T) {
 	clock.ns.Add(uint64(61 * time.Second))
 	l = openAt(t, dir, clock)
 	defer l.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		a, err := l.LookupAccounts(testCtx(t), []ledger.Uint128{acctA})
-		if err != nil || len(a) != 1 {
-			t.Fatalf("lookup: %v %v", a, err)
-		}
-		if a[0].DebitsPending.IsZero() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pending transfer not expired after restart: %+v", a[0])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitHoldsReleased(t, l)
 	post := ledger.Transfer{ID: ledger.U128(8), PendingID: p.ID, Amount: ledger.AmountMax, Flags: ledger.TransferPostPendingTransfer}
 	res, err := l.CreateTransfers(testCtx(t), []ledger.Transfer{post})
 	if err != nil || len(res) != 1 || res[0].Result != ledger.TransferPendingTransferExpired {
@@ -151,5 +138,23 @@ func TestClosedAndContext(t *testing.T) {
 	}
 	if _, err := l.GetAccountTransfers(testCtx(t), ledger.AccountFilter{AccountID: acctA, Limit: 1, Flags: ledger.FilterDebits}); !errors.Is(err, ledger.ErrClosed) {
 		t.Errorf("GetAccountTransfers after Close: %v", err)
+	}
+}
+
+// waitHoldsReleased waits (up to 5 s) until account A holds nothing
+// pending: its holds expired.
+func waitHoldsReleased(t *testing.T, l *Ledger) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		a, err := l.LookupAccounts(testCtx(t), []ledger.Uint128{acctA})
+		if err != nil || len(a) != 1 {
+			t.Fatalf("lookup: %v %v", a, err)
+		}
+		if a[0].DebitsPending.IsZero() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pending transfer not expired: %+v", a[0])
+		}
 	}
 }
