@@ -54,16 +54,13 @@ func TestChaosKeepsInvariants(t *testing.T) {
 
 func TestMedianPicksTheMiddleRun(t *testing.T) {
 	dir := t.TempDir()
-	var paths []string
-	for i, rate := range []float64{300, 100, 200} {
+	var runs []*summary
+	for _, rate := range []float64{300, 100, 200} {
 		s := &summary{Mode: "bench", VerifyOK: true}
 		s.Load = loadResult(rate)
-		p := filepath.Join(dir, string(rune('a'+i))+".json")
-		if err := s.writeJSON(p); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
+		runs = append(runs, s)
 	}
+	paths := writeRuns(t, dir, runs)
 	line, err := median(paths)
 	if err != nil {
 		t.Fatal(err)
@@ -76,19 +73,16 @@ func TestMedianPicksTheMiddleRun(t *testing.T) {
 	}
 	// With WAL readings, each figure is the median of its own, over the
 	// runs that have readings (two here have none).
-	paths = paths[:0]
-	for i, fsyncs := range []float64{3000, 0, 1000, 0, 2000} {
+	runs = runs[:0]
+	for _, fsyncs := range []float64{3000, 0, 1000, 0, 2000} {
 		s := &summary{Mode: "bench", VerifyOK: true}
 		if fsyncs > 0 {
 			s.WAL = walUse{FsyncsPerS: fsyncs, MeanMS: fsyncs / 10000, PerAccepted: fsyncs / 4000, Stalls: fsyncs / 1000}
 		}
 		s.Load = loadResult(100)
-		p := filepath.Join(dir, string(rune('x'+i))+".json")
-		if err := s.writeJSON(p); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
+		runs = append(runs, s)
 	}
+	paths = writeRuns(t, dir, runs)
 	if line, err = median(paths); err != nil {
 		t.Fatal(err)
 	}

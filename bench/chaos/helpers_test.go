@@ -42,19 +42,16 @@ func TestCheckExact(t *testing.T) {
 // run at all is an error.
 func TestMedianLeavesFailedRunsOut(t *testing.T) {
 	dir := t.TempDir()
-	var paths []string
-	for i, c := range []struct {
+	var runs []*summary
+	for _, c := range []struct {
 		rate float64
 		ok   bool
 	}{{100, true}, {5000, false}, {6000, false}, {200, true}, {300, true}} {
 		s := &summary{Mode: "bench", VerifyOK: c.ok}
 		s.Load = loadResult(c.rate)
-		p := filepath.Join(dir, fmt.Sprintf("%d.json", i))
-		if err := s.writeJSON(p); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
+		runs = append(runs, s)
 	}
+	paths := writeRuns(t, dir, runs)
 	line, err := median(paths)
 	if err != nil {
 		t.Fatal(err)
@@ -99,4 +96,22 @@ func TestRowMatchesItsHeader(t *testing.T) {
 			t.Errorf("%s row has %d cells, header %d:\n%s%s", s.Mode, len(row), len(header), tableHeader, s.row("x"))
 		}
 	}
+}
+
+// writeRuns writes each run's summary into a new folder in dir and returns
+// the paths.
+func writeRuns(t *testing.T, dir string, runs []*summary) []string {
+	t.Helper()
+	sub, err := os.MkdirTemp(dir, "runs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := make([]string, len(runs))
+	for i, s := range runs {
+		paths[i] = filepath.Join(sub, fmt.Sprintf("%d.json", i))
+		if err := s.writeJSON(paths[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return paths
 }

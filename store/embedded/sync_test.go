@@ -57,15 +57,7 @@ func (f *stallFile) SyncData() error { f.wait(); return f.File.SyncData() }
 // instead of holding the client); the fsync runs on, and Close waits for it.
 func TestSyncReturnsAtItsDeadline(t *testing.T) {
 	fs := &stallFS{FS: vfs.NewMem(), release: make(chan struct{})}
-	cache := pebble.NewCache(8 << 20)
-	po := PebbleOptions(Options{}, cache)
-	po.FS = fs
-	db, err := pebble.Open("db", po)
-	cache.Unref()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSharedDB(t, fs)
 	s, err := Open(Options{DB: db, DeferSync: true, FilterBytes: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -171,15 +163,7 @@ func testWriteWaitsForItsFsync(t *testing.T, mode int) {
 // could have seen are durable, and never skips one that is not.
 func TestSyncSkipsWhenNothingWaits(t *testing.T) {
 	var fsyncs atomic.Int64
-	cache := pebble.NewCache(8 << 20)
-	po := PebbleOptions(Options{}, cache)
-	po.FS = WALSyncFS(vfs.NewMem(), func(time.Duration) { fsyncs.Add(1) })
-	db, err := pebble.Open("db", po)
-	cache.Unref()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSharedDB(t, WALSyncFS(vfs.NewMem(), func(time.Duration) { fsyncs.Add(1) }))
 	s, err := Open(Options{DB: db, DeferSync: true, FilterBytes: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -209,4 +193,21 @@ func TestSyncSkipsWhenNothingWaits(t *testing.T) {
 	}
 	sync(1, "after an Advance")
 	sync(0, "again")
+}
+
+// openSharedDB opens a Pebble database on fs with the store's options, as
+// the node opens the one it shares with the ledger; t's cleanup closes it
+// (after the test's own deferred closes of the store).
+func openSharedDB(t *testing.T, fs vfs.FS) *pebble.DB {
+	t.Helper()
+	cache := pebble.NewCache(8 << 20)
+	po := PebbleOptions(Options{}, cache)
+	po.FS = fs
+	db, err := pebble.Open("db", po)
+	cache.Unref()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
