@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exchange/internal-transfer/schema"
 )
 
 // testReplication is the replication of the throwaway test keyspaces.
@@ -85,4 +88,40 @@ func openTest(tb testing.TB, hosts []string, keyspace string, opts Options) *Sto
 	}
 	tb.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// TestOpenRefusesAnotherSchema: a keyspace whose open table has the layout
+// of before the sharding (applying the schema again leaves an existing
+// table as it is) is refused at Open, with the difference named, instead of
+// failing every create.
+func TestOpenRefusesAnotherSchema(t *testing.T) {
+	hosts := clusterHosts(t)
+	keyspace := freshKeyspace(t, hosts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sess, err := Connect(ctx, withClusterAuth(Options{Hosts: hosts, Timeout: SchemaTimeout}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	for _, ddl := range []string{
+		"DROP TABLE " + keyspace + ".open_transfer_requests",
+		"CREATE TABLE " + keyspace + ".open_transfer_requests (minute_bucket bigint, request_id bigint, " +
+			"created_at timestamp, status text, PRIMARY KEY ((minute_bucket), created_at, request_id))",
+	} {
+		if err := sess.ContextQuery(ctx, ddl, nil).ExecRelease(); err != nil {
+			t.Fatalf("%s: %v", ddl, err)
+		}
+	}
+	if err := sess.AwaitSchemaAgreement(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, withClusterAuth(Options{Hosts: hosts, Keyspace: keyspace}))
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("Open accepted a keyspace whose open table lacks the shard key")
+	}
+	if !errors.Is(err, schema.ErrLiveMismatch) || !strings.Contains(err.Error(), "partition key (minute_bucket), the schema has (minute_bucket, shard)") {
+		t.Fatalf("Open: %v; want the partition key named", err)
+	}
 }

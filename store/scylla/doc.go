@@ -18,9 +18,10 @@
 // A request lives in balance_transfer_requests (by id), in the history of
 // each user it involves (transfer_history_by_user, one partition per user
 // and UTC day, with transfer_history_days listing a user's active days), and,
-// while it is not final, in open_transfer_requests (one partition per UTC
-// minute, with open_transfer_buckets listing the minutes that may hold open
-// requests). Every read names a full partition key; no query filters.
+// while it is not final, in open_transfer_requests (sixteen partitions per
+// UTC minute, by a hash of the request id, so a busy minute's writes spread
+// over the cluster; open_transfer_buckets lists the minutes that may hold
+// open requests). Every read names a full partition key; no query filters.
 //
 // # Monotone status without lightweight transactions
 //
@@ -65,5 +66,6 @@
 // clustering key (created_at, request_id) of the last row returned. History
 // visits only the user's active days and reads at most
 // Options.HistoryScanRowsMax rows per call (see Store.History); ListOpen and
-// CountOpen visit only the minutes listed as possibly open.
+// CountOpen visit only the minutes listed as possibly open, reading a
+// minute's shards at once (ListOpen merges them in key order).
 package scylla

@@ -1,6 +1,7 @@
 package scylla
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -12,6 +13,13 @@ import (
 type key struct{ ms, id int64 }
 
 func (a key) less(b key) bool { return a.ms < b.ms || (a.ms == b.ms && a.id < b.id) }
+
+func (a key) compare(b key) int {
+	if c := cmp.Compare(a.ms, b.ms); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
 
 func rowKey(row *requestRow) key { return key{row.CreatedAt.UnixMilli(), row.RequestID} }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/exchange/internal-transfer/store"
@@ -15,10 +18,10 @@ import (
 // before q.Before (zero: now), oldest first; see store.Store.
 //
 // It walks the minutes listed in open_transfer_buckets from the cursor's
-// minute (or the oldest) up to Before's, reading each minute partition of
-// open_transfer_requests oldest first. The walk visits only minutes the
-// index lists, which Create adds and the walk itself prunes (see
-// pruneMinute), so it stays a few dozen partitions long.
+// minute (or the oldest) up to Before's, reading each minute of
+// open_transfer_requests oldest first, its shards merged (openRows). The
+// walk visits only minutes the index lists, which Create adds and the walk
+// itself prunes (see pruneMinute), so it stays a few dozen minutes long.
 func (s *Store) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage, error) {
 	if err := s.enter(ctx); err != nil {
 		return store.OpenPage{}, err
@@ -104,17 +107,118 @@ func (s *Store) listMinutes(ctx context.Context, first, last int64) ([]int64, er
 	return minutes, nil
 }
 
-// openRows reads up to limit open rows of minute strictly between the keys.
+// openRows reads up to limit open rows of minute strictly between the keys,
+// in key order. Each round asks every shard of the minute at once for a part
+// of what is missing and keeps the merged rows that are certainly complete
+// (mergeShardPages); the next round resumes after the last row kept. Hashing
+// spreads a minute's rows evenly over the shards, so one round nearly always
+// does.
 func (s *Store) openRows(ctx context.Context, minute int64, lower, upper key, limit int) ([]requestRow, error) {
-	var rows []requestRow
-	err := s.query(ctx, stmtOpenPage, map[string]any{
-		"minute_bucket": minute, "limit": limit,
-		"lower[0]": lower.ms, "lower[1]": lower.id, "upper[0]": upper.ms, "upper[1]": upper.id,
-	}).SelectRelease(&rows)
+	rows, err := mergeShards(ctx, lower, limit, func(ctx context.Context, shard int, lower key, per int, page *[]requestRow) error {
+		return s.query(ctx, stmtOpenPage, map[string]any{
+			"minute_bucket": minute, "shard": shard, "limit": per,
+			"lower[0]": lower.ms, "lower[1]": lower.id, "upper[0]": upper.ms, "upper[1]": upper.id,
+		}).SelectRelease(page)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot read open minute %d: %w", minute, err)
 	}
 	return rows, nil
+}
+
+// shardReader reads into *page up to per rows of one shard after lower, in
+// key order.
+type shardReader func(ctx context.Context, shard int, lower key, per int, page *[]requestRow) error
+
+// mergeShards is openRows' merge over read.
+func mergeShards(ctx context.Context, lower key, limit int, read shardReader) ([]requestRow, error) {
+	var rows []requestRow
+	for len(rows) < limit {
+		per := shardPageRows(limit - len(rows))
+		var pages [openShards][]requestRow
+		err := forShards(ctx, func(ctx context.Context, shard int) error {
+			return read(ctx, shard, lower, per, &pages[shard])
+		})
+		if err != nil {
+			return nil, err
+		}
+		kept, complete := mergeShardPages(pages[:], per)
+		rows = append(rows, kept[:min(len(kept), limit-len(rows))]...)
+		if complete {
+			break
+		}
+		lower = rowKey(&rows[len(rows)-1])
+	}
+	return rows, nil
+}
+
+// shardPageRows is how many rows a round of openRows asks each shard for
+// when want rows are missing: twice an even share, at least 8, at most want.
+func shardPageRows(want int) int {
+	return min(want, max(8, 2*((want+openShards-1)/openShards)))
+}
+
+// mergeShardPages merges pages, the shards' answers to one round (each in
+// key order, each asked for per rows), into key order, and keeps the rows
+// that are certainly the first ones of the minute past the round's lower
+// bound: a shard that returned per rows may hold more after its last row,
+// so the rows after the smallest last row of such a shard are dropped (a
+// later round reads them again). That row itself is kept, so a round that
+// is not complete keeps at least one row. complete reports that no shard
+// returned per rows: kept is then every row between the bounds.
+func mergeShardPages(pages [][]requestRow, per int) (kept []requestRow, complete bool) {
+	complete = true
+	var bound key
+	for _, p := range pages {
+		kept = append(kept, p...)
+		if len(p) >= per {
+			if last := rowKey(&p[len(p)-1]); complete || last.less(bound) {
+				bound = last
+			}
+			complete = false
+		}
+	}
+	slices.SortFunc(kept, func(a, b requestRow) int { return rowKey(&a).compare(rowKey(&b)) })
+	if !complete {
+		kept = kept[:sort.Search(len(kept), func(i int) bool { return bound.less(rowKey(&kept[i])) })]
+	}
+	return kept, complete
+}
+
+// forShards runs read for every shard of open_transfer_requests at once and
+// returns the first error, cancelling the reads still running.
+func forShards(ctx context.Context, read func(ctx context.Context, shard int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, openShards)
+	for shard := range openShards {
+		go func() { errs <- read(ctx, shard) }()
+	}
+	var first error
+	for range openShards {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// minuteHasOpenRows reports whether any shard of minute holds an open row.
+func (s *Store) minuteHasOpenRows(ctx context.Context, minute int64) (bool, error) {
+	var found atomic.Bool
+	err := forShards(ctx, func(ctx context.Context, shard int) error {
+		var id int64
+		err := s.query(ctx, stmtOpenAny, map[string]any{"minute_bucket": minute, "shard": shard}).GetRelease(&id)
+		if errors.Is(err, gocql.ErrNotFound) {
+			return nil
+		}
+		if err == nil {
+			found.Store(true)
+		}
+		return err
+	})
+	return found.Load(), err
 }
 
 // pruneMinute removes an empty minute from open_transfer_buckets once it is
@@ -127,7 +231,9 @@ func (s *Store) openRows(ctx context.Context, minute int64, lower, upper key, li
 // delete whenever its batch lands, as long as a Create's batch lands within
 // OpenSealAfter and node clocks agree well within it (as ScyllaDB's
 // last-write-wins already requires). The delete then leaves the row in
-// place, and a prune after the row's timestamp removes it.
+// place, and a prune after the row's timestamp removes it. When the second
+// look fails, the row is put back too (a later prune removes it), so an
+// error never leaves an open request unlisted.
 func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
 	now := s.set.Now()
 	end := time.UnixMilli((minute + 1) * minuteMillis)
@@ -138,14 +244,16 @@ func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
 	if err := s.query(ctx, stmtBucketDelete, idx).ExecRelease(); err != nil {
 		return fmt.Errorf("cannot prune open minute %d: %w", minute, err)
 	}
-	var id int64
-	err := s.query(ctx, stmtOpenAny, map[string]any{"minute_bucket": minute}).GetRelease(&id)
-	if errors.Is(err, gocql.ErrNotFound) {
+	open, err := s.minuteHasOpenRows(ctx, minute)
+	if err == nil && !open {
 		return nil
 	}
-	if err == nil {
-		idx["ts"] = now.UnixMicro() + 1 // after the delete
-		err = s.query(ctx, stmtBucketInsert, idx).ExecRelease()
+	idx["ts"] = now.UnixMicro() + 1 // after the delete
+	// Put back even when ctx ended during the look (a cancelled scan).
+	putCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.set.Timeout)
+	defer cancel()
+	if putBack := s.query(putCtx, stmtBucketInsert, idx).ExecRelease(); putBack != nil {
+		err = errors.Join(err, putBack)
 	}
 	if err != nil {
 		return fmt.Errorf("cannot prune open minute %d: %w", minute, err)
@@ -216,30 +324,50 @@ func partialOr(ctx, budget context.Context, counts store.OpenCounts, err error) 
 
 // countMinute adds the open rows of minute to counts, at most limit of
 // them, and returns how many it read, pruning the minute when it is empty.
+// Its shards are read at once, sharing the limit.
 func (s *Store) countMinute(ctx context.Context, minute int64, stuckBefore time.Time, limit int, counts *store.OpenCounts) (int, error) {
-	iter := s.query(ctx, stmtOpenCount, map[string]any{"minute_bucket": minute}).PageSize(countPageRows).Iter()
 	var (
-		status string
-		at     time.Time
-		n      int
+		taken  atomic.Int64 // rows claimed against limit by all shards
+		shards [openShards]store.OpenCounts
 	)
-	for n < limit && iter.Scan(&status, &at) {
-		n++
-		switch status {
-		case store.StatusRequesting.String():
-			counts.Requesting++
-		case store.StatusPending.String():
-			counts.Pending++
-		default:
-			_ = iter.Close()
-			return n, fmt.Errorf("open row of minute %d in status %q", minute, status)
+	err := forShards(ctx, func(ctx context.Context, shard int) error {
+		iter := s.query(ctx, stmtOpenCount, map[string]any{"minute_bucket": minute, "shard": shard}).
+			PageSize(countPageRows).Iter()
+		var (
+			status string
+			at     time.Time
+		)
+		for iter.Scan(&status, &at) {
+			if taken.Add(1) > int64(limit) {
+				break
+			}
+			switch status {
+			case store.StatusRequesting.String():
+				shards[shard].Requesting++
+			case store.StatusPending.String():
+				shards[shard].Pending++
+			default:
+				_ = iter.Close()
+				return fmt.Errorf("open row of minute %d in status %q", minute, status)
+			}
+			if at.Before(stuckBefore) {
+				shards[shard].Stuck++
+			}
 		}
-		if at.Before(stuckBefore) {
-			counts.Stuck++
+		if err := iter.Close(); err != nil {
+			return fmt.Errorf("cannot read open minute %d: %w", minute, err)
 		}
+		return nil
+	})
+	n := 0
+	for _, c := range shards {
+		counts.Requesting += c.Requesting
+		counts.Pending += c.Pending
+		counts.Stuck += c.Stuck
+		n += c.Requesting + c.Pending
 	}
-	if err := iter.Close(); err != nil {
-		return n, fmt.Errorf("cannot read open minute %d: %w", minute, err)
+	if err != nil {
+		return n, err
 	}
 	if n == 0 {
 		return 0, s.pruneMinute(ctx, minute)

@@ -141,6 +141,23 @@ func dayBucket(t time.Time) int64 { return floorDiv(t.UnixMilli(), dayMillis) }
 // minuteBucket is the UTC minute (minutes since the epoch) an open row lives in.
 func minuteBucket(t time.Time) int64 { return floorDiv(t.UnixMilli(), minuteMillis) }
 
+// The shards of open_transfer_requests: each minute's open rows are spread
+// over openShards partitions, so a busy minute's creates and deletes are not
+// all served by the replicas of one partition. The layout is part of the
+// stored data: rows live in the shard openShard gives and the scanner reads
+// shards 0..openShards-1, so neither may change while a keyspace holds open
+// rows (schema/internal_transfer.cql).
+const (
+	openShardBits = 4
+	openShards    = 1 << openShardBits
+)
+
+// openShard is the shard of open_transfer_requests request id lives in: the
+// top bits of a Fibonacci hash of the whole id. The id's own low bits (the
+// sequence within a millisecond, see transfers.IDGenerator) are mostly zero
+// at low rates, so they would crowd shard 0.
+func openShard(id uint64) int { return int((id * 0x9E3779B97F4A7C15) >> (64 - openShardBits)) }
+
 // ceilMillis is the smallest whole millisecond not before t: a stored
 // (millisecond) time m satisfies m < t exactly when m < ceilMillis(t).
 func ceilMillis(t time.Time) int64 {

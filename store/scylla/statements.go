@@ -61,15 +61,17 @@ var (
 		qb.Eq("owner_id"), qb.LtOrEqNamed("day_bucket", "newest"), qb.GtOrEqNamed("day_bucket", "oldest")).
 		LimitNamed("limit"))
 
-	stmtOpenInsert = build(qb.Insert(tableOpen).Columns(withColumns("minute_bucket")...).TimestampNamed("ts"))
+	stmtOpenInsert = build(qb.Insert(tableOpen).Columns(withColumns("minute_bucket", "shard")...).TimestampNamed("ts"))
 	stmtOpenDelete = build(qb.Delete(tableOpen).TimestampNamed("ts").Where(
-		qb.Eq("minute_bucket"), qb.Eq("created_at"), qb.Eq("request_id")))
+		qb.Eq("minute_bucket"), qb.Eq("shard"), qb.Eq("created_at"), qb.Eq("request_id")))
 	stmtOpenPage = build(qb.Select(tableOpen).Columns(requestColumns...).Where(
-		qb.Eq("minute_bucket"),
+		qb.Eq("minute_bucket"), qb.Eq("shard"),
 		qb.GtTupleNamed(clusteringKey, 2, "lower"), qb.LtTupleNamed(clusteringKey, 2, "upper")).
 		LimitNamed("limit"))
-	stmtOpenAny   = build(qb.Select(tableOpen).Columns("request_id").Where(qb.Eq("minute_bucket")).Limit(1))
-	stmtOpenCount = build(qb.Select(tableOpen).Columns("status", "created_at").Where(qb.Eq("minute_bucket")))
+	stmtOpenAny = build(qb.Select(tableOpen).Columns("request_id").Where(
+		qb.Eq("minute_bucket"), qb.Eq("shard")).Limit(1))
+	stmtOpenCount = build(qb.Select(tableOpen).Columns("status", "created_at").Where(
+		qb.Eq("minute_bucket"), qb.Eq("shard")))
 
 	// The index rows carry explicit write timestamps: see writeNew and
 	// pruneMinute.
@@ -103,14 +105,14 @@ func init() {
 	}{
 		{stmtRequestInsert, nil},
 		{stmtHistoryInsert, []string{"owner_id", "day_bucket"}},
-		{stmtOpenInsert, []string{"minute_bucket"}},
+		{stmtOpenInsert, []string{"minute_bucket", "shard"}},
 	} {
 		want := append(append(append([]string{}, c.prefix...), requestColumns...), "ts")
 		if fmt.Sprint(want) != fmt.Sprint(c.st.names) {
 			panic(fmt.Sprintf("BUG: %s binds %v, rowArgs gives %v", c.st.cql, c.st.names, want))
 		}
 	}
-	if want := "[ts minute_bucket created_at request_id]"; fmt.Sprint(stmtOpenDelete.names) != want {
+	if want := "[ts minute_bucket shard created_at request_id]"; fmt.Sprint(stmtOpenDelete.names) != want {
 		panic(fmt.Sprintf("BUG: %s binds %v, openDeleteArgs gives %s", stmtOpenDelete.cql, stmtOpenDelete.names, want))
 	}
 }

@@ -31,7 +31,8 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the cluster in opts.Hosts and returns a store on
-// opts.Keyspace, whose schema ApplySchema must have created.
+// opts.Keyspace, whose schema ApplySchema must have created. It refuses a
+// keyspace whose tables differ from the shipped schema (checkSchema).
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	set, err := opts.resolve()
 	if err != nil {
@@ -39,6 +40,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	sess, err := connect(ctx, set, set.Keyspace)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSchema(ctx, sess, set.Keyspace); err != nil {
+		sess.Close()
 		return nil, err
 	}
 	s := &Store{sess: sess, set: set, countMax: countRowsMax}
@@ -223,9 +228,9 @@ func owners(r *store.Request) []uint64 {
 	return []uint64{r.UserID}
 }
 
-// openDeleteArgs binds stmtOpenDelete for row, in its minute, at ts.
-func openDeleteArgs(row *requestRow, minute int64, ts any) []any {
-	return []any{ts, minute, row.CreatedAt, row.RequestID}
+// openDeleteArgs binds stmtOpenDelete for row, in its minute and shard, at ts.
+func openDeleteArgs(row *requestRow, ts any) []any {
+	return []any{ts, minuteBucket(row.CreatedAt), openShard(uint64(row.RequestID)), row.CreatedAt, row.RequestID}
 }
 
 // addRequestRows adds to b the rows of r, at r's status: the request, its
@@ -240,10 +245,9 @@ func addRequestRows(b batch, r *store.Request) {
 	for _, owner := range owners(r) {
 		b.addArgs(stmtHistoryInsert, rowArgs(cols, ts, int64(owner), day))
 	}
-	minute := minuteBucket(r.CreatedAt)
 	if r.Status.Final() {
-		b.addArgs(stmtOpenDelete, openDeleteArgs(&row, minute, ts))
+		b.addArgs(stmtOpenDelete, openDeleteArgs(&row, ts))
 	} else {
-		b.addArgs(stmtOpenInsert, rowArgs(cols, ts, minute))
+		b.addArgs(stmtOpenInsert, rowArgs(cols, ts, minuteBucket(r.CreatedAt), openShard(r.ID)))
 	}
 }

@@ -188,7 +188,7 @@ func (s *Store) indexCacheValid(minute int64) bool {
 // nothing else).
 func (s *Store) dropOpenRow(ctx context.Context, r *store.Request) error {
 	row := toRow(r)
-	args := openDeleteArgs(&row, minuteBucket(r.CreatedAt), requestTimestamp(r))
+	args := openDeleteArgs(&row, requestTimestamp(r))
 	if err := s.queryArgs(ctx, stmtOpenDelete, args).ExecRelease(); err != nil {
 		return fmt.Errorf("cannot delete the open row of final request %d: %w", r.ID, err)
 	}

@@ -55,6 +55,23 @@ func (s suite) testListOpen(t *testing.T) {
 			t.Errorf("ids (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("a busy minute pages whole and in order", func(t *testing.T) {
+		// Enough open requests in one minute that a page ends inside it
+		// and a sharded store's shards fill their reads; some share a
+		// created_at, so ties go by id.
+		minute := oldBase(t, 4).Truncate(time.Minute)
+		var busy []store.Request
+		for i := range 150 {
+			busy = append(busy, mustCreate(t, st, newRequest(t, randID(t), randID(t), minute.Add(time.Duration(i/3)*time.Second))))
+		}
+		sortOldestFirst(busy)
+		for _, limit := range []int{1, 7, 64, store.OpenLimitMax} {
+			got := ours(collectOpen(t, st, store.OpenQuery{Before: minute.Add(time.Minute), Limit: limit}), busy)
+			if diff := cmp.Diff(ids(busy), ids(got)); diff != "" {
+				t.Errorf("limit %d: ids (-want +got):\n%s", limit, diff)
+			}
+		}
+	})
 	t.Run("limits and cursors are validated", func(t *testing.T) {
 		for _, limit := range []int{-1, 0, store.OpenLimitMax + 1} {
 			_, err := st.ListOpen(ctx(t), store.OpenQuery{Before: cutoff, Limit: limit})
