@@ -135,8 +135,13 @@ type OpenQuery struct {
 const OpenLimitMax = 1000
 
 // OpenPage is one page of open requests; NextCursor is "" on the last page.
+// Unreadable holds the ids of open requests whose stored rows cannot be read
+// (ErrCorrupt, or an open entry without its request): they take their
+// places in the page (Limit counts them) instead of failing it, so a scan
+// goes on past them, and the caller reports them to an operator.
 type OpenPage struct {
 	Requests   []Request
+	Unreadable []uint64
 	NextCursor string
 }
 

@@ -113,6 +113,10 @@ type RunStats struct {
 	// failed earlier in the pass (Kafka down or its buffer full): each would
 	// wait out its own timeout, so they wait for the next pass instead.
 	PublishDeferred int
+	// Unreadable counts open requests the store could not read (damaged
+	// rows: store.OpenPage.Unreadable), each logged with its id and counted
+	// in internal_transfer_db_errors; the pass goes on past them.
+	Unreadable int
 }
 
 // NewScanner returns a stopped scanner.
@@ -240,18 +244,19 @@ func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 	sc.resume = ""
 	critical := started.Add(-sc.opts.CriticalThreshold)
 	pass := &passState{stats: &stats}
-	for stats.Driven < sc.opts.PerRunMax {
-		q.Limit = min(sc.opts.PageSize, sc.opts.PerRunMax-stats.Driven)
+	for stats.Driven+stats.Unreadable < sc.opts.PerRunMax {
+		q.Limit = min(sc.opts.PageSize, sc.opts.PerRunMax-stats.Driven-stats.Unreadable)
 		page, err := sc.list(ctx, q)
 		if err != nil {
 			sc.resume = q.Cursor // this page again
 			return stats, err
 		}
+		sc.reportUnreadable(page.Unreadable, &stats)
 		sc.drivePage(ctx, page.Requests, critical, pass)
 		if ctx.Err() != nil {
 			break // this page again: some of it may not have been driven
 		}
-		if page.NextCursor == "" || len(page.Requests) == 0 {
+		if page.NextCursor == "" || len(page.Requests)+len(page.Unreadable) == 0 {
 			q.Cursor = ""
 			break
 		}
@@ -266,6 +271,19 @@ func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 			"deferred", stats.PublishDeferred)
 	}
 	return stats, ctx.Err()
+}
+
+// reportUnreadable logs and counts the open requests a page could not read.
+// Nothing can drive them (their rows are damaged or missing) and they must
+// not stop the scan of the others; an operator repairs them by id, from the
+// ledger (docs/runbook.md, "Stuck transfers").
+func (sc *Scanner) reportUnreadable(ids []uint64, stats *RunStats) {
+	for _, id := range ids {
+		stats.Unreadable++
+		dbErrors.Inc()
+		sc.opts.Logger.Error("open transfer request unreadable: its stored row is damaged or missing; the scanner passes over it",
+			"request_id", id)
+	}
 }
 
 // passState is what the drives of one pass share.

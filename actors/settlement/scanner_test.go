@@ -309,6 +309,64 @@ func TestScannerDrivesWhenItCannotCount(t *testing.T) {
 	}
 }
 
+// damagedRows is a store whose listed requests in damaged cannot be read:
+// ListOpen names them in Unreadable, in their places, as a store does for a
+// damaged row.
+type damagedRows struct {
+	store.Store
+	damaged map[uint64]bool
+}
+
+func (d damagedRows) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage, error) {
+	p, err := d.Store.ListOpen(ctx, q)
+	readable := p.Requests[:0]
+	for _, r := range p.Requests {
+		if d.damaged[r.ID] {
+			p.Unreadable = append(p.Unreadable, r.ID)
+		} else {
+			readable = append(readable, r)
+		}
+	}
+	p.Requests = readable
+	return p, err
+}
+
+// Unreadable requests are reported (an error log with the id, and
+// internal_transfer_db_errors) and passed over: a page made only of them
+// does not end the pass, and the requests behind them are driven.
+func TestScannerPassesOverUnreadableRequests(t *testing.T) {
+	e := newEnv(t, "", 1)
+	settler := NewSettler(e.settlerOptions())
+	logged := &messageCounter{n: map[string]int{}}
+	damaged := map[uint64]bool{}
+	for i := range 3 {
+		damaged[e.create(e.request(2, 2, 10, time.Minute+time.Duration(3-i)*time.Second)).ID] = true
+	}
+	req := e.create(e.request(2, 2, 10, time.Second)) // no accounts: the pass fails it
+	sc := NewScanner(settler, damagedRows{e.store, damaged}, ScannerOptions{Grace: time.Millisecond, PageSize: 2,
+		Logger: slog.New(logged)})
+	errorsBefore := dbErrors.Get()
+	stats, err := sc.RunOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Unreadable != 3 || stats.Driven != 1 || stats.Final != 1 {
+		t.Fatalf("stats %+v, want 3 unreadable passed over and the newer request driven to a final state", stats)
+	}
+	if got := e.get(req.ID); got.Status != store.StatusFailed {
+		t.Fatalf("request behind the unreadable ones is %s, want failed", got.Status)
+	}
+	logged.mu.Lock()
+	n := logged.n["open transfer request unreadable: its stored row is damaged or missing; the scanner passes over it"]
+	logged.mu.Unlock()
+	if n != 3 {
+		t.Errorf("%d error logs of unreadable requests, want 3", n)
+	}
+	if d := dbErrors.Get() - errorsBefore; d != 3 {
+		t.Errorf("internal_transfer_db_errors rose by %d, want 3", d)
+	}
+}
+
 // partlyCountable is a store that counts only part of its open requests
 // (ScyllaDB past its row or time bound), as lower bounds.
 type partlyCountable struct{ store.Store }

@@ -458,3 +458,31 @@ func TestShortPagesDoNotEndTheWalk(t *testing.T) {
 		t.Fatalf("stray transfer behind a short page not found: %v", rep.Violations)
 	}
 }
+
+// unreadableOpen is a store whose open index names one request it cannot
+// read (its row damaged), as store.OpenPage.Unreadable reports it.
+type unreadableOpen struct {
+	store.Store
+	id uint64
+}
+
+func (s unreadableOpen) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage, error) {
+	p, err := s.Store.ListOpen(ctx, q)
+	if q.Cursor == "" {
+		p.Unreadable = append(p.Unreadable, s.id)
+	}
+	return p, err
+}
+
+// An open request the store cannot read is a violation, named by its id.
+func TestUnreadableOpenRequestIsAViolation(t *testing.T) {
+	w := newWorld(t)
+	rep, err := Check(context.Background(), Options{Ledger: w.ledger, Store: unreadableOpen{w.store, 4242}, Catalog: w.catalog,
+		Users: w.expect.Users, Now: func() time.Time { return w.now.Add(2 * time.Minute) }, Grace: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || len(rep.Violations) != 1 || rep.Violations[0].Check != "unreadable" || rep.Violations[0].RequestID != 4242 {
+		t.Fatalf("report %s %v: want one unreadable violation for request 4242", rep.Summary(), rep.Violations)
+	}
+}

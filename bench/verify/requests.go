@@ -118,6 +118,10 @@ func (c *checker) loadOpen(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("cannot list open requests: %w", err)
 		}
+		for _, id := range p.Unreadable {
+			c.rep.add(Violation{Check: "unreadable", RequestID: id,
+				Detail: "the store's open index lists the request, but its row is damaged or missing"})
+		}
 		for _, r := range p.Requests {
 			if prev, seen := c.requests[r.ID]; seen {
 				if !sameCopy(prev, r) {

@@ -207,18 +207,22 @@ func (s *Store) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage
 		k := it.Key()
 		id := binary.BigEndian.Uint64(k[openCursorOffset+8:])
 		r, err := s.getRequest(snap, id)
-		if err != nil {
+		switch {
+		case err == nil:
+			page.Requests = append(page.Requests, r)
+		case errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrNotFound):
+			page.Unreadable = append(page.Unreadable, id)
+		default:
 			return store.OpenPage{}, fmt.Errorf("cannot list open requests: request %d: %w", id, err)
 		}
-		page.Requests = append(page.Requests, r)
-		if len(page.Requests) == q.Limit {
+		if len(page.Requests)+len(page.Unreadable) == q.Limit {
 			cursor := encodeCursor(k[openCursorOffset:])
 			if it.Next() {
 				page.NextCursor = cursor
 			}
 			break
 		}
-		if len(page.Requests)%ctxCheckEvery == 0 {
+		if (len(page.Requests)+len(page.Unreadable))%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
 			}

@@ -86,6 +86,10 @@ func openPage(rows []requestRow, limit int) (store.OpenPage, error) {
 	p.Requests = make([]store.Request, 0, len(rows))
 	for i := range rows {
 		r, err := rows[i].request()
+		if errors.Is(err, store.ErrCorrupt) {
+			p.Unreadable = append(p.Unreadable, uint64(rows[i].RequestID))
+			continue
+		}
 		if err != nil {
 			return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
 		}

@@ -179,3 +179,30 @@ func TestMergeShardsFailsWithAnyShard(t *testing.T) {
 		t.Fatalf("read with shard 11 failing returned %d rows and no error", len(rows))
 	}
 }
+
+// TestOpenPageNamesUnreadableRows: a damaged open row (a status no version
+// writes) takes its place in the page by id instead of failing the page,
+// and the cursor still follows the page's last row.
+func TestOpenPageNamesUnreadableRows(t *testing.T) {
+	base := time.UnixMilli(1_764_000_000_000).UTC()
+	var rows []requestRow
+	for i := range 4 {
+		rows = append(rows, requestRow{RequestID: int64(10 + i), Status: "pending", CreatedAt: base.Add(time.Duration(i) * time.Millisecond)})
+	}
+	rows[1].Status = "settled"
+	p, err := openPage(rows, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []uint64
+	for _, r := range p.Requests {
+		listed = append(listed, r.ID)
+	}
+	if !slices.Equal(listed, []uint64{10, 12}) || !slices.Equal(p.Unreadable, []uint64{11}) {
+		t.Fatalf("listed %v, unreadable %v; want [10 12] and [11]", listed, p.Unreadable)
+	}
+	c, ok, err := decodeCursor(p.NextCursor, cursorOpen)
+	if err != nil || !ok || c.requestID != 12 {
+		t.Fatalf("cursor %+v, %v, %v; want one after request 12", c, ok, err)
+	}
+}

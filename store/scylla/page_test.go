@@ -66,8 +66,9 @@ func TestPageCursors(t *testing.T) {
 	t.Run("corrupt row", func(t *testing.T) {
 		rows := pageRows(1)
 		rows[0].Status = "settled"
-		if _, err := openPage(rows, 1); err == nil {
-			t.Fatal("a row in an unknown status was returned")
+		p, err := openPage(rows, 1)
+		if err != nil || len(p.Requests) != 0 || len(p.Unreadable) != 1 || p.Unreadable[0] != uint64(rows[0].RequestID) {
+			t.Fatalf("page %+v, %v: want the row in an unknown status named unreadable, not returned", p, err)
 		}
 	})
 }
