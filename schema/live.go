@@ -16,10 +16,10 @@ var ErrLiveMismatch = errors.New("keyspace does not match the schema")
 type LiveColumn struct {
 	Table           string
 	Name            string
-	Kind            string // partition_key, clustering, regular or static
+	Kind            string // partition_key, clustering (or clustering_key), regular or static
 	Position        int    // within the partition key or the clustering columns
 	Type            string // CQL type name
-	ClusteringOrder string // asc or desc for clustering columns
+	ClusteringOrder string // ASC or DESC for clustering columns (any case)
 }
 
 // Shipped parses the embedded scripts (Files) into a catalog.
@@ -84,12 +84,14 @@ func checkLiveTable(t *Table, cols map[string]LiveColumn) []error {
 			errs = append(errs, fmt.Errorf("table %s: column %s is missing", t.Name, name))
 		case liveType(col.Type) != liveType(t.Columns[name]):
 			errs = append(errs, fmt.Errorf("table %s: column %s is %s, the schema has %s", t.Name, name, col.Type, t.Columns[name]))
+		case strings.EqualFold(col.Kind, "static"): // the schema has no static column
+			errs = append(errs, fmt.Errorf("table %s: column %s is static, the schema's is not", t.Name, name))
 		}
 	}
 	var (
 		wantOrder      []string
 		gotPartition   = liveKey(cols, "partition_key")
-		gotClustering  = liveKey(cols, "clustering")
+		gotClustering  = liveKey(cols, "clustering", "clustering_key")
 		wantClustering = clusteringNames(t)
 	)
 	if !slices.Equal(gotPartition, t.PartitionKey) {
@@ -117,12 +119,12 @@ func checkLiveTable(t *Table, cols map[string]LiveColumn) []error {
 	return errs
 }
 
-// liveKey returns the columns of kind (partition_key or clustering) in key
-// order.
-func liveKey(cols map[string]LiveColumn, kind string) []string {
+// liveKey returns the columns of one of kinds (partition_key, or
+// clustering under either name) in key order.
+func liveKey(cols map[string]LiveColumn, kinds ...string) []string {
 	var key []LiveColumn
 	for _, col := range cols {
-		if strings.EqualFold(col.Kind, kind) {
+		if slices.ContainsFunc(kinds, func(k string) bool { return strings.EqualFold(col.Kind, k) }) {
 			key = append(key, col)
 		}
 	}

@@ -6,12 +6,14 @@ import (
 	"testing"
 )
 
-// liveOf lists the shipped tables' columns as system_schema.columns does.
+// liveOf lists the shipped tables' columns as ScyllaDB's
+// system_schema.columns does (db/schema_tables.cc: clustering_order in
+// capitals, position -1 outside the key).
 func liveOf(c *Catalog) []LiveColumn {
 	var live []LiveColumn
 	for _, t := range c.Tables {
 		for _, name := range t.ColumnOrder {
-			col := LiveColumn{Table: t.Name, Name: name, Kind: "regular", Position: -1, Type: t.Columns[name], ClusteringOrder: "none"}
+			col := LiveColumn{Table: t.Name, Name: name, Kind: "regular", Position: -1, Type: t.Columns[name], ClusteringOrder: "NONE"}
 			for i, k := range t.PartitionKey {
 				if k == name {
 					col.Kind, col.Position = "partition_key", i
@@ -19,9 +21,9 @@ func liveOf(c *Catalog) []LiveColumn {
 			}
 			for i, k := range t.Clustering {
 				if k.Name == name {
-					col.Kind, col.Position, col.ClusteringOrder = "clustering", i, "asc"
+					col.Kind, col.Position, col.ClusteringOrder = "clustering", i, "ASC"
 					if k.Descending {
-						col.ClusteringOrder = "desc"
+						col.ClusteringOrder = "DESC"
 					}
 				}
 			}
@@ -55,6 +57,12 @@ func TestCheckLive(t *testing.T) {
 	}{
 		{"a column the schema lacks is allowed", append(liveOf(c),
 			LiveColumn{Table: "balance_transfer_requests", Name: "added_later", Kind: "regular", Position: -1, Type: "text"}), nil},
+		{"clustering_key and lower-case orders, as older versions list them", edit(func(col *LiveColumn) bool {
+			if col.Kind == "clustering" {
+				col.Kind, col.ClusteringOrder = "clustering_key", strings.ToLower(col.ClusteringOrder)
+			}
+			return true
+		}), nil},
 		{"varchar is text", edit(func(col *LiveColumn) bool {
 			if col.Type == "text" {
 				col.Type = "varchar"
@@ -81,10 +89,16 @@ func TestCheckLive(t *testing.T) {
 		}), []string{"table transfer_history_by_user: clustering columns (request_id, created_at), the schema has (created_at, request_id)"}},
 		{"another clustering order", edit(func(col *LiveColumn) bool {
 			if col.Table == "open_transfer_requests" && col.Kind == "clustering" {
-				col.ClusteringOrder = "desc"
+				col.ClusteringOrder = "DESC"
 			}
 			return true
 		}), []string{"table open_transfer_requests: clustering order (desc, desc), the schema has (asc, asc)"}},
+		{"a static column", edit(func(col *LiveColumn) bool {
+			if col.Table == "node_claims" && col.Name == "owner" {
+				col.Kind = "static"
+			}
+			return true
+		}), []string{"table node_claims: column owner is static"}},
 		{"a key column made regular", edit(func(col *LiveColumn) bool {
 			if col.Table == "transfer_idempotency_keys" && col.Name == "idempotency_key" {
 				col.Kind, col.Position = "regular", -1

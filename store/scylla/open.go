@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -31,6 +32,9 @@ func (s *Store) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage
 	}
 	c, resume, err := decodeCursor(q.Cursor, cursorOpen)
 	if err != nil {
+		return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
+	}
+	if err := s.retryPutBacks(ctx); err != nil {
 		return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
 	}
 	before := q.Before
@@ -235,9 +239,13 @@ func (s *Store) minuteHasOpenRows(ctx context.Context, minute int64) (bool, erro
 // delete whenever its batch lands, as long as a Create's batch lands within
 // OpenSealAfter and node clocks agree well within it (as ScyllaDB's
 // last-write-wins already requires). The delete then leaves the row in
-// place, and a prune after the row's timestamp removes it. When the second
-// look fails, the row is put back too (a later prune removes it), so an
-// error never leaves an open request unlisted.
+// place, and a prune after the row's timestamp removes it.
+//
+// When the delete fails (it may still have been applied) or the second look
+// does, the row is put back as when a request appeared, and a put-back that
+// fails is retried by every later ListOpen of this process (putBack), so an
+// error leaves an open request unlisted only if this process also stops
+// before the store answers again.
 func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
 	now := s.set.Now()
 	end := time.UnixMilli((minute + 1) * minuteMillis)
@@ -245,22 +253,55 @@ func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
 		return nil // not sealed: a create may still be on its way
 	}
 	idx := map[string]any{"shard": bucketShard, "minute_bucket": minute, "ts": now.UnixMicro()}
-	if err := s.query(ctx, stmtBucketDelete, idx).ExecRelease(); err != nil {
-		return fmt.Errorf("cannot prune open minute %d: %w", minute, err)
+	err := s.query(ctx, stmtBucketDelete, idx).ExecRelease()
+	if err == nil {
+		var open bool
+		if open, err = s.minuteHasOpenRows(ctx, minute); err == nil && !open {
+			return nil
+		}
 	}
-	open, err := s.minuteHasOpenRows(ctx, minute)
-	if err == nil && !open {
-		return nil
-	}
-	idx["ts"] = now.UnixMicro() + 1 // after the delete
-	// Put back even when ctx ended during the look (a cancelled scan).
-	putCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.set.Timeout)
-	defer cancel()
-	if putBack := s.query(putCtx, stmtBucketInsert, idx).ExecRelease(); putBack != nil {
+	if putBack := s.putBack(ctx, minute, now.UnixMicro()+1); putBack != nil { // stamped after the delete
 		err = errors.Join(err, putBack)
 	}
 	if err != nil {
 		return fmt.Errorf("cannot prune open minute %d: %w", minute, err)
+	}
+	return nil
+}
+
+// putBack writes minute's row of open_transfer_buckets at write timestamp
+// ts, even when ctx has ended (a cancelled scan must not leave the row
+// deleted; the write may take up to Options.Timeout past ctx's deadline).
+// When it fails, the minute is kept for retryPutBacks.
+func (s *Store) putBack(ctx context.Context, minute, ts int64) error {
+	putCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.set.Timeout)
+	defer cancel()
+	err := s.query(putCtx, stmtBucketInsert, map[string]any{"shard": bucketShard, "minute_bucket": minute, "ts": ts}).ExecRelease()
+	s.putBackMu.Lock()
+	defer s.putBackMu.Unlock()
+	if err != nil {
+		if s.putBacks == nil {
+			s.putBacks = map[int64]int64{}
+		}
+		s.putBacks[minute] = max(s.putBacks[minute], ts)
+		return fmt.Errorf("cannot put open minute %d back in the index: %w", minute, err)
+	}
+	if s.putBacks[minute] <= ts {
+		delete(s.putBacks, minute)
+	}
+	return nil
+}
+
+// retryPutBacks writes again the index rows that pruneMinute could not put
+// back, at their timestamps.
+func (s *Store) retryPutBacks(ctx context.Context) error {
+	s.putBackMu.Lock()
+	pending := maps.Clone(s.putBacks)
+	s.putBackMu.Unlock()
+	for minute, ts := range pending {
+		if err := s.putBack(ctx, minute, ts); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -336,7 +377,7 @@ func (s *Store) countMinute(ctx context.Context, minute int64, stuckBefore time.
 	)
 	err := forShards(ctx, func(ctx context.Context, shard int) error {
 		iter := s.query(ctx, stmtOpenCount, map[string]any{"minute_bucket": minute, "shard": shard}).
-			PageSize(countPageRows).Iter()
+			PageSize(min(countPageRows, limit)).Iter()
 		var (
 			status string
 			at     time.Time

@@ -40,7 +40,9 @@ type Options struct {
 	// batchlog, about a minute later, or later still if the batchlog's
 	// replicas were down too. A batch landing later than that can leave
 	// its request out of the open index (see pruneMinute). The cost of a
-	// longer one: every scanner pass reads that many minutes more.
+	// longer one: every scanner pass reads that many minutes more, each
+	// of them 16 partitions (the shards of open_transfer_requests) for
+	// ListOpen and again for CountOpen.
 	OpenSealAfter time.Duration
 	// HistoryScanRowsMax bounds the rows one History call reads when its
 	// status filter skips rows; default 10 000 (see History).

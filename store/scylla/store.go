@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,11 @@ type Store struct {
 	indexedMinute atomic.Int64
 	// countMax bounds the rows CountOpen reads (countRowsMax; tests lower it).
 	countMax int
+	// putBacks are the minutes whose index row a prune deleted and could
+	// not put back, with the write timestamp to put it back at (see
+	// pruneMinute); every ListOpen retries them.
+	putBackMu sync.Mutex
+	putBacks  map[int64]int64
 }
 
 var _ store.Store = (*Store)(nil)

@@ -24,6 +24,7 @@ import (
 	"github.com/exchange/internal-transfer/ledger"
 	ledgerembedded "github.com/exchange/internal-transfer/ledger/embedded"
 	"github.com/exchange/internal-transfer/ledger/tigerbeetle"
+	"github.com/exchange/internal-transfer/schema"
 	"github.com/exchange/internal-transfer/store"
 	storeembedded "github.com/exchange/internal-transfer/store/embedded"
 	"github.com/exchange/internal-transfer/store/scylla"
@@ -114,6 +115,9 @@ func openStore(ctx context.Context, cfg *config.Config, shared *pebble.DB) (stor
 		return s, nil
 	case "scylla":
 		s, err := scylla.Open(ctx, ScyllaOptions(cfg))
+		if errors.Is(err, schema.ErrLiveMismatch) {
+			return nil, fmt.Errorf("cannot use ScyllaDB: %w", err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cannot connect to ScyllaDB: %w", err)
 		}
