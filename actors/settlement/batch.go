@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,7 +18,8 @@ import (
 	"github.com/exchange/internal-transfer/store"
 )
 
-// storeWritersMax bounds the concurrent store writes of one batch.
+// storeWritersMax bounds the concurrent store reads, and then writes, of
+// one batch.
 const storeWritersMax = 16
 
 // batchScratch is the memory one batch needs, kept between batches by the
@@ -33,6 +35,10 @@ type batchScratch struct {
 	// settleBatch's.
 	confErrs []error
 	byID     map[uint64]error
+	ids      []uint64 // the requests named, each once, in record order
+	first    []int    // index in confs of each id's first record
+	got      []store.Request
+	getErrs  []error
 	posts    []ledger.Transfer
 	reqs     []store.Request
 	assets   []uint32
@@ -81,18 +87,27 @@ func (s *Settler) settleBatch(ctx context.Context, confs []stream.Confirmation, 
 	}
 	b.reset(len(confs))
 	byID := b.byID
-	for _, c := range confs {
-		if _, seen := byID[c.RequestID]; seen {
-			continue
+	b.ids, b.first = b.ids[:0], b.first[:0]
+	for i, c := range confs {
+		if _, seen := byID[c.RequestID]; !seen {
+			byID[c.RequestID] = nil
+			b.ids, b.first = append(b.ids, c.RequestID), append(b.first, i)
 		}
-		byID[c.RequestID] = nil
-		req, err := s.get(ctx, c.RequestID)
+	}
+	// The requests are read a few at once: read one after another, a
+	// batch's reads from a store that slowed down took the whole batch's
+	// deadline, which failed every record of it, attempt after attempt.
+	b.got, b.getErrs = sized(b.got, len(b.ids)), sized(b.getErrs, len(b.ids))
+	eachAtOnce(len(b.ids), func(i int) { b.got[i], b.getErrs[i] = s.get(ctx, b.ids[i]) },
+		func(i int, err error) { b.getErrs[i] = err })
+	for k, id := range b.ids {
+		c, req, err := confs[b.first[k]], b.got[k], b.getErrs[k]
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			_, byID[c.RequestID] = s.SettleRecord(ctx, c)
+			_, byID[id] = s.SettleRecord(ctx, c)
 			continue
 		case err != nil:
-			byID[c.RequestID] = err
+			byID[id] = err
 			continue
 		case req.Status.Final():
 			continue
@@ -135,26 +150,43 @@ func (s *Settler) postAll(ctx context.Context, b *batchScratch) {
 		s.hookLedger(req)
 	}
 	// Store writes of different requests are independent; running a few
-	// at once lets the store group their syncs. Each writer takes the next
-	// request by index (a captured copy of a request would be allocated).
+	// at once lets the store group their syncs.
 	b.postErrs = sized(b.postErrs, len(reqs))
-	var next atomic.Int64
-	write := func() {
-		for i := int(next.Add(1) - 1); i < len(reqs); i = int(next.Add(1) - 1) {
-			_, b.postErrs[i] = s.posted(ctx, reqs[i], b.assets[i], results[i])
-		}
-	}
-	// All on goroutines of their own: a panic there ends the process, where
-	// on the actor's goroutine it would restart the actor while the other
-	// writers still use the scratch.
-	var wg sync.WaitGroup
-	for range min(len(reqs), storeWritersMax) {
-		wg.Go(write)
-	}
-	wg.Wait()
+	eachAtOnce(len(reqs), func(i int) { _, b.postErrs[i] = s.posted(ctx, reqs[i], b.assets[i], results[i]) },
+		func(i int, err error) { b.postErrs[i] = err })
 	for i, req := range reqs {
 		b.byID[req.ID] = b.postErrs[i]
 	}
+}
+
+// eachAtOnce calls f(i) for every i in 0..n-1 on up to storeWritersMax
+// goroutines of their own, each taking the next index, and returns once all
+// are done, so the batch's scratch is free again. A panic in f(i) is
+// recovered and given to failed(i, err) as that record's error: the record
+// fails and is retried like any other, where the panic, on a goroutine of
+// its own, would end the process — and then, its partition moved to another
+// node by the rebalance, that node's too.
+func eachAtOnce(n int, f func(i int), failed func(i int, err error)) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	call := func(i int) {
+		defer func() {
+			if r := recover(); r != nil {
+				failed(i, fmt.Errorf("BUG: settlement panicked: %v\n%s", r, debug.Stack()))
+			}
+		}()
+		f(i)
+	}
+	for range min(n, storeWritersMax) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				call(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // createMany submits transfers in one call and returns every event's result,

@@ -62,7 +62,7 @@ type ConsumerOptions struct {
 	// what finished since the last, harmlessly.
 	CommitInterval    time.Duration
 	CommitTimeout     time.Duration
-	RecordTimeout     time.Duration // one record's whole settlement
+	RecordTimeout     time.Duration // one step's whole settlement: a batch of up to StepRecordsMax records (a failed step halves the next)
 	RetryBackoffMin   time.Duration // first wait before retrying a failed record
 	RetryBackoffMax   time.Duration // longest wait; doubled from the minimum per failure (also the offset commits' after failures)
 	RestartsMax       int           // partition actor restarts within RestartWindow before a respawn

@@ -39,6 +39,7 @@ type partition struct {
 	// Owned by the partition actor (one message at a time).
 	done       *kgo.Record // last finished record
 	failures   int         // consecutive failed attempts at queue[0]
+	stepMax    int         // records of the next step, when a failure lowered it (0: StepRecordsMax)
 	stepQueued bool        // a stepMsg is in the mailbox or scheduled
 	scratch    batchScratch
 }
@@ -184,8 +185,17 @@ func (a *partitionActor) ensureStep(ctx actor.Context) {
 // marks the last finished one for the committer. A failure panics so the
 // supervisor restarts the actor, which retries from that record after a
 // backoff; nothing past it is committed.
+//
+// A failed step halves the next one, down to one record, and each step
+// that settles all its records doubles it again: one deadline
+// (RecordTimeout) covers a whole batch, and a batch too large for a
+// degraded store or ledger to finish within it failed every time.
 func (a *partitionActor) step(ctx actor.Context) {
-	recs := a.p.peekInto(a.p.scratch.recs, a.c.opts.StepRecordsMax)
+	limit := a.c.opts.StepRecordsMax
+	if a.p.stepMax > 0 {
+		limit = min(limit, a.p.stepMax)
+	}
+	recs := a.p.peekInto(a.p.scratch.recs, limit)
 	a.p.scratch.recs = recs
 	if len(recs) == 0 {
 		return
@@ -194,6 +204,7 @@ func (a *partitionActor) step(ctx actor.Context) {
 	for i, rec := range recs {
 		if errs[i] != nil {
 			a.p.failures++
+			a.p.stepMax = max(1, len(recs)/2)
 			a.c.log.Warn("settlement of record failed; restarting partition actor",
 				"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
 				"attempt", a.p.failures, "err", errs[i])
@@ -203,6 +214,11 @@ func (a *partitionActor) step(ctx actor.Context) {
 			panic(&settleFailure{offset: rec.Offset, err: errs[i]})
 		}
 		a.finishOne(rec)
+	}
+	if a.p.stepMax > 0 && len(recs) == limit {
+		if a.p.stepMax *= 2; a.p.stepMax >= a.c.opts.StepRecordsMax {
+			a.p.stepMax = 0
+		}
 	}
 	a.c.commits.mark(a.p, a.p.done)
 	a.ensureStep(ctx)
