@@ -46,6 +46,7 @@ func testCreateAccounts(t *testing.T, h *harness) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			h := h.with(t)
 			a := h.account(0)
 			c.mutate(&a)
 			h.expectAccount(a, c.want)
@@ -80,6 +81,7 @@ func testAccountExists(t *testing.T, h *harness) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			h := h.with(t)
 			b := a
 			c.mutate(&b)
 			h.expectAccount(b, c.want)
@@ -92,6 +94,7 @@ func testAccountExists(t *testing.T, h *harness) {
 
 func testLinkedAccounts(t *testing.T, h *harness) {
 	t.Run("all or nothing", func(t *testing.T) {
+		h := h.with(t)
 		a, b, c := h.account(ledger.AccountLinked), h.account(ledger.AccountLinked), h.account(0)
 		c.Code = 0 // breaks the chain
 		res, err := h.l.CreateAccounts(h.ctx(), []ledger.Account{a, b, c})
@@ -112,6 +115,7 @@ func testLinkedAccounts(t *testing.T, h *harness) {
 		}
 	})
 	t.Run("chain open", func(t *testing.T) {
+		h := h.with(t)
 		a, b := h.account(0), h.account(ledger.AccountLinked)
 		res, err := h.l.CreateAccounts(h.ctx(), []ledger.Account{a, b})
 		if err != nil {
@@ -124,6 +128,7 @@ func testLinkedAccounts(t *testing.T, h *harness) {
 		h.lookupAccount(a.ID) // the unlinked event before the open chain stands
 	})
 	t.Run("chains succeed together", func(t *testing.T) {
+		h := h.with(t)
 		a, b, c := h.account(ledger.AccountLinked), h.account(0), h.account(0)
 		h.createAccounts(a, b, c)
 		for _, id := range []ledger.Uint128{a.ID, b.ID, c.ID} {
@@ -131,6 +136,7 @@ func testLinkedAccounts(t *testing.T, h *harness) {
 		}
 	})
 	t.Run("duplicate inside chain", func(t *testing.T) {
+		h := h.with(t)
 		a := h.account(ledger.AccountLinked)
 		b := a
 		b.Flags = 0

@@ -131,6 +131,7 @@ func testGetAccountTransfers(t *testing.T, h *harness) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			h := h.with(t)
 			got, err := h.l.GetAccountTransfers(h.ctx(), tc.filter)
 			if err != nil {
 				t.Fatal(err)
@@ -141,6 +142,7 @@ func testGetAccountTransfers(t *testing.T, h *harness) {
 		})
 	}
 	t.Run("full records", func(t *testing.T) {
+		h := h.with(t)
 		got, err := h.l.GetAccountTransfers(h.ctx(), ledger.AccountFilter{AccountID: a, Limit: 10, Flags: both})
 		if err != nil || len(got) != len(all) {
 			t.Fatalf("got %v %v", got, err)
@@ -172,6 +174,7 @@ func testInvalidFilters(t *testing.T, h *harness, a ledger.Uint128) {
 	}
 	for _, tc := range invalid {
 		t.Run("invalid "+tc.name, func(t *testing.T) {
+			h := h.with(t)
 			// TigerBeetle answers an invalid filter with nothing; adapters may
 			// report it as ErrInvalidFilter instead.
 			got, err := h.l.GetAccountTransfers(h.ctx(), tc.filter)

@@ -64,6 +64,15 @@ type harness struct {
 	ledger uint32 // this case's ledger number
 }
 
+// with returns h bound to t, a subtest of h's test: the harness's checks
+// must fail, and its cleanups run, through the test that calls them (a
+// subtest calling its parent's Fatalf is itself an error).
+func (h *harness) with(t *testing.T) *harness {
+	c := *h
+	c.t = t
+	return &c
+}
+
 // ctx returns a context bounded by callTimeout.
 func (h *harness) ctx() context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)

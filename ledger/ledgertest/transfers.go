@@ -43,6 +43,7 @@ func testTransferValidation(t *testing.T, h *harness) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			h := h.with(t)
 			tr := h.transfer(dr, cr, 5)
 			c.mutate(&tr)
 			h.expectTransfer(tr, c.want)
@@ -71,14 +72,17 @@ func testSinglePhase(t *testing.T, h *harness) {
 	h.expectBalances(cr, balances{creditsPosted: 123})
 
 	t.Run("amount zero", func(t *testing.T) {
+		h := h.with(t)
 		h.createTransfers(h.transfer(dr, cr, 0))
 		h.expectBalances(dr, balances{debitsPosted: 123})
 	})
 	t.Run("replay", func(t *testing.T) {
+		h := h.with(t)
 		h.expectTransfer(tr, ledger.TransferExists)
 		h.expectBalances(dr, balances{debitsPosted: 123})
 	})
 	t.Run("many in one batch", func(t *testing.T) {
+		h := h.with(t)
 		batch := make([]ledger.Transfer, 100)
 		for i := range batch {
 			batch[i] = h.transfer(cr, dr, 1)
@@ -116,6 +120,7 @@ func testTransferExists(t *testing.T, h *harness) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			h := h.with(t)
 			b := tr
 			c.mutate(&b)
 			h.expectTransfer(b, c.want)
@@ -126,6 +131,7 @@ func testTransferExists(t *testing.T, h *harness) {
 
 func testBalanceLimits(t *testing.T, h *harness) {
 	t.Run("debits must not exceed credits", func(t *testing.T) {
+		h := h.with(t)
 		user := h.newAccounts(1, ledger.AccountDebitsMustNotExceedCredits)[0]
 		sink := h.newAccounts(1, 0)[0]
 		h.fund(100, user)
@@ -140,6 +146,7 @@ func testBalanceLimits(t *testing.T, h *harness) {
 		h.expectBalances(user, balances{debitsPending: 30, debitsPosted: 70, creditsPosted: 100})
 	})
 	t.Run("credits must not exceed debits", func(t *testing.T) {
+		h := h.with(t)
 		acct := h.newAccounts(1, ledger.AccountCreditsMustNotExceedDebits)[0]
 		other := h.newAccounts(1, 0)[0]
 		h.expectTransfer(h.transfer(other, acct, 1), ledger.TransferExceedsDebits)
@@ -149,6 +156,7 @@ func testBalanceLimits(t *testing.T, h *harness) {
 		h.expectBalances(acct, balances{debitsPosted: 40, creditsPosted: 40})
 	})
 	t.Run("overflow", func(t *testing.T) {
+		h := h.with(t)
 		half := ledger.Uint128{Lo: 1, Hi: 1 << 63} // 2^127 + 1: two of them overflow 128 bits
 		big := func(dr, cr ledger.Uint128, flags uint16, amount ledger.Uint128) ledger.Transfer {
 			tr := h.transfer(dr, cr, 0)
@@ -180,11 +188,13 @@ func testIDAlreadyFailed(t *testing.T, h *harness) {
 	h.expectBalances(user, balances{creditsPosted: 100})
 
 	t.Run("account not found pins", func(t *testing.T) {
+		h := h.with(t)
 		tr := h.transfer(ID(), sink, 1)
 		h.expectTransfer(tr, ledger.TransferDebitAccountNotFound)
 		h.expectTransfer(tr, ledger.TransferIDAlreadyFailed)
 	})
 	t.Run("validation errors do not pin", func(t *testing.T) {
+		h := h.with(t)
 		tr := h.transfer(user, sink, 10)
 		tr.Code = 0
 		h.expectTransfer(tr, ledger.TransferCodeMustNotBeZero)
@@ -192,6 +202,7 @@ func testIDAlreadyFailed(t *testing.T, h *harness) {
 		h.createTransfers(tr)
 	})
 	t.Run("linked event failed does not pin", func(t *testing.T) {
+		h := h.with(t)
 		a := h.transfer(user, sink, 1)
 		a.Flags = ledger.TransferLinked
 		b := h.transfer(user, sink, 1000) // exceeds_credits: b is pinned, a is not
@@ -210,6 +221,7 @@ func testLinkedTransfers(t *testing.T, h *harness) {
 	ids := h.newAccounts(2, 0)
 	h.fund(100, user)
 	t.Run("failure rolls back the chain", func(t *testing.T) {
+		h := h.with(t)
 		a, b, c := h.transfer(user, ids[0], 60), h.transfer(user, ids[1], 60), h.transfer(ids[0], ids[1], 1)
 		a.Flags = ledger.TransferLinked
 		h.expectTransfers([]ledger.Transfer{a, b, c}, map[uint32]ledger.CreateTransferResult{
@@ -222,6 +234,7 @@ func testLinkedTransfers(t *testing.T, h *harness) {
 		}
 	})
 	t.Run("events after a broken link fail", func(t *testing.T) {
+		h := h.with(t)
 		a, b, c, d := h.transfer(user, ids[0], 1000), h.transfer(user, ids[0], 1), h.transfer(user, ids[0], 1), h.transfer(user, ids[0], 2)
 		a.Flags, b.Flags = ledger.TransferLinked, ledger.TransferLinked
 		h.expectTransfers([]ledger.Transfer{a, b, c, d}, map[uint32]ledger.CreateTransferResult{
@@ -230,6 +243,7 @@ func testLinkedTransfers(t *testing.T, h *harness) {
 		h.expectBalances(user, balances{debitsPosted: 2, creditsPosted: 100})
 	})
 	t.Run("chain open", func(t *testing.T) {
+		h := h.with(t)
 		a, b := h.transfer(user, ids[0], 1), h.transfer(user, ids[0], 1)
 		a.Flags, b.Flags = ledger.TransferLinked, ledger.TransferLinked
 		h.expectTransfers([]ledger.Transfer{a, b}, map[uint32]ledger.CreateTransferResult{
@@ -238,12 +252,14 @@ func testLinkedTransfers(t *testing.T, h *harness) {
 		h.expectBalances(user, balances{debitsPosted: 2, creditsPosted: 100})
 	})
 	t.Run("successful chain", func(t *testing.T) {
+		h := h.with(t)
 		a, b := h.transfer(user, ids[0], 50), h.transfer(ids[0], ids[1], 50)
 		a.Flags = ledger.TransferLinked
 		h.createTransfers(a, b)
 		h.expectBalances(user, balances{debitsPosted: 52, creditsPosted: 100})
 	})
 	t.Run("chain sees its own events", func(t *testing.T) {
+		h := h.with(t)
 		a := h.transfer(user, ids[0], 1)
 		a.Flags = ledger.TransferLinked
 		dup := a

@@ -30,6 +30,7 @@ func testTwoPhase(t *testing.T, h *harness) {
 	h.fund(100, user)
 
 	t.Run("post full", func(t *testing.T) {
+		h := h.with(t)
 		p := h.pending(user, dest, 30)
 		p.UserData64 = 77
 		h.createTransfers(p)
@@ -51,6 +52,7 @@ func testTwoPhase(t *testing.T, h *harness) {
 		}
 	})
 	t.Run("post partial", func(t *testing.T) {
+		h := h.with(t)
 		p := h.pending(user, dest, 20)
 		h.createTransfers(p)
 		h.createTransfers(post(p, ledger.U128(5)))
@@ -58,6 +60,7 @@ func testTwoPhase(t *testing.T, h *harness) {
 		h.expectBalances(user, balances{debitsPosted: 35, creditsPosted: 100})
 	})
 	t.Run("void", func(t *testing.T) {
+		h := h.with(t)
 		p := h.pending(user, dest, 40)
 		h.createTransfers(p)
 		v := void(p)
@@ -70,11 +73,13 @@ func testTwoPhase(t *testing.T, h *harness) {
 		h.expectTransfer(post(p, ledger.AmountMax), ledger.TransferPendingTransferAlreadyVoided)
 	})
 	t.Run("pending and post in one batch", func(t *testing.T) {
+		h := h.with(t)
 		p := h.pending(user, dest, 5)
 		h.createTransfers(p, post(p, ledger.AmountMax))
 		h.expectBalances(user, balances{debitsPosted: 40, creditsPosted: 100})
 	})
 	t.Run("hold blocks overdraw", func(t *testing.T) {
+		h := h.with(t)
 		p := h.pending(user, dest, 60)
 		h.createTransfers(p)
 		h.expectTransfer(h.transfer(user, dest, 1), ledger.TransferExceedsCredits)
@@ -158,6 +163,7 @@ func testPostVoidExists(t *testing.T, h *harness) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			h := h.with(t)
 			b := ps
 			c.mutate(&b)
 			h.expectTransfer(b, c.want)
@@ -250,6 +256,7 @@ func testClosingAccounts(t *testing.T, h *harness) {
 	h.expectBalances(acct, balances{debitsPosted: 1, creditsPosted: 50})
 
 	t.Run("closing credit", func(t *testing.T) {
+		h := h.with(t)
 		c := h.pending(other, acct, 0)
 		c.Flags |= ledger.TransferClosingCredit
 		h.createTransfers(c)

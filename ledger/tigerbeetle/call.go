@@ -76,8 +76,14 @@ func call[T any](l *Ledger, ctx context.Context, what string, fn func(tb.Client)
 		return zero, fmt.Errorf("cannot %s: %w", what, err)
 	}
 	s := l.current()
+	if s.evicted.Load() {
+		// A call saw the eviction but could not replace the session: its
+		// caller had given up, or the last replacement was too recent.
+		l.replace(s)
+		s = l.current()
+	}
 	p := &pending[T]{done: make(chan struct{})}
-	go runCall(l, s.client, p, fn)
+	go runCall(l, s, p, fn)
 
 	select {
 	case <-p.done:
@@ -95,9 +101,13 @@ func call[T any](l *Ledger, ctx context.Context, what string, fn func(tb.Client)
 }
 
 // runCall is the goroutine of one request. It gives the slot back only when
-// the client has completed the packet, abandoned or not.
-func runCall[T any](l *Ledger, c tb.Client, p *pending[T], fn func(tb.Client) (T, error)) {
-	p.val, p.err = callRecovering(c, fn)
+// the client has completed the packet, abandoned or not, and marks the
+// session evicted when the packet says so, even if no caller waits for it.
+func runCall[T any](l *Ledger, s *session, p *pending[T], fn func(tb.Client) (T, error)) {
+	p.val, p.err = callRecovering(s.client, fn)
+	if sessionEnded(l, p.err) {
+		s.evicted.Store(true)
+	}
 	<-l.slots
 	if !p.state.CompareAndSwap(callRunning, callFinished) {
 		l.abandoned.Add(-1) // the caller gave up on this one
@@ -119,17 +129,29 @@ func callRecovering[T any](c tb.Client, fn func(tb.Client) (T, error)) (val T, e
 	return fn(c)
 }
 
-// clientError maps err from session s, replacing s if the cluster evicted it.
-func (l *Ledger) clientError(what string, s *session, err error) error {
+// sessionEnded reports whether err says the session can serve no more
+// calls: the cluster evicted it, or the client closed while the Ledger is
+// open (a client that terminated itself on eviction answers every later
+// call that way; or this Ledger replaced it).
+func sessionEnded(l *Ledger, err error) bool {
 	switch err.(type) {
 	case tberrors.ErrClientEvicted:
-		l.replace(s)
+		return true
 	case tberrors.ErrClientClosed:
-		if !l.closed.Load() {
-			// s was closed because it had been evicted and replaced
-			// while this call was being submitted.
-			return fmt.Errorf("cannot %s: %w: %w", what, ErrEvicted, err)
-		}
+		return !l.closed.Load()
+	}
+	return false
+}
+
+// clientError maps err from session s, replacing s if it ended (replace
+// does nothing when s was replaced already).
+func (l *Ledger) clientError(what string, s *session, err error) error {
+	if !sessionEnded(l, err) {
+		return mapClientError(what, err)
+	}
+	l.replace(s)
+	if _, closed := err.(tberrors.ErrClientClosed); closed {
+		return fmt.Errorf("cannot %s: %w: %w", what, ErrEvicted, err)
 	}
 	return mapClientError(what, err)
 }

@@ -8,8 +8,12 @@ import (
 )
 
 // TestConformance runs the shared ledger conformance suite against the
-// TigerBeetle cluster in TB_ADDRESSES, skipping without it.
+// TigerBeetle cluster in TB_ADDRESSES, skipping without it. One client
+// serves every case: each client is a session the cluster keeps (64 by
+// default, beyond a client's Close), and a run opening one per case could
+// evict a live service's session on a shared cluster.
 func TestConformance(t *testing.T) {
 	envOptions(t) // skips without TB_ADDRESSES
-	ledgertest.Run(t, func(t *testing.T) ledger.Ledger { return openEnv(t) })
+	l := openEnv(t)
+	ledgertest.Run(t, func(*testing.T) ledger.Ledger { return l })
 }

@@ -312,7 +312,7 @@ func TestClientPanicIsAnUnknownOutcome(t *testing.T) {
 	}
 	p := &pending[int]{done: make(chan struct{})}
 	p.state.Store(callRunning)
-	go runCall(l, nil, p, func(tb.Client) (int, error) { panic("unreachable") })
+	go runCall(l, &session{}, p, func(tb.Client) (int, error) { panic("unreachable") })
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):

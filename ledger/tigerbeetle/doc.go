@@ -18,10 +18,18 @@
 //   - Checks the cluster would answer without a per-event result: batches over
 //     BatchEventsMax (8189, the same as ledger.BatchEventsMax) refused
 //     with ledger.ErrBatchTooLarge, and invalid account filters
-//     (ledger.ErrInvalidFilter).
-//   - Host names. The client accepts only IP addresses; New resolves names.
+//     (ledger.ErrInvalidFilter). The limit assumes the replicas' default
+//     message size (tigerbeetle start without --limit-request): a smaller
+//     one makes the server refuse full batches, and the batcher merges
+//     callers' events into full batches under load.
+//   - Host names. The client accepts only IP addresses; New resolves names,
+//     and resolves them again for a replacement client.
 //   - Eviction. A client whose session the cluster evicted answers nothing
-//     more; calls fail with ErrEvicted and the client is replaced. A client
+//     more; calls fail with ErrEvicted and the client is replaced, by the
+//     call that sees the eviction or, when no caller waits for that call
+//     any more, by the next call. Some client builds terminate themselves
+//     on eviction and answer every later call "client closed"; that too
+//     replaces the client while the Ledger is open. A client
 //     whose release the cluster refuses fails every call with
 //     ErrReleaseMismatch (a replacement would be refused alike); /ready
 //     fails until a matching client or cluster is deployed.

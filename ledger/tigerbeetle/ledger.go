@@ -29,6 +29,9 @@ const (
 	// that processes fighting over the cluster's client sessions do not
 	// evict each other in a tight loop.
 	replaceIntervalMin = 1 * time.Second
+	// resolveTimeoutMax bounds the name lookups of a replacement, which
+	// runs on a caller's path.
+	resolveTimeoutMax = 2 * time.Second
 )
 
 // Options configures New.
@@ -55,6 +58,10 @@ type dialFunc func(clusterID types.Uint128, addresses []string) (tb.Client, erro
 type session struct {
 	client tb.Client
 	once   sync.Once
+	// evicted is set by any call that completes with the client evicted
+	// (or closed, when the Ledger is not): the next call replaces the
+	// session before it submits (see call).
+	evicted atomic.Bool
 }
 
 func (s *session) close() { s.once.Do(s.client.Close) }
@@ -71,7 +78,8 @@ func (s *session) close() { s.once.Do(s.client.Close) }
 // Ledger.
 type Ledger struct {
 	clusterID types.Uint128
-	addresses []string // resolved, as given to the client
+	hosts     []string // as configured (Options.Addresses)
+	addresses []string // resolved, as given to the client (under mu after New)
 	timeout   time.Duration
 	dial      dialFunc
 
@@ -118,6 +126,7 @@ func newLedger(opts Options, dial dialFunc) (*Ledger, error) {
 	}
 	l := &Ledger{
 		clusterID: tbUint128(opts.ClusterID),
+		hosts:     opts.Addresses,
 		addresses: addresses,
 		timeout:   opts.Timeout,
 		dial:      dial,
@@ -143,6 +152,13 @@ func (l *Ledger) replace(old *session) {
 		l.mu.Unlock()
 		return
 	}
+	// Resolve the names again: a replica may have moved since New. The
+	// last resolved addresses stay when the names do not resolve now.
+	ctx, cancel := context.WithTimeout(context.Background(), min(l.timeout, resolveTimeoutMax))
+	if addrs, err := resolveAddresses(ctx, l.hosts); err == nil {
+		l.addresses = addrs
+	}
+	cancel()
 	c, err := l.dial(l.clusterID, l.addresses)
 	if err != nil {
 		// Keep the evicted session: its calls keep failing with ErrEvicted,

@@ -16,8 +16,12 @@ import (
 // port; an IPv6 address only in brackets, as it splits at the last colon), but
 // deployments name replicas ("tb1.prod.internal:3001"). Each name must stand
 // for one replica, so it becomes one address: its first IPv4 address, else
-// its first address. Names are resolved once, here; a replica that moves to
-// another IP needs a restart.
+// its first address. Names are resolved here by New, and again each time an
+// evicted client is replaced (Ledger.replace); a replica that moves to
+// another IP is otherwise reached only after a restart.
+// lookupNetIP resolves host names (tests replace it).
+var lookupNetIP = net.DefaultResolver.LookupNetIP
+
 func resolveAddresses(ctx context.Context, addrs []string) ([]string, error) {
 	out := make([]string, len(addrs))
 	for i, a := range addrs {
@@ -47,7 +51,7 @@ func resolveAddress(ctx context.Context, a string) (string, error) {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return a, nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, err := lookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return "", err
 	}

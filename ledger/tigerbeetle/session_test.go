@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,10 +29,14 @@ type scriptedClient struct {
 	results   []types.TransferEventResult
 	closed    atomic.Int32
 	calls     atomic.Int32
+	hold      chan struct{} // when set, CreateTransfers answers once it is closed
 }
 
 func (c *scriptedClient) CreateTransfers(events []types.Transfer) ([]types.TransferEventResult, error) {
 	c.calls.Add(1)
+	if c.hold != nil {
+		<-c.hold
+	}
 	return c.results, c.err
 }
 
@@ -37,11 +44,16 @@ func (c *scriptedClient) Close() { c.closed.Add(1) }
 
 // scriptedDial hands out clients in order and counts dials.
 type scriptedDial struct {
-	clients []*scriptedClient
-	dials   atomic.Int32
+	clients   []*scriptedClient
+	dials     atomic.Int32
+	mu        sync.Mutex
+	addresses []string // of each dial, joined
 }
 
-func (d *scriptedDial) dial(types.Uint128, []string) (tb.Client, error) {
+func (d *scriptedDial) dial(_ types.Uint128, addresses []string) (tb.Client, error) {
+	d.mu.Lock()
+	d.addresses = append(d.addresses, strings.Join(addresses, ","))
+	d.mu.Unlock()
 	n := int(d.dials.Add(1)) - 1
 	if n >= len(d.clients) {
 		return nil, tberrors.ErrSystemResources{}
@@ -74,6 +86,78 @@ func TestEvictedClientIsReplaced(t *testing.T) {
 	}
 	if err := l.Close(); err != nil || fresh.closed.Load() != 1 {
 		t.Errorf("Close: %v, new client closed %d times", err, fresh.closed.Load())
+	}
+}
+
+// A replacement client is given the replicas' addresses as their names
+// resolve now: a replica that moved since New is reached without a restart.
+func TestReplacementResolvesNamesAgain(t *testing.T) {
+	ip := netip.MustParseAddr("10.0.0.1")
+	lookupNetIP = func(context.Context, string, string) ([]netip.Addr, error) { return []netip.Addr{ip}, nil }
+	t.Cleanup(func() { lookupNetIP = net.DefaultResolver.LookupNetIP })
+	d := &scriptedDial{clients: []*scriptedClient{{err: tberrors.ErrClientEvicted{}}, {}}}
+	l, err := newLedger(Options{Addresses: []string{"tb1.prod.internal:3001"}}, d.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ip = netip.MustParseAddr("10.0.0.2") // the replica moved
+	if _, err := l.CreateTransfers(context.Background(), []ledger.Transfer{{ID: u128(1)}}); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("evicted call: %v", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if want := []string{"10.0.0.1:3001", "10.0.0.2:3001"}; strings.Join(d.addresses, " ") != strings.Join(want, " ") {
+		t.Fatalf("dialled %v, want %v", d.addresses, want)
+	}
+}
+
+// Some client builds, once evicted, terminate themselves: only the packet
+// in flight gets "evicted", and every later call "client closed". A call
+// that meets such a client while the Ledger is open replaces it.
+func TestSelfTerminatedClientIsReplaced(t *testing.T) {
+	terminated := &scriptedClient{err: tberrors.ErrClientClosed{}}
+	fresh := &scriptedClient{results: []types.TransferEventResult{{Index: 0, Result: types.TransferExists}}}
+	d := &scriptedDial{clients: []*scriptedClient{terminated, fresh}}
+	l, err := newLedger(Options{Addresses: []string{"127.0.0.1:3000"}}, d.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	batch := []ledger.Transfer{{ID: u128(1)}}
+	if _, err := l.CreateTransfers(context.Background(), batch); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("call on a closed client: %v, want ErrEvicted", err)
+	}
+	res, err := l.CreateTransfers(context.Background(), batch)
+	if err != nil || len(res) != 1 || d.dials.Load() != 2 {
+		t.Fatalf("next call: %v %v after %d dials; want it answered by a new client", res, err, d.dials.Load())
+	}
+}
+
+// An eviction that only an abandoned call saw (its caller's deadline had
+// passed) still gets the session replaced: the next call does it before it
+// submits, instead of every later call failing until a restart.
+func TestEvictionSeenByAnAbandonedCallIsReplaced(t *testing.T) {
+	evicted := &scriptedClient{err: tberrors.ErrClientEvicted{}, hold: make(chan struct{})}
+	fresh := &scriptedClient{results: []types.TransferEventResult{{Index: 0, Result: types.TransferExists}}}
+	d := &scriptedDial{clients: []*scriptedClient{evicted, fresh}}
+	l, err := newLedger(Options{Addresses: []string{"127.0.0.1:3000"}}, d.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	batch := []ledger.Transfer{{ID: u128(1)}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := l.CreateTransfers(ctx, batch); !errors.Is(err, ledger.ErrOutcomeUnknown) {
+		t.Fatalf("call past its deadline: %v, want ErrOutcomeUnknown", err)
+	}
+	close(evicted.hold) // the packet completes "evicted", with no caller waiting
+	waitStats(t, l, "after the abandoned call completed", func(s Stats) bool { return s.InFlight == 0 })
+	res, err := l.CreateTransfers(context.Background(), batch)
+	if err != nil || len(res) != 1 || fresh.calls.Load() != 1 || evicted.calls.Load() != 1 {
+		t.Fatalf("next call: %v %v (evicted client called %d times, new one %d); want it sent on a new client",
+			res, err, evicted.calls.Load(), fresh.calls.Load())
 	}
 }
 
