@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -94,12 +95,8 @@ func (s *Settler) settleBatch(ctx context.Context, confs []stream.Confirmation, 
 			b.ids, b.first = append(b.ids, c.RequestID), append(b.first, i)
 		}
 	}
-	// The requests are read a few at once: read one after another, a
-	// batch's reads from a store that slowed down took the whole batch's
-	// deadline, which failed every record of it, attempt after attempt.
 	b.got, b.getErrs = sized(b.got, len(b.ids)), sized(b.getErrs, len(b.ids))
-	eachAtOnce(len(b.ids), func(i int) { b.got[i], b.getErrs[i] = s.get(ctx, b.ids[i]) },
-		func(i int, err error) { b.getErrs[i] = err })
+	s.readAll(ctx, b)
 	for k, id := range b.ids {
 		c, req, err := confs[b.first[k]], b.got[k], b.getErrs[k]
 		switch {
@@ -157,6 +154,27 @@ func (s *Settler) postAll(ctx context.Context, b *batchScratch) {
 	for i, req := range reqs {
 		b.byID[req.ID] = b.postErrs[i]
 	}
+}
+
+// readSequentialMax is how long a batch reads its requests one after
+// another before it reads the rest storeWritersMax at once.
+const readSequentialMax = time.Millisecond
+
+// readAll reads the requests of b.ids into b.got and b.getErrs. One after
+// another while reads are fast (the embedded store answers from memory in
+// microseconds, less than starting goroutines costs), then, once they took
+// readSequentialMax, the rest a few at once: read one after another, a
+// batch's reads from a remote store that slowed down took the whole batch's
+// deadline, which failed every record of it, attempt after attempt.
+func (s *Settler) readAll(ctx context.Context, b *batchScratch) {
+	start := time.Now()
+	i := 0
+	for ; i < len(b.ids) && (i == 0 || time.Since(start) < readSequentialMax); i++ {
+		b.got[i], b.getErrs[i] = s.get(ctx, b.ids[i])
+	}
+	rest := i
+	eachAtOnce(len(b.ids)-rest, func(k int) { b.got[rest+k], b.getErrs[rest+k] = s.get(ctx, b.ids[rest+k]) },
+		func(k int, err error) { b.getErrs[rest+k] = err })
 }
 
 // eachAtOnce calls f(i) for every i in 0..n-1 on up to storeWritersMax
