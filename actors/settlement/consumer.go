@@ -49,10 +49,15 @@ const (
 // ConsumerOptions configures the settlement consumer. Zero fields take the
 // defaults above; zero group timeouts take kgo's.
 type ConsumerOptions struct {
-	Brokers           []string
-	Topic             string          // default stream.DefaultTopic
-	Group             string          // default DefaultGroup
-	InstanceID        string          // static group membership; "" for none
+	Brokers []string
+	Topic   string // default stream.DefaultTopic
+	Group   string // default DefaultGroup
+	// InstanceID turns on static group membership; "" (the default, and
+	// what the services use) for none. A static member keeps its
+	// partitions across a restart within SessionTimeout, but a clean stop
+	// does not hand them over either: kgo sends no LeaveGroup for it, so
+	// they wait out the session timeout.
+	InstanceID        string
 	Security          stream.Security // SASL and TLS; zero: plaintext, no authentication
 	PollRecordsMax    int             // records per poll, across partitions
 	PartitionQueueMax int             // unfinished records per partition before its fetching pauses
