@@ -48,7 +48,8 @@ func (r *jsonReader) ws() {
 	}
 }
 
-// peek returns the next non-space byte, 0 at the end.
+// peek returns the next non-space byte, 0 at the end (and for a NUL byte:
+// use atEnd to tell them apart).
 func (r *jsonReader) peek() byte {
 	r.ws()
 	if r.i >= len(r.b) {
@@ -57,8 +58,17 @@ func (r *jsonReader) peek() byte {
 	return r.b[r.i]
 }
 
+// atEnd reports whether only white space is left.
+func (r *jsonReader) atEnd() bool {
+	r.ws()
+	return r.i >= len(r.b)
+}
+
 // kind names the JSON type of the next value, for error messages.
 func (r *jsonReader) kind() string {
+	if r.atEnd() {
+		return "the end of the body (the JSON is cut short)"
+	}
 	switch c := r.peek(); {
 	case c == '"':
 		return "a string"
@@ -72,8 +82,6 @@ func (r *jsonReader) kind() string {
 		return "null"
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "a number"
-	case c == 0:
-		return "the end of the body (the JSON is cut short)"
 	}
 	return "not JSON"
 }
@@ -135,9 +143,10 @@ func join(path string, key []byte) string {
 	return path + "." + string(key)
 }
 
-// end refuses anything but white space after the value.
+// end refuses anything but white space after the value (a NUL byte
+// included, which peek reads as the end).
 func (r *jsonReader) end() error {
-	if r.peek() != 0 {
+	if !r.atEnd() {
 		return badField("", "unexpected data after the JSON object")
 	}
 	return nil
