@@ -272,7 +272,7 @@ func TestJWTKeyMustMatchTheAlgorithm(t *testing.T) {
 		{"EdDSA", ed, true}, {"RS256", rs, true},
 		{"EdDSA", rs, false}, {"RS256", ed, false}, {"EdDSA", garbage, false},
 	} {
-		raw := "auth:\n  jwt_algorithm: " + tc.alg + "\n  jwt_public_key_file: " + tc.key + "\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
+		raw := "auth:\n  jwt_algorithm: " + tc.alg + "\n  jwt_public_key_file: " + tc.key + "\n  jwt_audience: internal-transfer\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
 		_, err := Parse([]byte(raw), nil)
 		if tc.ok && err != nil {
 			t.Errorf("%s with %s: %v", tc.alg, filepath.Base(tc.key), err)
@@ -280,6 +280,19 @@ func TestJWTKeyMustMatchTheAlgorithm(t *testing.T) {
 		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "auth.jwt_public_key_file")) {
 			t.Errorf("%s with %s: got %v, want an error naming auth.jwt_public_key_file", tc.alg, tc.key, err)
 		}
+	}
+}
+
+// EdDSA and RS256 are for a shared identity provider, which issues tokens
+// for other services too: those must name this service as their audience.
+func TestAsymmetricJWTNeedsAnAudience(t *testing.T) {
+	raw := "auth:\n  jwt_algorithm: EdDSA\n  jwt_public_key_file: " + writePublicKey(t, ed25519Public(t)) +
+		"\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
+	if _, err := Parse([]byte(raw), nil); err == nil || !strings.Contains(err.Error(), "auth.jwt_audience") {
+		t.Fatalf("EdDSA without an audience: %v, want an error naming auth.jwt_audience", err)
+	}
+	if _, err := Parse([]byte(raw+"  jwt_audience: internal-transfer\n"), nil); err != nil {
+		t.Fatalf("EdDSA with an audience: %v", err)
 	}
 }
 

@@ -85,6 +85,7 @@ func (c *Config) Validate() error {
 		{c.Auth.JWTAlgorithm != "HS256" || len(strings.TrimSpace(c.Auth.JWTSecret)) >= 32, "auth.jwt_secret", "must be at least 32 bytes for HS256, not counting blanks around it"},
 		{c.Auth.JWTSecret == strings.TrimSpace(c.Auth.JWTSecret), "auth.jwt_secret", "must not begin or end with blanks (a newline left by a secrets file?): tokens signed without them would not verify"},
 		{c.Auth.JWTAlgorithm == "HS256" || fileExists(c.Auth.JWTPublicKeyFile), "auth.jwt_public_key_file", "must name a readable PEM file for EdDSA/RS256"},
+		{c.Auth.JWTAlgorithm == "HS256" || strings.TrimSpace(c.Auth.JWTAudience) != "", "auth.jwt_audience", "must name this service's audience for EdDSA/RS256: a shared identity provider's tokens for other services (or its other token kinds) would move money otherwise"},
 		{len(strings.TrimSpace(c.Auth.AdminToken)) >= 32, "auth.admin_token", "must be at least 32 bytes, not counting blanks around it"},
 		{c.Auth.AdminToken == strings.TrimSpace(c.Auth.AdminToken), "auth.admin_token", "must not begin or end with blanks (a newline left by a secrets file?): no request could carry it"},
 		{c.Actors.UserMailboxMax >= 1, "actors.user_mailbox_max", "must be >= 1"},
