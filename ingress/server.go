@@ -127,7 +127,17 @@ type Server struct {
 	mu       sync.Mutex
 	servers  []served
 	shutdown bool // Serve* refuses to start once set
+
+	// The last readiness probe's result, answered for readyCacheFor: the
+	// probe calls every backend, and /ready needs no credential.
+	readyMu       sync.Mutex
+	readyAt       time.Time
+	readyErr      error
+	readyCacheFor time.Duration
 }
+
+// readyCacheFor is how long a readiness probe's result answers /ready.
+const readyCacheFor = time.Second
 
 // served is one fasthttp server and the listener it serves.
 type served struct {
@@ -178,7 +188,8 @@ func New(opts Options, svc TransferService, admin AdminService, ready func(conte
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
-	s := &Server{opts: opts, svc: svc, admin: admin, ready: ready, verifier: verifier, log: opts.Logger}
+	s := &Server{opts: opts, svc: svc, admin: admin, ready: ready, verifier: verifier, log: opts.Logger,
+		readyCacheFor: readyCacheFor}
 	if admin != nil {
 		if len(opts.AdminToken) < AdminTokenMinBytes {
 			return nil, fmt.Errorf("%w: admin token needs at least %d bytes", ErrOptions, AdminTokenMinBytes)

@@ -179,15 +179,25 @@ func (s *Server) handleHealth(ctx *fasthttp.RequestCtx) {
 }
 
 // handleReady calls the readiness probe with ReadyTimeout: 200 when the
-// backends answer, 503 otherwise (the cause is logged, not shown).
+// backends answer, 503 otherwise (the cause is logged, not shown). A result
+// answers for readyCacheFor, and one probe runs at a time: /ready needs no
+// credential, and each probe calls every backend.
 func (s *Server) handleReady(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentTypeBytes(contentTypeJSON)
 	if s.ready != nil {
-		rctx, cancel := context.WithTimeout(context.Background(), s.opts.ReadyTimeout)
-		err := s.ready(rctx)
-		cancel()
+		s.readyMu.Lock()
+		if s.readyAt.IsZero() || time.Since(s.readyAt) >= s.readyCacheFor {
+			rctx, cancel := context.WithTimeout(context.Background(), s.opts.ReadyTimeout)
+			s.readyErr = s.ready(rctx)
+			cancel()
+			s.readyAt = time.Now()
+			if s.readyErr != nil {
+				s.log.Warn("ingress: not ready", "err", s.readyErr)
+			}
+		}
+		err := s.readyErr
+		s.readyMu.Unlock()
 		if err != nil {
-			s.log.Warn("ingress: not ready", "err", err)
 			ctx.Response.Header.Set("Retry-After", "1")
 			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 			ctx.SetBodyString(`{"status":"unavailable"}`)

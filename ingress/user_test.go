@@ -10,6 +10,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,6 +337,7 @@ func TestHealthAndReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.readyCacheFor = 0 // every /ready probes: TestReadyProbesAreShared covers the cache
 	client := serveInMemory(t, srv.ServeUser)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	monSrv := &fasthttp.Server{Handler: srv.HealthHandler()}
@@ -358,6 +360,39 @@ func TestHealthAndReady(t *testing.T) {
 	mu.Unlock()
 	if r := h.do(client, "GET", pathReady, ""); r.status != 503 || r.header["Retry-After"] == "" || strings.Contains(string(r.body), "store down") {
 		t.Fatalf("not ready: %d %s", r.status, r.body)
+	}
+}
+
+// /ready answers the last probe's result for readyCacheFor, probing once
+// for many requests: it needs no credential, and each probe calls every
+// backend.
+func TestReadyProbesAreShared(t *testing.T) {
+	var probes atomic.Int32
+	h := newHarness(t, nil)
+	srv, err := New(h.srv.opts, h.svc, nil, func(context.Context) error {
+		probes.Add(1)
+		return errors.New("store down")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.readyCacheFor = 300 * time.Millisecond
+	client := serveInMemory(t, srv.ServeUser)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	start := time.Now()
+	for range 20 {
+		if r := h.do(client, "GET", pathReady, ""); r.status != 503 {
+			t.Fatalf("not ready: %d %s", r.status, r.body)
+		}
+	}
+	if n := probes.Load(); n != 1 && time.Since(start) < srv.readyCacheFor {
+		t.Fatalf("%d probes for 20 requests within %v, want 1", n, srv.readyCacheFor)
+	}
+	time.Sleep(srv.readyCacheFor)
+	before := probes.Load()
+	h.do(client, "GET", pathReady, "")
+	if probes.Load() != before+1 {
+		t.Fatalf("no new probe after %v", srv.readyCacheFor)
 	}
 }
 
