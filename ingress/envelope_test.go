@@ -26,6 +26,10 @@ func TestEnvelopeShape(t *testing.T) {
 			if r.header["Content-Type"] != "application/json" {
 				t.Fatalf("Content-Type %q", r.header["Content-Type"])
 			}
+			if r.header["Cache-Control"] != "no-store" || r.header["X-Content-Type-Options"] != "nosniff" {
+				t.Fatalf("Cache-Control %q, X-Content-Type-Options %q; want no-store and nosniff",
+					r.header["Cache-Control"], r.header["X-Content-Type-Options"])
+			}
 			if name == "success" {
 				if string(top["error"]) != "null" || string(top["success"]) != "true" {
 					t.Fatalf("success envelope: %s", r.body)

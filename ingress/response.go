@@ -61,6 +61,21 @@ type apiError struct {
 
 var contentTypeJSON = []byte("application/json")
 
+// Headers of every API answer: they hold a user's balances and transfers,
+// which no cache may keep, and are JSON only.
+var (
+	headerCacheControl = []byte("Cache-Control")
+	noStore            = []byte("no-store")
+	headerNoSniff      = []byte("X-Content-Type-Options")
+	noSniff            = []byte("nosniff")
+)
+
+func setJSONHeaders(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentTypeBytes(contentTypeJSON)
+	ctx.Response.Header.SetBytesKV(headerCacheControl, noStore)
+	ctx.Response.Header.SetBytesKV(headerNoSniff, noSniff)
+}
+
 // writeError writes the failure envelope.
 func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
 	buf := getBuf()
@@ -98,7 +113,7 @@ func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
 	b = append(b, "}}}"...)
 	ctx.Response.SetBody(b)
 	ctx.SetStatusCode(e.status)
-	ctx.SetContentTypeBytes(contentTypeJSON)
+	setJSONHeaders(ctx)
 	buf.b = b
 	putBuf(buf)
 }
@@ -148,7 +163,7 @@ func writeOK(ctx *fasthttp.RequestCtx, rb *respBuf) {
 	rb.b = append(rb.b, okSuffix...)
 	ctx.Response.SetBody(rb.b)
 	ctx.SetStatusCode(fasthttp.StatusOK)
-	ctx.SetContentTypeBytes(contentTypeJSON)
+	setJSONHeaders(ctx)
 	putBuf(rb)
 }
 

@@ -123,6 +123,11 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	v := &Verifier{
 		parser: jwt.NewParser(opts...),
 		keyfunc: func(t *jwt.Token) (any, error) {
+			// RFC 7515 4.1.11: a token naming header extensions that must
+			// be understood is refused, as no extension is.
+			if _, ok := t.Header["crit"]; ok {
+				return nil, errors.New("critical header extensions are not supported")
+			}
 			// The parser already refused algorithms outside keys; the key is
 			// picked by algorithm so a public key is never used as an HMAC secret.
 			if k, ok := keys[t.Method.Alg()]; ok {

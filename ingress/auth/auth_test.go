@@ -181,6 +181,10 @@ func TestVerifyRejects(t *testing.T) {
 			return signRaw(t, `{"alg":"HS256","typ":"JWT"}`,
 				fmt.Sprintf(`{"sub":"1000","exp":%d,"nbf":"%d"}`, testNow.Add(time.Hour).Unix(), testNow.Unix()))
 		}},
+		{"a critical header extension", Config{HS256Secret: testSecret}, func(t *testing.T) string {
+			return signRaw(t, `{"alg":"HS256","typ":"JWT","crit":["exp_policy"],"exp_policy":"strict"}`,
+				fmt.Sprintf(`{"sub":"1000","exp":%d}`, testNow.Add(time.Hour).Unix()))
+		}},
 		{"wrong issuer", Config{HS256Secret: testSecret, Issuer: "exchange"}, func(t *testing.T) string {
 			c := good
 			c.Issuer = "evil"
