@@ -185,19 +185,7 @@ func (s *Server) handleHealth(ctx *fasthttp.RequestCtx) {
 func (s *Server) handleReady(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentTypeBytes(contentTypeJSON)
 	if s.ready != nil {
-		s.readyMu.Lock()
-		if s.readyAt.IsZero() || time.Since(s.readyAt) >= s.readyCacheFor {
-			rctx, cancel := context.WithTimeout(context.Background(), s.opts.ReadyTimeout)
-			s.readyErr = s.ready(rctx)
-			cancel()
-			s.readyAt = time.Now()
-			if s.readyErr != nil {
-				s.log.Warn("ingress: not ready", "err", s.readyErr)
-			}
-		}
-		err := s.readyErr
-		s.readyMu.Unlock()
-		if err != nil {
+		if err := s.readiness(); err != nil {
 			ctx.Response.Header.Set("Retry-After", "1")
 			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 			ctx.SetBodyString(`{"status":"unavailable"}`)
@@ -205,6 +193,22 @@ func (s *Server) handleReady(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	ctx.SetBodyString(`{"status":"ready"}`)
+}
+
+// readiness is the last probe's result while it is fresh, else a new one.
+func (s *Server) readiness() error {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if s.readyAt.IsZero() || time.Since(s.readyAt) >= s.readyCacheFor {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ReadyTimeout)
+		defer cancel()
+		s.readyErr = s.ready(ctx)
+		s.readyAt = time.Now()
+		if s.readyErr != nil {
+			s.log.Warn("ingress: not ready", "err", s.readyErr)
+		}
+	}
+	return s.readyErr
 }
 
 // handleGetTransfer serves GET /api/v1/user/internal_transfer/{request_id}.

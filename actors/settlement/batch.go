@@ -165,7 +165,10 @@ const readSequentialMax = time.Millisecond
 // microseconds, less than starting goroutines costs), then, once they took
 // readSequentialMax, the rest a few at once: read one after another, a
 // batch's reads from a remote store that slowed down took the whole batch's
-// deadline, which failed every record of it, attempt after attempt.
+// deadline, which failed every record of it, attempt after attempt. A
+// panic in a read one after another restarts the partition actor, as one
+// anywhere on its goroutine does; in the reads at once it is that record's
+// error (eachAtOnce).
 func (s *Settler) readAll(ctx context.Context, b *batchScratch) {
 	start := time.Now()
 	i := 0

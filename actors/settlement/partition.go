@@ -40,6 +40,7 @@ type partition struct {
 	done       *kgo.Record // last finished record
 	failures   int         // consecutive failed attempts at queue[0]
 	stepMax    int         // records of the next step, when a failure lowered it (0: StepRecordsMax)
+	stepsOK    int         // full steps in a row at stepMax, towards doubling it
 	stepQueued bool        // a stepMsg is in the mailbox or scheduled
 	scratch    batchScratch
 }
@@ -186,10 +187,12 @@ func (a *partitionActor) ensureStep(ctx actor.Context) {
 // supervisor restarts the actor, which retries from that record after a
 // backoff; nothing past it is committed.
 //
-// A failed step halves the next one, down to one record, and each step
-// that settles all its records doubles it again: one deadline
+// A failed step halves the next one, down to one record, and every
+// stepGrowAfter full steps in a row double it again: one deadline
 // (RecordTimeout) covers a whole batch, and a batch too large for a
-// degraded store or ledger to finish within it failed every time.
+// degraded store or ledger to finish within it failed every time. (Growing
+// after each full step would spend every other step on a timeout while the
+// store stays slow.)
 func (a *partitionActor) step(ctx actor.Context) {
 	limit := a.c.opts.StepRecordsMax
 	if a.p.stepMax > 0 {
@@ -204,7 +207,7 @@ func (a *partitionActor) step(ctx actor.Context) {
 	for i, rec := range recs {
 		if errs[i] != nil {
 			a.p.failures++
-			a.p.stepMax = max(1, len(recs)/2)
+			a.p.stepMax, a.p.stepsOK = max(1, len(recs)/2), 0
 			a.c.log.Warn("settlement of record failed; restarting partition actor",
 				"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
 				"attempt", a.p.failures, "err", errs[i])
@@ -216,13 +219,19 @@ func (a *partitionActor) step(ctx actor.Context) {
 		a.finishOne(rec)
 	}
 	if a.p.stepMax > 0 && len(recs) == limit {
-		if a.p.stepMax *= 2; a.p.stepMax >= a.c.opts.StepRecordsMax {
-			a.p.stepMax = 0
+		if a.p.stepsOK++; a.p.stepsOK >= stepGrowAfter {
+			a.p.stepsOK = 0
+			if a.p.stepMax *= 2; a.p.stepMax >= a.c.opts.StepRecordsMax {
+				a.p.stepMax = 0
+			}
 		}
 	}
 	a.c.commits.mark(a.p, a.p.done)
 	a.ensureStep(ctx)
 }
+
+// stepGrowAfter is how many full steps in a row double a lowered step.
+const stepGrowAfter = 4
 
 // finishOne drops rec, whose outcome the store now holds, from the queue.
 func (a *partitionActor) finishOne(rec *kgo.Record) {

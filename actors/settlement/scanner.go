@@ -251,11 +251,11 @@ func (sc *Scanner) RunOnce(ctx context.Context) (_ RunStats, err error) {
 			sc.resume = q.Cursor // this page again
 			return stats, err
 		}
-		sc.reportUnreadable(page.Unreadable, &stats)
 		sc.drivePage(ctx, page.Requests, critical, pass)
 		if ctx.Err() != nil {
 			break // this page again: some of it may not have been driven
 		}
+		sc.reportUnreadable(page.Unreadable, &stats) // once per page, after the ctx check that reads it again
 		if page.NextCursor == "" || len(page.Requests)+len(page.Unreadable) == 0 {
 			q.Cursor = ""
 			break

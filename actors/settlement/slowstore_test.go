@@ -53,8 +53,9 @@ func ids(reqs []store.Request) []uint64 {
 }
 
 // A batch's requests are read a few at once: 60 reads of 20 ms one after
-// another (1.2 s) outlast the batch's 500 ms deadline every time; at once
-// they take about 80 ms and the batch settles at the first attempt.
+// another (1.2 s) outlast the batch's 500 ms deadline every time; the first
+// alone and the rest 16 at once take about 100 ms, and the batch settles at
+// the first attempt.
 func TestBatchReadsRequestsAtOnce(t *testing.T) {
 	e, reqs, restarts := settleQueued(t, 60, 20*time.Millisecond, 500*time.Millisecond, 256)
 	e.waitFinal(waitMax, ids(reqs)...)

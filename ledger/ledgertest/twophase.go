@@ -128,7 +128,7 @@ func testPostVoidValidation(t *testing.T, h *harness) {
 		{"void more", func() ledger.Transfer { tr := void(p); tr.Amount = ledger.U128(11); return tr }, ledger.TransferExceedsPendingTransferAmount},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { h.expectTransfer(c.tr(), c.want) })
+		t.Run(c.name, func(t *testing.T) { h.with(t).expectTransfer(c.tr(), c.want) })
 	}
 	// Matching fields may be given explicitly.
 	tr := post(p, ledger.U128(10))

@@ -89,6 +89,7 @@ type Ledger struct {
 	mu           sync.Mutex // serialises replace and Close
 	session      atomic.Pointer[session]
 	replacedAt   time.Time
+	replacing    bool // a replace is resolving and dialling, outside mu
 	replacements atomic.Uint64
 	closed       atomic.Bool
 	closeOnce    sync.Once
@@ -143,32 +144,45 @@ func newLedger(opts Options, dial dialFunc) (*Ledger, error) {
 func (l *Ledger) current() *session { return l.session.Load() }
 
 // replace swaps an evicted session for a new client, unless that was done
-// already, the ledger is closed, or the last replacement is too recent. An
-// evicted client completes every packet with "evicted", so closing it loses
-// nothing.
+// already, another call is doing it, the ledger is closed, or the last
+// replacement is too recent. An evicted client completes every packet with
+// "evicted", so closing it loses nothing. The names are resolved and the
+// client made outside mu: the calls that meet the evicted session meanwhile
+// fail at once (ErrEvicted) instead of queueing behind the lookup, and
+// Close does not wait for it.
 func (l *Ledger) replace(old *session) {
 	l.mu.Lock()
-	if l.closed.Load() || l.session.Load() != old || time.Since(l.replacedAt) < replaceIntervalMin {
+	if l.closed.Load() || l.session.Load() != old || l.replacing || time.Since(l.replacedAt) < replaceIntervalMin {
 		l.mu.Unlock()
 		return
 	}
+	l.replacing = true
+	addrs := l.addresses
+	l.mu.Unlock()
 	// Resolve the names again: a replica may have moved since New. The
 	// last resolved addresses stay when the names do not resolve now.
 	ctx, cancel := context.WithTimeout(context.Background(), min(l.timeout, resolveTimeoutMax))
-	if addrs, err := resolveAddresses(ctx, l.hosts); err == nil {
-		l.addresses = addrs
+	if resolved, err := resolveAddresses(ctx, l.hosts); err == nil {
+		addrs = resolved
 	}
 	cancel()
-	c, err := l.dial(l.clusterID, l.addresses)
-	if err != nil {
+	c, err := l.dial(l.clusterID, addrs)
+	l.mu.Lock()
+	l.replacing = false
+	l.replacedAt = time.Now()
+	switch {
+	case err != nil:
 		// Keep the evicted session: its calls keep failing with ErrEvicted,
 		// and the next one tries again after replaceIntervalMin.
-		l.replacedAt = time.Now()
 		l.mu.Unlock()
 		return
+	case l.closed.Load():
+		l.mu.Unlock()
+		c.Close()
+		return
 	}
+	l.addresses = addrs
 	l.session.Store(&session{client: c})
-	l.replacedAt = time.Now()
 	l.replacements.Add(1)
 	l.mu.Unlock()
 	old.close()

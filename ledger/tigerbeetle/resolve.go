@@ -9,6 +9,9 @@ import (
 	"strings"
 )
 
+// lookupNetIP resolves host names (tests replace it).
+var lookupNetIP = net.DefaultResolver.LookupNetIP
+
 // resolveAddresses returns addrs with host names replaced by IP addresses.
 //
 // The TigerBeetle client parses addresses itself and accepts only IP
@@ -19,9 +22,6 @@ import (
 // its first address. Names are resolved here by New, and again each time an
 // evicted client is replaced (Ledger.replace); a replica that moves to
 // another IP is otherwise reached only after a restart.
-// lookupNetIP resolves host names (tests replace it).
-var lookupNetIP = net.DefaultResolver.LookupNetIP
-
 func resolveAddresses(ctx context.Context, addrs []string) ([]string, error) {
 	out := make([]string, len(addrs))
 	for i, a := range addrs {

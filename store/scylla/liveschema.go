@@ -43,7 +43,7 @@ func checkSchema(ctx context.Context, sess gocqlx.Session, keyspace string) erro
 		return fmt.Errorf("keyspace %s has no tables: %w (apply it: itctl schema, or make schema)", ks, schema.ErrLiveMismatch)
 	}
 	if err := shipped.CheckLive(live); err != nil {
-		return fmt.Errorf("keyspace %s: %w (itctl schema creates what is missing; a table keyed differently must be migrated: docs/runbook.md, \"Schema changes\")", ks, err)
+		return fmt.Errorf("keyspace %s: %w (itctl schema creates missing tables; a missing column needs ALTER TABLE ... ADD, a table keyed differently a migration: docs/runbook.md, \"Service will not start\")", ks, err)
 	}
 	return nil
 }

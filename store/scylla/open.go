@@ -34,9 +34,7 @@ func (s *Store) ListOpen(ctx context.Context, q store.OpenQuery) (store.OpenPage
 	if err != nil {
 		return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
 	}
-	if err := s.retryPutBacks(ctx); err != nil {
-		return store.OpenPage{}, fmt.Errorf("cannot list open requests: %w", err)
-	}
+	s.retryPutBacks(ctx)
 	before := q.Before
 	if before.IsZero() {
 		before = s.set.Now()
@@ -276,7 +274,13 @@ func (s *Store) pruneMinute(ctx context.Context, minute int64) error {
 func (s *Store) putBack(ctx context.Context, minute, ts int64) error {
 	putCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.set.Timeout)
 	defer cancel()
-	err := s.query(putCtx, stmtBucketInsert, map[string]any{"shard": bucketShard, "minute_bucket": minute, "ts": ts}).ExecRelease()
+	return s.writeBack(putCtx, minute, ts)
+}
+
+// writeBack writes minute's index row at ts within ctx, keeping the minute
+// for retryPutBacks when that fails and dropping it when it succeeds.
+func (s *Store) writeBack(ctx context.Context, minute, ts int64) error {
+	err := s.query(ctx, stmtBucketInsert, map[string]any{"shard": bucketShard, "minute_bucket": minute, "ts": ts}).ExecRelease()
 	s.putBackMu.Lock()
 	defer s.putBackMu.Unlock()
 	if err != nil {
@@ -292,18 +296,19 @@ func (s *Store) putBack(ctx context.Context, minute, ts int64) error {
 	return nil
 }
 
-// retryPutBacks writes again the index rows that pruneMinute could not put
-// back, at their timestamps.
-func (s *Store) retryPutBacks(ctx context.Context) error {
+// retryPutBacks writes again, within ctx, the index rows that pruneMinute
+// could not put back, at their timestamps. It is best effort: a minute
+// whose row still cannot be written stays for the next call, and the
+// listing goes on (its own reads fail if the store is down).
+func (s *Store) retryPutBacks(ctx context.Context) {
 	s.putBackMu.Lock()
 	pending := maps.Clone(s.putBacks)
 	s.putBackMu.Unlock()
 	for minute, ts := range pending {
-		if err := s.putBack(ctx, minute, ts); err != nil {
-			return err
+		if s.writeBack(ctx, minute, ts) != nil {
+			return
 		}
 	}
-	return nil
 }
 
 // CountOpen counts requests still requesting or pending; see store.Store.
@@ -392,8 +397,10 @@ func (s *Store) countMinute(ctx context.Context, minute int64, stuckBefore time.
 			case store.StatusPending.String():
 				shards[shard].Pending++
 			default:
-				_ = iter.Close()
-				return fmt.Errorf("open row of minute %d in status %q", minute, status)
+				// A damaged row: ListOpen names it (OpenPage.Unreadable) and
+				// the scanner reports it; failing the count would freeze the
+				// gauges for as long as it stays.
+				continue
 			}
 			if at.Before(stuckBefore) {
 				shards[shard].Stuck++
