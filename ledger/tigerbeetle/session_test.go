@@ -61,19 +61,27 @@ func (d *scriptedDial) dial(_ types.Uint128, addresses []string) (tb.Client, err
 	return d.clients[n], nil
 }
 
-func TestEvictedClientIsReplaced(t *testing.T) {
-	evicted := &scriptedClient{err: tberrors.ErrClientEvicted{}}
-	fresh := &scriptedClient{results: []types.TransferEventResult{{Index: 0, Result: types.TransferExists}}}
-	d := &scriptedDial{clients: []*scriptedClient{evicted, fresh}}
+// replacing returns a Ledger on first, whose replacement (the second dial)
+// is fresh, a client that answers "exists".
+func replacing(t *testing.T, first *scriptedClient) (l *Ledger, d *scriptedDial, fresh *scriptedClient) {
+	t.Helper()
+	fresh = &scriptedClient{results: []types.TransferEventResult{{Index: 0, Result: types.TransferExists}}}
+	d = &scriptedDial{clients: []*scriptedClient{first, fresh}}
 	l, err := newLedger(Options{Addresses: []string{"127.0.0.1:3000"}}, d.dial)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { _ = l.Close() })
+	return l, d, fresh
+}
+
+func TestEvictedClientIsReplaced(t *testing.T) {
+	evicted := &scriptedClient{err: tberrors.ErrClientEvicted{}}
+	l, d, fresh := replacing(t, evicted)
 	ctx := context.Background()
 	batch := []ledger.Transfer{{ID: u128(1)}}
 
-	_, err = l.CreateTransfers(ctx, batch)
+	_, err := l.CreateTransfers(ctx, batch)
 	if !errors.Is(err, ErrEvicted) || !errors.Is(err, ledger.ErrOutcomeUnknown) {
 		t.Fatalf("evicted call: %v, want ErrEvicted wrapping ErrOutcomeUnknown", err)
 	}
@@ -116,14 +124,7 @@ func TestReplacementResolvesNamesAgain(t *testing.T) {
 // in flight gets "evicted", and every later call "client closed". A call
 // that meets such a client while the Ledger is open replaces it.
 func TestSelfTerminatedClientIsReplaced(t *testing.T) {
-	terminated := &scriptedClient{err: tberrors.ErrClientClosed{}}
-	fresh := &scriptedClient{results: []types.TransferEventResult{{Index: 0, Result: types.TransferExists}}}
-	d := &scriptedDial{clients: []*scriptedClient{terminated, fresh}}
-	l, err := newLedger(Options{Addresses: []string{"127.0.0.1:3000"}}, d.dial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, d, _ := replacing(t, &scriptedClient{err: tberrors.ErrClientClosed{}})
 	batch := []ledger.Transfer{{ID: u128(1)}}
 	if _, err := l.CreateTransfers(context.Background(), batch); !errors.Is(err, ErrEvicted) {
 		t.Fatalf("call on a closed client: %v, want ErrEvicted", err)
@@ -139,13 +140,7 @@ func TestSelfTerminatedClientIsReplaced(t *testing.T) {
 // submits, instead of every later call failing until a restart.
 func TestEvictionSeenByAnAbandonedCallIsReplaced(t *testing.T) {
 	evicted := &scriptedClient{err: tberrors.ErrClientEvicted{}, hold: make(chan struct{})}
-	fresh := &scriptedClient{results: []types.TransferEventResult{{Index: 0, Result: types.TransferExists}}}
-	d := &scriptedDial{clients: []*scriptedClient{evicted, fresh}}
-	l, err := newLedger(Options{Addresses: []string{"127.0.0.1:3000"}}, d.dial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, _, fresh := replacing(t, evicted)
 	batch := []ledger.Transfer{{ID: u128(1)}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
