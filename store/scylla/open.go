@@ -373,56 +373,76 @@ func partialOr(ctx, budget context.Context, counts store.OpenCounts, err error) 
 }
 
 // countMinute adds the open rows of minute to counts, at most limit of
-// them, and returns how many it read, pruning the minute when it is empty.
-// Its shards are read at once, sharing the limit.
+// them, and returns how many rows it read, pruning the minute when it has
+// none. Its shards are read at once, sharing the limit (countShards).
 func (s *Store) countMinute(ctx context.Context, minute int64, stuckBefore time.Time, limit int, counts *store.OpenCounts) (int, error) {
-	var (
-		taken  atomic.Int64 // rows claimed against limit by all shards
-		shards [openShards]store.OpenCounts
-	)
-	err := forShards(ctx, func(ctx context.Context, shard int) error {
+	c, read, err := countShards(ctx, limit, stuckBefore, func(ctx context.Context, shard int, row func(string, time.Time) bool) error {
 		iter := s.query(ctx, stmtOpenCount, map[string]any{"minute_bucket": minute, "shard": shard}).
 			PageSize(min(countPageRows, limit)).Iter()
 		var (
 			status string
 			at     time.Time
 		)
-		for iter.Scan(&status, &at) {
-			if taken.Add(1) > int64(limit) {
-				break
-			}
-			switch status {
-			case store.StatusRequesting.String():
-				shards[shard].Requesting++
-			case store.StatusPending.String():
-				shards[shard].Pending++
-			default:
-				// A damaged row: ListOpen names it (OpenPage.Unreadable) and
-				// the scanner reports it; failing the count would freeze the
-				// gauges for as long as it stays.
-				continue
-			}
-			if at.Before(stuckBefore) {
-				shards[shard].Stuck++
-			}
+		for iter.Scan(&status, &at) && row(status, at) {
 		}
 		if err := iter.Close(); err != nil {
 			return fmt.Errorf("cannot read open minute %d: %w", minute, err)
 		}
 		return nil
 	})
-	n := 0
-	for _, c := range shards {
-		counts.Requesting += c.Requesting
-		counts.Pending += c.Pending
-		counts.Stuck += c.Stuck
-		n += c.Requesting + c.Pending
-	}
+	counts.Requesting += c.Requesting
+	counts.Pending += c.Pending
+	counts.Stuck += c.Stuck
 	if err != nil {
-		return n, err
+		return read, err
 	}
-	if n == 0 {
+	if read == 0 {
 		return 0, s.pruneMinute(ctx, minute)
 	}
-	return n, nil
+	return read, nil
+}
+
+// shardRows reads the (status, created_at) of one shard's open rows of a
+// minute into row, until row returns false.
+type shardRows func(ctx context.Context, shard int, row func(status string, createdAt time.Time) bool) error
+
+// countShards counts the open rows that rows reads from every shard at once,
+// at most limit rows in all, and returns the counts (also when a shard
+// failed: lower bounds then) and how many rows were read. A damaged row (a
+// status no open row has) takes its place in the limit but is counted
+// nowhere: ListOpen names it (OpenPage.Unreadable) and the scanner reports
+// it, where failing the count would freeze the gauges for as long as it
+// stays.
+func countShards(ctx context.Context, limit int, stuckBefore time.Time, rows shardRows) (store.OpenCounts, int, error) {
+	var (
+		taken  atomic.Int64 // rows claimed against limit by all shards
+		shards [openShards]store.OpenCounts
+	)
+	err := forShards(ctx, func(ctx context.Context, shard int) error {
+		c := &shards[shard]
+		return rows(ctx, shard, func(status string, at time.Time) bool {
+			if taken.Add(1) > int64(limit) {
+				return false
+			}
+			switch status {
+			case store.StatusRequesting.String():
+				c.Requesting++
+			case store.StatusPending.String():
+				c.Pending++
+			default:
+				return true
+			}
+			if at.Before(stuckBefore) {
+				c.Stuck++
+			}
+			return true
+		})
+	})
+	var total store.OpenCounts
+	for _, c := range shards {
+		total.Requesting += c.Requesting
+		total.Pending += c.Pending
+		total.Stuck += c.Stuck
+	}
+	return total, int(min(taken.Load(), int64(limit))), err
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/exchange/internal-transfer/store"
 )
 
 // TestOpenShardLayout pins where open rows live. The shard of a request is
@@ -204,5 +206,65 @@ func TestOpenPageNamesUnreadableRows(t *testing.T) {
 	c, ok, err := decodeCursor(p.NextCursor, cursorOpen)
 	if err != nil || !ok || c.requestID != 12 {
 		t.Fatalf("cursor %+v, %v, %v; want one after request 12", c, ok, err)
+	}
+}
+
+// countModel is a minute's open rows by shard, as stmtOpenCount reads them.
+type countModel struct {
+	shards [openShards][]requestRow
+	fail   int // shard whose read fails after its first row (-1: none)
+}
+
+func (m *countModel) rows(_ context.Context, shard int, row func(string, time.Time) bool) error {
+	for i, r := range m.shards[shard] {
+		if shard == m.fail && i == 1 {
+			return errors.New("read timed out")
+		}
+		if !row(r.Status, r.CreatedAt) {
+			break
+		}
+	}
+	return nil
+}
+
+// TestCountShards: a minute's shards, counted at once, give the counts of
+// the minute read whole; the limit bounds the rows read by all shards
+// together; a damaged row takes a place in the limit but no count; a failed
+// shard fails the count and leaves lower bounds.
+func TestCountShards(t *testing.T) {
+	base := time.UnixMilli(1_764_000_000_000).UTC()
+	stuckBefore := base.Add(30 * time.Second)
+	m := &countModel{fail: -1}
+	var want store.OpenCounts
+	for i := range 300 {
+		r := requestRow{RequestID: int64(i + 1), Status: "pending", CreatedAt: base.Add(time.Duration(i) * 100 * time.Millisecond)}
+		switch {
+		case i%3 == 0:
+			r.Status = "requesting"
+			want.Requesting++
+		case i%97 == 0:
+			r.Status = "settled" // damaged
+		default:
+			want.Pending++
+		}
+		if r.Status != "settled" && r.CreatedAt.Before(stuckBefore) {
+			want.Stuck++
+		}
+		m.shards[openShard(uint64(r.RequestID))] = append(m.shards[openShard(uint64(r.RequestID))], r)
+	}
+	got, read, err := countShards(context.Background(), 1_000, stuckBefore, m.rows)
+	if err != nil || got != want || read != 300 {
+		t.Fatalf("whole minute: %+v, %d rows read, %v; want %+v and 300", got, read, err, want)
+	}
+	for _, limit := range []int{1, 7, 150, 299} {
+		got, read, err := countShards(context.Background(), limit, stuckBefore, m.rows)
+		if n := got.Requesting + got.Pending; err != nil || read != limit || n > limit || n < limit-2 {
+			t.Fatalf("limit %d: %+v, %d rows read, %v; want %d rows read and counted (but the damaged)", limit, got, read, err, limit)
+		}
+	}
+	m.fail = 3
+	if got, _, err := countShards(context.Background(), 1_000, stuckBefore, m.rows); err == nil ||
+		got.Requesting > want.Requesting || got.Pending > want.Pending || got.Requesting+got.Pending == 0 {
+		t.Fatalf("a failed shard: %+v, %v; want an error and lower bounds", got, err)
 	}
 }
