@@ -12,7 +12,7 @@ import (
 // key is a (created_at in milliseconds, request_id) clustering key.
 type key struct{ ms, id int64 }
 
-func (a key) less(b key) bool { return a.ms < b.ms || (a.ms == b.ms && a.id < b.id) }
+func (a key) less(b key) bool { return a.compare(b) < 0 }
 
 func (a key) compare(b key) int {
 	if c := cmp.Compare(a.ms, b.ms); c != 0 {
