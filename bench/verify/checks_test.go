@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,47 @@ func TestBrokenStatesFire(t *testing.T) {
 				w.transfer(hold)
 				w.transfer(ledger.Transfer{ID: ledger.PostID(hold.ID), PendingID: hold.ID, Amount: ledger.AmountMax,
 					Ledger: usdt, Code: ledger.CodeInternalTransfer, Flags: ledger.TransferPostPendingTransfer})
+				return nil
+			}},
+		// Without expectations (itctl verify --users) nothing but the
+		// flag tells what a transfer under a deterministic id did.
+		{name: "success whose hold was voided under the post id", want: []string{"post-mismatch", "success-mismatch", "stray-transfer"},
+			break_: func(w *world) *Expectations {
+				r := w.storeOnly(1, "funding", "spot", 5, "vp", store.StatusSuccess)
+				hold, _ := w.catalog.HoldTransfer(r)
+				w.transfer(hold)
+				w.transfer(ledger.Transfer{ID: ledger.PostID(hold.ID), PendingID: hold.ID, UserData64: r.ID,
+					Ledger: usdt, Code: ledger.CodeInternalTransfer, Flags: ledger.TransferVoidPendingTransfer})
+				return nil
+			}},
+		{name: "failed whose hold was posted under the void id", want: []string{"void-mismatch", "failed-mismatch", "stray-transfer"},
+			break_: func(w *world) *Expectations {
+				r := w.storeOnly(1, "funding", "spot", 5, "pv", store.StatusFailed)
+				hold, _ := w.catalog.HoldTransfer(r)
+				w.transfer(hold)
+				w.transfer(ledger.Transfer{ID: ledger.VoidID(hold.ID), PendingID: hold.ID, Amount: ledger.AmountMax, UserData64: r.ID,
+					Ledger: usdt, Code: ledger.CodeInternalTransfer, Flags: ledger.TransferPostPendingTransfer})
+				return nil
+			}},
+		{name: "pending withdrawal never resolved", want: []string{"stray-transfer"},
+			break_: func(w *world) *Expectations {
+				w.transfer(ledger.Transfer{ID: ledger.OperationID("withdraw", "1/p"), DebitAccountID: w.account(1, "funding"),
+					CreditAccountID: ledger.OperatorAccountID(usdt), Amount: ledger.U128(500), Ledger: usdt, Code: ledger.CodeWithdrawal,
+					UserData64: 1, Flags: ledger.TransferPending})
+				return nil
+			}},
+		{name: "pending deposit never resolved", want: []string{"stray-transfer"},
+			break_: func(w *world) *Expectations {
+				w.transfer(ledger.Transfer{ID: ledger.OperationID("deposit", "1/p"), DebitAccountID: ledger.OperatorAccountID(usdt),
+					CreditAccountID: w.account(1, "funding"), Amount: ledger.U128(500), Ledger: usdt, Code: ledger.CodeDeposit,
+					UserData64: 1, Flags: ledger.TransferPending})
+				return nil
+			}},
+		{name: "freeze that holds funds without closing the account", want: []string{"stray-transfer"},
+			break_: func(w *world) *Expectations {
+				w.transfer(ledger.Transfer{ID: ledger.OperationID("freeze", "1/p"), DebitAccountID: w.account(1, "funding"),
+					CreditAccountID: ledger.OperatorAccountID(usdt), Amount: ledger.U128(500), Ledger: usdt, Code: ledger.CodeFreeze,
+					UserData64: 1, Flags: ledger.TransferPending})
 				return nil
 			}},
 		{name: "hold of another amount", want: []string{"hold-mismatch"},
@@ -484,5 +526,41 @@ func TestUnreadableOpenRequestIsAViolation(t *testing.T) {
 	}
 	if rep.OK() || len(rep.Violations) != 1 || rep.Violations[0].Check != "unreadable" || rep.Violations[0].RequestID != 4242 {
 		t.Fatalf("report %s %v: want one unreadable violation for request 4242", rep.Summary(), rep.Violations)
+	}
+}
+
+// An expectation the check would not compare, or would compare with only
+// one of two rows, is refused rather than passed over: a generator that
+// forgot a user or wrote an account twice would let a wrong balance pass.
+func TestUnusableExpectationsAreRefused(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(e *Expectations)
+		want   string
+	}{
+		{"balance of a user not in users", func(e *Expectations) {
+			e.Balances = append(e.Balances, ExpectedBalance{User: 9, AccountType: "funding", Asset: "USDT", Balance: "12345"})
+		}, "user 9, who is not in users"},
+		{"two balances of one account", func(e *Expectations) {
+			b := e.Balances[0]
+			b.Balance = "1"
+			e.Balances = append(e.Balances, b)
+		}, "two balances of user"},
+		{"unknown status", func(e *Expectations) { e.Requests[0].Status = "pending" }, `status "pending"`},
+		{"request of no user", func(e *Expectations) { e.Requests[0].User = 0 }, "names no user"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			e := *w.expect
+			e.Balances = append([]ExpectedBalance(nil), e.Balances...)
+			e.Requests = append([]ExpectedRequest(nil), e.Requests...)
+			tc.change(&e)
+			_, err := Check(context.Background(), Options{Ledger: w.ledger, Store: w.store, Catalog: w.catalog,
+				Expect: &e, Now: func() time.Time { return w.now.Add(2 * time.Minute) }, Grace: 10 * time.Second})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("check error %v, want one naming %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -90,11 +90,23 @@ func (c *checker) checkExpectations(ctx context.Context) error {
 		inexact[u] = true
 	}
 	c.rep.InexactUsers = len(inexact)
+	listed := make(map[uint64]bool, len(e.Users))
+	for _, u := range e.Users {
+		listed[u] = true
+	}
 	want := map[ledger.Uint128]*big.Int{}
 	for _, b := range e.Balances {
+		// A row that would never be compared, or that another row
+		// overrides, would let a wrong balance pass unseen.
+		if !listed[b.User] {
+			return fmt.Errorf("cannot use expectations: a balance of user %d, who is not in users", b.User)
+		}
 		id, err := c.opts.Catalog.AccountID(b.User, b.AccountType, b.Asset)
 		if err != nil {
 			return fmt.Errorf("cannot use expectations: %w", err)
+		}
+		if want[id] != nil {
+			return fmt.Errorf("cannot use expectations: two balances of user %d %s %s", b.User, b.AccountType, b.Asset)
 		}
 		v, ok := new(big.Int).SetString(b.Balance, 10)
 		if !ok {
@@ -136,6 +148,12 @@ func (c *checker) checkExpectedRequests(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("cannot use expectations: request id %q: %w", x.RequestID, err)
 		}
+		if x.Status != StatusFinal && x.Status != store.StatusSuccess.String() && x.Status != store.StatusFailed.String() {
+			return fmt.Errorf("cannot use expectations: request %s: status %q is not success, failed or %s", x.RequestID, x.Status, StatusFinal)
+		}
+		if x.User == 0 {
+			return fmt.Errorf("cannot use expectations: request %s names no user", x.RequestID)
+		}
 		r, ok := c.requests[id]
 		if !ok {
 			cctx, cancel := c.call(ctx)
@@ -150,7 +168,7 @@ func (c *checker) checkExpectedRequests(ctx context.Context) error {
 			}
 			outside = append(outside, r)
 		}
-		if x.User != 0 && r.UserID != x.User {
+		if r.UserID != x.User {
 			c.rep.add(Violation{Check: "expected-request", User: x.User, RequestID: id,
 				Detail: fmt.Sprintf("request of user %d, but the client that was given it is user %d", r.UserID, x.User)})
 		}

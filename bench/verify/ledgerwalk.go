@@ -90,6 +90,10 @@ func (c *checker) explain(account ledger.Uint128, t ledger.Transfer) {
 				stray("resolves pending %s, the hold of no request", t.PendingID)
 			case t.ID != ledger.PostID(t.PendingID) && t.ID != ledger.VoidID(t.PendingID):
 				stray("resolves the hold of request %d under a non-deterministic id", req)
+			case t.Flags&ledger.TransferPostPendingTransfer != 0 && t.ID != ledger.PostID(t.PendingID):
+				stray("posts the hold of request %d under its void id", req)
+			case t.Flags&ledger.TransferVoidPendingTransfer != 0 && t.ID != ledger.VoidID(t.PendingID):
+				stray("voids the hold of request %d under its post id", req)
 			}
 			return
 		}
@@ -136,6 +140,13 @@ func (c *checker) explainOperation(t ledger.Transfer, resolves bool, stray func(
 		stray("a withdrawal not from a user to the operator account of ledger %d", t.Ledger)
 	case t.Code == ledger.CodeFreeze && (t.CreditAccountID != op || !debitUser || t.Flags&ledger.TransferPending == 0):
 		stray("a freeze that is not a pending transfer from a user to the operator account of ledger %d", t.Ledger)
+	// A deposit or withdrawal moves its amount at once; a freeze holds
+	// nothing, never times out and closes the account. Any other shape
+	// would hold user funds that no request and no freeze explains.
+	case (t.Code == ledger.CodeDeposit || t.Code == ledger.CodeWithdrawal) && t.Flags != 0:
+		stray("an operator operation with flags %#x; the admin API sets none", t.Flags)
+	case t.Code == ledger.CodeFreeze && (t.Flags != ledger.TransferPending|ledger.TransferClosingDebit || !t.Amount.IsZero() || t.Timeout != 0):
+		stray("a freeze with flags %#x, amount %s, timeout %d; the admin API makes a closing pending transfer of 0 that never times out", t.Flags, t.Amount, t.Timeout)
 	// The admin API names the user in user_data: an operation for one user
 	// that moved another's money is not one it makes.
 	case t.Code == ledger.CodeDeposit && creditOwner != t.UserData64:

@@ -222,13 +222,39 @@ func (c *checker) checkRequests(ctx context.Context) error {
 func (c *checker) checkRequest(r store.Request, found map[ledger.Uint128]ledger.Transfer) {
 	pending := ledger.Uint128FromBytes(r.PendingID)
 	hold, hasHold := found[pending]
-	post, hasPost := found[ledger.PostID(pending)]
-	void, hasVoid := found[ledger.VoidID(pending)]
 	bad := func(check, format string, args ...any) {
 		c.rep.add(Violation{Check: check, User: r.UserID, RequestID: r.ID, Detail: fmt.Sprintf(format, args...)})
 	}
 	if hasHold {
 		c.checkHold(r, hold, bad)
+	}
+	// What a resolving transfer did is its flag, not the id it carries: a
+	// void under the post id released the funds of a success, a post under
+	// the void id paid out a failure. Each is judged by its flag.
+	var post, void ledger.Transfer
+	var hasPost, hasVoid bool
+	for _, at := range []struct {
+		id    ledger.Uint128
+		check string
+		flag  uint16
+		name  string
+	}{
+		{ledger.PostID(pending), "post-mismatch", ledger.TransferPostPendingTransfer, "post"},
+		{ledger.VoidID(pending), "void-mismatch", ledger.TransferVoidPendingTransfer, "void"},
+	} {
+		t, ok := found[at.id]
+		if !ok {
+			continue
+		}
+		if t.Flags&at.flag == 0 {
+			bad(at.check, "transfer %s under the %s id has flags %#x, not a %s", t.ID, at.name, t.Flags, at.name)
+		}
+		switch {
+		case t.Flags&ledger.TransferPostPendingTransfer != 0:
+			post, hasPost = t, true
+		case t.Flags&ledger.TransferVoidPendingTransfer != 0:
+			void, hasVoid = t, true
+		}
 	}
 	if hasPost && post.PendingID != pending {
 		bad("post-mismatch", "post %s names pending %s, want %s", post.ID, post.PendingID, pending)
