@@ -530,6 +530,13 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 			return stored, false, errorOf(stored)
 		}
 		// An earlier attempt stopped half-way: finish it with its own ids.
+		if _, err := u.svc.catalog.HoldTransfer(stored); err != nil {
+			// Its asset or account type left the config since (renamed,
+			// same ledger number: same fingerprint). As in resume: left
+			// to the scanner and the operator; holding would panic.
+			u.svc.log.Warn("cannot finish request without a ledger form; left to the scanner", "request_id", stored.ID, "err", err)
+			return stored, false, u.svc.retryable(ErrOutcomeUnknown)
+		}
 	}
 	return u.hold(ctx, stored)
 }

@@ -664,6 +664,46 @@ func TestActorStartSkipsAnUnsettleableRequest(t *testing.T) {
 	}
 }
 
+// A client's keyed retry of such a half-done request (its asset renamed
+// with the same ledger number, so the fingerprint still matches) is
+// answered at once with "outcome unknown" and left to the scanner; it must
+// not crash the actor, which would leave the retry and every request queued
+// behind it to wait out their deadlines, and stop the actor for good after
+// its restart limit.
+func TestRetryOfAnUnsettleableKeyedRequest(t *testing.T) {
+	opts := defaultOptions()
+	opts.RequestTimeout = 2 * time.Second
+	p := newPipeline(t, opts)
+	ctx := context.Background()
+	const user = 23
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := cmd(user, 60, "k1")
+	orphan := store.Request{ID: 77_000_003, UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "DOGE", Amount: 60, IdempotencyKey: "k1", Fingerprint: c.Fingerprint, CreatedAt: time.Now().Add(-time.Minute)}
+	orphan.PendingID = transfers.PendingID(orphan).Bytes()
+	if _, created, err := p.store.Create(ctx, orphan); err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	if _, err := p.svc.Submit(ctx, cmd(user, 1, "")); err != nil { // the actor is up (its start skipped the orphan)
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		start := time.Now()
+		_, err := p.svc.Submit(ctx, c)
+		if !errors.Is(err, transfers.ErrOutcomeUnknown) || time.Since(start) > opts.RequestTimeout/2 {
+			t.Fatalf("retry %d: %v after %v, want outcome unknown at once", i, err, time.Since(start))
+		}
+	}
+	if req, err := p.svc.Submit(ctx, cmd(user, 50, "")); err != nil || req.Status != store.StatusPending {
+		t.Fatalf("next request of the user: %+v %v, want pending", req, err)
+	}
+	if got, err := p.store.Get(ctx, orphan.ID); err != nil || got.Status != store.StatusRequesting {
+		t.Fatalf("the unsettleable request is %s (%v), want it left requesting for the scanner", got.Status, err)
+	}
+}
+
 // TestCloseAnswersQueuedRequests: Close lets every user actor finish the
 // requests already in its mailbox before it stops, so a graceful shutdown
 // answers each of them (here: pending) instead of leaving its caller to
