@@ -149,6 +149,20 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		"asset names by case":        {"assets:\n  - {name: USDT, ledger: 1, decimals: 8}\n  - {name: usdt, ledger: 2, decimals: 8}\n", "assets"},
 		"asset name with space":      {"assets:\n  - {name: us dt, ledger: 1, decimals: 8}\n", "assets"},
 		"route twice":                {"routes:\n  - {from: funding, to: spot}\n  - {from: funding, to: spot, cross_user: true}\n", "routes"},
+		// A blank key would quietly keep its default: a half-edited prod
+		// file would start a private embedded ledger beside the real Kafka.
+		"blank backend":           {"backends:\n  ledger:\n", "backends.ledger"},
+		"null backend":            {"backends:\n  store: ~\n", "backends.store"},
+		"null mailbox":            {"actors:\n  user_mailbox_max: null\n", "actors.user_mailbox_max"},
+		"blank list":              {"database:\n  contact_points:\n", "database.contact_points"},
+		"memory limit that wraps": {"server:\n  memory_limit_mb: 17592186044416\n", "server.memory_limit_mb"},
+		"start heap that wraps":   {"server:\n  memory_limit_mb: 0\n  gc_start_heap_mb: 17592186044416\n", "server.gc_start_heap_mb"},
+		"scanner too rare":        {"settlement:\n  scanner_interval_ms: 300000\n", "settlement.scanner_interval_ms"},
+		"grace past stuck":        {"settlement:\n  grace_ms: 60000\n  stuck_threshold_ms: 60000\n", "settlement.grace_ms"},
+		"db user with a blank":    {"backends:\n  store: scylla\ndatabase:\n  contact_points: [s1:9042]\n  tls: true\n  username: 'it '\n  password: pw\n", "database.username"},
+		"db password, newline":    {"backends:\n  store: scylla\ndatabase:\n  contact_points: [s1:9042]\n  tls: true\n  username: it\n  password: \"pw\\n\"\n", "database.password"},
+		"sasl user with a blank":  {"backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n  sasl_mechanism: SCRAM-SHA-512\n  sasl_username: ' u'\n  sasl_password: p\n", "kafka.sasl_username"},
+		"sasl password, newline":  {"backends:\n  stream: kafka\nkafka:\n  brokers: [k1:9092]\n  sasl_mechanism: SCRAM-SHA-512\n  sasl_username: u\n  sasl_password: \"p\\n\"\n", "kafka.sasl_password"},
 	}
 	base := "auth:\n  jwt_secret: dev-only-jwt-secret-0123456789abcdef\n  admin_token: dev-only-admin-token-0123456789abcdef\n"
 	for name, c := range cases {
@@ -415,6 +429,11 @@ func TestSecuritySettingsRefused(t *testing.T) {
 		"kafka:\n  brokers: [k1:9092]\n  sasl_mechanism: scram-sha-512\n  sasl_username: u\n  sasl_password: p\n  tls: true\n  tls_ca_file: " + ca + "\n"
 	if _, err := Parse([]byte(ok), nil); err != nil {
 		t.Fatalf("a cluster with credentials and TLS on both: %v", err)
+	}
+	// The embedded broker's address is not used with a Kafka cluster, so
+	// it may name a port the service's listeners use.
+	if _, err := Parse([]byte(ok+"  embedded_listen: 127.0.0.1:8081\n"), nil); err != nil {
+		t.Fatalf("embedded_listen on the admin port with backends.stream: kafka: %v", err)
 	}
 }
 

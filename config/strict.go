@@ -41,13 +41,20 @@ func decodeStrict(raw []byte, out any) error {
 }
 
 // checkWhole walks n beside the Go type t it decodes into and refuses a
-// float where t has an integer (the key is named by its dotted path).
+// float where t has an integer, and an empty (null) value anywhere (the key
+// is named by its dotted path).
 func checkWhole(n *yaml.Node, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" && path != "" {
+		// yaml.v3 leaves the field as it was, so a key left blank in a
+		// templated or half-edited file would quietly take its default:
+		// "backends.ledger:" would start a private embedded ledger.
+		return fmt.Errorf("invalid value for %s: it is empty (null); give a value, or leave the key out for its default", path)
 	}
 	switch {
 	case n.Kind == yaml.DocumentNode:

@@ -29,8 +29,8 @@ func (c *Config) Validate() error {
 		{c.Server.ShutdownGrace > 0 && c.Server.ShutdownGrace <= msMax, "server.shutdown_grace_ms", msRange(1)},
 		{c.Server.GoMaxProcs >= 0 && c.Server.GoMaxProcs <= 1024, "server.gomaxprocs", "must be 0 (automatic)..1024"},
 		{c.Server.GCPercent == 0 || (c.Server.GCPercent >= 25 && c.Server.GCPercent <= 10_000), "server.gc_percent", "must be 0 (Go's default) or 25..10000"},
-		{c.Server.MemoryLimitMB == 0 || c.Server.MemoryLimitMB >= 256, "server.memory_limit_mb", "must be 0 (no limit) or at least 256"},
-		{c.Server.GCStartHeapMB == 0 || c.Server.GCStartHeapMB >= 64 && (c.Server.MemoryLimitMB == 0 || c.Server.GCStartHeapMB <= c.Server.MemoryLimitMB), "server.gc_start_heap_mb", "must be 0 (none) or 64..server.memory_limit_mb"},
+		{c.Server.MemoryLimitMB == 0 || c.Server.MemoryLimitMB >= 256 && c.Server.MemoryLimitMB <= mbMax, "server.memory_limit_mb", fmt.Sprintf("must be 0 (no limit) or 256..%d", mbMax)},
+		{c.Server.GCStartHeapMB == 0 || c.Server.GCStartHeapMB >= 64 && c.Server.GCStartHeapMB <= mbMax && (c.Server.MemoryLimitMB == 0 || c.Server.GCStartHeapMB <= c.Server.MemoryLimitMB), "server.gc_start_heap_mb", fmt.Sprintf("must be 0 (none) or 64..server.memory_limit_mb (at most %d)", mbMax)},
 		{oneOf(c.Backends.Ledger, "embedded", "tigerbeetle"), "backends.ledger", "must be embedded or tigerbeetle"},
 		{oneOf(c.Backends.Store, "embedded", "scylla"), "backends.store", "must be embedded or scylla"},
 		{oneOf(c.Backends.Stream, "embedded", "kafka"), "backends.stream", "must be embedded or kafka"},
@@ -41,6 +41,8 @@ func (c *Config) Validate() error {
 		{c.Database.ReplicationFactor >= 1, "database.replication_factor", "must be >= 1"},
 		{strings.TrimSpace(c.Database.Username) == "" || strings.TrimSpace(c.Database.Password) != "", "database.password", "must be set with database.username (from the environment: IT_DATABASE_PASSWORD)"},
 		{c.Database.Password == "" || strings.TrimSpace(c.Database.Username) != "", "database.username", "must be set with database.password"},
+		{c.Database.Username == strings.TrimSpace(c.Database.Username), "database.username", blanksMsg},
+		{c.Database.Password == strings.TrimSpace(c.Database.Password), "database.password", blanksMsg},
 		{c.Backends.Store == "scylla" || c.Database.Username == "" && c.Database.Password == "" && !c.Database.TLS, "database.username", "and database.password and database.tls apply to backends.store: scylla only"},
 		{c.Database.Password == "" || c.Database.TLS, "database.tls", "must be true with database.password: the driver sends the password as it is"},
 		{c.Database.TLSCAFile == "" || c.Database.TLS, "database.tls_ca_file", "needs database.tls true"},
@@ -63,20 +65,23 @@ func (c *Config) Validate() error {
 		{c.Kafka.SASLMechanism == "" || strings.TrimSpace(c.Kafka.SASLUsername) != "", "kafka.sasl_username", "must be set with kafka.sasl_mechanism"},
 		{c.Kafka.SASLMechanism == "" || strings.TrimSpace(c.Kafka.SASLPassword) != "", "kafka.sasl_password", "must be set with kafka.sasl_mechanism (from the environment: IT_KAFKA_SASL_PASSWORD)"},
 		{c.Kafka.SASLMechanism != "" || c.Kafka.SASLUsername == "", "kafka.sasl_username", "needs kafka.sasl_mechanism"},
+		{c.Kafka.SASLUsername == strings.TrimSpace(c.Kafka.SASLUsername), "kafka.sasl_username", blanksMsg},
+		{c.Kafka.SASLPassword == strings.TrimSpace(c.Kafka.SASLPassword), "kafka.sasl_password", blanksMsg},
 		{c.Kafka.SASLMechanism != "" || c.Kafka.SASLPassword == "", "kafka.sasl_password", "(IT_KAFKA_SASL_PASSWORD) needs kafka.sasl_mechanism"},
 		{c.Kafka.SASLMechanism != "PLAIN" || c.Kafka.TLS, "kafka.tls", "must be true with SASL PLAIN, which sends the password as it is"},
 		{!c.Kafka.TLS || c.Backends.Stream == "kafka", "kafka.tls", "applies to backends.stream: kafka only (the embedded broker is plaintext on loopback)"},
 		{c.Kafka.TLSCAFile == "" || c.Kafka.TLS, "kafka.tls_ca_file", "needs kafka.tls true"},
 		{c.Kafka.TLSCAFile == "" || pemCertificates(c.Kafka.TLSCAFile), "kafka.tls_ca_file", "must name a readable file of PEM certificates"},
 		{validAddr(c.Kafka.EmbeddedListen), "kafka.embedded_listen", "must be host:port with a port 1..65535"},
-		{!usesPort(c.Kafka.EmbeddedListen, c.Server.AdminPort, c.Monitoring.HealthCheckPort, c.Monitoring.PrometheusPort), "kafka.embedded_listen", "must not use the admin, health or prometheus port"},
+		{c.Backends.Stream != "embedded" || !usesPort(c.Kafka.EmbeddedListen, c.Server.AdminPort, c.Monitoring.HealthCheckPort, c.Monitoring.PrometheusPort), "kafka.embedded_listen", "must not use the admin, health or prometheus port"},
 		{c.RateLimiting.MaxRequestsPerMinute >= 1, "rate_limiting.max_requests_per_minute", "must be >= 1"},
 		{c.RateLimiting.MinTransferAmount >= 1, "rate_limiting.min_transfer_amount", "must be >= 1"},
 		{c.RateLimiting.MaxTransferAmount >= c.RateLimiting.MinTransferAmount, "rate_limiting.max_transfer_amount", "must be >= min_transfer_amount"},
-		{c.Settlement.ScannerIntervalMS >= 10 && c.Settlement.ScannerIntervalMS <= msMax, "settlement.scanner_interval_ms", msRange(10)},
+		{c.Settlement.ScannerIntervalMS >= 10 && c.Settlement.ScannerIntervalMS <= 60_000, "settlement.scanner_interval_ms", "must be 10..60000 (the SettlementScannerStalled alert pages when no pass completes in 2 minutes)"},
 		{c.Settlement.StuckThresholdMS > 0 && c.Settlement.StuckThresholdMS <= msMax, "settlement.stuck_threshold_ms", msRange(1)},
 		{c.Settlement.CriticalThresholdMS >= c.Settlement.StuckThresholdMS && c.Settlement.CriticalThresholdMS <= msMax, "settlement.critical_threshold_ms", "must be >= stuck_threshold_ms and " + msRange(1)[5:]},
 		{c.Settlement.GraceMS >= 100 && c.Settlement.GraceMS <= msMax, "settlement.grace_ms", msRange(100)},
+		{c.Settlement.GraceMS < c.Settlement.StuckThresholdMS, "settlement.grace_ms", "must be less than settlement.stuck_threshold_ms: a request would count as stuck while the scanner may not yet touch it"},
 		{validPort(c.Monitoring.PrometheusPort), "monitoring.prometheus_port", "must be 1..65535"},
 		{validPort(c.Monitoring.HealthCheckPort), "monitoring.health_check_port", "must be 1..65535"},
 		{c.Monitoring.SlowTraceMS >= 0 && c.Monitoring.SlowTraceMS <= msMax, "monitoring.slow_trace_ms", "must be 0 (off) .. " + fmt.Sprint(msMax)},
@@ -147,6 +152,15 @@ const msMax = 7 * 24 * 3600 * 1000
 // ttlHoursMax keeps the idempotency keys' TTL under ScyllaDB's largest (20
 // years, 630,720,000 s): the store adds a second to the configured hours.
 const ttlHoursMax = 175_199
+
+// mbMax bounds the *_mb settings (16 TiB): far above any machine, and far
+// below where the conversion to bytes would wrap (2^44 MiB came out as a
+// memory limit of 0, the collector running without pause).
+const mbMax = 1 << 24
+
+// blanksMsg refuses a credential with blanks around it: a newline left by a
+// secrets file would fail only at connection time, naming no key.
+const blanksMsg = "must not begin or end with blanks (a newline left by a secrets file?)"
 
 func msRange(lo int) string { return fmt.Sprintf("must be %d..%d (7 days)", lo, msMax) }
 
