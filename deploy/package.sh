@@ -48,12 +48,15 @@ done
 if [ -d "$root/docs" ]; then cp -R "$root/docs" "$dest/"; fi
 cp "$root/VERSION" "$dest/VERSION"
 
-# Reproducible: fixed order, owner and mtime (the VERSION file's commit time
-# when in git, else now), so the same tree gives the same tarball.
+# Reproducible: fixed order, owner, modes and mtime (the VERSION file's
+# commit time when in git, else now), so the same tree gives the same
+# tarball. The modes are set, not the checkout's: from a checkout made under
+# umask 077, install.sh (unpacking as root, which keeps modes) would leave
+# the service user unable to read its config or run its binaries.
 mtime=$(git -C "$root" log -1 --format=%ct -- VERSION 2>/dev/null || true)
 [ -n "$mtime" ] || mtime=$(date +%s)
 tarball="$out_dir/$name.tar.gz"
-tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$mtime" \
+tar --sort=name --owner=0 --group=0 --numeric-owner --mode='u+rwX,go+rX,go-w' --mtime="@$mtime" \
 	-C "$stage" -cf - "$name" | gzip -n -9 >"$tarball.tmp"
 mv "$tarball.tmp" "$tarball"
 (cd "$out_dir" && sha256sum "$name.tar.gz" >"$name.tar.gz.sha256")

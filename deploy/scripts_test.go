@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,6 +105,37 @@ func TestPackageScript(t *testing.T) {
 	if _, err := os.Stat(tarball + ".sha256"); err != nil {
 		t.Errorf("no checksum file: %v", err)
 	}
+
+	t.Run("modes do not come from the checkout", func(t *testing.T) {
+		// A checkout made under umask 077: nothing readable but by its owner.
+		private := fakeRelease(t, "0.1.0")
+		err := filepath.WalkDir(private, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return os.Chmod(path, info.Mode().Perm()&0o700)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := t.TempDir()
+		if msg, err := runTool(t, private, bash, "-c", `umask 077 && exec bash deploy/package.sh "$0"`, out); err != nil {
+			t.Fatalf("package.sh: %v\n%s", err, msg)
+		}
+		for name, mode := range tarEntries(t, filepath.Join(out, "internal-transfer-v0.1.0.tar.gz")) {
+			want := os.FileMode(0o644)
+			if mode.IsDir() || strings.HasPrefix(name, top+"bin/") || strings.HasSuffix(name, ".sh") {
+				want = 0o755
+			}
+			if mode.Perm() != want {
+				t.Errorf("%s has mode %v, want %v: the service user must read it", name, mode.Perm(), want)
+			}
+		}
+	})
 
 	t.Run("refuses a tree without binaries", func(t *testing.T) {
 		if err := os.Remove(filepath.Join(root, "bin", "itctl")); err != nil {
