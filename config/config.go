@@ -43,13 +43,17 @@ type Config struct {
 
 // Server is where the service listens and keeps its data.
 type Server struct {
-	NodeID        int    `yaml:"node_id"`        // 0..1023, unique per gateway node (request ids)
-	BindAddress   string `yaml:"bind_address"`   // host of every listener
-	AdminPort     int    `yaml:"admin_port"`     // admin API
-	DataDir       string `yaml:"data_dir"`       // embedded backends' data
-	LogLevel      string `yaml:"log_level"`      // debug, info, warn, error
-	MaxBodyBytes  int    `yaml:"max_body_bytes"` // request body limit
-	ShutdownGrace int    `yaml:"shutdown_grace_ms"`
+	NodeID      int    `yaml:"node_id"`      // 0..1023, unique per gateway node (request ids)
+	BindAddress string `yaml:"bind_address"` // host of every listener but those below
+	AdminPort   int    `yaml:"admin_port"`   // admin API
+	// AdminBindAddress is the admin API's host when set: an operations
+	// network's address keeps the API that credits balances off the users'
+	// network even where a firewall rule is missing.
+	AdminBindAddress string `yaml:"admin_bind_address"`
+	DataDir          string `yaml:"data_dir"`       // embedded backends' data
+	LogLevel         string `yaml:"log_level"`      // debug, info, warn, error
+	MaxBodyBytes     int    `yaml:"max_body_bytes"` // request body limit
+	ShutdownGrace    int    `yaml:"shutdown_grace_ms"`
 	// GoMaxProcs is the Go scheduler's P count (runtime.GOMAXPROCS); 0 means
 	// automatic: 4 per CPU when an embedded backend is on local disk (see
 	// node.schedulerProcs), else Go's default. A GOMAXPROCS environment
@@ -162,6 +166,9 @@ type Monitoring struct {
 	PrometheusPort  int  `yaml:"prometheus_port"`
 	HealthCheckPort int  `yaml:"health_check_port"`
 	PprofEnabled    bool `yaml:"pprof_enabled"` // Go's profiler under /debug/pprof/ on the metrics port
+	// BindAddress is the metrics listener's host when set (Prometheus's
+	// network); else server.bind_address.
+	BindAddress string `yaml:"bind_address"`
 	// SlowTraceMS, when positive, keeps the last seconds of the Go
 	// execution trace in memory and writes them to <data_dir>/traces when
 	// a transfer POST takes longer (at most one a minute, 20 in all).

@@ -151,6 +151,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		"route twice":                {"routes:\n  - {from: funding, to: spot}\n  - {from: funding, to: spot, cross_user: true}\n", "routes"},
 		// A blank key would quietly keep its default: a half-edited prod
 		// file would start a private embedded ledger beside the real Kafka.
+		"admin host":              {"server:\n  admin_bind_address: ops-net\n", "server.admin_bind_address"},
+		"metrics host":            {"monitoring:\n  bind_address: 10.0.0\n", "monitoring.bind_address"},
 		"blank backend":           {"backends:\n  ledger:\n", "backends.ledger"},
 		"null backend":            {"backends:\n  store: ~\n", "backends.store"},
 		"null mailbox":            {"actors:\n  user_mailbox_max: null\n", "actors.user_mailbox_max"},

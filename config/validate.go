@@ -21,7 +21,9 @@ func (c *Config) Validate() error {
 		msg string
 	}{
 		{c.Server.NodeID >= 0 && c.Server.NodeID < 1024, "server.node_id", "must be 0..1023"},
-		{c.Server.BindAddress != "" && net.ParseIP(c.Server.BindAddress) != nil || c.Server.BindAddress == "localhost", "server.bind_address", "must be an IP address"},
+		{validHost(c.Server.BindAddress), "server.bind_address", "must be an IP address"},
+		{c.Server.AdminBindAddress == "" || validHost(c.Server.AdminBindAddress), "server.admin_bind_address", "must be empty (server.bind_address) or an IP address"},
+		{c.Monitoring.BindAddress == "" || validHost(c.Monitoring.BindAddress), "monitoring.bind_address", "must be empty (server.bind_address) or an IP address"},
 		{validPort(c.Server.AdminPort), "server.admin_port", "must be 1..65535"},
 		{c.Server.DataDir != "", "server.data_dir", "must not be empty"},
 		{oneOf(c.Server.LogLevel, "debug", "info", "warn", "error"), "server.log_level", "must be debug, info, warn or error"},
@@ -165,6 +167,9 @@ const blanksMsg = "must not begin or end with blanks (a newline left by a secret
 func msRange(lo int) string { return fmt.Sprintf("must be %d..%d (7 days)", lo, msMax) }
 
 func validPort(p int) bool { return p >= 1 && p <= 65535 }
+
+// validHost: an IP address (or localhost) to listen on.
+func validHost(h string) bool { return net.ParseIP(h) != nil || h == "localhost" }
 
 func validAddr(a string) bool {
 	_, port, err := net.SplitHostPort(a)

@@ -206,8 +206,20 @@ func (n *Node) addr(name string) string {
 	return ""
 }
 
-func (n *Node) listen(port int) (net.Listener, error) {
-	return net.Listen("tcp", net.JoinHostPort(n.cfg.Server.BindAddress, strconv.Itoa(port)))
+func (n *Node) listen(name string, port int) (net.Listener, error) {
+	return net.Listen("tcp", net.JoinHostPort(n.bindAddress(name), strconv.Itoa(port)))
+}
+
+// bindAddress is the host listener name listens on: server.bind_address,
+// unless the admin API or the metrics have their own.
+func (n *Node) bindAddress(name string) string {
+	switch {
+	case name == "admin" && n.cfg.Server.AdminBindAddress != "":
+		return n.cfg.Server.AdminBindAddress
+	case name == "metrics" && n.cfg.Monitoring.BindAddress != "":
+		return n.cfg.Monitoring.BindAddress
+	}
+	return n.cfg.Server.BindAddress
 }
 
 // Stop stops everything that started, in reverse order: listeners first

@@ -444,6 +444,36 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // Clients keep connections they opened and never used (Go's transport dials
 // one per waiting request). Stop must not wait for them: fasthttp alone
 // counts such a connection as idle only about five seconds after accepting it.
+// The admin API and the metrics listen on their own hosts when set (an
+// operations network, Prometheus's network), the user API on bind_address.
+func TestListenersOnTheirOwnHosts(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Server.AdminBindAddress = "127.0.0.2"
+	cfg.Monitoring.BindAddress = "127.0.0.3"
+	s := start(t, cfg)
+	host := func(addr string) string {
+		h, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("%q: %v", addr, err)
+		}
+		return h
+	}
+	if got := host(s.node.AdminAddr()); got != "127.0.0.2" {
+		t.Errorf("admin API on %s, want 127.0.0.2", got)
+	}
+	if got := host(s.node.MetricsAddr()); got != "127.0.0.3" {
+		t.Errorf("metrics on %s, want 127.0.0.3", got)
+	}
+	if got := host(s.node.APIAddr()); got != "127.0.0.1" {
+		t.Errorf("user API on %s, want 127.0.0.1 (server.bind_address)", got)
+	}
+	_, port, _ := net.SplitHostPort(s.node.AdminAddr())
+	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the admin port answers on server.bind_address too")
+	}
+}
+
 func TestStopDoesNotWaitForUnusedConnections(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.Server.ShutdownGrace = 2000

@@ -56,7 +56,7 @@ func (n *Node) serveWith(name string, port int, serveFn func(net.Listener) error
 }
 
 func (n *Node) listenFor(name string, port int) (net.Listener, error) {
-	ln, err := n.listen(port)
+	ln, err := n.listen(name, port)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen for %s on port %d: %w", name, port, err)
 	}
