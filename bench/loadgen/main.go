@@ -143,7 +143,11 @@ func options() (load.Options, outputs, error) {
 		o.APIAddr = net.JoinHostPort(host, strconv.Itoa(cfg.Monitoring.HealthCheckPort))
 	}
 	if o.AdminAddr == "" {
-		o.AdminAddr = net.JoinHostPort(host, strconv.Itoa(cfg.Server.AdminPort))
+		adminHost := host
+		if h := cfg.Server.AdminBindAddress; h != "" && h != "0.0.0.0" && h != "::" {
+			adminHost = h
+		}
+		o.AdminAddr = net.JoinHostPort(adminHost, strconv.Itoa(cfg.Server.AdminPort))
 	}
 	o.JWTSecret, o.JWTIssuer, o.JWTAudience, o.AdminToken = cfg.Auth.JWTSecret, cfg.Auth.JWTIssuer, cfg.Auth.JWTAudience, cfg.Auth.AdminToken
 	if !*quiet {

@@ -53,8 +53,7 @@ func parseArgs(fs *flag.FlagSet, args []string, positional int) (*client, error)
 	return &client{cfg: cfg, http: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
-func (c *client) base(port int) string {
-	host := c.cfg.Server.BindAddress
+func base(host string, port int) string {
 	if host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
@@ -62,10 +61,17 @@ func (c *client) base(port int) string {
 }
 
 func (c *client) userURL(path string) string {
-	return c.base(c.cfg.Monitoring.HealthCheckPort) + path
+	return base(c.cfg.Server.BindAddress, c.cfg.Monitoring.HealthCheckPort) + path
 }
 
-func (c *client) adminURL(path string) string { return c.base(c.cfg.Server.AdminPort) + path }
+// adminURL is on the admin API's own host when it has one.
+func (c *client) adminURL(path string) string {
+	host := c.cfg.Server.BindAddress
+	if c.cfg.Server.AdminBindAddress != "" {
+		host = c.cfg.Server.AdminBindAddress
+	}
+	return base(host, c.cfg.Server.AdminPort) + path
+}
 
 // token signs a dev token for user with the config's HS256 secret.
 func (c *client) token(user uint64, ttl time.Duration) (string, error) {

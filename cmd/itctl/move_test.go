@@ -15,9 +15,15 @@ import (
 // bodies; the config's admin port points at it.
 func stubAdmin(t *testing.T, status int) *[]map[string]any {
 	t.Helper()
+	return stubAdminOn(t, "127.0.0.1", status)
+}
+
+// stubAdminOn is stubAdmin listening on host.
+func stubAdminOn(t *testing.T, host string, status int) *[]map[string]any {
+	t.Helper()
 	var mu sync.Mutex
 	var bodies []map[string]any
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
 		b := map[string]any{"method": r.Method, "path": r.URL.Path}
 		if len(raw) > 0 {
@@ -31,6 +37,13 @@ func stubAdmin(t *testing.T, status int) *[]map[string]any {
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(`{"success":false,"data":null,"error":{"code":"UNAVAILABLE","message":"m"}}`))
 	}))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
 	t.Cleanup(srv.Close)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
 	t.Setenv("IT_SERVER_ADMIN_PORT", port)
@@ -54,6 +67,17 @@ func TestMoveWithoutKeySendsOneAndNamesIt(t *testing.T) {
 	err = cmdMove("withdraw", []string{"--user", "7", "--amount", "1", "--key", "mine", "--config", "../../config/dev.yaml"})
 	if err == nil || strings.Contains(err.Error(), "--key") {
 		t.Fatalf("withdraw refused with 422: %v; want an error without the retry hint", err)
+	}
+}
+
+// With server.admin_bind_address set, the admin API is reached there, not
+// on server.bind_address.
+func TestAdminCommandsUseTheAdminHost(t *testing.T) {
+	t.Setenv("IT_SERVER_ADMIN_BIND_ADDRESS", "127.0.0.2")
+	bodies := stubAdminOn(t, "127.0.0.2", http.StatusUnprocessableEntity)
+	err := cmdMove("deposit", []string{"--user", "7", "--amount", "1", "--key", "k", "--config", "../../config/dev.yaml"})
+	if len(*bodies) != 1 {
+		t.Fatalf("deposit with the admin API on 127.0.0.2: %v, %d requests reached it", err, len(*bodies))
 	}
 }
 
