@@ -229,12 +229,86 @@ func TestInstallAndRollback(t *testing.T) {
 		if err := os.WriteFile(bad, good[:len(good)/2], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		msg, err := runTool(t, ".", bash, "install.sh", "--no-systemd", "--prefix", prefix, "--backup-dir", backups, bad)
-		if exitCode(err) == 0 {
+		msg, err := runTool(t, ".", bash, "install.sh", "--no-systemd", "--no-checksum", "--prefix", prefix, "--backup-dir", backups, bad)
+		if exitCode(err) == 0 || !strings.Contains(msg, "cannot unpack") {
 			t.Fatalf("install.sh accepted a truncated tarball:\n%s", msg)
 		}
 		if got := installed(t); got != "gateway_service 0.2.0" {
 			t.Fatalf("a refused install changed the installed release to %q", got)
+		}
+	})
+	t.Run("a tarball without its checksum is refused", func(t *testing.T) {
+		tarball := filepath.Join(t.TempDir(), "internal-transfer-v0.1.0.tar.gz")
+		if err := os.WriteFile(tarball, readFile(t, filepath.Join(dist, "internal-transfer-v0.1.0.tar.gz")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := runTool(t, ".", bash, "install.sh", "--no-systemd", "--prefix", prefix, "--backup-dir", backups, tarball)
+		if exitCode(err) == 0 || !strings.Contains(msg, "no checksum file") {
+			t.Fatalf("install.sh without a .sha256: exit %d\n%s", exitCode(err), msg)
+		}
+		if got := installed(t); got != "gateway_service 0.2.0" {
+			t.Fatalf("a refused install changed the installed release to %q", got)
+		}
+	})
+	t.Run("a release whose config the node's environment refuses is not installed", func(t *testing.T) {
+		envDir := t.TempDir()
+		calls := filepath.Join(t.TempDir(), "calls")
+		root := fakeRelease(t, "0.3.0")
+		// The release's itctl: its config check refuses an environment file
+		// that holds RENAMED, as a renamed key would be refused.
+		itctl := "#!/bin/sh\nif [ \"$1\" = config ]; then\n" +
+			"  if [ \"$2\" = -h ]; then echo '  -env-file value'; exit 0; fi\n" +
+			"  echo \"$*\" >>" + calls + "\n" +
+			"  if grep -qs RENAMED \"${5#-}\"; then echo 'itctl: environment variable IT_RENAMED names no config key' >&2; exit 1; fi\n" +
+			"  exit 0\nfi\necho itctl 0.3.0\n"
+		if err := os.WriteFile(filepath.Join(root, "bin", "itctl"), []byte(itctl), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out := t.TempDir()
+		if msg, err := runTool(t, root, bash, filepath.Join(root, "deploy", "package.sh"), out); err != nil {
+			t.Fatalf("package.sh: %v\n%s", err, msg)
+		}
+		tarball := filepath.Join(out, "internal-transfer-v0.3.0.tar.gz")
+		if err := os.WriteFile(filepath.Join(envDir, "internal-transfer"), []byte("IT_RENAMED=1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"install.sh", "--no-systemd", "--check", "gateway", "--env-dir", envDir, "--prefix", prefix, "--backup-dir", backups, tarball}
+		msg, err := runTool(t, ".", bash, args...)
+		if exitCode(err) == 0 || !strings.Contains(msg, "IT_RENAMED") || !strings.Contains(msg, "nothing was changed") {
+			t.Fatalf("install.sh with a refused config: exit %d\n%s", exitCode(err), msg)
+		}
+		if got := installed(t); got != "gateway_service 0.2.0" {
+			t.Fatalf("a refused install changed the installed release to %q", got)
+		}
+		want := "--env-file -" + envDir + "/internal-transfer --env-file -" + envDir + "/internal-transfer-gateway"
+		if got := string(readFile(t, calls)); !strings.Contains(got, want) || !strings.Contains(got, "/config/internal_transfer_prod.yaml") {
+			t.Fatalf("itctl config called with %q, want the release's prod config and %q", got, want)
+		}
+		// Fixed environment: it installs.
+		if err := os.WriteFile(filepath.Join(envDir, "internal-transfer"), []byte("IT_SERVER_NODE_ID=3\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := runTool(t, ".", bash, args...); err != nil || !strings.Contains(msg, "config checked for the gateway service") {
+			t.Fatalf("install.sh with an accepted config: %v\n%s", err, msg)
+		}
+		if got := installed(t); got != "gateway_service 0.3.0" {
+			t.Fatalf("after installing 0.3.0: %q", got)
+		}
+		install(t, "--rollback", "0.2.0")
+	})
+	t.Run("a release left aside by a crash is put back", func(t *testing.T) {
+		// A crash between swap_in's two renames: nothing installed, the old
+		// release beside it.
+		aside := filepath.Join(opt, ".internal-transfer.old.12345")
+		if err := os.Rename(prefix, aside); err != nil {
+			t.Fatal(err)
+		}
+		msg := install(t, "--list-backups")
+		if got := installed(t); got != "gateway_service 0.2.0" || !strings.Contains(msg, "put back v0.2.0") {
+			t.Fatalf("after a run following the crash: %q\n%s", got, msg)
+		}
+		if _, err := os.Stat(aside); !os.IsNotExist(err) {
+			t.Fatalf("the aside copy is still there: %v", err)
 		}
 	})
 	t.Run("checksum mismatch is refused", func(t *testing.T) {

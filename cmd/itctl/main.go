@@ -18,6 +18,7 @@
 //	itctl resend   REQUEST_ID                           re-publish to settlement
 //	itctl schema   [--dry-run]                          apply schema/*.cql to database.contact_points
 //	itctl verify   --users-file F | --users A-B [--grace D]  invariants in the ledger and store (embedded: service stopped)
+//	itctl config   [--env-file F]...                    would a service start with this config (install.sh runs it)
 //
 // Every command takes --config (default config/dev.yaml; IT_* overrides
 // apply) and prints the service's JSON answer. It exits 1 when the service
@@ -63,12 +64,13 @@ var commands = map[string]func(args []string) error{
 	"resend":    cmdResend,
 	"schema":    cmdSchema,
 	"verify":    cmdVerify,
+	"config":    cmdConfig,
 }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage: itctl COMMAND [flags]
 commands: token deposit withdraw freeze unfreeze balances transfer status history
-          stuck reconcile post void resend schema verify
+          stuck reconcile post void resend schema verify config
 run "itctl COMMAND -h" for a command's flags`)
 	os.Exit(2)
 }
