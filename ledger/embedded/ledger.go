@@ -269,8 +269,10 @@ type noCache struct{}
 
 func (noCache) Unref() {}
 
-// Close stops the applier after the batches already queued, then closes
-// Pebble (unless it is a shared Options.DB). Calls after Close return ledger.ErrClosed.
+// Close stops the applier once the group it is applying is durable and
+// answered; batches still queued are answered ledger.ErrClosed, none of them
+// applied (drainClosed). Then it closes Pebble (unless it is a shared
+// Options.DB). Calls after Close return ledger.ErrClosed.
 func (l *Ledger) Close() error {
 	var err error
 	l.once.Do(func() {

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) ledger.Ledger) {
 		{"Balancing", testBalancing},
 		{"ClosingAccounts", testClosingAccounts},
 		{"FrozenHolds", testFrozenHolds},
+		{"ServiceReliedResults", testServiceReliedResults},
 		{"ConcurrentOverdraw", testConcurrentOverdraw},
 		{"Lookups", testLookups},
 		{"GetAccountTransfers", testGetAccountTransfers},

@@ -292,3 +292,56 @@ func testFrozenHolds(t *testing.T, h *harness) {
 	h.expectTransfer(postRefused, ledger.TransferIDAlreadyFailed)
 	h.expectBalances(acct, balances{debitsPending: 1, debitsPosted: 1})
 }
+
+// testServiceReliedResults pins results the service's own code reads
+// meaning into (actors/transfers accounts.go and resolveHold, the
+// settler's id_already_failed), so a ledger that answers them otherwise
+// fails here rather than in production.
+func testServiceReliedResults(t *testing.T, h *harness) {
+	t.Run("recreating a frozen account differs in flags", func(t *testing.T) {
+		h := h.with(t)
+		acct := h.account(ledger.AccountDebitsMustNotExceedCredits)
+		opr := h.newAccounts(1, 0)[0]
+		h.createAccounts(acct)
+		freeze := h.pending(acct.ID, opr, 0)
+		freeze.Flags |= ledger.TransferClosingDebit
+		h.createTransfers(freeze)
+		// The stored flags carry closed: accounts.go takes this as "exists".
+		h.expectAccount(acct, ledger.AccountExistsWithDifferentFlags)
+		h.createTransfers(void(freeze))
+		h.expectAccount(acct, ledger.AccountExists)
+	})
+	t.Run("a post before its hold pins the post's id", func(t *testing.T) {
+		h := h.with(t)
+		ids := h.newAccounts(2, 0)
+		p := h.pending(ids[0], ids[1], 5)
+		ps := post(p, ledger.AmountMax)
+		h.expectTransfer(ps, ledger.TransferPendingTransferNotFound)
+		h.createTransfers(p)
+		h.expectTransfer(ps, ledger.TransferIDAlreadyFailed)
+		h.expectBalances(ids[0], balances{debitsPending: 5})
+	})
+	t.Run("a hold refused on a closed account pins its id", func(t *testing.T) {
+		h := h.with(t)
+		ids := h.newAccounts(3, 0)
+		acct, dest, opr := ids[0], ids[1], ids[2]
+		freeze := h.pending(acct, opr, 0)
+		freeze.Flags |= ledger.TransferClosingDebit
+		h.createTransfers(freeze)
+		hold := h.pending(acct, dest, 1)
+		h.expectTransfer(hold, ledger.TransferDebitAccountAlreadyClosed)
+		h.createTransfers(void(freeze))
+		h.expectTransfer(hold, ledger.TransferIDAlreadyFailed)
+		h.expectBalances(acct, balances{})
+	})
+	t.Run("a hold already posted or voided still answers exists", func(t *testing.T) {
+		h := h.with(t)
+		ids := h.newAccounts(2, 0)
+		posted, voided := h.pending(ids[0], ids[1], 3), h.pending(ids[0], ids[1], 4)
+		h.createTransfers(posted, voided)
+		h.createTransfers(post(posted, ledger.AmountMax), void(voided))
+		h.expectTransfers([]ledger.Transfer{posted, voided}, map[uint32]ledger.CreateTransferResult{
+			0: ledger.TransferExists, 1: ledger.TransferExists})
+		h.expectBalances(ids[0], balances{debitsPosted: 3})
+	})
+}
