@@ -73,7 +73,7 @@ func roundTrip(t *testing.T, svc *Service) {
 func TestIdleStopRetiresOnlyAnIdleRoute(t *testing.T) {
 	svc := newTestService(t)
 	const user uint64 = 42
-	ref, err := svc.actorFor(user, nil)
+	ref, err := svc.actorFor(context.Background(), user, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestSubmitDoesNotRetryWhileClosing(t *testing.T) {
 func TestStoppedUserActorIsForgotten(t *testing.T) {
 	svc := newTestService(t)
 	const user uint64 = 44
-	ref, err := svc.actorFor(user, nil)
+	ref, err := svc.actorFor(context.Background(), user, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestSubmitRacingRetireGetsAFreshActor(t *testing.T) {
 	if err := submitOne(svc, user); err != ErrInsufficientBalance {
 		t.Fatalf("first submit: %v", err)
 	}
-	ref, err := svc.actorFor(user, nil)
+	ref, err := svc.actorFor(context.Background(), user, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,5 +244,49 @@ func TestSubmitRacingRetireGetsAFreshActor(t *testing.T) {
 	}
 	if n := svc.liveUsers.Load(); n != 1 {
 		t.Fatalf("%d live user actors counted, want 1", n)
+	}
+}
+
+// A Submit whose way to an actor is slow (the supervisor busy: here, held
+// in a retire) gives up at the caller's deadline, not after RequestTimeout
+// for each of its attempts, and says nothing was sent.
+func TestSubmitWaitsForAnActorOnlyUntilItsDeadline(t *testing.T) {
+	svc := newTestService(t) // RequestTimeout 2 s
+	const held, user uint64 = 78, 79
+	if err := submitOne(svc, held); err != ErrInsufficientBalance {
+		t.Fatalf("first submit: %v", err)
+	}
+	ref, err := svc.actorFor(context.Background(), held, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	svc.retireHook = func(u uint64) {
+		if u == held {
+			close(entered)
+			<-release // the supervisor handles nothing else meanwhile
+		}
+	}
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	svc.system.Root.Send(svc.parent, &userIdle{user: held, pid: ref.pid})
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = svc.Submit(ctx, Command{UserID: user, ToUserID: user, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: 1, Fingerprint: "fp", Received: time.Now()})
+	if took := time.Since(start); !errors.Is(err, ErrUnavailable) || took > time.Second {
+		t.Fatalf("Submit with a 200 ms deadline and no actor to be had: %v after %v; want unavailable by its deadline", err, took)
+	}
+	close(release)
+	if err := submitOne(svc, user); err != ErrInsufficientBalance {
+		t.Fatalf("submit once the supervisor is free: %v", err)
 	}
 }

@@ -166,12 +166,20 @@ const retiredDepth = math.MinInt64 / 2
 // actorFor is the one way to reach a user's actor: today a local actor
 // spawned on first use, later a cluster identity.
 // A route that is retired, the caller's last one (nil: none), is not
-// used: the supervisor is asked for a fresh actor.
-func (s *Service) actorFor(user uint64, retired *userRef) (*userRef, error) {
+// used: the supervisor is asked for a fresh actor, waiting no longer than
+// ctx allows (nor than Options.RequestTimeout).
+func (s *Service) actorFor(ctx context.Context, user uint64, retired *userRef) (*userRef, error) {
 	if ref, ok := s.users.Load(user); ok && ref != retired {
 		return ref.(*userRef), nil
 	}
-	res, err := s.system.Root.RequestFuture(s.parent, &spawnUser{user: user, retired: retired}, s.opts.RequestTimeout).Result()
+	wait := s.opts.RequestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl))
+	}
+	if wait <= 0 {
+		return nil, fmt.Errorf("cannot spawn actor of user %d: %w", user, context.DeadlineExceeded)
+	}
+	res, err := s.system.Root.RequestFuture(s.parent, &spawnUser{user: user, retired: retired}, wait).Result()
 	if err != nil {
 		return nil, fmt.Errorf("cannot spawn actor of user %d: %w", user, err)
 	}
@@ -211,9 +219,14 @@ func (s *Service) Submit(ctx context.Context, cmd Command) (store.Request, error
 			// actor), and a dead letter after Close would go unanswered.
 			return store.Request{}, s.retryable(ErrUnavailable)
 		}
-		ref, err := s.actorFor(cmd.UserID, retired)
+		ref, err := s.actorFor(ctx, cmd.UserID, retired)
 		if errors.Is(err, ErrOverloaded) { // every live actor is busy
 			return store.Request{}, s.retryable(ErrOverloaded)
+		}
+		if err != nil && ctx.Err() != nil {
+			// The caller's deadline passed on the way to an actor: nothing
+			// of cmd was sent (a spawn answered late only starts an actor).
+			return store.Request{}, s.retryable(ErrUnavailable)
 		}
 		if err != nil { // e.g. the previous actor is still stopping
 			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
