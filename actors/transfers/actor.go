@@ -446,9 +446,11 @@ func (u *userActor) transfer(ctx context.Context, cmd Command) (store.Request, e
 	if serr := u.svc.opts.Sync(sctx); serr != nil {
 		dbErrors.Inc()
 		u.svc.log.Warn("cannot sync the store before answering", "request_id", req.ID, "err", serr)
-		if req.Fingerprint != cmd.Fingerprint {
-			// Another request's (its key's owner): nothing of this
-			// command was written, and that id is not the client's.
+		if errors.Is(err, ErrIdempotencyConflict) {
+			// The key is another request's: nothing of this command was
+			// written, and that id is not the client's. (Said by the
+			// error, not by an empty answer: a failed Create answers
+			// empty too, and its write may still land.)
 			return store.Request{}, u.svc.retryable(ErrUnavailable)
 		}
 		// The request's record may be lost in a crash, and an id handed

@@ -3,6 +3,7 @@ package transfers
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,5 +66,53 @@ func TestFailedCreateHandsOutOnlyAStoredID(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// When the store defers its fsyncs (Options.Sync) and the sync before the
+// answer fails, a Create that failed and did not read as stored is still
+// "outcome unknown": the write may land later (a timed-out ScyllaDB write
+// can), so "unavailable", which says nothing was written, would let a
+// client without a key send it again. Only a key held by another request
+// (nothing of this one written) is answered unavailable.
+func TestFailedSyncAfterAFailedCreateIsOutcomeUnknown(t *testing.T) {
+	syncErr := errors.New("fsync failed")
+	timeout := errors.New("write timed out")
+	svc := newTestServiceOpts(t, func(inner store.Store) store.Store {
+		return failingCreate{Store: inner, err: timeout}
+	}, func(o *Options) { o.Sync = func(context.Context) error { return syncErr } })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := svc.Submit(ctx, Command{UserID: 5, ToUserID: 5, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: 1, IdempotencyKey: "k", Fingerprint: "f", Received: time.Now()})
+	if !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("Submit: %v, want outcome unknown", err)
+	}
+}
+
+// The other side: a key held by another request, with the sync failing,
+// is answered unavailable and names nothing.
+func TestFailedSyncAfterAKeyConflictIsUnavailable(t *testing.T) {
+	var fail atomic.Bool
+	svc := newTestServiceOpts(t, nil, func(o *Options) {
+		o.Sync = func(context.Context) error {
+			if fail.Load() {
+				return errors.New("fsync failed")
+			}
+			return nil
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := Command{UserID: 5, ToUserID: 5, FromAccountType: "funding", ToAccountType: "spot",
+		Asset: "USDT", Amount: 1, IdempotencyKey: "k", Fingerprint: "f", Received: time.Now()}
+	if _, err := svc.Submit(ctx, cmd); !errors.Is(err, ErrInsufficientBalance) {
+		t.Fatalf("first Submit: %v", err)
+	}
+	fail.Store(true)
+	cmd.Fingerprint = "another body"
+	got, err := svc.Submit(ctx, cmd)
+	if !errors.Is(err, ErrUnavailable) || got.ID != 0 {
+		t.Fatalf("same key, another body, sync failing: %+v %v; want unavailable and no id", got, err)
 	}
 }

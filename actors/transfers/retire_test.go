@@ -24,6 +24,13 @@ func newTestService(t *testing.T) *Service {
 // embedded one (nil: the embedded one itself).
 func newTestServiceWith(t *testing.T, wrap func(store.Store) store.Store) *Service {
 	t.Helper()
+	return newTestServiceOpts(t, wrap, nil)
+}
+
+// newTestServiceOpts is newTestServiceWith with its options changed by opt
+// (nil: none).
+func newTestServiceOpts(t *testing.T, wrap func(store.Store) store.Store, opt func(*Options)) *Service {
+	t.Helper()
 	el, err := ledgerembedded.Open(ledgerembedded.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +51,12 @@ func newTestServiceWith(t *testing.T, wrap func(store.Store) store.Store) *Servi
 	if wrap != nil {
 		used = wrap(st)
 	}
-	svc, err := NewService(sys, el, used, nil, c, Options{NodeID: 1, MailboxMax: 10, InFlightMax: 10,
-		IdleTimeout: time.Hour, RequestTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts := Options{NodeID: 1, MailboxMax: 10, InFlightMax: 10,
+		IdleTimeout: time.Hour, RequestTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if opt != nil {
+		opt(&opts)
+	}
+	svc, err := NewService(sys, el, used, nil, c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
