@@ -529,7 +529,7 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 			return store.Request{}, false, ErrIdempotencyConflict
 		}
 		if stored.Status != store.StatusRequesting {
-			return stored, false, errorOf(stored)
+			return stored, false, u.replayError(ctx, stored)
 		}
 		// An earlier attempt stopped half-way: finish it with its own ids.
 		if _, err := u.svc.catalog.HoldTransfer(stored); err != nil {
@@ -689,6 +689,29 @@ func refusalOfFailedID(ctx context.Context, l ledger.Ledger, hold ledger.Transfe
 		}
 	}
 	return HoldOutcome(ledger.TransferExceedsCredits), nil
+}
+
+// replayError is the error a replay of stored (final or pending) answers:
+// the original answer. A request refused at its hold answered that refusal
+// and answers it again; one that failed later, in settlement, answered
+// pending and is its own answer now (200 with its status). The one code
+// both write is ACCOUNT_FROZEN (settlement voids a hold whose post the
+// frozen destination refused): a hold in the ledger says it was settlement.
+func (u *userActor) replayError(ctx context.Context, stored store.Request) error {
+	err := errorOf(stored)
+	if !errors.Is(err, ErrAccountFrozen) {
+		return err
+	}
+	found, lerr := u.svc.ledger.LookupTransfers(ctx, []ledger.Uint128{ledger.Uint128FromBytes(stored.PendingID)})
+	if lerr != nil {
+		return err // a refusal either way; which one is not worth a failed answer
+	}
+	for _, t := range found {
+		if t.UserData64 == stored.ID {
+			return nil
+		}
+	}
+	return err
 }
 
 // errorOf is the error a client sees for a stored request.

@@ -704,6 +704,50 @@ func TestRetryOfAnUnsettleableKeyedRequest(t *testing.T) {
 	}
 }
 
+// A replay answers the original result. A request refused at its hold (a
+// frozen source) answered ACCOUNT_FROZEN and answers it again; one that
+// was pending and failed later in settlement (its frozen destination
+// refused the post, so the hold was voided) answered pending, and its
+// replay is the request itself, failed, not a refusal it never had.
+func TestReplayOfARequestFailedInSettlementIsTheRequest(t *testing.T) {
+	p := newPipeline(t, defaultOptions())
+	ctx := context.Background()
+	const user = 24
+	if err := p.admin.Deposit(ctx, user, "funding", "USDT", 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	c := cmd(user, 10, "settled-later")
+	req, err := p.svc.Submit(ctx, c)
+	if err != nil || req.Status != store.StatusPending {
+		t.Fatalf("submit: %+v %v", req, err)
+	}
+	// What settlement does when the frozen destination refuses the post.
+	asset, _ := p.catalog.Asset("USDT")
+	if res, err := p.ledger.CreateTransfers(ctx, []ledger.Transfer{transfers.VoidTransfer(req, asset.Ledger)}); err != nil || len(res) != 0 {
+		t.Fatalf("void: %v %v", res, err)
+	}
+	if _, err := p.store.Advance(ctx, req.ID, store.StatusFailed, store.Outcome{ErrorCode: "ACCOUNT_FROZEN", ErrorMessage: "account frozen"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.svc.Submit(ctx, c)
+	if err != nil || got.ID != req.ID || got.Status != store.StatusFailed || got.ErrorCode != "ACCOUNT_FROZEN" {
+		t.Fatalf("replay of a request failed in settlement: %+v %v; want the request, failed, and no error", got, err)
+	}
+
+	if err := p.admin.Freeze(ctx, user, "funding", "USDT"); err != nil {
+		t.Fatal(err)
+	}
+	c = cmd(user, 10, "refused-at-hold")
+	first, err := p.svc.Submit(ctx, c)
+	if !errors.Is(err, transfers.ErrAccountFrozen) {
+		t.Fatalf("submit from a frozen account: %+v %v, want ErrAccountFrozen", first, err)
+	}
+	again, err := p.svc.Submit(ctx, c)
+	if !errors.Is(err, transfers.ErrAccountFrozen) || again.ID != first.ID {
+		t.Fatalf("replay of a request refused at its hold: %+v %v; want request %d with ErrAccountFrozen again", again, err, first.ID)
+	}
+}
+
 // TestCloseAnswersQueuedRequests: Close lets every user actor finish the
 // requests already in its mailbox before it stops, so a graceful shutdown
 // answers each of them (here: pending) instead of leaving its caller to
