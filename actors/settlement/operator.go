@@ -137,13 +137,21 @@ func (s *Settler) manual(ctx context.Context, id uint64, operator, reason, kind 
 	}
 	asset, ok := s.catalog.Asset(req.Asset)
 	if !ok {
-		return req, fmt.Errorf("cannot %s request %d: asset %q is not configured", kind, id, req.Asset)
+		return req, fmt.Errorf("cannot %s request %d: asset %q is not configured: %w", kind, id, req.Asset, ErrUnsettleable)
 	}
-	if req.Status == store.StatusRequesting {
-		// Make sure the hold exists (or learn that it never will).
-		if req, err = s.resolveHold(ctx, req); err != nil || req.Status.Final() {
-			return req, err
+	// Make sure the hold exists (or learn that it never will): a post or
+	// void of a missing hold is refused and pins its id for good, so an
+	// operator's try on a pending request whose hold was lost would leave
+	// the re-placed hold with one way out, or none.
+	var done bool
+	if req, done, err = s.ensureHold(ctx, req); err != nil {
+		return req, err
+	}
+	if done {
+		if want := map[string]store.Status{"post": store.StatusSuccess, "void": store.StatusFailed}[kind]; req.Status != want {
+			return req, fmt.Errorf("cannot %s request %d: %w (%s)", kind, id, ErrLedgerDisagrees, req.Status)
 		}
+		return req, nil
 	}
 	if err := s.recordAction(ctx, store.Action{RequestID: id, Kind: kind, Operator: operator, Reason: reason, At: time.Now()}); err != nil {
 		return req, err
@@ -176,6 +184,10 @@ func (s *Settler) manual(ctx context.Context, id uint64, operator, reason, kind 
 			err = fmt.Errorf("cannot post request %d: %w (voided)", id, ErrLedgerDisagrees)
 		}
 		return got, err
+	case ledger.TransferIDAlreadyFailed:
+		// An earlier try of this id was refused (a post on a frozen
+		// account): the ledger pins it, so only the other action remains.
+		return req, fmt.Errorf("cannot %s request %d: an earlier %s of its hold was refused and the ledger keeps refusing it: %w", kind, id, kind, ErrLedgerDisagrees)
 	default:
 		tbErrors.Inc()
 		return req, &ResultError{RequestID: id, Op: kind, Result: result}

@@ -106,7 +106,12 @@ func (s *Settler) ledgerState(ctx context.Context, req store.Request) (ledgerSta
 	if err != nil {
 		return ledgerState{}, fmt.Errorf("cannot look up hold of request %d: %w", req.ID, err)
 	}
-	_, p := found[pending]
+	hold, p := found[pending]
+	if p && hold.UserData64 != req.ID {
+		// Another request's hold under this id (its key reused after the
+		// store forgot it): nothing of this request is in the ledger.
+		return ledgerState{}, nil
+	}
 	_, posted := found[ledger.PostID(pending)]
 	_, voided := found[ledger.VoidID(pending)]
 	return ledgerState{PendingFound: p, Posted: posted, Voided: voided}, nil

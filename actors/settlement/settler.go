@@ -236,8 +236,16 @@ func (s *Settler) posted(ctx context.Context, req store.Request, assetLedger uin
 }
 
 // void releases req's hold and records it failed with outcome; a post that
-// won a race makes it a success instead.
+// won a race makes it a success instead. Voids are rare (a refused post, a
+// route no longer allowed), so the hold is looked up first: a void of a
+// missing hold would be refused transiently and pin the void id for good,
+// and with the post id pinned too (a post of that missing hold) the hold,
+// once re-placed, could never be released.
 func (s *Settler) void(ctx context.Context, req store.Request, assetLedger uint32, outcome store.Outcome) (store.Request, error) {
+	req, done, err := s.ensureHold(ctx, req)
+	if err != nil || done {
+		return req, err
+	}
 	result, err := s.create(ctx, transfers.VoidTransfer(req, assetLedger))
 	if err != nil {
 		return req, fmt.Errorf("cannot void hold of request %d: %w", req.ID, err)
@@ -252,6 +260,36 @@ func (s *Settler) void(ctx context.Context, req store.Request, assetLedger uint3
 		tbErrors.Inc()
 		return req, &ResultError{RequestID: req.ID, Op: "void", Result: result}
 	}
+}
+
+// ensureHold makes sure req's hold is in the ledger before a post or void
+// that must not meet a missing one. done reports that the request needs
+// nothing more (or can get nothing more): the hold was already posted or
+// voided (recorded so), or re-placing it decided the request (refused:
+// failed, nothing held).
+func (s *Settler) ensureHold(ctx context.Context, req store.Request) (_ store.Request, done bool, _ error) {
+	st, err := s.ledgerState(ctx, req)
+	if err != nil {
+		return req, false, err
+	}
+	switch {
+	case st.Posted:
+		got, err := s.finish(ctx, req, store.StatusSuccess, store.Outcome{})
+		return got, true, err
+	case st.Voided:
+		got, err := s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeVoided, ErrorMessage: "the hold was voided"})
+		return got, true, err
+	case st.PendingFound:
+		return req, false, nil
+	}
+	// Only a lost ledger write (or a ledger restored from an older backup)
+	// leaves a hold missing behind a request: re-submit the identical hold.
+	s.log.Error("request has no hold in the ledger; re-submitting it before resolving it", "request_id", req.ID, "status", req.Status.String())
+	got, err := s.resolveHold(ctx, req)
+	if err != nil {
+		return got, false, err
+	}
+	return got, got.Status.Final(), nil
 }
 
 // finish records the final (or pending) status. A store that already holds

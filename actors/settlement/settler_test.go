@@ -484,3 +484,101 @@ func TestFailedBatchKeepsItsPosts(t *testing.T) {
 		t.Fatalf("post %d of the failed batch changed after its call: %+v, was %+v", i, now, was)
 	}
 }
+
+// A request recorded pending whose hold is not in the ledger (a lost ledger
+// write, a ledger restored from an older backup). A post or void of a
+// missing hold is refused and pins its id for good; with both ids pinned,
+// the hold the scanner re-places could never be released. Every path that
+// voids, and every manual action, re-places the hold first, so the request
+// ends final with nothing left held.
+func TestLostHoldEndsFinalWithNothingHeld(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	s := NewSettler(e.settlerOptions())
+	ctx := context.Background()
+	lost := func() store.Request { return e.markPending(e.create(e.request(1, 1, 10, time.Hour))) }
+	settled := func(t *testing.T, id uint64, want store.Status) {
+		t.Helper()
+		got := e.get(id)
+		st, err := s.ledgerState(ctx, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != want || !st.PendingFound || st.Posted == st.Voided || st.Posted != (want == store.StatusSuccess) {
+			t.Fatalf("request %s, ledger %+v; want %s, matching the ledger", got.Status, st, want)
+		}
+		if _, p, _, _ := e.balances(e.accountID(1, "funding")); p != 0 {
+			t.Fatalf("%d still held", p)
+		}
+	}
+
+	t.Run("settlement: the refused post's id is pinned, the void re-places the hold", func(t *testing.T) {
+		req := lost()
+		if _, err := s.SettleRequest(ctx, req.ID); err == nil {
+			t.Fatal("a post of a missing hold settled")
+		}
+		got, err := s.SettleRequest(ctx, req.ID)
+		if err != nil || got.Status != store.StatusFailed {
+			t.Fatalf("settle again: %s %v; want failed (only the void remains)", got.Status, err)
+		}
+		settled(t, req.ID, store.StatusFailed)
+	})
+	t.Run("manual void", func(t *testing.T) {
+		req := lost()
+		got, err := s.ManualVoid(ctx, req.ID, "alice", "lost hold")
+		if err != nil || got.Status != store.StatusFailed {
+			t.Fatalf("ManualVoid: %s %v", got.Status, err)
+		}
+		settled(t, req.ID, store.StatusFailed)
+	})
+	t.Run("manual post", func(t *testing.T) {
+		req := lost()
+		got, err := s.ManualPost(ctx, req.ID, "alice", "lost hold")
+		if err != nil || got.Status != store.StatusSuccess {
+			t.Fatalf("ManualPost: %s %v", got.Status, err)
+		}
+		settled(t, req.ID, store.StatusSuccess)
+	})
+	t.Run("a manual post after a refused one is told only the void remains", func(t *testing.T) {
+		req := lost()
+		if _, err := s.SettleRequest(ctx, req.ID); err == nil { // pins the post id
+			t.Fatal("a post of a missing hold settled")
+		}
+		if _, err := s.ManualPost(ctx, req.ID, "alice", "try"); !errors.Is(err, ErrLedgerDisagrees) {
+			t.Fatalf("ManualPost of a pinned post id: %v, want ErrLedgerDisagrees", err)
+		}
+		got, err := s.ManualVoid(ctx, req.ID, "alice", "then void")
+		if err != nil || got.Status != store.StatusFailed {
+			t.Fatalf("ManualVoid: %s %v", got.Status, err)
+		}
+		settled(t, req.ID, store.StatusFailed)
+	})
+}
+
+// A hold under a request's pending id that carries another request's id (a
+// key reused after the store forgot it) is not this request's: Reconcile
+// must not report its post as this request's and call a consistent
+// request inconsistent.
+func TestReconcileIgnoresAnotherRequestsHold(t *testing.T) {
+	e := newEnv(t, "", 1)
+	e.fund(1, 1_000)
+	s := NewSettler(e.settlerOptions())
+	ctx := context.Background()
+	a := e.pendingRequest(1, 1, 10)
+	if got, err := s.SettleRequest(ctx, a.ID); err != nil || got.Status != store.StatusSuccess {
+		t.Fatalf("settle a: %s %v", got.Status, err)
+	}
+	b := e.request(1, 1, 10, time.Hour)
+	b.PendingID = a.PendingID
+	b = e.create(b)
+	if got, err := s.SettleRequest(ctx, b.ID); err != nil || got.Status != store.StatusFailed {
+		t.Fatalf("settle b: %s %v; want failed (its key's hold is a's)", got.Status, err)
+	}
+	r, err := s.Reconcile(ctx, b.ID)
+	if err != nil || !r.Agrees || r.Posted || r.PendingFound {
+		t.Fatalf("Reconcile of b: %+v %v; want agreeing, with no hold of its own", r, err)
+	}
+	if r, err := s.Reconcile(ctx, a.ID); err != nil || !r.Agrees || !r.Posted {
+		t.Fatalf("Reconcile of a: %+v %v; want agreeing and posted", r, err)
+	}
+}

@@ -30,7 +30,10 @@ func translate(err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		return transfers.ErrNotFound
 	case errors.Is(err, settlement.ErrFinal), errors.Is(err, settlement.ErrReasonRequired),
-		errors.Is(err, settlement.ErrLedgerDisagrees):
+		errors.Is(err, settlement.ErrLedgerDisagrees),
+		// The ledger's definite refusal (a ResultError) or a request the
+		// config cannot settle: the same every time, so not "retry later".
+		errors.Is(err, settlement.ErrUnsettleable):
 		return fmt.Errorf("%w: %v", transfers.ErrInvalid, err)
 	}
 	return &transfers.RetryableError{Err: fmt.Errorf("%w: %v", transfers.ErrUnavailable, err)}
