@@ -76,6 +76,11 @@ type Options struct {
 	SweepInterval time.Duration
 	// SweepKeysMax bounds the keys one sweep tick deletes; default 10 000.
 	SweepKeysMax int
+	// HistoryScanRowsMax bounds the history entries one History call reads
+	// when its status filter passes over most of them (each one a request
+	// read): the page then ends early, with a cursor, as on ScyllaDB;
+	// default 10 000.
+	HistoryScanRowsMax int
 	// CacheSizeBytes is Pebble's block cache for table blocks; default
 	// 64 MiB. The cache Open makes is larger by the memtables' reservation.
 	CacheSizeBytes int64
@@ -160,12 +165,13 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultIdempotencyTTL    = 24 * time.Hour
-	DefaultSweepInterval     = time.Minute
-	DefaultSweepKeysMax      = 10_000
-	DefaultCacheSizeBytes    = 64 << 20
-	DefaultMemTableSizeBytes = 16 << 20
-	DefaultFilterBytes       = 64 << 20
+	DefaultIdempotencyTTL     = 24 * time.Hour
+	DefaultSweepInterval      = time.Minute
+	DefaultSweepKeysMax       = 10_000
+	DefaultHistoryScanRowsMax = 10_000
+	DefaultCacheSizeBytes     = 64 << 20
+	DefaultMemTableSizeBytes  = 16 << 20
+	DefaultFilterBytes        = 64 << 20
 )
 
 // memTablesMax is how many memtables (one mutable, the rest flushing) may
@@ -337,6 +343,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.SweepKeysMax <= 0 {
 		o.SweepKeysMax = DefaultSweepKeysMax
+	}
+	if o.HistoryScanRowsMax <= 0 {
+		o.HistoryScanRowsMax = DefaultHistoryScanRowsMax
 	}
 	if o.CacheSizeBytes <= 0 {
 		o.CacheSizeBytes = DefaultCacheSizeBytes

@@ -471,3 +471,62 @@ func TestOpenCacheReusesSlots(t *testing.T) {
 		t.Fatal("a final request is still cached")
 	}
 }
+
+// A status filter that passes over most of a long history ends its page
+// after HistoryScanRowsMax entries read, with a cursor, instead of reading
+// the whole history in one call; paging on still finds every match, once,
+// newest first.
+func TestFilteredHistoryScanIsBounded(t *testing.T) {
+	const scanMax = 10
+	s := openTest(t, Options{HistoryScanRowsMax: scanMax})
+	ctx := context.Background()
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var want []uint64 // the failed ones, newest first
+	for i := uint64(1); i <= 95; i++ {
+		if _, _, err := s.Create(ctx, testRequest(i, "", base.Add(time.Duration(i)*time.Millisecond))); err != nil {
+			t.Fatal(err)
+		}
+		to := store.StatusPending
+		if i%13 == 0 {
+			to = store.StatusFailed
+			want = append([]uint64{i}, want...)
+		}
+		if _, err := s.Advance(ctx, i, to, store.Outcome{ErrorCode: "X"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []uint64
+	q := store.HistoryQuery{UserID: 7, Status: store.StatusFailed, Limit: 100}
+	pages := 0
+	for {
+		page, err := s.History(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if len(page.Requests) > scanMax {
+			t.Fatalf("a page of %d requests from at most %d entries read", len(page.Requests), scanMax)
+		}
+		for _, r := range page.Requests {
+			got = append(got, r.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+		if pages > 100 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("paged %v, want %v", got, want)
+	}
+	if pages < 95/scanMax {
+		t.Fatalf("%d pages for 95 entries at %d read a page: the scan was not bounded", pages, scanMax)
+	}
+	// Unfiltered pages are not cut short.
+	page, err := s.History(ctx, store.HistoryQuery{UserID: 7, Limit: 50})
+	if err != nil || len(page.Requests) != 50 {
+		t.Fatalf("unfiltered page: %d requests, %v; want 50", len(page.Requests), err)
+	}
+}

@@ -88,6 +88,7 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 	}
 	defer it.Close()
 	var page store.HistoryPage
+	var lastKey []byte // the cursor part of the last entry read
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if n++; n%ctxCheckEvery == 0 {
@@ -96,6 +97,14 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 			}
 		}
 		k, v := it.Key(), it.Value()
+		if q.Status != 0 && n > s.opts.HistoryScanRowsMax {
+			// A filter that passes over most entries: end the page here,
+			// before this entry, and let the caller page on (as ScyllaDB's
+			// store does), rather than read a long history in one call.
+			page.NextCursor = encodeCursor(lastKey)
+			break
+		}
+		lastKey = append(lastKey[:0], k[historyCursorOffset:]...)
 		if q.Status != 0 && len(v) > 1 && store.Status(v[1]) != q.Status {
 			continue // an earlier version's final copy of another status: no need to decode it
 		}
