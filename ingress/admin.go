@@ -38,6 +38,12 @@ func (s *Server) AdminHandler() fasthttp.RequestHandler {
 }
 
 func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
+	// The token first: without it, every path and method answers 401, so
+	// the routes (and whether the operator tools are on) do not show.
+	if !s.adminAuthorized(ctx) {
+		writeError(ctx, errUnauthorized("missing or wrong admin token"))
+		return
+	}
 	route, ok := adminRoutes[string(ctx.Path())]
 	if !ok {
 		if route, ok = s.operatorRoute(ctx.Path()); !ok {
@@ -46,10 +52,6 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if !s.method(ctx, route.method) {
-		return
-	}
-	if !s.adminAuthorized(ctx) {
-		writeError(ctx, errUnauthorized("missing or wrong admin token"))
 		return
 	}
 	if len(ctx.PostBody()) > s.opts.BodyLimitBytes {

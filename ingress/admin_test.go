@@ -30,6 +30,12 @@ func TestAdminAuth(t *testing.T) {
 			h.do(h.admCl, "POST", "/admin/v1/deposit", body, hdr...).wantError(t, 401, codeUnauthorized, "")
 		})
 	}
+	// Without the token no path or method tells anything: not which
+	// routes exist (405 for a known one), nor the operator tools.
+	for _, req := range [][2]string{{"GET", "/admin/v1/deposit"}, {"GET", "/admin/v1/nothing-here"},
+		{"DELETE", "/admin/v1/requests/1/void"}, {"GET", "/"}} {
+		h.do(h.admCl, req[0], req[1], "").wantError(t, 401, codeUnauthorized, "")
+	}
 	if calls := h.admin.log(); len(calls) != 0 {
 		t.Fatalf("admin service called without a valid token: %v", calls)
 	}
