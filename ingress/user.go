@@ -173,6 +173,7 @@ func (s *Server) handleHealth(ctx *fasthttp.RequestCtx) {
 	b = append(b, '}')
 	ctx.SetContentTypeBytes(contentTypeJSON)
 	if status != "healthy" {
+		ctx.Response.Header.Set("Retry-After", "5")
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 	}
 	ctx.SetBody(b)

@@ -429,6 +429,9 @@ func TestHealthParts(t *testing.T) {
 		if err := json.Unmarshal(r.body, &got); err != nil || r.status != c.status {
 			t.Fatalf("parts %v healthy %v: %d %s (%v)", c.parts, c.healthy, r.status, r.body, err)
 		}
+		if (r.header["Retry-After"] != "") != (r.status == 503) {
+			t.Fatalf("/health %d with Retry-After %q: a 503 carries one, a 200 none", r.status, r.header["Retry-After"])
+		}
 		want := map[string]string{"status": "healthy", "version": "1.2.3"}
 		if !c.healthy {
 			want["status"] = "unhealthy"
