@@ -161,6 +161,17 @@ func (r *jsonReader) null() bool {
 	return false
 }
 
+// boolValue reads true or false at path.
+func (r *jsonReader) boolValue(path string) (bool, error) {
+	for _, lit := range []string{"true", "false"} {
+		if len(r.b)-r.i >= len(lit) && string(r.b[r.i:r.i+len(lit)]) == lit {
+			r.i += len(lit)
+			return lit == "true", nil
+		}
+	}
+	return false, badField(path, "must be true or false, got %s", r.kind())
+}
+
 // stringValue reads a string value at path.
 func (r *jsonReader) stringValue(path string) ([]byte, error) {
 	if r.peek() != '"' {

@@ -21,8 +21,11 @@ type OperatorService interface {
 	Actions(ctx context.Context, id uint64) ([]store.Action, error)
 	StuckReport(ctx context.Context) ([]store.Request, error)
 	Reconcile(ctx context.Context, id uint64) (Reconciliation, error)
-	ManualPost(ctx context.Context, id uint64, operator, reason string) (store.Request, error)
-	ManualVoid(ctx context.Context, id uint64, operator, reason string) (store.Request, error)
+	// ManualPost and ManualVoid refuse a request younger than the stuck
+	// threshold unless force: they are for requests settlement cannot
+	// finish, and a mistyped id must not settle a customer's live transfer.
+	ManualPost(ctx context.Context, id uint64, operator, reason string, force bool) (store.Request, error)
+	ManualVoid(ctx context.Context, id uint64, operator, reason string, force bool) (store.Request, error)
 	Resend(ctx context.Context, id uint64) error
 }
 
@@ -178,6 +181,7 @@ func (s *Server) opReconcile(ctx *fasthttp.RequestCtx, id uint64) *apiError {
 // and recorded with the request.
 func (s *Server) opResolve(ctx *fasthttp.RequestCtx, id uint64, kind string) *apiError {
 	var operator, reason []byte
+	var force bool
 	r := jsonReader{b: ctx.PostBody()}
 	err := r.object("", func(k []byte) error {
 		var err error
@@ -186,6 +190,8 @@ func (s *Server) opResolve(ctx *fasthttp.RequestCtx, id uint64, kind string) *ap
 			operator, err = r.stringValue("operator")
 		case "reason":
 			reason, err = r.stringValue("reason")
+		case "force":
+			force, err = r.boolValue("force")
 		default:
 			err = badField(string(k), "unknown field")
 		}
@@ -210,7 +216,7 @@ func (s *Server) opResolve(ctx *fasthttp.RequestCtx, id uint64, kind string) *ap
 	if kind == "void" {
 		resolve = s.opts.Operator.ManualVoid
 	}
-	req, err := resolve(sctx, id, body.operator, body.reason)
+	req, err := resolve(sctx, id, body.operator, body.reason, force)
 	if err != nil {
 		return s.fromServiceError(err, nil)
 	}

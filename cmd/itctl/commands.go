@@ -374,6 +374,7 @@ func cmdResolve(kind string, args []string) error {
 	fs := flag.NewFlagSet(kind, flag.ContinueOnError)
 	operator := fs.String("operator", "", "who decides (recorded)")
 	reason := fs.String("reason", "", "why (recorded)")
+	force := fs.Bool("force", false, "act on a request younger than settlement.stuck_threshold_ms (settlement would finish it on its own)")
 	c, id, err := requestID(fs, args)
 	if err != nil {
 		return err
@@ -381,7 +382,11 @@ func cmdResolve(kind string, args []string) error {
 	if strings.TrimSpace(*operator) == "" || strings.TrimSpace(*reason) == "" {
 		return usageError("--operator and --reason are required: manual actions are audited")
 	}
-	return c.admin("POST", "/admin/v1/transfers/"+id+"/"+kind, map[string]any{"operator": *operator, "reason": *reason})
+	body := map[string]any{"operator": *operator, "reason": *reason}
+	if *force {
+		body["force"] = true
+	}
+	return c.admin("POST", "/admin/v1/transfers/"+id+"/"+kind, body)
 }
 
 func cmdResend(args []string) error {

@@ -14,7 +14,7 @@
 //	itctl history  --user N [--status S] [--limit L] [--cursor C]
 //	itctl stuck                                         requests pending past the stuck threshold
 //	itctl reconcile REQUEST_ID                          store vs ledger, with a recommendation
-//	itctl post|void REQUEST_ID --operator NAME --reason TEXT
+//	itctl post|void REQUEST_ID --operator NAME --reason TEXT [--force]
 //	itctl resend   REQUEST_ID                           re-publish to settlement
 //	itctl schema   [--dry-run]                          apply schema/*.cql to database.contact_points
 //	itctl verify   --users-file F | --users A-B [--grace D]  invariants in the ledger and store (embedded: service stopped)

@@ -427,6 +427,15 @@ func TestOperatorTools(t *testing.T) {
 	if e := s.call("POST", s.admin("/admin/v1/transfers/"+tr.RequestID+"/void"), tok, map[string]any{"operator": "ops", "reason": "test"}); e.Status != 400 {
 		t.Fatalf("void of a settled request: %d %s, want 400", e.Status, e.code())
 	}
+	if e := s.call("POST", s.admin("/admin/v1/transfers/"+tr.RequestID+"/void"), tok, map[string]any{"operator": "ops", "reason": "test", "force": true}); e.Status != 400 {
+		t.Fatalf("forced void of a settled request: %d %s, want 400", e.Status, e.code())
+	}
+	if e := s.call("POST", s.admin("/admin/v1/transfers/"+tr.RequestID+"/void"), tok, map[string]any{"operator": "ops", "reason": "test", "force": "yes"}); e.Status != 400 || e.Error == nil || !strings.Contains(e.Error.Message, "force") {
+		t.Fatalf("void with force not a boolean: %d %+v, want 400 naming force", e.Status, e.Error)
+	}
+	if e := s.call("POST", s.admin("/admin/v1/transfers/424242424242/post"), tok, map[string]any{"operator": "ops", "reason": "test", "force": true}); e.Status != 404 {
+		t.Fatalf("forced post of an unknown request: %d, want 404", e.Status)
+	}
 	if e := s.call("POST", s.admin("/admin/v1/transfers/"+tr.RequestID+"/void"), tok, map[string]any{"operator": "ops"}); e.Status != 400 {
 		t.Fatalf("void without a reason: %d, want 400", e.Status)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/exchange/internal-transfer/actors/settlement"
 	"github.com/exchange/internal-transfer/actors/transfers"
@@ -17,6 +18,9 @@ type operatorTools struct {
 	settler *settlement.Settler
 	scanner *settlement.Scanner
 	store   store.Store
+	// minAge is the age below which a manual post or void needs force:
+	// settlement.stuck_threshold_ms.
+	minAge time.Duration
 }
 
 var _ ingress.OperatorService = operatorTools{}
@@ -63,14 +67,38 @@ func (o operatorTools) Reconcile(ctx context.Context, id uint64) (ingress.Reconc
 		Voided: r.Voided, Agrees: r.Agrees, Recommendation: r.Recommendation}, nil
 }
 
-func (o operatorTools) ManualPost(ctx context.Context, id uint64, operator, reason string) (store.Request, error) {
+func (o operatorTools) ManualPost(ctx context.Context, id uint64, operator, reason string, force bool) (store.Request, error) {
+	if err := o.stuckEnough(ctx, id, "post", force); err != nil {
+		return store.Request{}, err
+	}
 	req, err := o.settler.ManualPost(ctx, id, operator, reason)
 	return req, translate(err)
 }
 
-func (o operatorTools) ManualVoid(ctx context.Context, id uint64, operator, reason string) (store.Request, error) {
+func (o operatorTools) ManualVoid(ctx context.Context, id uint64, operator, reason string, force bool) (store.Request, error) {
+	if err := o.stuckEnough(ctx, id, "void", force); err != nil {
+		return store.Request{}, err
+	}
 	req, err := o.settler.ManualVoid(ctx, id, operator, reason)
 	return req, translate(err)
+}
+
+// stuckEnough refuses a manual action on a request younger than minAge
+// unless force: settlement finishes those on its own, and an operator's
+// mistyped id would otherwise settle a customer's live transfer.
+func (o operatorTools) stuckEnough(ctx context.Context, id uint64, kind string, force bool) error {
+	if force || o.minAge <= 0 {
+		return nil
+	}
+	req, err := o.store.Get(ctx, id)
+	if err != nil {
+		return translate(err)
+	}
+	if age := time.Since(req.CreatedAt); !req.Status.Final() && age < o.minAge {
+		return fmt.Errorf("%w: request %d is %s old: a manual %s is for a request settlement cannot finish, older than settlement.stuck_threshold_ms (%s); to act on it anyway, pass force",
+			transfers.ErrInvalid, id, age.Round(time.Second), kind, o.minAge)
+	}
+	return nil
 }
 
 func (o operatorTools) Resend(ctx context.Context, id uint64) error {

@@ -149,11 +149,12 @@ func (n *Node) scannerOptions() settlement.ScannerOptions {
 // service's when this process runs it, else a settler and an idle scanner
 // of their own (the scanner is only asked for its stuck report).
 func (n *Node) operatorTools() operatorTools {
+	minAge := config.Duration(n.cfg.Settlement.StuckThresholdMS)
 	if n.settle != nil {
-		return operatorTools{settler: n.settle.Settler(), scanner: n.settle.Scanner(), store: n.store}
+		return operatorTools{settler: n.settle.Settler(), scanner: n.settle.Scanner(), store: n.store, minAge: minAge}
 	}
 	settler := settlement.NewSettler(n.settlerOptions())
-	return operatorTools{settler: settler, scanner: settlement.NewScanner(settler, n.store, n.scannerOptions()), store: n.store}
+	return operatorTools{settler: settler, scanner: settlement.NewScanner(settler, n.store, n.scannerOptions()), store: n.store, minAge: minAge}
 }
 
 // KafkaSecurity is the SASL and TLS settings of cfg's Kafka clients.
