@@ -117,29 +117,13 @@ func (s *Settler) ledgerState(ctx context.Context, req store.Request) (ledgerSta
 	return ledgerState{PendingFound: p, Posted: posted, Voided: voided}, nil
 }
 
-// resolvePending settles a pending request from the ledger's record alone.
-// republish reports a hold still open: only settlement posts it.
+// resolvePending settles a pending request from the ledger's record alone
+// (a hold posted or voided is recorded so; a hold missing, which only a
+// lost ledger write leaves, is re-submitted: see ensureHold). republish
+// reports a hold still open: only settlement posts it.
 func (s *Settler) resolvePending(ctx context.Context, req store.Request) (got store.Request, republish bool, err error) {
-	st, err := s.ledgerState(ctx, req)
-	if err != nil {
-		return req, false, err
-	}
-	switch {
-	case st.Posted:
-		got, err = s.finish(ctx, req, store.StatusSuccess, store.Outcome{})
-		return got, false, err
-	case st.Voided:
-		got, err = s.finish(ctx, req, store.StatusFailed, store.Outcome{ErrorCode: CodeVoided, ErrorMessage: "the hold was voided"})
-		return got, false, err
-	case !st.PendingFound:
-		// The store says pending but the ledger has no hold: only a lost
-		// ledger write can do that. Re-submitting the identical hold
-		// settles it either way.
-		s.log.Error("pending request has no hold in the ledger; re-submitting it", "request_id", req.ID)
-		got, err = s.resolveHold(ctx, req)
-		return got, err == nil && got.Status == store.StatusPending, err
-	}
-	return req, true, nil
+	got, done, err := s.ensureHold(ctx, req)
+	return got, err == nil && !done && got.Status == store.StatusPending, err
 }
 
 // errRepublish marks a failed re-publish, which the scanner takes as the
