@@ -523,6 +523,17 @@ func TestLostHoldEndsFinalWithNothingHeld(t *testing.T) {
 		}
 		settled(t, req.ID, store.StatusFailed)
 	})
+	t.Run("the scanner re-places it and settlement posts it", func(t *testing.T) {
+		req := lost()
+		got, err := s.Drive(ctx, req)
+		if err != nil || got.Status != store.StatusPending {
+			t.Fatalf("Drive: %s %v; want pending, its hold re-placed", got.Status, err)
+		}
+		if got, err = s.SettleRequest(ctx, req.ID); err != nil || got.Status != store.StatusSuccess {
+			t.Fatalf("settle: %s %v", got.Status, err)
+		}
+		settled(t, req.ID, store.StatusSuccess)
+	})
 	t.Run("manual void", func(t *testing.T) {
 		req := lost()
 		got, err := s.ManualVoid(ctx, req.ID, "alice", "lost hold")
