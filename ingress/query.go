@@ -160,9 +160,27 @@ func printableASCII(v []byte) bool {
 	return true
 }
 
+// noQuery refuses a query string on an endpoint that takes none: a
+// parameter the client thinks does something (a filter, an account) would
+// otherwise be ignored unseen.
+func noQuery(ctx *fasthttp.RequestCtx) *apiError {
+	if len(ctx.URI().QueryString()) == 0 {
+		return nil
+	}
+	key := ""
+	for k := range ctx.QueryArgs().All() {
+		key = string(k)
+		break
+	}
+	return errInvalid(key, "unknown query parameter: this endpoint takes none")
+}
+
 // handleBalances serves GET /api/v1/user/balances: every account of the
 // user, ordered by account type then asset.
 func (s *Server) handleBalances(ctx *fasthttp.RequestCtx, user uint64) *apiError {
+	if e := noQuery(ctx); e != nil {
+		return e
+	}
 	sctx, cancel := s.serviceContext()
 	bals, err := s.svc.Balances(sctx, user)
 	cancel()

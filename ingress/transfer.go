@@ -40,6 +40,9 @@ func (s *Server) transfer(ctx *fasthttp.RequestCtx, now time.Time) *apiError {
 	if len(body) > s.opts.BodyLimitBytes { // when the caller's fasthttp.Server allows more
 		return errBodyTooLarge(s.opts.BodyLimitBytes)
 	}
+	if e := noQuery(ctx); e != nil {
+		return e
+	}
 	cmd, e := s.decodeTransfer(user, body, ctx.Request.Header.PeekAll("Idempotency-Key"), now)
 	if e != nil {
 		return e

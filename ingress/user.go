@@ -221,6 +221,9 @@ func (s *Server) handleGetTransfer(ctx *fasthttp.RequestCtx, user uint64) *apiEr
 	if !ok {
 		return errInvalid("request_id", "request_id must be a positive decimal integer")
 	}
+	if e := noQuery(ctx); e != nil {
+		return e
+	}
 	sctx, cancel := s.serviceContext()
 	req, err := s.svc.Get(sctx, id)
 	cancel()

@@ -537,3 +537,20 @@ func TestRateLimiterConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// An endpoint without query parameters refuses one, naming it, instead of
+// ignoring what the client thinks it asked for; the service is not called.
+func TestQueryOnAnEndpointWithoutOne(t *testing.T) {
+	h := newHarness(t, nil)
+	h.svc.balances = func(uint64) ([]transfers.Balance, error) {
+		t.Error("balances called despite the query")
+		return nil, nil
+	}
+	h.user(1000, "GET", pathBalances+"?asset=USDT", "").wantError(t, 400, codeInvalidRequest, "asset")
+	h.user(1000, "GET", pathTransfer+"/555?verbose=1", "").wantError(t, 400, codeInvalidRequest, "verbose")
+	body := `{"from_account":{"account_type":"funding","asset":"USDT"},"to_account":{"account_type":"spot","asset":"USDT"},"amount":"1"}`
+	h.user(1000, "POST", pathTransfer+"?dry_run=true", body).wantError(t, 400, codeInvalidRequest, "dry_run")
+	if n := h.svc.calls.Load(); n != 0 {
+		t.Fatalf("service called %d times", n)
+	}
+}
