@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -256,6 +257,15 @@ func (r reply) wantError(t *testing.T, status int, code, field string) {
 	}
 	if r.Error.Message == "" {
 		t.Fatalf("error without message: %s", r.body)
+	}
+	challenge := ""
+	for k, v := range r.header {
+		if strings.EqualFold(k, "WWW-Authenticate") {
+			challenge = v
+		}
+	}
+	if (status == 401) != strings.HasPrefix(challenge, "Bearer") {
+		t.Fatalf("%d with WWW-Authenticate %q: a 401 names the Bearer scheme (RFC 6750), nothing else carries one", status, challenge)
 	}
 	if field != "" && r.Error.Details["field"] != field {
 		t.Fatalf("details.field = %v, want %q: %s", r.Error.Details["field"], field, r.body)

@@ -111,6 +111,9 @@ func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
 		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	b = append(b, "}}}"...)
+	if e.status == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="internal-transfer"`) // RFC 6750
+	}
 	ctx.Response.SetBody(b)
 	ctx.SetStatusCode(e.status)
 	setJSONHeaders(ctx)

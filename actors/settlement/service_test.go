@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,17 @@ func TestHappyPath(t *testing.T) {
 	if h := svc.Health(); h["status"] != "healthy" || h["scanner"] != "running" {
 		t.Fatalf("Health = %v, want healthy with the scanner running", h)
 	}
+	// A failed scanner run shows on /health (no credential) without its
+	// cause, which can name backends and addresses: that is in the log.
+	svc.scanner.mu.Lock()
+	svc.scanner.lastErr = errors.New("dial tcp 10.0.3.7:9042: connection refused")
+	svc.scanner.mu.Unlock()
+	if h := svc.Health(); h["status"] != "healthy" || h["scanner_error"] == "" || strings.Contains(h["scanner_error"], "10.0.3.7") {
+		t.Fatalf("Health after a failed run = %v; want healthy, a scanner_error, and no backend address", h)
+	}
+	svc.scanner.mu.Lock()
+	svc.scanner.lastErr = nil
+	svc.scanner.mu.Unlock()
 	before := successTotal.Get()
 	req := e.transfer(1, 1, 100)
 	got := e.waitFinal(waitMax, req.ID)[req.ID]
