@@ -1,9 +1,12 @@
 package ingress
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 
@@ -173,8 +176,19 @@ func (s *Server) adminMove(ctx *fasthttp.RequestCtx,
 	if e != nil {
 		return e
 	}
+	if b.key == "" {
+		// The operation's ledger id comes from its key: one made here and
+		// told to the caller lets a retry after an unknown outcome name
+		// the same operation, which then cannot apply twice.
+		b.key = newAdminKey()
+	}
 	if err := op(s, b); err != nil {
-		return s.fromServiceError(err, nil)
+		e := s.fromServiceError(err, nil)
+		var retry *transfers.RetryableError
+		if errors.As(err, &retry) {
+			e.msg += `; it may still take effect: retry with "idempotency_key":"` + b.key + `" so it cannot apply twice`
+		}
+		return e
 	}
 	rb := beginOK()
 	rb.b = appendAdminAccount(rb.b, b)
@@ -185,6 +199,16 @@ func (s *Server) adminMove(ctx *fasthttp.RequestCtx,
 	rb.b = append(rb.b, '}')
 	writeOK(ctx, rb)
 	return nil
+}
+
+// newAdminKey is a random idempotency key for an admin operation sent
+// without one.
+func newAdminKey() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("BUG: crypto/rand failed: %v", err))
+	}
+	return "admin-" + hex.EncodeToString(b[:])
 }
 
 func appendAdminAccount(dst []byte, b adminBody) []byte {

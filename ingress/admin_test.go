@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -54,9 +55,10 @@ func TestAdminOperations(t *testing.T) {
 		{"deposit", "POST", "/admin/v1/deposit", `{"user_id":1000,"account_type":"funding","asset":"USDT","amount":"100","idempotency_key":"dep-1"}`,
 			`deposit 1000 funding USDT 10000000000 "dep-1"`,
 			`{"user_id":1000,"account_type":"funding","asset":"USDT","amount":"100.00000000","idempotency_key":"dep-1"}`},
+		// Without a key, one is made and told (see TestAdminKeyMadeForAnUnknownOutcome).
 		{"withdraw", "POST", "/admin/v1/withdraw", `{"user_id":"7","account_type":"spot","asset":"JPY","amount":"5"}`,
-			`withdraw 7 spot JPY 5 ""`,
-			`{"user_id":7,"account_type":"spot","asset":"JPY","amount":"5","idempotency_key":null}`},
+			`withdraw 7 spot JPY 5 "{key}"`,
+			`{"user_id":7,"account_type":"spot","asset":"JPY","amount":"5","idempotency_key":"{key}"}`},
 		{"freeze", "POST", "/admin/v1/freeze", `{"user_id":1000,"account_type":"funding","asset":"BTC"}`,
 			`freeze 1000 funding BTC`, `{"user_id":1000,"account_type":"funding","asset":"BTC","frozen":true}`},
 		{"unfreeze", "POST", "/admin/v1/unfreeze", `{"user_id":1000,"account_type":"funding","asset":"BTC"}`,
@@ -69,14 +71,51 @@ func TestAdminOperations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := h.adminDo(tc.method, tc.path, tc.body)
 			r.wantOK(t, nil)
+			calls := h.admin.log()
+			last := calls[len(calls)-1]
+			if strings.Contains(tc.call, "{key}") {
+				key := madeKey.FindString(last)
+				if key == "" {
+					t.Fatalf("call %q: no key made", last)
+				}
+				tc.call = strings.ReplaceAll(tc.call, "{key}", key)
+				tc.data = strings.ReplaceAll(tc.data, "{key}", key)
+			}
 			if string(r.Data) != tc.data {
 				t.Fatalf("data\n got %s\nwant %s", r.Data, tc.data)
 			}
-			calls := h.admin.log()
-			if diff := cmp.Diff(tc.call, calls[len(calls)-1]); diff != "" {
+			if diff := cmp.Diff(tc.call, last); diff != "" {
 				t.Fatalf("service call (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// madeKey matches a key the admin API made for an operation sent without one.
+var madeKey = regexp.MustCompile(`admin-[0-9a-f]{24}`)
+
+// A deposit sent without a key whose outcome is unknown (it may still be
+// applied) names the key it was made with, and a retry with that key is
+// the same operation (the same ledger id): it cannot apply twice.
+func TestAdminKeyMadeForAnUnknownOutcome(t *testing.T) {
+	h := newHarness(t, nil)
+	h.admin.err = &transfers.RetryableError{Err: transfers.ErrOutcomeUnknown, RetryAfter: time.Second}
+	r := h.adminDo("POST", "/admin/v1/deposit", `{"user_id":1000,"account_type":"funding","asset":"USDT","amount":"1"}`)
+	r.wantError(t, 503, r.Error.Code, "")
+	key := madeKey.FindString(r.Error.Message)
+	calls := h.admin.log()
+	if key == "" || !strings.Contains(calls[len(calls)-1], `"`+key+`"`) {
+		t.Fatalf("answer %q, call %q: want the key the call was made with named in the answer", r.Error.Message, calls[len(calls)-1])
+	}
+	h.admin.err = nil
+	h.adminDo("POST", "/admin/v1/deposit", `{"user_id":1000,"account_type":"funding","asset":"USDT","amount":"1","idempotency_key":"`+key+`"}`).wantOK(t, nil)
+	if calls := h.admin.log(); calls[len(calls)-1] != calls[len(calls)-2] {
+		t.Fatalf("retry called %q, first try %q: want the same operation", calls[len(calls)-1], calls[len(calls)-2])
+	}
+	// A definite refusal needs no retry hint.
+	h.admin.err = transfers.ErrInsufficientBalance
+	if r := h.adminDo("POST", "/admin/v1/withdraw", `{"user_id":1000,"account_type":"funding","asset":"USDT","amount":"1"}`); strings.Contains(r.Error.Message, "retry") {
+		t.Fatalf("a refusal with a retry hint: %q", r.Error.Message)
 	}
 }
 
