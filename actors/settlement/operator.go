@@ -156,10 +156,31 @@ func (s *Settler) manual(ctx context.Context, id uint64, operator, reason, kind 
 	if err := s.recordAction(ctx, store.Action{RequestID: id, Kind: kind, Operator: operator, Reason: reason, At: time.Now()}); err != nil {
 		return req, err
 	}
-	t, want := transfers.PostTransfer(req, asset.Ledger), store.StatusSuccess
+	got, err := s.manualLedger(ctx, req, asset.Ledger, operator, reason, kind)
+	// What came of it, beside what was asked: an auditor reading the
+	// actions can tell which of two tries took effect. Best effort: the
+	// action itself is recorded, and the ledger and the store agree.
+	result := "result: request " + got.Status.String()
+	if got.ErrorCode != "" {
+		result += " (" + got.ErrorCode + ")"
+	}
+	if err != nil {
+		result = "not done: " + err.Error()
+	}
+	if rerr := s.recordAction(ctx, store.Action{RequestID: id, Kind: kind + "-result", Operator: operator, Reason: result, At: time.Now()}); rerr != nil {
+		s.log.Warn("cannot record the result of a manual action", "request_id", id, "kind", kind, "err", rerr)
+	}
+	return got, err
+}
+
+// manualLedger posts or voids req's hold for an operator and records the
+// ledger's answer in the store.
+func (s *Settler) manualLedger(ctx context.Context, req store.Request, assetLedger uint32, operator, reason, kind string) (store.Request, error) {
+	id := req.ID
+	t, want := transfers.PostTransfer(req, assetLedger), store.StatusSuccess
 	outcome := store.Outcome{}
 	if kind == "void" {
-		t, want = transfers.VoidTransfer(req, asset.Ledger), store.StatusFailed
+		t, want = transfers.VoidTransfer(req, assetLedger), store.StatusFailed
 		outcome = store.Outcome{ErrorCode: CodeVoided, ErrorMessage: fmt.Sprintf("voided by %s: %s", operator, reason)}
 	}
 	result, err := s.create(ctx, t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,8 +149,9 @@ func TestOperatorTools(t *testing.T) {
 			t.Fatalf("ManualPost = %s, %v", got.Status, err)
 		}
 		actions, err := e.store.Actions(ctx, req.ID)
-		if err != nil || len(actions) != 1 || actions[0].Kind != "post" || actions[0].Operator != "alice" || actions[0].Reason != "customer ticket 42" {
-			t.Fatalf("Actions = %+v, %v", actions, err)
+		if err != nil || len(actions) != 2 || actions[0].Kind != "post" || actions[0].Operator != "alice" || actions[0].Reason != "customer ticket 42" ||
+			actions[1].Kind != "post-result" || actions[1].Operator != "alice" || actions[1].Reason != "result: request success" {
+			t.Fatalf("Actions = %+v, %v; want the post and its result", actions, err)
 		}
 		// Settlement racing behind the operator changes nothing.
 		again, err := s.SettleRequest(ctx, req.ID)
@@ -557,6 +559,12 @@ func TestLostHoldEndsFinalWithNothingHeld(t *testing.T) {
 		}
 		if _, err := s.ManualPost(ctx, req.ID, "alice", "try"); !errors.Is(err, ErrLedgerDisagrees) {
 			t.Fatalf("ManualPost of a pinned post id: %v, want ErrLedgerDisagrees", err)
+		}
+		// The record says the try was not done, so an auditor does not
+		// read the post as what happened.
+		actions, err := e.store.Actions(ctx, req.ID)
+		if err != nil || len(actions) != 2 || actions[1].Kind != "post-result" || !strings.HasPrefix(actions[1].Reason, "not done: ") {
+			t.Fatalf("Actions = %+v, %v; want the post and its result, not done", actions, err)
 		}
 		got, err := s.ManualVoid(ctx, req.ID, "alice", "then void")
 		if err != nil || got.Status != store.StatusFailed {
