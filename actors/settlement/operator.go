@@ -143,15 +143,32 @@ func (s *Settler) manual(ctx context.Context, id uint64, operator, reason, kind 
 	// void of a missing hold is refused and pins its id for good, so an
 	// operator's try on a pending request whose hold was lost would leave
 	// the re-placed hold with one way out, or none.
-	var done bool
-	if req, done, err = s.ensureHold(ctx, req); err != nil {
-		return req, err
-	}
-	if done {
-		if want := map[string]store.Status{"post": store.StatusSuccess, "void": store.StatusFailed}[kind]; req.Status != want {
-			return req, fmt.Errorf("cannot %s request %d: %w (%s)", kind, id, ErrLedgerDisagrees, req.Status)
+	var held bool
+	if req.Status == store.StatusRequesting {
+		// Its hold may not be placed yet: place it (or learn it never
+		// will be), as the scanner would.
+		if req, err = s.resolveHold(ctx, req); err != nil {
+			return req, err
 		}
-		return req, nil
+		held = !req.Status.Final()
+	} else {
+		st, err := s.ledgerState(ctx, req)
+		if err != nil {
+			return req, err
+		}
+		held = st.PendingFound
+		if !held {
+			if req, _, err = s.replaceHold(ctx, req); err != nil {
+				return req, err
+			}
+			held = !req.Status.Final()
+		}
+	}
+	if !held { // its hold was refused: failed, nothing held
+		if kind == "void" {
+			return req, nil // what a void asks for
+		}
+		return req, fmt.Errorf("cannot post request %d: its hold was refused (%s): %w", id, req.ErrorCode, ErrLedgerDisagrees)
 	}
 	if err := s.recordAction(ctx, store.Action{RequestID: id, Kind: kind, Operator: operator, Reason: reason, At: time.Now()}); err != nil {
 		return req, err

@@ -242,9 +242,15 @@ func (s *Settler) posted(ctx context.Context, req store.Request, assetLedger uin
 // and with the post id pinned too (a post of that missing hold) the hold,
 // once re-placed, could never be released.
 func (s *Settler) void(ctx context.Context, req store.Request, assetLedger uint32, outcome store.Outcome) (store.Request, error) {
-	req, done, err := s.ensureHold(ctx, req)
-	if err != nil || done {
+	st, err := s.ledgerState(ctx, req)
+	if err != nil {
 		return req, err
+	}
+	if !st.PendingFound { // (a post or void of it would have found it)
+		var done bool
+		if req, done, err = s.replaceHold(ctx, req); err != nil || done {
+			return req, err
+		}
 	}
 	result, err := s.create(ctx, transfers.VoidTransfer(req, assetLedger))
 	if err != nil {
@@ -282,8 +288,14 @@ func (s *Settler) ensureHold(ctx context.Context, req store.Request) (_ store.Re
 	case st.PendingFound:
 		return req, false, nil
 	}
-	// Only a lost ledger write (or a ledger restored from an older backup)
-	// leaves a hold missing behind a request: re-submit the identical hold.
+	return s.replaceHold(ctx, req)
+}
+
+// replaceHold re-submits the identical hold of req, which the ledger does
+// not have: only a lost ledger write (or a ledger restored from an older
+// backup) leaves a request without its hold. done reports that this
+// decided the request (refused: failed, nothing held).
+func (s *Settler) replaceHold(ctx context.Context, req store.Request) (_ store.Request, done bool, _ error) {
 	s.log.Error("request has no hold in the ledger; re-submitting it before resolving it", "request_id", req.ID, "status", req.Status.String())
 	got, err := s.resolveHold(ctx, req)
 	if err != nil {

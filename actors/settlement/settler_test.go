@@ -552,6 +552,21 @@ func TestLostHoldEndsFinalWithNothingHeld(t *testing.T) {
 		}
 		settled(t, req.ID, store.StatusSuccess)
 	})
+	t.Run("a re-placed hold the balance no longer covers leaves it failed", func(t *testing.T) {
+		big := func() store.Request { return e.markPending(e.create(e.request(1, 1, 1_000_000, time.Hour))) }
+		req := big()
+		got, err := s.ManualPost(ctx, req.ID, "alice", "lost hold")
+		if !errors.Is(err, ErrLedgerDisagrees) || got.Status != store.StatusFailed {
+			t.Fatalf("ManualPost: %s %v; want failed and ErrLedgerDisagrees", got.Status, err)
+		}
+		req = big()
+		if got, err = s.ManualVoid(ctx, req.ID, "alice", "lost hold"); err != nil || got.Status != store.StatusFailed {
+			t.Fatalf("ManualVoid: %s %v; want failed, as asked", got.Status, err)
+		}
+		if _, p, _, _ := e.balances(e.accountID(1, "funding")); p != 0 {
+			t.Fatalf("%d still held", p)
+		}
+	})
 	t.Run("a manual post after a refused one is told only the void remains", func(t *testing.T) {
 		req := lost()
 		if _, err := s.SettleRequest(ctx, req.ID); err == nil { // pins the post id
