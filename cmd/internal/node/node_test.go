@@ -476,11 +476,8 @@ func TestListenersOnTheirOwnHosts(t *testing.T) {
 	if got := host(s.node.APIAddr()); got != "127.0.0.1" {
 		t.Errorf("user API on %s, want 127.0.0.1 (server.bind_address)", got)
 	}
-	_, port, _ := net.SplitHostPort(s.node.AdminAddr())
-	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), time.Second); err == nil {
-		c.Close()
-		t.Errorf("the admin port answers on server.bind_address too")
-	}
+	// (Not dialled on 127.0.0.1 at the admin port: another process may
+	// listen there, as the port was free only on 127.0.0.2.)
 }
 
 func TestStopDoesNotWaitForUnusedConnections(t *testing.T) {
