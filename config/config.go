@@ -277,3 +277,21 @@ func Defaults() *Config {
 
 // Duration converts a millisecond setting.
 func Duration(ms int) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// AdminHost is the admin API's listening host: server.admin_bind_address,
+// else server.bind_address.
+func (c *Config) AdminHost() string {
+	if c.Server.AdminBindAddress != "" {
+		return c.Server.AdminBindAddress
+	}
+	return c.Server.BindAddress
+}
+
+// MetricsHost is the metrics listener's host: monitoring.bind_address, else
+// server.bind_address.
+func (c *Config) MetricsHost() string {
+	if c.Monitoring.BindAddress != "" {
+		return c.Monitoring.BindAddress
+	}
+	return c.Server.BindAddress
+}

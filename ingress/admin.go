@@ -1,12 +1,9 @@
 package ingress
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 
@@ -180,7 +177,7 @@ func (s *Server) adminMove(ctx *fasthttp.RequestCtx,
 		// The operation's ledger id comes from its key: one made here and
 		// told to the caller lets a retry after an unknown outcome name
 		// the same operation, which then cannot apply twice.
-		b.key = newAdminKey()
+		b.key = "admin-" + transfers.NewOperationKey()
 	}
 	if err := op(s, b); err != nil {
 		e := s.fromServiceError(err, nil)
@@ -199,16 +196,6 @@ func (s *Server) adminMove(ctx *fasthttp.RequestCtx,
 	rb.b = append(rb.b, '}')
 	writeOK(ctx, rb)
 	return nil
-}
-
-// newAdminKey is a random idempotency key for an admin operation sent
-// without one.
-func newAdminKey() string {
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("BUG: crypto/rand failed: %v", err))
-	}
-	return "admin-" + hex.EncodeToString(b[:])
 }
 
 func appendAdminAccount(dst []byte, b adminBody) []byte {

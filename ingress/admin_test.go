@@ -92,7 +92,7 @@ func TestAdminOperations(t *testing.T) {
 }
 
 // madeKey matches a key the admin API made for an operation sent without one.
-var madeKey = regexp.MustCompile(`admin-[0-9a-f]{24}`)
+var madeKey = regexp.MustCompile(`admin-[0-9a-f]{32}`)
 
 // A deposit sent without a key whose outcome is unknown (it may still be
 // applied) names the key it was made with, and a retry with that key is

@@ -143,28 +143,17 @@ func (s *Settler) manual(ctx context.Context, id uint64, operator, reason, kind 
 	// void of a missing hold is refused and pins its id for good, so an
 	// operator's try on a pending request whose hold was lost would leave
 	// the re-placed hold with one way out, or none.
-	var held bool
 	if req.Status == store.StatusRequesting {
 		// Its hold may not be placed yet: place it (or learn it never
 		// will be), as the scanner would.
-		if req, err = s.resolveHold(ctx, req); err != nil {
-			return req, err
-		}
-		held = !req.Status.Final()
+		req, err = s.resolveHold(ctx, req)
 	} else {
-		st, err := s.ledgerState(ctx, req)
-		if err != nil {
-			return req, err
-		}
-		held = st.PendingFound
-		if !held {
-			if req, _, err = s.replaceHold(ctx, req); err != nil {
-				return req, err
-			}
-			held = !req.Status.Final()
-		}
+		req, err = s.placeMissingHold(ctx, req)
 	}
-	if !held { // its hold was refused: failed, nothing held
+	if err != nil {
+		return req, err
+	}
+	if req.Status.Final() { // its hold was refused: failed, nothing held
 		if kind == "void" {
 			return req, nil // what a void asks for
 		}

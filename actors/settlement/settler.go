@@ -242,15 +242,9 @@ func (s *Settler) posted(ctx context.Context, req store.Request, assetLedger uin
 // and with the post id pinned too (a post of that missing hold) the hold,
 // once re-placed, could never be released.
 func (s *Settler) void(ctx context.Context, req store.Request, assetLedger uint32, outcome store.Outcome) (store.Request, error) {
-	st, err := s.ledgerState(ctx, req)
-	if err != nil {
+	req, err := s.placeMissingHold(ctx, req)
+	if err != nil || req.Status.Final() {
 		return req, err
-	}
-	if !st.PendingFound { // (a post or void of it would have found it)
-		var done bool
-		if req, done, err = s.replaceHold(ctx, req); err != nil || done {
-			return req, err
-		}
 	}
 	result, err := s.create(ctx, transfers.VoidTransfer(req, assetLedger))
 	if err != nil {
@@ -288,20 +282,27 @@ func (s *Settler) ensureHold(ctx context.Context, req store.Request) (_ store.Re
 	case st.PendingFound:
 		return req, false, nil
 	}
+	got, err := s.replaceHold(ctx, req)
+	return got, err == nil && got.Status.Final(), err
+}
+
+// placeMissingHold re-submits req's hold when the ledger does not have it
+// (replaceHold); a request it leaves final had its hold refused: failed,
+// nothing held.
+func (s *Settler) placeMissingHold(ctx context.Context, req store.Request) (store.Request, error) {
+	st, err := s.ledgerState(ctx, req)
+	if err != nil || st.PendingFound { // (a post or void of it would have found it)
+		return req, err
+	}
 	return s.replaceHold(ctx, req)
 }
 
 // replaceHold re-submits the identical hold of req, which the ledger does
 // not have: only a lost ledger write (or a ledger restored from an older
-// backup) leaves a request without its hold. done reports that this
-// decided the request (refused: failed, nothing held).
-func (s *Settler) replaceHold(ctx context.Context, req store.Request) (_ store.Request, done bool, _ error) {
+// backup) leaves a request without its hold.
+func (s *Settler) replaceHold(ctx context.Context, req store.Request) (store.Request, error) {
 	s.log.Error("request has no hold in the ledger; re-submitting it before resolving it", "request_id", req.ID, "status", req.Status.String())
-	got, err := s.resolveHold(ctx, req)
-	if err != nil {
-		return got, false, err
-	}
-	return got, got.Status.Final(), nil
+	return s.resolveHold(ctx, req)
 }
 
 // finish records the final (or pending) status. A store that already holds

@@ -159,8 +159,9 @@ func balances(ctx context.Context, l ledger.Ledger, c *Catalog, user uint64, ret
 	return out, nil
 }
 
-// randomKey names an admin operation the operator gave no key for.
-func randomKey() string {
+// NewOperationKey is a random key for an admin operation the operator gave
+// no key for (32 hex digits).
+func NewOperationKey() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(fmt.Sprintf("BUG: crypto/rand failed: %v", err))

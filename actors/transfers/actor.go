@@ -388,14 +388,6 @@ func (u *userActor) resume() {
 		if req.UserID != u.user { // history lists both sides; only the sender's actor holds
 			continue
 		}
-		if _, err := u.svc.catalog.HoldTransfer(req); err != nil {
-			// Its asset or account type left the config since: the scanner
-			// logs it on every pass and it counts as stuck (runbook, "Stuck
-			// transfers"); holding here would panic at every start of this
-			// actor and lock the user out.
-			u.svc.log.Warn("cannot resume request without a ledger form; left to the scanner", "request_id", req.ID, "err", err)
-			continue
-		}
 		if err := u.ensureAccounts(ctx); err != nil {
 			return
 		}
@@ -532,13 +524,6 @@ func (u *userActor) transferSteps(ctx context.Context, cmd Command) (_ store.Req
 			return stored, false, u.replayError(ctx, stored)
 		}
 		// An earlier attempt stopped half-way: finish it with its own ids.
-		if _, err := u.svc.catalog.HoldTransfer(stored); err != nil {
-			// Its asset or account type left the config since (renamed,
-			// same ledger number: same fingerprint). As in resume: left
-			// to the scanner and the operator; holding would panic.
-			u.svc.log.Warn("cannot finish request without a ledger form; left to the scanner", "request_id", stored.ID, "err", err)
-			return stored, false, u.svc.retryable(ErrOutcomeUnknown)
-		}
 	}
 	return u.hold(ctx, stored)
 }
@@ -558,7 +543,13 @@ func (u *userActor) hold(ctx context.Context, req store.Request) (_ store.Reques
 	s := u.svc
 	t, err := s.catalog.HoldTransfer(req)
 	if err != nil {
-		panic(fmt.Sprintf("BUG: validated request %d has no ledger form: %v", req.ID, err))
+		// Only a stored request, resumed or retried, can get here: its
+		// asset or account type left the config since (a rename under the
+		// same ledger number keeps its fingerprint). The scanner logs it on
+		// every pass and it counts as stuck (runbook, "Stuck transfers");
+		// it is left to it and the operator, and the user's actor goes on.
+		s.log.Warn("cannot hold request without a ledger form; left to the scanner", "request_id", req.ID, "err", err)
+		return req, false, s.retryable(ErrOutcomeUnknown)
 	}
 	results, err := s.ledger.CreateTransfers(ctx, []ledger.Transfer{t})
 	if err != nil {

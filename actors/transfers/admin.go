@@ -59,7 +59,7 @@ func (a *Admin) move(ctx context.Context, kind string, user uint64, accountType,
 		return fmt.Errorf("%w: amount must be positive", ErrInvalid)
 	}
 	if key == "" {
-		key = randomKey()
+		key = NewOperationKey()
 	}
 	t := ledger.Transfer{
 		ID:     ledger.OperationID(kind, strconv.FormatUint(user, 10)+"/"+key),

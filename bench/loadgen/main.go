@@ -135,19 +135,17 @@ func options() (load.Options, outputs, error) {
 	o.AmountMin = max(o.AmountMin, cfg.RateLimiting.MinTransferAmount)
 	o.AmountLimit = cfg.RateLimiting.MaxTransferAmount
 	o.APIAddr, o.AdminAddr = *api, *admin
-	host := cfg.Server.BindAddress
-	if host == "0.0.0.0" || host == "::" || host == "" {
-		host = "127.0.0.1"
+	dialable := func(host string) string {
+		if host == "0.0.0.0" || host == "::" || host == "" {
+			return "127.0.0.1"
+		}
+		return host
 	}
 	if o.APIAddr == "" {
-		o.APIAddr = net.JoinHostPort(host, strconv.Itoa(cfg.Monitoring.HealthCheckPort))
+		o.APIAddr = net.JoinHostPort(dialable(cfg.Server.BindAddress), strconv.Itoa(cfg.Monitoring.HealthCheckPort))
 	}
 	if o.AdminAddr == "" {
-		adminHost := host
-		if h := cfg.Server.AdminBindAddress; h != "" && h != "0.0.0.0" && h != "::" {
-			adminHost = h
-		}
-		o.AdminAddr = net.JoinHostPort(adminHost, strconv.Itoa(cfg.Server.AdminPort))
+		o.AdminAddr = net.JoinHostPort(dialable(cfg.AdminHost()), strconv.Itoa(cfg.Server.AdminPort))
 	}
 	o.JWTSecret, o.JWTIssuer, o.JWTAudience, o.AdminToken = cfg.Auth.JWTSecret, cfg.Auth.JWTIssuer, cfg.Auth.JWTAudience, cfg.Auth.AdminToken
 	if !*quiet {

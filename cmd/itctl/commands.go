@@ -66,11 +66,7 @@ func (c *client) userURL(path string) string {
 
 // adminURL is on the admin API's own host when it has one.
 func (c *client) adminURL(path string) string {
-	host := c.cfg.Server.BindAddress
-	if c.cfg.Server.AdminBindAddress != "" {
-		host = c.cfg.Server.AdminBindAddress
-	}
-	return base(host, c.cfg.Server.AdminPort) + path
+	return base(c.cfg.AdminHost(), c.cfg.Server.AdminPort) + path
 }
 
 // token signs a dev token for user with the config's HS256 secret.

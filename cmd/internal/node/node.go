@@ -213,11 +213,11 @@ func (n *Node) listen(name string, port int) (net.Listener, error) {
 // bindAddress is the host listener name listens on: server.bind_address,
 // unless the admin API or the metrics have their own.
 func (n *Node) bindAddress(name string) string {
-	switch {
-	case name == "admin" && n.cfg.Server.AdminBindAddress != "":
-		return n.cfg.Server.AdminBindAddress
-	case name == "metrics" && n.cfg.Monitoring.BindAddress != "":
-		return n.cfg.Monitoring.BindAddress
+	switch name {
+	case "admin":
+		return n.cfg.AdminHost()
+	case "metrics":
+		return n.cfg.MetricsHost()
 	}
 	return n.cfg.Server.BindAddress
 }
